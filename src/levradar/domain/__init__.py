@@ -1,0 +1,1 @@
+"""Typed records, units and symbol canonicalisation: the vocabulary every other layer speaks."""

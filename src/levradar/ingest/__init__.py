@@ -1,0 +1,1 @@
+"""Getting data in and out: source importers, canonical file import/export, data-quality reports."""

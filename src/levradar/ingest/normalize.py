@@ -1,0 +1,317 @@
+"""From parsed frames to canonical, validated, de-duplicated datasets — shared by every importer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from levradar.domain.datasets import CANDLE_INTERVALS, DATASETS, LIQUIDATED_SIDES, UTC_TS, Dataset
+from levradar.domain.funding import detect_intervals, interval_changes, settlement_ts
+from levradar.domain.symbols import canonical_market
+from levradar.domain.units import OI_UNITS
+from levradar.ingest.report import ImportReport
+from levradar.store import Store
+
+ROW = "_row"
+FILE = "_file"
+ANOMALY_Z = 10.0  # robust z-score (MAD units) beyond which a one-step change is flagged for review
+MAX_ANOMALY_LINES = 12
+
+
+class InputError(ValueError):
+    """Malformed input, pointing at the file, row and column that are wrong."""
+
+    def __init__(self, file: str, row: int | None, column: str | None, problem: str) -> None:
+        where = file
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {problem}")
+        self.file, self.row, self.column, self.problem = file, row, column, problem
+
+
+@dataclass
+class Batch:
+    """Everything one import produces, written to the store in one transaction."""
+
+    report: ImportReport
+    parts: dict[str, list[pl.DataFrame]] = field(default_factory=lambda: defaultdict(list))
+    instruments: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, dataset: str, frame: pl.DataFrame) -> None:
+        if not frame.is_empty():
+            self.parts[dataset].append(frame)
+
+    def add_instrument(self, **fields: Any) -> None:
+        self.instruments.append(fields)
+
+
+def with_market(frame: pl.DataFrame, venue: str, raw_symbol: str) -> pl.DataFrame:
+    """Add ``venue``, ``symbol`` and ``asset`` for one market."""
+    m = canonical_market(venue, raw_symbol)
+    return frame.with_columns(venue=pl.lit(m.venue), symbol=pl.lit(m.symbol), asset=pl.lit(m.asset))
+
+
+def with_markets(frame: pl.DataFrame, venue_col: str, symbol_col: str, file: str) -> pl.DataFrame:
+    """Resolve ``venue``/``symbol``/``asset`` for a long-format frame with several markets."""
+    pairs = frame.select(venue_col, symbol_col).unique()
+    rows = []
+    for venue, raw in pairs.iter_rows():
+        if venue is None or raw is None:
+            bad = frame.filter(pl.col(venue_col).is_null() | pl.col(symbol_col).is_null()).head(1)
+            row = int(bad[ROW][0]) if ROW in bad.columns and not bad.is_empty() else None
+            raise InputError(file, row, venue_col if venue is None else symbol_col, "missing venue or symbol")
+        try:
+            m = canonical_market(str(venue), str(raw))
+        except ValueError as exc:
+            bad = frame.filter((pl.col(venue_col) == venue) & (pl.col(symbol_col) == raw)).head(1)
+            row = int(bad[ROW][0]) if ROW in bad.columns else None
+            raise InputError(file, row, venue_col, str(exc)) from exc
+        rows.append((venue, raw, m.venue, m.symbol, m.asset))
+    lookup = pl.DataFrame(
+        rows, schema=[venue_col, symbol_col, "venue_", "symbol_", "asset_"], orient="row"
+    ).with_columns(pl.col(venue_col).cast(frame.schema[venue_col]), pl.col(symbol_col).cast(frame.schema[symbol_col]))
+    out = frame.join(lookup, on=[venue_col, symbol_col], how="left")
+    drop = [c for c in ("venue", "symbol", "asset") if c in out.columns]
+    return out.drop(drop).rename({"venue_": "venue", "symbol_": "symbol", "asset_": "asset"})
+
+
+def to_utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A datetime column as UTC microseconds; naive timestamps are taken to be UTC already."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return expr.dt.convert_time_zone("UTC").cast(UTC_TS)
+    return expr.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def conform(ds: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
+    """Add missing optional columns as nulls and cast everything to the canonical types."""
+    extra = [c for c in (ROW, FILE) if c in frame.columns]
+    exprs = []
+    for col, dtype in ds.columns.items():
+        if col not in frame.columns:
+            exprs.append(pl.lit(None, dtype=dtype).alias(col))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(to_utc(pl.col(col), frame.schema[col]).alias(col))
+        else:
+            exprs.append(pl.col(col).cast(dtype, strict=False).alias(col))
+    return frame.select([*exprs, *[pl.col(c) for c in extra]])
+
+
+def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str, problem: str, file: str) -> None:
+    bad = frame.filter(mask)
+    if bad.is_empty():
+        return
+    first = bad.row(0, named=True)
+    row = first.get(ROW)
+    src = first.get(FILE) or file
+    value = first.get(column)
+    more = f" ({bad.height} rows in all)" if bad.height > 1 else ""
+    raise InputError(str(src), int(row) if row is not None else None, column, f"{problem}, got {value!r}{more}")
+
+
+def validate(ds: Dataset, frame: pl.DataFrame, file: str) -> None:
+    """Raise :class:`InputError` at the first row that breaks a rule of the dataset."""
+    for col in ds.required:
+        dtype = ds.columns[col]
+        missing = pl.col(col).is_null()
+        if dtype == pl.Float64():
+            missing = missing | pl.col(col).is_nan() | pl.col(col).is_infinite()
+        _first_bad(frame, missing, col, "required value is missing or not a finite number", file)
+    for col in ds.positive:
+        _first_bad(frame, pl.col(col) <= 0, col, "must be positive", file)
+    for col in ds.non_negative:
+        _first_bad(frame, pl.col(col) < 0, col, "must not be negative", file)
+    if ds.name == "candles":
+        _first_bad(frame, ~pl.col("interval").is_in(list(CANDLE_INTERVALS)), "interval",
+                   f"interval must be one of {', '.join(CANDLE_INTERVALS)}", file)
+    if ds.name == "liquidations":
+        _first_bad(frame, ~pl.col("liquidated_side").is_in(list(LIQUIDATED_SIDES)), "liquidated_side",
+                   "must be 'long' or 'short' (the side of the position that was liquidated)", file)
+    if ds.name == "open_interest":
+        _first_bad(frame, ~pl.col("raw_unit").is_in(list(OI_UNITS)), "raw_unit",
+                   f"must be one of {', '.join(OI_UNITS)}", file)
+
+
+def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame]:
+    """Canonical frames ready to write, with the report filled in (rows, ranges, gaps, anomalies)."""
+    out: dict[str, pl.DataFrame] = {}
+    report = batch.report
+    candles = None
+    for name in ("candles", "funding", "mark_index", "liquidations", "open_interest"):
+        if name not in batch.parts:
+            continue
+        ds = DATASETS[name]
+        frame = conform(ds, pl.concat([conform(ds, p) for p in batch.parts[name]], how="diagonal_relaxed"))
+        if name == "funding":
+            frame = _funding_intervals(frame, report)
+        validate(ds, frame, report.path)
+        if name == "liquidations":
+            frame = _liquidation_seq(frame)
+        if name == "open_interest":
+            frame = _value_open_interest(frame, candles, store, report)
+        frame, dropped = _dedupe(ds, frame)
+        rep = report.dataset(name)
+        rep.duplicates_dropped += dropped
+        frame = frame.drop([c for c in (ROW, FILE) if c in frame.columns]).sort(list(ds.key))
+        _describe(ds, frame, report)
+        if name == "candles":
+            _flag_ohlc(frame, report)
+            candles = frame
+        if name == "open_interest":
+            _flag_jumps(frame, "oi_base", "open interest", report)
+        out[name] = frame
+    return out
+
+
+def _dedupe(ds: Dataset, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    unique = frame.unique(subset=list(ds.key), keep="last", maintain_order=True)
+    return unique, frame.height - unique.height
+
+
+def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
+    frame = frame.with_columns(
+        ts_venue=pl.coalesce("ts_venue", "ts"),
+    ).with_columns(ts=settlement_ts("ts"))
+    frame = frame.sort("venue", "symbol", "ts").unique(subset=["venue", "symbol", "ts"], keep="last", maintain_order=True)
+    parts = []
+    for (venue, symbol), part in frame.group_by(["venue", "symbol"], maintain_order=True):
+        need = part["interval_hours"].is_null()
+        if need.any():
+            detected, gaps = detect_intervals(part["ts"])
+            part = part.with_columns(
+                interval_hours=pl.coalesce(pl.col("interval_hours"), detected),
+                interval_source=pl.when(pl.col("interval_hours").is_null())
+                .then(pl.lit("detected"))
+                .otherwise(pl.col("interval_source")),
+            )
+            if int(gaps.sum()):
+                report.dataset("funding").gaps += int(gaps.sum())
+        for change in interval_changes(part.select("ts", "interval_hours")):
+            report.interval_changes.append(
+                f"{venue} {symbol}: funding interval {change.from_hours:g}h -> {change.to_hours:g}h "
+                f"at {change.ts:%Y-%m-%d %H:%M} UTC"
+            )
+        parts.append(part)
+    return pl.concat(parts) if parts else frame
+
+
+def _liquidation_seq(frame: pl.DataFrame) -> pl.DataFrame:
+    """Fills identical in every field (same millisecond, price, size) are separate fills: number them."""
+    ident = ["venue", "symbol", "ts", "liquidated_side", "price", "qty_base"]
+    return frame.with_columns(seq=pl.coalesce("seq", pl.int_range(pl.len()).over(ident)).cast(pl.Int32))
+
+
+def _price_points(candles: pl.DataFrame | None, store: Store | None, markets: pl.DataFrame) -> pl.DataFrame:
+    """Price at an instant: each 1h bar gives its open at its start and its close at its end."""
+    frames = []
+    if candles is not None:
+        frames.append(candles.filter(pl.col("interval") == "1h").join(markets, on=["venue", "symbol"], how="semi"))
+    if store is not None:
+        for venue, symbol in markets.iter_rows():
+            frames.append(store.read("candles", venues=[venue], symbols=[symbol], interval="1h"))
+    frames = [f.select("venue", "symbol", "ts", "open", "close") for f in frames if not f.is_empty()]
+    if not frames:
+        return pl.DataFrame(schema={"venue": pl.String, "symbol": pl.String, "ts": UTC_TS, "price": pl.Float64})
+    bars = pl.concat(frames).unique(subset=["venue", "symbol", "ts"], keep="first")
+    opens = bars.select("venue", "symbol", "ts", pl.col("open").alias("price"))
+    closes = bars.select("venue", "symbol", (pl.col("ts") + timedelta(hours=1)).alias("ts"), pl.col("close").alias("price"))
+    return pl.concat([closes, opens]).unique(subset=["venue", "symbol", "ts"], keep="last").sort("venue", "symbol", "ts")
+
+
+def _value_open_interest(
+    frame: pl.DataFrame, candles: pl.DataFrame | None, store: Store | None, report: ImportReport
+) -> pl.DataFrame:
+    """Fill ``oi_base``/``oi_usd`` where the venue gave only one of them, with the price at the OI time."""
+    need = frame.filter(pl.col("oi_usd").is_null() | pl.col("oi_base").is_null())
+    if need.is_empty():
+        return frame.with_columns(usd_method=pl.coalesce("usd_method", pl.lit("venue")))
+    markets = need.select("venue", "symbol").unique()
+    points = _price_points(candles, store, markets)
+    priced = frame.sort("venue", "symbol", "ts").join_asof(
+        points, on="ts", by=["venue", "symbol"], strategy="backward", tolerance=timedelta(hours=1), check_sortedness=False
+    )
+    priced = priced.with_columns(
+        oi_base=pl.coalesce(
+            "oi_base",
+            pl.when(pl.col("raw_unit") == "coin").then(pl.col("raw_value")),
+            pl.when(pl.col("raw_unit") == "usd").then(pl.col("raw_value") / pl.col("price")),
+        ),
+    ).with_columns(
+        usd_method=pl.coalesce(
+            "usd_method",
+            pl.when(pl.col("oi_usd").is_not_null()).then(pl.lit("venue")),
+            pl.when(pl.col("price").is_not_null()).then(pl.lit("coin_x_price_at_ts")),
+            pl.lit("unpriced"),
+        ),
+        oi_usd=pl.coalesce("oi_usd", pl.col("oi_base") * pl.col("price")),
+    )
+    unpriced = priced.filter(pl.col("oi_usd").is_null() | pl.col("oi_base").is_null()).height
+    report.assume(
+        "open interest reported in coin is valued in USD at the perp price at the OI timestamp (the open of the 1h "
+        "bar starting then, else the close of the bar ending then); USD-reported OI is converted to coin the same way"
+    )
+    if unpriced:
+        report.anomalies.append(f"open interest: {unpriced} rows had no perp price within 1h, so the missing side (coin or USD) was left empty")
+    return priced.drop("price")
+
+
+def _describe(ds: Dataset, frame: pl.DataFrame, report: ImportReport) -> None:
+    rep = report.dataset(ds.name)
+    rep.rows += frame.height
+    if frame.is_empty():
+        return
+    first, last = frame["ts"].min(), frame["ts"].max()
+    rep.first = first if rep.first is None else min(rep.first, first)  # type: ignore[type-var,assignment]
+    rep.last = last if rep.last is None else max(rep.last, last)  # type: ignore[type-var,assignment]
+    rep.markets += frame.select("venue", "symbol").n_unique()
+    if ds.name in ("candles", "open_interest", "mark_index"):
+        by = ["venue", "symbol", "interval"] if ds.name == "candles" else ["venue", "symbol"]
+        cadence_s = (
+            pl.col("interval").replace_strict({k: v.total_seconds() for k, v in CANDLE_INTERVALS.items()})
+            if ds.name == "candles"
+            else pl.lit(3600.0)
+        )
+        steps = frame.with_columns(step=pl.col("ts").diff().over(by).dt.total_seconds(), cadence=cadence_s)
+        rep.gaps += steps.filter(pl.col("step") > pl.col("cadence") * 1.5).height
+
+
+def _robust_z(x: pl.Expr) -> pl.Expr:
+    med = x.median()
+    mad = (x - med).abs().median() * 1.4826
+    return (x - med) / pl.when(mad > 0).then(mad)
+
+
+def _flag_jumps(frame: pl.DataFrame, col: str, label: str, report: ImportReport) -> None:
+    """Flag one-step changes far outside the series' own distribution of changes (robust z-score)."""
+    steps = (
+        frame.filter(pl.col(col) > 0)
+        .with_columns(chg=(pl.col(col) / pl.col(col).shift(1).over("venue", "symbol")).log())
+        .with_columns(z=_robust_z(pl.col("chg")).over("venue", "symbol"))
+        .filter(pl.col("z").abs() >= ANOMALY_Z)
+        .sort(pl.col("z").abs(), descending=True)
+    )
+    for r in steps.head(MAX_ANOMALY_LINES).sort("venue", "symbol", "ts").iter_rows(named=True):
+        pct = (2.718281828459045 ** r["chg"] - 1) * 100
+        report.anomalies.append(
+            f"{r['venue']} {r['symbol']} {label} {pct:+.0f}% in one step at {r['ts']:%Y-%m-%d %H:%M} UTC "
+            f"(robust z {r['z']:+.0f}); check before trusting it"
+        )
+    if steps.height > MAX_ANOMALY_LINES:
+        report.anomalies.append(f"... and {steps.height - MAX_ANOMALY_LINES} more {label} jumps beyond z {ANOMALY_Z:g}")
+
+
+def _flag_ohlc(frame: pl.DataFrame, report: ImportReport) -> None:
+    bad = frame.filter(
+        (pl.col("high") < pl.max_horizontal("open", "close", "low")) | (pl.col("low") > pl.min_horizontal("open", "close"))
+    )
+    if not bad.is_empty():
+        first = bad.row(0, named=True)
+        report.anomalies.append(
+            f"candles: {bad.height} bars with high/low not enclosing open/close (first {first['venue']} "
+            f"{first['symbol']} {first['ts']:%Y-%m-%d %H:%M} UTC); kept as reported"
+        )

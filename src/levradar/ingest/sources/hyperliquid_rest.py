@@ -1,0 +1,92 @@
+"""hyperliquid-rest: recorded Hyperliquid ``info`` responses (VCR cassettes): funding history, candles, meta."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from levradar.domain.datasets import QUALITY_VENUE
+from levradar.domain.symbols import canonical_market
+from levradar.ingest.normalize import FILE, ROW, Batch, InputError
+from levradar.ingest.report import ImportReport
+from levradar.ingest.sources.common import Filters
+
+NAME = "hyperliquid-rest"
+
+
+def load(path: Path, filters: Filters) -> Batch:
+    files = [path] if path.is_file() else sorted(path.glob("*.yaml"))
+    batch = Batch(ImportReport(NAME, str(path)))
+    for file in files:
+        batch.report.files += 1
+        for request, body in _interactions(file):
+            kind = request.get("type")
+            if kind == "fundingHistory":
+                _funding(batch, file, body, filters)
+            elif kind == "candleSnapshot":
+                _candles(batch, file, request.get("req", {}), body, filters)
+            elif kind == "meta":
+                for asset in body.get("universe", []):
+                    m = canonical_market("hyperliquid", asset["name"])
+                    batch.add_instrument(venue=m.venue, symbol=m.symbol, asset=m.asset, quote=m.quote,
+                                         contract_size=1.0, contract_unit="coin")
+    if batch.report.files == 0:
+        raise InputError(str(path), None, None, "no recorded Hyperliquid responses (*.yaml) found")
+    return batch
+
+
+def _interactions(file: Path) -> list[tuple[dict[str, Any], Any]]:
+    try:
+        doc = yaml.safe_load(file.read_text())
+        out = []
+        for item in doc["interactions"]:
+            request = json.loads(item["request"]["body"])
+            body = json.loads(item["response"]["body"]["string"])
+            out.append((request, body))
+        return out
+    except (yaml.YAMLError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise InputError(str(file), None, None, f"not a recorded Hyperliquid response ({exc!r})") from exc
+
+
+def _frame(records: list[dict[str, Any]], file: Path) -> pl.DataFrame:
+    return pl.DataFrame(records).with_row_index(ROW, offset=1).with_columns(pl.lit(str(file)).alias(FILE))
+
+
+def _market_cols(coin: str) -> list[pl.Expr]:
+    m = canonical_market("hyperliquid", coin)
+    return [pl.lit(m.venue).alias("venue"), pl.lit(m.symbol).alias("symbol"), pl.lit(m.asset).alias("asset")]
+
+
+def _funding(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filters) -> None:
+    if not body:
+        return
+    frame = _frame(body, file).with_columns(
+        ts=pl.from_epoch(pl.col("time").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC"),
+        rate=pl.col("fundingRate").cast(pl.Float64, strict=False),
+    )
+    for coin, part in frame.group_by("coin"):
+        if not filters.wants("hyperliquid", str(coin[0])):
+            continue
+        batch.add("funding", filters.window(part).select(
+            *_market_cols(str(coin[0])), ROW, FILE, "ts", pl.col("ts").alias("ts_venue"), "rate",
+            pl.lit("detected").alias("interval_source"),
+            pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
+        ))
+
+
+def _candles(batch: Batch, file: Path, req: dict[str, Any], body: list[dict[str, Any]], filters: Filters) -> None:
+    if not body or not filters.wants("hyperliquid", str(req.get("coin", ""))):
+        return
+    frame = _frame(body, file)
+    batch.add("candles", filters.window(frame.with_columns(
+        ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC"))
+    ).select(
+        *_market_cols(str(req["coin"])), ROW, FILE, "ts", pl.col("i").alias("interval"),
+        *(pl.col(k).cast(pl.Float64).alias(v) for k, v in
+          {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume_base"}.items()),
+        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
+    ))

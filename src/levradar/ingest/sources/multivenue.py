@@ -1,0 +1,117 @@
+"""multivenue-2025: long-format funding, candles, OI and liquidation fills across seven venues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from levradar.domain.datasets import QUALITY_VENUE
+from levradar.domain.venues import VENUES
+from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_markets
+from levradar.ingest.report import ImportReport
+from levradar.ingest.sources.common import Filters, need_columns, no_nan, read_parquet, utc_ts
+
+NAME = "multivenue-2025"
+# Liquidation fill ``side`` in this set is the forced order's side (checked against price: "sell" prints
+# cluster in falling hours), so a sell means a long was liquidated. Other codes have no documented meaning.
+ORDER_SIDE_TO_LIQUIDATED = {"sell": "long", "buy": "short"}
+
+
+def load(path: Path, filters: Filters) -> Batch:
+    if not path.is_dir():
+        raise InputError(str(path), None, None, "multivenue-2025 expects the data set's folder")
+    batch = Batch(ImportReport(NAME, str(path)))
+    loaders = {
+        "funding_rates.parquet": _funding,
+        "candles.parquet": _candles,
+        "open_interest.parquet": _open_interest,
+        "liquidations_fadd49d.parquet": _liquidations,
+    }
+    for name, loader in loaders.items():
+        file = path / name
+        if file.exists():
+            batch.report.files += 1
+            loader(batch, file, filters)
+    for name in ("liquidation_volume.parquet", "orderbook_depth.parquet"):
+        if (path / name).exists():
+            batch.report.skipped.append(f"{name}: aggregates with no canonical table (not imported)")
+    if batch.report.files == 0:
+        raise InputError(str(path), None, None, "no multivenue-2025 files found (funding_rates.parquet, ...)")
+    return batch
+
+
+def _read(file: Path, cols: list[str], filters: Filters) -> pl.DataFrame:
+    raw = read_parquet(file)
+    need_columns(raw, ["timestamp", "venue", "coin", *cols], file)
+    frame = filters.window(utc_ts(raw, "timestamp", file))
+    keep = pl.col("venue").str.to_lowercase().is_in(list(filters.venues or VENUES))
+    if filters.assets:
+        keep = keep & pl.col("coin").str.to_uppercase().is_in(list(filters.assets))
+    return with_markets(frame.filter(keep), "venue", "coin", str(file))
+
+
+def _funding(batch: Batch, file: Path, filters: Filters) -> None:
+    frame = _read(file, ["funding_rate"], filters)
+    ok = frame.filter(no_nan(frame, ["funding_rate"]))
+    batch.report.dataset("funding").missing_dropped += frame.height - ok.height
+    batch.add("funding", ok.select(
+        "venue", "symbol", "asset", ROW, FILE, "ts", pl.col("ts").alias("ts_venue"),
+        pl.col("funding_rate").alias("rate"), pl.lit("detected").alias("interval_source"),
+        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
+    ))
+    batch.report.assume(
+        "multivenue-2025 funding rates are per settlement; the interval of each settlement is detected from the "
+        "time since the previous one (hourly on hyperliquid, lighter, kraken, dydx; 8h or 4h elsewhere)"
+    )
+
+
+def _candles(batch: Batch, file: Path, filters: Filters) -> None:
+    frame = _read(file, ["o", "h", "l", "c", "v"], filters)
+    ok = frame.filter(no_nan(frame, ["o", "h", "l", "c"]))
+    batch.report.dataset("candles").missing_dropped += frame.height - ok.height
+    batch.add("candles", ok.select(
+        "venue", "symbol", "asset", ROW, FILE, "ts", pl.lit("1h").alias("interval"),
+        pl.col("o").alias("open"), pl.col("h").alias("high"), pl.col("l").alias("low"), pl.col("c").alias("close"),
+        pl.col("v").alias("volume_base"),
+        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
+    ))
+    batch.report.assume("multivenue-2025 candle volume `v` is taken to be in base coin")
+
+
+def _open_interest(batch: Batch, file: Path, filters: Filters) -> None:
+    frame = _read(file, ["oi_usd"], filters)
+    ok = frame.filter(no_nan(frame, ["oi_usd"]))
+    batch.report.dataset("open_interest").missing_dropped += frame.height - ok.height
+    batch.add("open_interest", ok.select(
+        "venue", "symbol", "asset", ROW, FILE, pl.col("ts").dt.truncate("1h").alias("ts"),
+        pl.col("oi_usd").alias("raw_value"), pl.lit("usd").alias("raw_unit"), "oi_usd",
+        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
+    ))
+    batch.report.assume("multivenue-2025 open interest snapshots are aligned down to the hour they were taken in")
+
+
+def _liquidations(batch: Batch, file: Path, filters: Filters) -> None:
+    frame = _read(file, ["side", "size_usd", "price"], filters)
+    side = pl.col("side").str.to_lowercase().replace_strict(ORDER_SIDE_TO_LIQUIDATED, default=None)
+    known = frame.with_columns(liquidated_side=side)
+    unknown = known.filter(pl.col("liquidated_side").is_null())
+    if not unknown.is_empty():
+        codes = ", ".join(sorted(unknown["side"].unique().cast(pl.String).to_list()))
+        venues = ", ".join(sorted(unknown["venue"].unique().to_list()))
+        batch.report.skipped.append(
+            f"{file.name}: {unknown.height} liquidation fills on {venues} with side code(s) {codes} whose meaning "
+            "(liquidated long or short) is not documented: not imported rather than guessed"
+        )
+    ok = known.filter(pl.col("liquidated_side").is_not_null())
+    sampled = pl.col("venue").replace_strict({v: i.liquidation_feed_sampled for v, i in VENUES.items()}, default=False)
+    batch.add("liquidations", ok.select(
+        "venue", "symbol", "asset", ROW, FILE, "ts", "liquidated_side", "price",
+        (pl.col("size_usd") / pl.col("price")).alias("qty_base"), pl.col("size_usd").alias("notional_usd"),
+        sampled.alias("sampled"),
+        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
+    ))
+    batch.report.assume(
+        "liquidation `side` buy/sell is the forced order's side: sell = long liquidated, buy = short liquidated; "
+        "qty_base = size_usd / price; OKX and Binance feeds are sampled (at most one print per symbol per second)"
+    )

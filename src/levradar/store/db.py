@@ -1,0 +1,355 @@
+"""DuckDB store: versioned schema, idempotent quality-ranked upserts, point-in-time reads.
+
+One writer process at a time (DuckDB locks the file); readers open it read-only. Every write is one
+transaction, so a process killed mid-import leaves everything committed before it intact and nothing of
+the interrupted import visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import platformdirs
+import polars as pl
+
+from levradar.domain.datasets import CANDLE_INTERVALS, DATASETS, Dataset, dataset
+from levradar.domain.units import funding_derived_exprs
+from levradar.store.schema import MIGRATIONS, SCHEMA_VERSION, q
+
+DB_FILENAME = "levradar.duckdb"
+ENV_DATA_DIR = "LEVRADAR_DATA_DIR"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    received: int
+    inserted: int
+    updated: int
+    unchanged: int  # identical to what was stored, or outranked by better-quality rows already stored
+
+
+def resolve_data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
+    """``--data-dir`` beats ``$LEVRADAR_DATA_DIR`` beats the user's data directory."""
+    if cli_value:
+        return Path(cli_value).expanduser()
+    if env := os.environ.get(ENV_DATA_DIR):
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("levradar", appauthor=False))
+
+
+def _naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    fixes = [
+        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone is not None
+    ]
+    return frame.with_columns(fixes) if fixes else frame
+
+
+def _aware_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    fixes = [
+        pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone is None
+    ]
+    return frame.with_columns(fixes) if fixes else frame
+
+
+def _to_naive(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+class Store:
+    """A levradar store in ``data_dir`` (created on first write)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_FILENAME
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"no store at {self.path}; import data first (levradar demo or levradar import-source)")
+        if not read_only:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self.con.execute("SET TimeZone = 'UTC'")
+        if read_only:
+            self._check_version()
+        else:
+            self.migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _check_version(self) -> None:
+        found = self.schema_version()
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema version {found}, newer than this levradar ({SCHEMA_VERSION}); upgrade"
+            )
+        if found < SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {found}; open it once writable to migrate")
+
+    def migrate(self) -> int:
+        """Apply missing migrations; returns the schema version."""
+        self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)")
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            self._check_version()
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                for stmt in statements:
+                    self.con.execute(stmt)
+                self.con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+        return SCHEMA_VERSION
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def write(
+        self,
+        frames: Mapping[str, pl.DataFrame],
+        *,
+        instruments: pl.DataFrame | None = None,
+        log: Mapping[str, Any] | None = None,
+    ) -> dict[str, UpsertCounts]:
+        """Upsert several datasets in one transaction: all of it lands, or none of it."""
+        if self.read_only:
+            raise StoreError("store opened read-only")
+        counts: dict[str, UpsertCounts] = {}
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for name, frame in frames.items():
+                counts[name] = self._upsert(dataset(name), frame)
+            if instruments is not None and not instruments.is_empty():
+                self._upsert_instruments(instruments)
+            if log is not None:
+                self._log_import(log, counts)
+            _fault_point("before-commit")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return counts
+
+    def _upsert(self, ds: Dataset, frame: pl.DataFrame) -> UpsertCounts:
+        cols = list(ds.columns)
+        stage = _naive_utc(frame.select(cols))
+        if stage.is_empty():
+            return UpsertCounts(0, 0, 0, 0)
+        self.con.register("_stage_df", stage.to_arrow())
+        try:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _stage_df")
+        finally:
+            self.con.unregister("_stage_df")
+        data_cols = [c for c in ds.value_columns if c not in ("source", "quality")]
+        differs = " OR ".join(f"s.{q(c)} IS DISTINCT FROM t.{q(c)}" for c in data_cols) or "FALSE"
+        wins = f"(s.quality > t.quality OR (s.quality = t.quality AND ({differs})))"
+        join = " AND ".join(f"s.{q(k)} = t.{q(k)}" for k in ds.key)
+        row = self.con.execute(
+            f"SELECT count(*) FILTER (WHERE t.{q(ds.key[0])} IS NULL),"
+            f" count(*) FILTER (WHERE t.{q(ds.key[0])} IS NOT NULL AND {wins})"
+            f" FROM _stage s LEFT JOIN {q(ds.name)} t ON {join}"
+        ).fetchone()
+        inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+        excluded_wins = wins.replace("s.", "excluded.").replace("t.", f"{q(ds.name)}.")
+        sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in [*ds.value_columns, "ts_ingest"])
+        col_list = ", ".join(q(c) for c in cols)
+        self.con.execute(
+            f"INSERT INTO {q(ds.name)} ({col_list}, ts_ingest) SELECT {col_list}, now() FROM _stage"
+            f" ON CONFLICT ({', '.join(q(k) for k in ds.key)}) DO UPDATE SET {sets} WHERE {excluded_wins}"
+        )
+        self.con.execute("DROP TABLE _stage")
+        return UpsertCounts(stage.height, inserted, updated, stage.height - inserted - updated)
+
+    def _upsert_instruments(self, frame: pl.DataFrame) -> None:
+        cols = ["venue", "symbol", "asset", "quote", "contract_size", "contract_unit", "funding_interval_hours", "tiers_json"]
+        full = frame.with_columns([pl.lit(None).alias(c) for c in cols if c not in frame.columns]).select(cols)
+        full = full.unique(subset=["venue", "symbol"], keep="last")
+        self.con.register("_inst_df", full.to_arrow())
+        try:
+            updates = ", ".join(f"{c} = coalesce(excluded.{c}, instruments.{c})" for c in cols[2:])
+            self.con.execute(
+                f"INSERT INTO instruments ({', '.join(cols)}, ts_ingest) SELECT *, now() FROM _inst_df"
+                f" ON CONFLICT (venue, symbol) DO UPDATE SET {updates}"
+            )
+        finally:
+            self.con.unregister("_inst_df")
+
+    def _log_import(self, log: Mapping[str, Any], counts: Mapping[str, UpsertCounts]) -> None:
+        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM imports").fetchone()
+        report = dict(log.get("report", {}))
+        report["counts"] = {k: v.__dict__ for k, v in counts.items()}
+        self.con.execute(
+            "INSERT INTO imports VALUES (?, ?, now(), ?, ?, ?, ?)",
+            [
+                row[0] if row else 1,
+                _to_naive(log.get("started_at", datetime.now(UTC))),
+                str(log.get("kind", "")),
+                str(log.get("source", "")),
+                str(log.get("path", "")),
+                json.dumps(report, default=str),
+            ],
+        )
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def read(
+        self,
+        name: str,
+        *,
+        venues: Sequence[str] | None = None,
+        symbols: Sequence[str] | None = None,
+        assets: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        as_of: datetime | None = None,
+        interval: str | None = None,
+        derived: bool = True,
+    ) -> pl.DataFrame:
+        """Rows of one dataset, sorted by market and time.
+
+        ``start``/``end`` bound ``ts`` (inclusive). ``as_of`` is point-in-time: only what was known at that
+        instant is returned — a candle once its bar has closed (``ts + interval <= as_of``), every other row
+        once its timestamp has passed (``ts <= as_of``).
+        """
+        ds = dataset(name)
+        where: list[str] = []
+        params: list[Any] = []
+
+        def among(col: str, values: Iterable[str] | None) -> None:
+            vals = list(values or [])
+            if vals:
+                where.append(f"{q(col)} IN ({', '.join('?' for _ in vals)})")
+                params.extend(vals)
+
+        among("venue", venues)
+        among("symbol", symbols)
+        among("asset", assets)
+        if interval is not None and "interval" in ds.columns:
+            where.append('"interval" = ?')
+            params.append(interval)
+        if start is not None:
+            where.append("ts >= ?")
+            params.append(_to_naive(start))
+        if end is not None:
+            where.append("ts <= ?")
+            params.append(_to_naive(end))
+        if as_of is not None:
+            where.append(f"{_known_at_sql(ds)} <= ?")
+            params.append(_to_naive(as_of))
+        sql = f"SELECT * EXCLUDE (ts_ingest), ts_ingest FROM {q(ds.name)}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        order = [k for k in ("venue", "symbol", "interval", "ts") if k in ds.columns]
+        sql += " ORDER BY " + ", ".join(q(k) for k in order)
+        frame = _aware_utc(pl.from_arrow(self.con.execute(sql, params).to_arrow_table()))
+        if frame.is_empty():
+            frame = pl.DataFrame(schema={**ds.columns, "ts_ingest": pl.Datetime("us", "UTC")})
+        return _with_derived(ds, frame) if derived else frame
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for name in DATASETS:
+            row = self.con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()
+            out[name] = int(row[0]) if row else 0
+        return out
+
+    def imports(self) -> pl.DataFrame:
+        return _aware_utc(pl.from_arrow(self.con.execute("SELECT * FROM imports ORDER BY id").to_arrow_table()))
+
+    def instruments(self) -> pl.DataFrame:
+        return _aware_utc(pl.from_arrow(self.con.execute("SELECT * FROM instruments ORDER BY venue, symbol").to_arrow_table()))
+
+    def status(self) -> pl.DataFrame:
+        """Per dataset × venue × symbol: rows, time range, gaps (holes longer than the series' cadence)."""
+        parts = []
+        for ds in DATASETS.values():
+            part_by = "venue, symbol" + (', "interval"' if "interval" in ds.columns else "")
+            label = "\"interval\"" if "interval" in ds.columns else "NULL"
+            cadence = _cadence_sql(ds)
+            parts.append(
+                f"""SELECT '{ds.name}' AS dataset, venue, symbol, any_value(asset) AS asset,
+                           any_value({label}) AS "interval", count(*) AS rows, min(ts) AS first, max(ts) AS last,
+                           count(*) FILTER (WHERE step > cadence * 1.5) AS gaps,
+                           coalesce(max(step) FILTER (WHERE step > cadence * 1.5), 0) / 3600.0 AS largest_gap_h
+                    FROM (SELECT *, epoch(ts - lag(ts) OVER (PARTITION BY {part_by} ORDER BY ts)) AS step,
+                                 {cadence} AS cadence FROM {q(ds.name)})
+                    GROUP BY {part_by}"""
+            )
+        sql = " UNION ALL ".join(parts) + " ORDER BY dataset, venue, symbol"
+        return _aware_utc(pl.from_arrow(self.con.execute(sql).to_arrow_table()))
+
+
+def _interval_seconds_sql() -> str:
+    cases = " ".join(f"WHEN '{k}' THEN {int(v.total_seconds())}" for k, v in CANDLE_INTERVALS.items())
+    return f'(CASE "interval" {cases} END)'
+
+
+def _known_at_sql(ds: Dataset) -> str:
+    if ds.name == "candles":
+        return f"(ts + to_seconds({_interval_seconds_sql()}))"
+    return "ts"
+
+
+def _cadence_sql(ds: Dataset) -> str:
+    if ds.name == "candles":
+        return _interval_seconds_sql()
+    if ds.name == "funding":
+        return "interval_hours * 3600"
+    if ds.name == "liquidations":
+        return "1e18"  # event streams have no cadence: never a gap
+    return "3600"
+
+
+def _with_derived(ds: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
+    if ds.name == "funding":
+        return frame.with_columns(funding_derived_exprs())
+    if ds.name == "mark_index":
+        return frame.with_columns(((pl.col("mark") - pl.col("index")) / pl.col("index")).alias("basis"))
+    return frame
+
+
+def _fault_point(name: str) -> None:
+    """Crash-test hook: ``LEVRADAR_FAULT=before-commit:SECONDS`` sleeps inside the open transaction."""
+    spec = os.environ.get("LEVRADAR_FAULT", "")
+    if spec.startswith(name + ":"):
+        import sys
+        import time
+
+        print(f"levradar: fault point {name} reached", file=sys.stderr, flush=True)
+        time.sleep(float(spec.split(":", 1)[1]))
