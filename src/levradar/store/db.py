@@ -228,6 +228,12 @@ class Store:
         )
 
     # -- reads -----------------------------------------------------------------------------------------
+    def _fetch(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        table = self.con.sql(sql, params=list(params) if params else None).to_arrow_table()
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
     def read(
         self,
         name: str,
@@ -277,7 +283,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         order = [k for k in ("venue", "symbol", "interval", "ts") if k in ds.columns]
         sql += " ORDER BY " + ", ".join(q(k) for k in order)
-        frame = _aware_utc(pl.from_arrow(self.con.execute(sql, params).to_arrow_table()))
+        frame = _aware_utc(self._fetch(sql, params))
         if frame.is_empty():
             frame = pl.DataFrame(schema={**ds.columns, "ts_ingest": pl.Datetime("us", "UTC")})
         return _with_derived(ds, frame) if derived else frame
@@ -290,10 +296,10 @@ class Store:
         return out
 
     def imports(self) -> pl.DataFrame:
-        return _aware_utc(pl.from_arrow(self.con.execute("SELECT * FROM imports ORDER BY id").to_arrow_table()))
+        return _aware_utc(self._fetch("SELECT * FROM imports ORDER BY id"))
 
     def instruments(self) -> pl.DataFrame:
-        return _aware_utc(pl.from_arrow(self.con.execute("SELECT * FROM instruments ORDER BY venue, symbol").to_arrow_table()))
+        return _aware_utc(self._fetch("SELECT * FROM instruments ORDER BY venue, symbol"))
 
     def status(self) -> pl.DataFrame:
         """Per dataset × venue × symbol: rows, time range, gaps (holes longer than the series' cadence)."""
@@ -312,7 +318,7 @@ class Store:
                     GROUP BY {part_by}"""
             )
         sql = " UNION ALL ".join(parts) + " ORDER BY dataset, venue, symbol"
-        return _aware_utc(pl.from_arrow(self.con.execute(sql).to_arrow_table()))
+        return _aware_utc(self._fetch(sql))
 
 
 def _interval_seconds_sql() -> str:

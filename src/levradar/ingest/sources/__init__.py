@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from levradar.ingest.normalize import Batch
-from levradar.ingest.sources import funding7, hyperliquid_rest, multivenue, perp_panels
+from levradar.ingest.sources import canonical, funding7, hyperliquid_rest, multivenue, perp_panels
 from levradar.ingest.sources.common import Filters
 
 Importer = Callable[[Path, Filters], Batch]
@@ -16,6 +16,8 @@ SOURCES: dict[str, Importer] = {
     "multivenue-2025": multivenue.load,
     "funding-7venues": funding7.load,
     "hyperliquid-rest": hyperliquid_rest.load,
+    "canonical": canonical.load,
+    "sample": canonical.load_sample,
 }
 
 __all__ = ["SOURCES", "Filters", "Importer"]

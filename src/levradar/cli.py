@@ -1,0 +1,220 @@
+"""The ``levradar`` command line: a thin layer over ingest, store and analytics."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import duckdb
+import polars as pl
+import typer
+from rich.table import Table
+
+from levradar import __version__
+from levradar.analytics.snapshot import newest_ts, snapshot
+from levradar.cli_support import console, fail, frame_records, parse_time, print_json, print_report, split_list
+from levradar.domain.datasets import DATASET_NAMES, UnknownDatasetError
+from levradar.domain.symbols import SymbolError, canonical_market
+from levradar.domain.venues import UnknownVenueError
+from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mapping, write_frame
+from levradar.ingest.normalize import InputError
+from levradar.ingest.run import UnknownSourceError, import_source, write_batch
+from levradar.ingest.sources import SOURCES, Filters
+from levradar.store import Store, StoreError, resolve_data_dir
+
+app = typer.Typer(
+    name="levradar",
+    help="Crypto Leverage Radar: funding, open interest and liquidations across perpetual-futures venues.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Store folder (default: $LEVRADAR_DATA_DIR, else the user's data dir).",
+                 show_default=False),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def clean_errors(func: F) -> F:
+    """Turn expected failures into one clear line on stderr and exit code 2 — never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (InputError, StoreError, UnknownDatasetError, UnknownVenueError, UnknownSourceError, SymbolError) as exc:
+            raise fail(str(exc)) from None
+        except duckdb.Error as exc:
+            raise fail(f"store error: {exc}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"levradar {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """levradar — leverage stress radar for crypto perpetual futures."""
+
+
+@app.command("import-source")
+@clean_errors
+def import_source_cmd(
+    name: Annotated[str, typer.Argument(help=f"Source set: {', '.join(SOURCES)}.")],
+    path: Annotated[Path, typer.Argument(help="The set's folder (or file).")] = Path("."),
+    assets: Annotated[str | None, typer.Option(help="Only these assets, comma-separated (BTC,ETH).")] = None,
+    venues: Annotated[str | None, typer.Option(help="Only these venues, comma-separated (binance,bybit).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Only data from this time (ISO 8601, UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Only data up to this time (ISO 8601, UTC).")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Import a real data set (perp-panels, multivenue-2025, funding-7venues, hyperliquid-rest, canonical, sample)."""
+    if name != "sample" and not path.exists():
+        raise InputError(str(path), None, None, "no such file or folder")
+    filters = Filters(
+        assets=frozenset(split_list(assets, upper=True) or []) or None,
+        venues=frozenset(split_list(venues) or []) or None,
+        start=parse_time(start, "--from"),
+        end=parse_time(end, "--to"),
+    )
+    with Store(resolve_data_dir(data_dir)) as store:
+        report = import_source(store, name, path, filters)
+    print_json(report.to_dict()) if as_json else print_report(report)
+
+
+@app.command("import")
+@clean_errors
+def import_cmd(
+    dataset: Annotated[str, typer.Argument(help=f"One of: {', '.join(DATASET_NAMES)}.")],
+    file: Annotated[Path, typer.Argument(help="A .csv, .parquet or .json file.")],
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="Rename a column: SRC=DST (repeatable).")] = None,
+    venue: Annotated[str | None, typer.Option(help="Venue of every row (when the file has no venue column).")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol of every row, any spelling (BTCUSDT, BTC-USDT-SWAP).")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Import a canonical file, or your own export with --map, into the store."""
+    if not file.exists():
+        raise InputError(str(file), None, None, "no such file")
+    batch = load_file(dataset, file, mapping=parse_mapping(mapping or []), venue=venue, symbol=symbol)
+    with Store(resolve_data_dir(data_dir)) as store:
+        report = write_batch(store, batch, "import")
+    print_json(report.to_dict()) if as_json else print_report(report)
+
+
+@app.command("export")
+@clean_errors
+def export_cmd(
+    dataset: Annotated[str, typer.Argument(help=f"One of: {', '.join(DATASET_NAMES)}.")],
+    venue: Annotated[str | None, typer.Option(help="Venues, comma-separated.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbols, comma-separated (any spelling; needs --venue).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="From this time (ISO 8601, UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Up to this time (ISO 8601, UTC).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: standard output).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export a dataset as CSV, JSON or Parquet (re-importable with `levradar import`)."""
+    venues = split_list(venue)
+    symbols = None
+    if symbol:
+        if not venues:
+            raise InputError("--symbol", None, None, "give --venue too, so the symbol can be resolved")
+        symbols = [canonical_market(v, s).symbol for v in venues for s in split_list(symbol, upper=True) or []]
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        frame = export_frame(store, dataset, venues=venues, symbols=symbols,
+                             start=parse_time(start, "--from"), end=parse_time(end, "--to"))
+    write_frame(frame, fmt, out)
+    if out:
+        console.print(f"wrote {frame.height:,} {dataset} rows to {out}", highlight=False)
+
+
+@app.command("status")
+@clean_errors
+def status_cmd(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
+    """What the store holds: rows, time range and gaps per dataset, venue and symbol."""
+    directory = resolve_data_dir(data_dir)
+    with Store(directory, read_only=True) as store:
+        frame = store.status()
+    if as_json:
+        print_json({"data_dir": str(directory), "markets": frame_records(frame)})
+        return
+    table = Table(title=f"store {directory}", title_justify="left")
+    for col in ("dataset", "venue", "symbol", "interval", "rows", "first (UTC)", "last (UTC)", "gaps", "largest gap h"):
+        table.add_column(col, justify="right" if col in ("rows", "gaps", "largest gap h") else "left")
+    for r in frame.iter_rows(named=True):
+        table.add_row(r["dataset"], r["venue"], r["symbol"], r["interval"] or "", f"{r['rows']:,}",
+                      f"{r['first']:%Y-%m-%d %H:%M}", f"{r['last']:%Y-%m-%d %H:%M}", str(r["gaps"]),
+                      f"{r['largest_gap_h']:.0f}" if r["gaps"] else "")
+    console.print(table)
+
+
+@app.command("demo")
+@clean_errors
+def demo_cmd(
+    data_dir: DataDir = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Radar as of this time (default: newest data).")] = None,
+    assets: Annotated[str | None, typer.Option(help="Only these assets, comma-separated.")] = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Load the bundled real sample into a store and print the radar table."""
+    if data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="levradar-demo-") as tmp:
+            _demo(Path(tmp), as_of, assets, as_json)
+    else:
+        _demo(data_dir, as_of, assets, as_json)
+
+
+def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: bool) -> None:
+    with Store(directory) as store:
+        report = import_source(store, "sample", Path("."))
+        if not as_json:
+            print_report(report)
+        as_of = parse_time(as_of_text, "--as-of") or newest_ts(store)
+        if as_of is None:
+            raise StoreError("the store holds no candles")
+        table = snapshot(store, as_of, split_list(assets, upper=True))
+    if as_json:
+        print_json({"as_of": as_of, "data_dir": str(directory), "assets": frame_records(table)})
+        return
+    print_radar(table, as_of)
+
+
+def print_radar(frame: pl.DataFrame, as_of: datetime) -> None:
+    table = Table(title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC", title_justify="left")
+    for col in ("asset", "price", "24h return", "realised vol (ann.)", "funding rate_8h", "funding APR",
+                "OI USD", "OI 24h change", "OI venues"):
+        table.add_column(col, justify="left" if col in ("asset", "OI venues") else "right")
+
+    def pct(v: float | None, digits: int = 2) -> str:
+        return "-" if v is None else f"{v * 100:+.{digits}f}%"
+
+    for r in frame.iter_rows(named=True):
+        oi = r.get("oi_usd")
+        table.add_row(
+            r["asset"], f"{r['price']:,.6g}", pct(r["return_24h"]), pct(r["rv_24h"], 1).lstrip("+"),
+            pct(r.get("funding_rate_8h"), 4), pct(r.get("funding_apr"), 1),
+            "-" if oi is None else f"${oi / 1e9:,.2f}B", pct(r.get("oi_change_24h"), 1), r.get("oi_venues") or "-",
+        )
+    console.print(table)
+    console.print("funding: latest settlement per venue, OI-weighted; OI: sum of venues with data in the last 2 h "
+                  "(Bybit as reported, see docs/data.md)", style="dim")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,82 @@
+"""Small helpers for the command line: option parsing, error reporting, rendering."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from levradar.ingest.report import ImportReport
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def split_list(value: str | None, *, upper: bool = False) -> list[str] | None:
+    """``"BTC,ETH"`` → ``["BTC", "ETH"]``; None or empty → None."""
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return [v.upper() if upper else v.lower() for v in items] or None
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """ISO 8601 date or date-time; without an offset it is UTC."""
+    if value is None:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2025-10-10 or 2025-10-10T14:00Z)",
+                                 param_hint=option) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _fmt_ts(ts: Any) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M") if isinstance(ts, datetime) else "-"
+
+
+def print_report(report: ImportReport) -> None:
+    table = Table(title=f"import {report.source} ← {report.path} ({report.files} files)", title_justify="left")
+    for col in ("dataset", "rows", "markets", "first (UTC)", "last (UTC)", "gaps", "dups dropped",
+                "missing dropped", "inserted", "updated", "unchanged"):
+        table.add_column(col, justify="right" if col not in ("dataset",) else "left")
+    for rep in report.datasets.values():
+        table.add_row(rep.dataset, f"{rep.rows:,}", str(rep.markets), _fmt_ts(rep.first), _fmt_ts(rep.last),
+                      str(rep.gaps), str(rep.duplicates_dropped), str(rep.missing_dropped),
+                      *(f"{v:,}" if v is not None else "-" for v in (rep.inserted, rep.updated, rep.unchanged)))
+    console.print(table)
+    for title, lines in (("unit assumptions", report.assumptions), ("anomalies flagged", report.anomalies),
+                         ("funding-interval changes", report.interval_changes), ("skipped", report.skipped)):
+        if lines:
+            console.print(f"[bold]{title}[/] ({len(lines)})")
+            shown = lines if len(lines) <= 25 else [*lines[:25], f"... and {len(lines) - 25} more (see --json)"]
+            for line in shown:
+                console.print(f"  • {line}", highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, default=_json_default, indent=2))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def frame_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in frame.to_dicts()
+    ]
