@@ -12,8 +12,6 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import polars as pl
-
 from levradar.ingest.files import export_frame
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
@@ -30,13 +28,19 @@ def main(shared: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
         import_source(store, "perp-panels", shared / "perp-panels", filters)
         # liquidation fills start 2025-05-25: take them whole
-        import_source(store, "multivenue-2025", shared / "multivenue-2025",
-                      Filters(assets=ASSETS, venues=VENUES, start=datetime(2025, 5, 1, tzinfo=UTC)))
+        import_source(
+            store,
+            "multivenue-2025",
+            shared / "multivenue-2025",
+            Filters(assets=ASSETS, venues=VENUES, start=datetime(2025, 5, 1, tzinfo=UTC)),
+        )
         OUT.mkdir(parents=True, exist_ok=True)
         for name in ("candles", "funding", "open_interest", "liquidations", "mark_index"):
             frame = export_frame(store, name, venues=None, symbols=None, start=None, end=None)
             derived = [c for c in ("rate_1h", "rate_8h", "apr", "basis") if c in frame.columns]
-            frame.drop(derived).write_parquet(OUT / f"{name}.parquet", compression="zstd", compression_level=19)
+            frame.drop(derived).write_parquet(
+                OUT / f"{name}.parquet", compression="zstd", compression_level=19
+            )
             print(f"{name}: {frame.height} rows, {(OUT / f'{name}.parquet').stat().st_size / 1e6:.2f} MB")
 
 

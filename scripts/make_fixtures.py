@@ -19,7 +19,9 @@ OUT = ROOT / "tests" / "fixtures"
 def _window(df: pl.DataFrame, col: str, start: str, end: str) -> pl.DataFrame:
     tz = df.schema[col].time_zone  # type: ignore[union-attr]
     lo, hi = (datetime.fromisoformat(x) for x in (start, end))
-    return df.filter(pl.col(col).is_between(pl.lit(lo).dt.replace_time_zone(tz), pl.lit(hi).dt.replace_time_zone(tz)))
+    return df.filter(
+        pl.col(col).is_between(pl.lit(lo).dt.replace_time_zone(tz), pl.lit(hi).dt.replace_time_zone(tz))
+    )
 
 
 def main(shared: Path) -> None:
@@ -28,13 +30,18 @@ def main(shared: Path) -> None:
         "binance_SOL_2020-08-11_2026-03-06.parquet": [("2022-11-07", "2022-11-20")],
         "binance_BTC_2020-01-01_2026-03-06.parquet": [("2025-10-08", "2025-10-12")],
         "bybit_BTC_2020-03-25_2026-03-06.parquet": [("2021-05-17", "2021-05-21")],
-        "hyperliquid_BTC_2023-01-01_2026-03-07.parquet": [("2023-06-01", "2023-06-12"), ("2025-08-08", "2025-08-12")],
+        "hyperliquid_BTC_2023-01-01_2026-03-07.parquet": [
+            ("2023-06-01", "2023-06-12"),
+            ("2025-08-08", "2025-08-12"),
+        ],
         "okx_BTC_2018-01-11_2026-03-05.parquet": [("2026-01-03", "2026-01-07")],
     }
     (dst / "hourly_panels").mkdir(parents=True, exist_ok=True)
     for name, windows in panels.items():
         df = pl.read_parquet(pp / "hourly_panels" / name)
-        pl.concat([_window(df, "timestamp", a, b) for a, b in windows]).write_parquet(dst / "hourly_panels" / name)
+        pl.concat([_window(df, "timestamp", a, b) for a, b in windows]).write_parquet(
+            dst / "hourly_panels" / name
+        )
     singles = {
         ("binance_funding", "SOLUSDT.parquet"): ("2022-11-01", "2022-11-25"),
         ("binance_funding", "BTCUSDT.parquet"): ("2025-10-01", "2025-10-15"),
@@ -55,11 +62,17 @@ def main(shared: Path) -> None:
     }.items():
         _window(pl.read_parquet(mv / name), "timestamp", a, b).write_parquet(dst / name)
     liq = pl.read_parquet(mv / "liquidations_fadd49d.parquet")
-    pl.concat([
-        liq.filter(pl.col("venue") == "hyperliquid").head(150),
-        _window(liq.filter(pl.col("venue") == "okx"), "timestamp", "2026-03-04T12:00", "2026-03-04T18:00"),
-    ]).write_parquet(dst / "liquidations_fadd49d.parquet")
-    pl.read_parquet(mv / "liquidation_volume.parquet").head(5).write_parquet(dst / "liquidation_volume.parquet")
+    pl.concat(
+        [
+            liq.filter(pl.col("venue") == "hyperliquid").head(150),
+            _window(
+                liq.filter(pl.col("venue") == "okx"), "timestamp", "2026-03-04T12:00", "2026-03-04T18:00"
+            ),
+        ]
+    ).write_parquet(dst / "liquidations_fadd49d.parquet")
+    pl.read_parquet(mv / "liquidation_volume.parquet").head(5).write_parquet(
+        dst / "liquidation_volume.parquet"
+    )
     shutil.copy(mv / "LICENSE", dst / "LICENSE")
 
     fv, dst = shared / "funding-7venues", OUT / "funding-7venues"

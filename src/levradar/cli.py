@@ -16,7 +16,15 @@ from rich.table import Table
 
 from levradar import __version__
 from levradar.analytics.snapshot import newest_ts, snapshot
-from levradar.cli_support import console, fail, frame_records, parse_time, print_json, print_report, split_list
+from levradar.cli_support import (
+    console,
+    fail,
+    frame_records,
+    parse_time,
+    print_json,
+    print_report,
+    split_list,
+)
 from levradar.domain.datasets import DATASET_NAMES, UnknownDatasetError
 from levradar.domain.symbols import SymbolError, canonical_market
 from levradar.domain.venues import UnknownVenueError
@@ -36,8 +44,11 @@ app = typer.Typer(
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Store folder (default: $LEVRADAR_DATA_DIR, else the user's data dir).",
-                 show_default=False),
+    typer.Option(
+        "--data-dir",
+        help="Store folder (default: $LEVRADAR_DATA_DIR, else the user's data dir).",
+        show_default=False,
+    ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +61,14 @@ def clean_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (InputError, StoreError, UnknownDatasetError, UnknownVenueError, UnknownSourceError, SymbolError) as exc:
+        except (
+            InputError,
+            StoreError,
+            UnknownDatasetError,
+            UnknownVenueError,
+            UnknownSourceError,
+            SymbolError,
+        ) as exc:
             raise fail(str(exc)) from None
         except duckdb.Error as exc:
             raise fail(f"store error: {exc}") from None
@@ -66,7 +84,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """levradar — leverage stress radar for crypto perpetual futures."""
 
@@ -77,9 +97,15 @@ def import_source_cmd(
     name: Annotated[str, typer.Argument(help=f"Source set: {', '.join(SOURCES)}.")],
     path: Annotated[Path, typer.Argument(help="The set's folder (or file).")] = Path("."),
     assets: Annotated[str | None, typer.Option(help="Only these assets, comma-separated (BTC,ETH).")] = None,
-    venues: Annotated[str | None, typer.Option(help="Only these venues, comma-separated (binance,bybit).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="Only data from this time (ISO 8601, UTC).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Only data up to this time (ISO 8601, UTC).")] = None,
+    venues: Annotated[
+        str | None, typer.Option(help="Only these venues, comma-separated (binance,bybit).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Only data from this time (ISO 8601, UTC).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Only data up to this time (ISO 8601, UTC).")
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -102,9 +128,15 @@ def import_source_cmd(
 def import_cmd(
     dataset: Annotated[str, typer.Argument(help=f"One of: {', '.join(DATASET_NAMES)}.")],
     file: Annotated[Path, typer.Argument(help="A .csv, .parquet or .json file.")],
-    mapping: Annotated[list[str] | None, typer.Option("--map", help="Rename a column: SRC=DST (repeatable).")] = None,
-    venue: Annotated[str | None, typer.Option(help="Venue of every row (when the file has no venue column).")] = None,
-    symbol: Annotated[str | None, typer.Option(help="Symbol of every row, any spelling (BTCUSDT, BTC-USDT-SWAP).")] = None,
+    mapping: Annotated[
+        list[str] | None, typer.Option("--map", help="Rename a column: SRC=DST (repeatable).")
+    ] = None,
+    venue: Annotated[
+        str | None, typer.Option(help="Venue of every row (when the file has no venue column).")
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbol of every row, any spelling (BTCUSDT, BTC-USDT-SWAP).")
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -122,7 +154,9 @@ def import_cmd(
 def export_cmd(
     dataset: Annotated[str, typer.Argument(help=f"One of: {', '.join(DATASET_NAMES)}.")],
     venue: Annotated[str | None, typer.Option(help="Venues, comma-separated.")] = None,
-    symbol: Annotated[str | None, typer.Option(help="Symbols, comma-separated (any spelling; needs --venue).")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbols, comma-separated (any spelling; needs --venue).")
+    ] = None,
     start: Annotated[str | None, typer.Option("--from", help="From this time (ISO 8601, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Up to this time (ISO 8601, UTC).")] = None,
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
@@ -135,10 +169,18 @@ def export_cmd(
     if symbol:
         if not venues:
             raise InputError("--symbol", None, None, "give --venue too, so the symbol can be resolved")
-        symbols = [canonical_market(v, s).symbol for v in venues for s in split_list(symbol, upper=True) or []]
+        symbols = [
+            canonical_market(v, s).symbol for v in venues for s in split_list(symbol, upper=True) or []
+        ]
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
-        frame = export_frame(store, dataset, venues=venues, symbols=symbols,
-                             start=parse_time(start, "--from"), end=parse_time(end, "--to"))
+        frame = export_frame(
+            store,
+            dataset,
+            venues=venues,
+            symbols=symbols,
+            start=parse_time(start, "--from"),
+            end=parse_time(end, "--to"),
+        )
     write_frame(frame, fmt, out)
     if out:
         console.print(f"wrote {frame.height:,} {dataset} rows to {out}", highlight=False)
@@ -155,12 +197,30 @@ def status_cmd(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         print_json({"data_dir": str(directory), "markets": frame_records(frame)})
         return
     table = Table(title=f"store {directory}", title_justify="left")
-    for col in ("dataset", "venue", "symbol", "interval", "rows", "first (UTC)", "last (UTC)", "gaps", "largest gap h"):
+    for col in (
+        "dataset",
+        "venue",
+        "symbol",
+        "interval",
+        "rows",
+        "first (UTC)",
+        "last (UTC)",
+        "gaps",
+        "largest gap h",
+    ):
         table.add_column(col, justify="right" if col in ("rows", "gaps", "largest gap h") else "left")
     for r in frame.iter_rows(named=True):
-        table.add_row(r["dataset"], r["venue"], r["symbol"], r["interval"] or "", f"{r['rows']:,}",
-                      f"{r['first']:%Y-%m-%d %H:%M}", f"{r['last']:%Y-%m-%d %H:%M}", str(r["gaps"]),
-                      f"{r['largest_gap_h']:.0f}" if r["gaps"] else "")
+        table.add_row(
+            r["dataset"],
+            r["venue"],
+            r["symbol"],
+            r["interval"] or "",
+            f"{r['rows']:,}",
+            f"{r['first']:%Y-%m-%d %H:%M}",
+            f"{r['last']:%Y-%m-%d %H:%M}",
+            str(r["gaps"]),
+            f"{r['largest_gap_h']:.0f}" if r["gaps"] else "",
+        )
     console.print(table)
 
 
@@ -168,7 +228,9 @@ def status_cmd(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
 @clean_errors
 def demo_cmd(
     data_dir: DataDir = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Radar as of this time (default: newest data).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Radar as of this time (default: newest data).")
+    ] = None,
     assets: Annotated[str | None, typer.Option(help="Only these assets, comma-separated.")] = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -197,8 +259,17 @@ def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: 
 
 def print_radar(frame: pl.DataFrame, as_of: datetime) -> None:
     table = Table(title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC", title_justify="left")
-    for col in ("asset", "price", "24h return", "realised vol (ann.)", "funding rate_8h", "funding APR",
-                "OI USD", "OI 24h change", "OI venues"):
+    for col in (
+        "asset",
+        "price",
+        "24h return",
+        "realised vol (ann.)",
+        "funding rate_8h",
+        "funding APR",
+        "OI USD",
+        "OI 24h change",
+        "OI venues",
+    ):
         table.add_column(col, justify="left" if col in ("asset", "OI venues") else "right")
 
     def pct(v: float | None, digits: int = 2) -> str:
@@ -207,13 +278,22 @@ def print_radar(frame: pl.DataFrame, as_of: datetime) -> None:
     for r in frame.iter_rows(named=True):
         oi = r.get("oi_usd")
         table.add_row(
-            r["asset"], f"{r['price']:,.6g}", pct(r["return_24h"]), pct(r["rv_24h"], 1).lstrip("+"),
-            pct(r.get("funding_rate_8h"), 4), pct(r.get("funding_apr"), 1),
-            "-" if oi is None else f"${oi / 1e9:,.2f}B", pct(r.get("oi_change_24h"), 1), r.get("oi_venues") or "-",
+            r["asset"],
+            f"{r['price']:,.6g}",
+            pct(r["return_24h"]),
+            pct(r["rv_24h"], 1).lstrip("+"),
+            pct(r.get("funding_rate_8h"), 4),
+            pct(r.get("funding_apr"), 1),
+            "-" if oi is None else f"${oi / 1e9:,.2f}B",
+            pct(r.get("oi_change_24h"), 1),
+            r.get("oi_venues") or "-",
         )
     console.print(table)
-    console.print("funding: latest settlement per venue, OI-weighted; OI: sum of venues with data in the last 2 h "
-                  "(Bybit as reported, see docs/data.md)", style="dim")
+    console.print(
+        "funding: latest settlement per venue, OI-weighted; OI: sum of venues with data in the last 2 h "
+        "(Bybit as reported, see docs/data.md)",
+        style="dim",
+    )
 
 
 if __name__ == "__main__":

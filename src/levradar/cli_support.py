@@ -33,8 +33,9 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2025-10-10 or 2025-10-10T14:00Z)",
-                                 param_hint=option) from None
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time (e.g. 2025-10-10 or 2025-10-10T14:00Z)", param_hint=option
+        ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
@@ -48,20 +49,47 @@ def _fmt_ts(ts: Any) -> str:
 
 
 def print_report(report: ImportReport) -> None:
-    table = Table(title=f"import {report.source} ← {report.path} ({report.files} files)", title_justify="left")
-    for col in ("dataset", "rows", "markets", "first (UTC)", "last (UTC)", "gaps", "dups dropped",
-                "missing dropped", "inserted", "updated", "unchanged"):
+    table = Table(
+        title=f"import {report.source} ← {report.path} ({report.files} files)", title_justify="left"
+    )
+    for col in (
+        "dataset",
+        "rows",
+        "markets",
+        "first (UTC)",
+        "last (UTC)",
+        "gaps",
+        "dups dropped",
+        "missing dropped",
+        "inserted",
+        "updated",
+        "unchanged",
+    ):
         table.add_column(col, justify="right" if col not in ("dataset",) else "left")
     for rep in report.datasets.values():
-        table.add_row(rep.dataset, f"{rep.rows:,}", str(rep.markets), _fmt_ts(rep.first), _fmt_ts(rep.last),
-                      str(rep.gaps), str(rep.duplicates_dropped), str(rep.missing_dropped),
-                      *(f"{v:,}" if v is not None else "-" for v in (rep.inserted, rep.updated, rep.unchanged)))
+        table.add_row(
+            rep.dataset,
+            f"{rep.rows:,}",
+            str(rep.markets),
+            _fmt_ts(rep.first),
+            _fmt_ts(rep.last),
+            str(rep.gaps),
+            str(rep.duplicates_dropped),
+            str(rep.missing_dropped),
+            *(f"{v:,}" if v is not None else "-" for v in (rep.inserted, rep.updated, rep.unchanged)),
+        )
     console.print(table)
-    for title, lines in (("unit assumptions", report.assumptions), ("anomalies flagged", report.anomalies),
-                         ("funding-interval changes", report.interval_changes), ("skipped", report.skipped)):
+    for title, lines in (
+        ("unit assumptions", report.assumptions),
+        ("anomalies flagged", report.anomalies),
+        ("funding-interval changes", report.interval_changes),
+        ("skipped", report.skipped),
+    ):
         if lines:
             console.print(f"[bold]{title}[/] ({len(lines)})")
-            shown = lines if len(lines) <= 25 else [*lines[:25], f"... and {len(lines) - 25} more (see --json)"]
+            shown = (
+                lines if len(lines) <= 25 else [*lines[:25], f"... and {len(lines) - 25} more (see --json)"]
+            )
             for line in shown:
                 console.print(f"  • {line}", highlight=False, soft_wrap=True)
 
@@ -78,5 +106,6 @@ def _json_default(value: Any) -> Any:
 
 def frame_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return [
-        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in frame.to_dicts()
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        for row in frame.to_dicts()
     ]

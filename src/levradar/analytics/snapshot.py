@@ -24,7 +24,9 @@ def newest_ts(store: Store) -> datetime | None:
 
 
 def _venue_rank(venue: pl.Expr) -> pl.Expr:
-    return venue.replace_strict({v: i for i, v in enumerate(PRICE_VENUE_ORDER)}, default=len(PRICE_VENUE_ORDER))
+    return venue.replace_strict(
+        {v: i for i, v in enumerate(PRICE_VENUE_ORDER)}, default=len(PRICE_VENUE_ORDER)
+    )
 
 
 def snapshot(store: Store, as_of: datetime, assets: Sequence[str] | None = None) -> pl.DataFrame:
@@ -46,9 +48,11 @@ def snapshot(store: Store, as_of: datetime, assets: Sequence[str] | None = None)
         on="asset",
         how="left",
     )
-    return out.with_columns(
-        oi_change_24h=pl.col("oi_usd") / pl.col("oi_usd_24h_ago") - 1.0, as_of=pl.lit(as_of)
-    ).drop("oi_usd_24h_ago").sort("asset")
+    return (
+        out.with_columns(oi_change_24h=pl.col("oi_usd") / pl.col("oi_usd_24h_ago") - 1.0, as_of=pl.lit(as_of))
+        .drop("oi_usd_24h_ago")
+        .sort("asset")
+    )
 
 
 def _price_stats(candles: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
@@ -59,18 +63,25 @@ def _price_stats(candles: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
         .agg(
             pl.col("close").last().alias("price"),
             pl.col("ts").last().alias("last_ts"),
-            pl.col("close").filter(pl.col("ts") <= pl.col("ts").last() - timedelta(hours=24)).last().alias("close_24h_ago"),
+            pl.col("close")
+            .filter(pl.col("ts") <= pl.col("ts").last() - timedelta(hours=24))
+            .last()
+            .alias("close_24h_ago"),
             pl.col("close").log().diff().tail(24).std().alias("hourly_vol"),
         )
         .filter(pl.col("last_ts") + timedelta(hours=1) >= as_of - FRESH)
         .sort("asset", _venue_rank(pl.col("venue")))
     )
-    return per_venue.group_by("asset", maintain_order=True).first().select(
-        "asset",
-        "price",
-        pl.col("venue").alias("price_venue"),
-        (pl.col("price") / pl.col("close_24h_ago") - 1.0).alias("return_24h"),
-        (pl.col("hourly_vol") * math.sqrt(HOURS_PER_YEAR)).alias("rv_24h"),
+    return (
+        per_venue.group_by("asset", maintain_order=True)
+        .first()
+        .select(
+            "asset",
+            "price",
+            pl.col("venue").alias("price_venue"),
+            (pl.col("price") / pl.col("close_24h_ago") - 1.0).alias("return_24h"),
+            (pl.col("hourly_vol") * math.sqrt(HOURS_PER_YEAR)).alias("rv_24h"),
+        )
     )
 
 
@@ -84,7 +95,10 @@ def _oi_stats(oi: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
         .agg(
             pl.col("oi_usd").last(),
             pl.col("ts").last().alias("last_ts"),
-            pl.col("oi_usd").filter(pl.col("ts") <= pl.col("ts").last() - timedelta(hours=24)).last().alias("oi_usd_24h_ago"),
+            pl.col("oi_usd")
+            .filter(pl.col("ts") <= pl.col("ts").last() - timedelta(hours=24))
+            .last()
+            .alias("oi_usd_24h_ago"),
         )
         .filter(pl.col("last_ts") >= as_of - FRESH)
         .select(list(schema))
@@ -94,10 +108,20 @@ def _oi_stats(oi: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
 def _funding_stats(funding: pl.DataFrame, oi: pl.DataFrame) -> pl.DataFrame:
     """Latest settlement per venue, averaged across venues weighted by each venue's OI (equal if unknown)."""
     if funding.is_empty():
-        return pl.DataFrame(schema={"asset": pl.String, "funding_rate_8h": pl.Float64, "funding_apr": pl.Float64})
+        return pl.DataFrame(
+            schema={"asset": pl.String, "funding_rate_8h": pl.Float64, "funding_apr": pl.Float64}
+        )
     latest = funding.sort("ts").group_by("asset", "venue").agg(pl.col("rate_8h").last(), pl.col("apr").last())
     latest = latest.join(oi.select("asset", "venue", "oi_usd"), on=["asset", "venue"], how="left")
     weight = pl.col("oi_usd").fill_null(0.0)
-    weighted = pl.when(weight.sum() > 0).then((pl.col("rate_8h") * weight).sum() / weight.sum()).otherwise(pl.col("rate_8h").mean())
-    weighted_apr = pl.when(weight.sum() > 0).then((pl.col("apr") * weight).sum() / weight.sum()).otherwise(pl.col("apr").mean())
+    weighted = (
+        pl.when(weight.sum() > 0)
+        .then((pl.col("rate_8h") * weight).sum() / weight.sum())
+        .otherwise(pl.col("rate_8h").mean())
+    )
+    weighted_apr = (
+        pl.when(weight.sum() > 0)
+        .then((pl.col("apr") * weight).sum() / weight.sum())
+        .otherwise(pl.col("apr").mean())
+    )
     return latest.group_by("asset").agg(weighted.alias("funding_rate_8h"), weighted_apr.alias("funding_apr"))

@@ -113,7 +113,16 @@ DATASETS: dict[str, Dataset] = {
                 "quality": pl.Int8(),
             },
             key=("venue", "symbol", "ts", "liquidated_side", "price", "qty_base", "seq"),
-            required=("venue", "symbol", "asset", "ts", "liquidated_side", "price", "qty_base", "notional_usd"),
+            required=(
+                "venue",
+                "symbol",
+                "asset",
+                "ts",
+                "liquidated_side",
+                "price",
+                "qty_base",
+                "notional_usd",
+            ),
             positive=("price", "qty_base", "notional_usd"),
         ),
         Dataset(

@@ -74,8 +74,13 @@ def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.
     in such data; importers mark these events ``recovered`` so a real settlement record always wins.
     Returns ``ts, rate, interval_hours``.
     """
-    ts_type = pl.Datetime("us", frame.schema["ts"].time_zone)  # type: ignore[union-attr]
-    obs = frame.select(pl.col("ts").cast(ts_type), pl.col(value).alias("rate")).drop_nulls().filter(pl.col("rate").is_not_nan())
+    in_type = frame.schema["ts"]
+    ts_type = pl.Datetime("us", in_type.time_zone if isinstance(in_type, pl.Datetime) else None)
+    obs = (
+        frame.select(pl.col("ts").cast(ts_type), pl.col(value).alias("rate"))
+        .drop_nulls()
+        .filter(pl.col("rate").is_not_nan())
+    )
     obs = obs.sort("ts")
     empty = pl.DataFrame(schema={"ts": ts_type, "rate": pl.Float64, "interval_hours": pl.Float64})
     if obs.is_empty():
@@ -95,9 +100,7 @@ def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.
     for step in sorted(set(cadence)):
         seg = changes.filter(pl.col("cadence") == step)
         grid = seg.select(
-            pl.datetime_ranges(
-                pl.col("ts"), pl.col("end"), interval=f"{step}h", closed="left"
-            ).alias("ts"),
+            pl.datetime_ranges(pl.col("ts"), pl.col("end"), interval=f"{step}h", closed="left").alias("ts"),
             "rate",
             "cadence",
         ).explode("ts")

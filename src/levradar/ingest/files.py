@@ -59,16 +59,28 @@ def _parse_ts(frame: pl.DataFrame, col: str, file: str) -> pl.Expr:
     if dtype.is_integer() or dtype.is_float():
         # epoch numbers: seconds, milliseconds or microseconds by magnitude
         num = pl.col(col).cast(pl.Int64)
-        unit = pl.when(num.abs() > 10**14).then(num).when(num.abs() > 10**11).then(num * 1000).otherwise(num * 1_000_000)
+        unit = (
+            pl.when(num.abs() > 10**14)
+            .then(num)
+            .when(num.abs() > 10**11)
+            .then(num * 1000)
+            .otherwise(num * 1_000_000)
+        )
         return pl.from_epoch(unit, time_unit="us").dt.replace_time_zone("UTC")
     text = pl.col(col).cast(pl.String).str.strip_chars()
     numeric = text.str.contains(r"^-?\d+$")
     as_int = text.cast(pl.Int64, strict=False)
     epoch = (
-        pl.when(as_int.abs() > 10**14).then(as_int).when(as_int.abs() > 10**11).then(as_int * 1000).otherwise(as_int * 1_000_000)
+        pl.when(as_int.abs() > 10**14)
+        .then(as_int)
+        .when(as_int.abs() > 10**11)
+        .then(as_int * 1000)
+        .otherwise(as_int * 1_000_000)
     )
     iso = text.str.replace(r"Z$", "+00:00").str.to_datetime(strict=False, time_unit="us", time_zone="UTC")
-    return pl.when(numeric).then(pl.from_epoch(epoch, time_unit="us").dt.replace_time_zone("UTC")).otherwise(iso)
+    return (
+        pl.when(numeric).then(pl.from_epoch(epoch, time_unit="us").dt.replace_time_zone("UTC")).otherwise(iso)
+    )
 
 
 def _typed(ds: Dataset, frame: pl.DataFrame, file: str) -> pl.DataFrame:
@@ -80,8 +92,14 @@ def _typed(ds: Dataset, frame: pl.DataFrame, file: str) -> pl.DataFrame:
         if isinstance(dtype, pl.Datetime):
             expr = _parse_ts(frame, col, file)
         elif dtype == pl.Boolean() and frame.schema[col] == pl.String():
-            expr = pl.col(col).str.to_lowercase().replace_strict(
-                {"true": True, "false": False, "1": True, "0": False, "": None}, default=None, return_dtype=pl.Boolean
+            expr = (
+                pl.col(col)
+                .str.to_lowercase()
+                .replace_strict(
+                    {"true": True, "false": False, "1": True, "0": False, "": None},
+                    default=None,
+                    return_dtype=pl.Boolean,
+                )
             )
         else:
             expr = pl.col(col).cast(dtype, strict=False)
@@ -111,7 +129,12 @@ def load_file(
     if mapping:
         unknown = [s for s in mapping if s not in frame.columns]
         if unknown:
-            raise InputError(str(path), None, unknown[0], f"--map names a column the file does not have ({', '.join(frame.columns)})")
+            raise InputError(
+                str(path),
+                None,
+                unknown[0],
+                f"--map names a column the file does not have ({', '.join(frame.columns)})",
+            )
         frame = frame.rename(dict(mapping))
     if venue:
         frame = frame.with_columns(pl.lit(venue).alias("venue"))
@@ -143,8 +166,15 @@ def load_file(
     return batch
 
 
-def export_frame(store: Store, name: str, *, venues: Sequence[str] | None, symbols: Sequence[str] | None,
-                 start: datetime | None, end: datetime | None) -> pl.DataFrame:
+def export_frame(
+    store: Store,
+    name: str,
+    *,
+    venues: Sequence[str] | None,
+    symbols: Sequence[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> pl.DataFrame:
     frame = store.read(name, venues=venues, symbols=symbols, start=start, end=end)
     return frame.drop("ts_ingest")
 
@@ -159,7 +189,11 @@ def write_frame(frame: pl.DataFrame, fmt: str, out: Path | None) -> None:
             frame.write_parquet(stream)
             return
         texty = frame.with_columns(
-            [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+            [
+                pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+                for c, t in frame.schema.items()
+                if isinstance(t, pl.Datetime)
+            ]
         )
         if fmt == "csv":
             texty.write_csv(stream)

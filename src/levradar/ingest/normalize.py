@@ -75,7 +75,9 @@ def with_markets(frame: pl.DataFrame, venue_col: str, symbol_col: str, file: str
         rows.append((venue, raw, m.venue, m.symbol, m.asset))
     lookup = pl.DataFrame(
         rows, schema=[venue_col, symbol_col, "venue_", "symbol_", "asset_"], orient="row"
-    ).with_columns(pl.col(venue_col).cast(frame.schema[venue_col]), pl.col(symbol_col).cast(frame.schema[symbol_col]))
+    ).with_columns(
+        pl.col(venue_col).cast(frame.schema[venue_col]), pl.col(symbol_col).cast(frame.schema[symbol_col])
+    )
     out = frame.join(lookup, on=[venue_col, symbol_col], how="left")
     drop = [c for c in ("venue", "symbol", "asset") if c in out.columns]
     return out.drop(drop).rename({"venue_": "venue", "symbol_": "symbol", "asset_": "asset"})
@@ -111,7 +113,9 @@ def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str, problem: str, fi
     src = first.get(FILE) or file
     value = first.get(column)
     more = f" ({bad.height} rows in all)" if bad.height > 1 else ""
-    raise InputError(str(src), int(row) if row is not None else None, column, f"{problem}, got {value!r}{more}")
+    raise InputError(
+        str(src), int(row) if row is not None else None, column, f"{problem}, got {value!r}{more}"
+    )
 
 
 def validate(ds: Dataset, frame: pl.DataFrame, file: str) -> None:
@@ -127,14 +131,29 @@ def validate(ds: Dataset, frame: pl.DataFrame, file: str) -> None:
     for col in ds.non_negative:
         _first_bad(frame, pl.col(col) < 0, col, "must not be negative", file)
     if ds.name == "candles":
-        _first_bad(frame, ~pl.col("interval").is_in(list(CANDLE_INTERVALS)), "interval",
-                   f"interval must be one of {', '.join(CANDLE_INTERVALS)}", file)
+        _first_bad(
+            frame,
+            ~pl.col("interval").is_in(list(CANDLE_INTERVALS)),
+            "interval",
+            f"interval must be one of {', '.join(CANDLE_INTERVALS)}",
+            file,
+        )
     if ds.name == "liquidations":
-        _first_bad(frame, ~pl.col("liquidated_side").is_in(list(LIQUIDATED_SIDES)), "liquidated_side",
-                   "must be 'long' or 'short' (the side of the position that was liquidated)", file)
+        _first_bad(
+            frame,
+            ~pl.col("liquidated_side").is_in(list(LIQUIDATED_SIDES)),
+            "liquidated_side",
+            "must be 'long' or 'short' (the side of the position that was liquidated)",
+            file,
+        )
     if ds.name == "open_interest":
-        _first_bad(frame, ~pl.col("raw_unit").is_in(list(OI_UNITS)), "raw_unit",
-                   f"must be one of {', '.join(OI_UNITS)}", file)
+        _first_bad(
+            frame,
+            ~pl.col("raw_unit").is_in(list(OI_UNITS)),
+            "raw_unit",
+            f"must be one of {', '.join(OI_UNITS)}",
+            file,
+        )
 
 
 def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame]:
@@ -177,7 +196,9 @@ def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFram
     frame = frame.with_columns(
         ts_venue=pl.coalesce("ts_venue", "ts"),
     ).with_columns(ts=settlement_ts("ts"))
-    frame = frame.sort("venue", "symbol", "ts").unique(subset=["venue", "symbol", "ts"], keep="last", maintain_order=True)
+    frame = frame.sort("venue", "symbol", "ts").unique(
+        subset=["venue", "symbol", "ts"], keep="last", maintain_order=True
+    )
     parts = []
     for (venue, symbol), part in frame.group_by(["venue", "symbol"], maintain_order=True):
         need = part["interval_hours"].is_null()
@@ -210,17 +231,27 @@ def _price_points(candles: pl.DataFrame | None, store: Store | None, markets: pl
     """Price at an instant: each 1h bar gives its open at its start and its close at its end."""
     frames = []
     if candles is not None:
-        frames.append(candles.filter(pl.col("interval") == "1h").join(markets, on=["venue", "symbol"], how="semi"))
+        frames.append(
+            candles.filter(pl.col("interval") == "1h").join(markets, on=["venue", "symbol"], how="semi")
+        )
     if store is not None:
         for venue, symbol in markets.iter_rows():
             frames.append(store.read("candles", venues=[venue], symbols=[symbol], interval="1h"))
     frames = [f.select("venue", "symbol", "ts", "open", "close") for f in frames if not f.is_empty()]
     if not frames:
-        return pl.DataFrame(schema={"venue": pl.String, "symbol": pl.String, "ts": UTC_TS, "price": pl.Float64})
+        return pl.DataFrame(
+            schema={"venue": pl.String, "symbol": pl.String, "ts": UTC_TS, "price": pl.Float64}
+        )
     bars = pl.concat(frames).unique(subset=["venue", "symbol", "ts"], keep="first")
     opens = bars.select("venue", "symbol", "ts", pl.col("open").alias("price"))
-    closes = bars.select("venue", "symbol", (pl.col("ts") + timedelta(hours=1)).alias("ts"), pl.col("close").alias("price"))
-    return pl.concat([closes, opens]).unique(subset=["venue", "symbol", "ts"], keep="last").sort("venue", "symbol", "ts")
+    closes = bars.select(
+        "venue", "symbol", (pl.col("ts") + timedelta(hours=1)).alias("ts"), pl.col("close").alias("price")
+    )
+    return (
+        pl.concat([closes, opens])
+        .unique(subset=["venue", "symbol", "ts"], keep="last")
+        .sort("venue", "symbol", "ts")
+    )
 
 
 def _value_open_interest(
@@ -233,7 +264,12 @@ def _value_open_interest(
     markets = need.select("venue", "symbol").unique()
     points = _price_points(candles, store, markets)
     priced = frame.sort("venue", "symbol", "ts").join_asof(
-        points, on="ts", by=["venue", "symbol"], strategy="backward", tolerance=timedelta(hours=1), check_sortedness=False
+        points,
+        on="ts",
+        by=["venue", "symbol"],
+        strategy="backward",
+        tolerance=timedelta(hours=1),
+        check_sortedness=False,
     )
     priced = priced.with_columns(
         oi_base=pl.coalesce(
@@ -256,7 +292,9 @@ def _value_open_interest(
         "bar starting then, else the close of the bar ending then); USD-reported OI is converted to coin the same way"
     )
     if unpriced:
-        report.anomalies.append(f"open interest: {unpriced} rows had no perp price within 1h, so the missing side (coin or USD) was left empty")
+        report.anomalies.append(
+            f"open interest: {unpriced} rows had no perp price within 1h, so the missing side (coin or USD) was left empty"
+        )
     return priced.drop("price")
 
 
@@ -302,12 +340,15 @@ def _flag_jumps(frame: pl.DataFrame, col: str, label: str, report: ImportReport)
             f"(robust z {r['z']:+.0f}); check before trusting it"
         )
     if steps.height > MAX_ANOMALY_LINES:
-        report.anomalies.append(f"... and {steps.height - MAX_ANOMALY_LINES} more {label} jumps beyond z {ANOMALY_Z:g}")
+        report.anomalies.append(
+            f"... and {steps.height - MAX_ANOMALY_LINES} more {label} jumps beyond z {ANOMALY_Z:g}"
+        )
 
 
 def _flag_ohlc(frame: pl.DataFrame, report: ImportReport) -> None:
     bad = frame.filter(
-        (pl.col("high") < pl.max_horizontal("open", "close", "low")) | (pl.col("low") > pl.min_horizontal("open", "close"))
+        (pl.col("high") < pl.max_horizontal("open", "close", "low"))
+        | (pl.col("low") > pl.min_horizontal("open", "close"))
     )
     if not bad.is_empty():
         first = bad.row(0, named=True)

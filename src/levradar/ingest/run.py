@@ -25,8 +25,13 @@ def write_batch(store: Store, batch: Batch, kind: str) -> ImportReport:
     counts = store.write(
         frames,
         instruments=instruments,
-        log={"kind": kind, "source": batch.report.source, "path": batch.report.path, "started_at": started,
-             "report": batch.report.to_dict()},
+        log={
+            "kind": kind,
+            "source": batch.report.source,
+            "path": batch.report.path,
+            "started_at": started,
+            "report": batch.report.to_dict(),
+        },
     )
     for name, c in counts.items():
         rep = batch.report.dataset(name)

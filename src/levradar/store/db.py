@@ -79,7 +79,9 @@ class Store:
         self.path = self.data_dir / DB_FILENAME
         self.read_only = read_only
         if read_only and not self.path.exists():
-            raise StoreError(f"no store at {self.path}; import data first (levradar demo or levradar import-source)")
+            raise StoreError(
+                f"no store at {self.path}; import data first (levradar demo or levradar import-source)"
+            )
         if not read_only:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -99,7 +101,9 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def schema_version(self) -> int:
@@ -118,7 +122,9 @@ class Store:
                 f"store {self.path} has schema version {found}, newer than this levradar ({SCHEMA_VERSION}); upgrade"
             )
         if found < SCHEMA_VERSION:
-            raise StoreError(f"store {self.path} has schema version {found}; open it once writable to migrate")
+            raise StoreError(
+                f"store {self.path} has schema version {found}; open it once writable to migrate"
+            )
 
     def migrate(self) -> int:
         """Apply missing migrations; returns the schema version."""
@@ -198,8 +204,19 @@ class Store:
         return UpsertCounts(stage.height, inserted, updated, stage.height - inserted - updated)
 
     def _upsert_instruments(self, frame: pl.DataFrame) -> None:
-        cols = ["venue", "symbol", "asset", "quote", "contract_size", "contract_unit", "funding_interval_hours", "tiers_json"]
-        full = frame.with_columns([pl.lit(None).alias(c) for c in cols if c not in frame.columns]).select(cols)
+        cols = [
+            "venue",
+            "symbol",
+            "asset",
+            "quote",
+            "contract_size",
+            "contract_unit",
+            "funding_interval_hours",
+            "tiers_json",
+        ]
+        full = frame.with_columns([pl.lit(None).alias(c) for c in cols if c not in frame.columns]).select(
+            cols
+        )
         full = full.unique(subset=["venue", "symbol"], keep="last")
         self.con.register("_inst_df", full.to_arrow())
         try:
@@ -306,7 +323,7 @@ class Store:
         parts = []
         for ds in DATASETS.values():
             part_by = "venue, symbol" + (', "interval"' if "interval" in ds.columns else "")
-            label = "\"interval\"" if "interval" in ds.columns else "NULL"
+            label = '"interval"' if "interval" in ds.columns else "NULL"
             cadence = _cadence_sql(ds)
             parts.append(
                 f"""SELECT '{ds.name}' AS dataset, venue, symbol, any_value(asset) AS asset,

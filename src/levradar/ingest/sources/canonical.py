@@ -40,7 +40,9 @@ def load(path: Path, filters: Filters) -> Batch:
                     keep = keep.filter(keep["venue"].is_in(list(filters.venues)))
                 batch.add(name, filters.window(keep))
     if batch.report.files == 0:
-        raise InputError(str(path), None, None, f"no canonical files (<dataset>.parquet for {', '.join(DATASET_NAMES)})")
+        raise InputError(
+            str(path), None, None, f"no canonical files (<dataset>.parquet for {', '.join(DATASET_NAMES)})"
+        )
     return batch
 
 

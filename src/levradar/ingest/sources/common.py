@@ -45,7 +45,9 @@ def read_parquet(path: Path) -> pl.DataFrame:
 def need_columns(frame: pl.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(str(path), None, missing[0], f"expected column is missing (have: {', '.join(frame.columns)})")
+        raise InputError(
+            str(path), None, missing[0], f"expected column is missing (have: {', '.join(frame.columns)})"
+        )
 
 
 def utc_ts(frame: pl.DataFrame, col: str, path: Path) -> pl.DataFrame:

@@ -27,7 +27,9 @@ def load(path: Path, filters: Filters) -> Batch:
     for file in files:
         m = _FILE.match(file.name)
         if not m:
-            batch.report.skipped.append(f"{file.name}: name is not <BASE-QUOTE>_<venue>_..._funding_history.csv")
+            batch.report.skipped.append(
+                f"{file.name}: name is not <BASE-QUOTE>_<venue>_..._funding_history.csv"
+            )
             continue
         if filters.wants(m["venue"], m["symbol"].split("-")[0]):
             _load_file(batch, file, m["venue"], m["symbol"], filters)
@@ -39,7 +41,9 @@ def load(path: Path, filters: Filters) -> Batch:
 def _load_file(batch: Batch, file: Path, venue: str, symbol: str, filters: Filters) -> None:
     batch.report.files += 1
     try:
-        raw = pl.read_csv(file, schema_overrides={"Date": pl.String, "Funding Rate": pl.String, "Symbol": pl.String})
+        raw = pl.read_csv(
+            file, schema_overrides={"Date": pl.String, "Funding Rate": pl.String, "Symbol": pl.String}
+        )
     except Exception as exc:
         raise InputError(str(file), None, None, f"not a readable CSV file ({exc})") from exc
     raw = raw.with_row_index(ROW, offset=1).with_columns(pl.lit(str(file)).alias(FILE))
@@ -47,14 +51,29 @@ def _load_file(batch: Batch, file: Path, venue: str, symbol: str, filters: Filte
     rate = raw.with_columns(rate=pl.col("Funding Rate").str.strip_chars().cast(pl.Float64, strict=False))
     bad = rate.filter(pl.col("rate").is_null() | ~pl.col("rate").is_finite())
     if not bad.is_empty():
-        raise InputError(str(file), int(bad[ROW][0]) + 1, "Funding Rate", f"not a number: {bad['Funding Rate'][0]!r}")
+        raise InputError(
+            str(file), int(bad[ROW][0]) + 1, "Funding Rate", f"not a number: {bad['Funding Rate'][0]!r}"
+        )
     frame = utc_ts(rate, "Date", file)
     if venue in UTC_PLUS_3:
         frame = frame.with_columns(pl.col("ts") - timedelta(hours=3))
-        batch.report.assume(f"{venue} timestamps in funding-7venues are UTC+3 and were shifted by -3 h to UTC")
+        batch.report.assume(
+            f"{venue} timestamps in funding-7venues are UTC+3 and were shifted by -3 h to UTC"
+        )
     frame = with_market(filters.window(frame), venue, symbol)
-    batch.add("funding", frame.select(
-        "venue", "symbol", "asset", FILE, (pl.col(ROW) + 1).alias(ROW), "ts", pl.col("ts").alias("ts_venue"), "rate",
-        pl.lit("detected").alias("interval_source"),
-        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "funding",
+        frame.select(
+            "venue",
+            "symbol",
+            "asset",
+            FILE,
+            (pl.col(ROW) + 1).alias(ROW),
+            "ts",
+            pl.col("ts").alias("ts_venue"),
+            "rate",
+            pl.lit("detected").alias("interval_source"),
+            pl.lit(f"{NAME}:{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )

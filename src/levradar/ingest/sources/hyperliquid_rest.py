@@ -32,8 +32,14 @@ def load(path: Path, filters: Filters) -> Batch:
             elif kind == "meta":
                 for asset in body.get("universe", []):
                     m = canonical_market("hyperliquid", asset["name"])
-                    batch.add_instrument(venue=m.venue, symbol=m.symbol, asset=m.asset, quote=m.quote,
-                                         contract_size=1.0, contract_unit="coin")
+                    batch.add_instrument(
+                        venue=m.venue,
+                        symbol=m.symbol,
+                        asset=m.asset,
+                        quote=m.quote,
+                        contract_size=1.0,
+                        contract_unit="coin",
+                    )
     if batch.report.files == 0:
         raise InputError(str(path), None, None, "no recorded Hyperliquid responses (*.yaml) found")
     return batch
@@ -71,22 +77,45 @@ def _funding(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filt
     for coin, part in frame.group_by("coin"):
         if not filters.wants("hyperliquid", str(coin[0])):
             continue
-        batch.add("funding", filters.window(part).select(
-            *_market_cols(str(coin[0])), ROW, FILE, "ts", pl.col("ts").alias("ts_venue"), "rate",
-            pl.lit("detected").alias("interval_source"),
-            pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-        ))
+        batch.add(
+            "funding",
+            filters.window(part).select(
+                *_market_cols(str(coin[0])),
+                ROW,
+                FILE,
+                "ts",
+                pl.col("ts").alias("ts_venue"),
+                "rate",
+                pl.lit("detected").alias("interval_source"),
+                pl.lit(f"{NAME}:{file.name}").alias("source"),
+                pl.lit(QUALITY_VENUE).alias("quality"),
+            ),
+        )
 
 
-def _candles(batch: Batch, file: Path, req: dict[str, Any], body: list[dict[str, Any]], filters: Filters) -> None:
+def _candles(
+    batch: Batch, file: Path, req: dict[str, Any], body: list[dict[str, Any]], filters: Filters
+) -> None:
     if not body or not filters.wants("hyperliquid", str(req.get("coin", ""))):
         return
     frame = _frame(body, file)
-    batch.add("candles", filters.window(frame.with_columns(
-        ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC"))
-    ).select(
-        *_market_cols(str(req["coin"])), ROW, FILE, "ts", pl.col("i").alias("interval"),
-        *(pl.col(k).cast(pl.Float64).alias(v) for k, v in
-          {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume_base"}.items()),
-        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "candles",
+        filters.window(
+            frame.with_columns(
+                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+            )
+        ).select(
+            *_market_cols(str(req["coin"])),
+            ROW,
+            FILE,
+            "ts",
+            pl.col("i").alias("interval"),
+            *(
+                pl.col(k).cast(pl.Float64).alias(v)
+                for k, v in {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume_base"}.items()
+            ),
+            pl.lit(f"{NAME}:{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )

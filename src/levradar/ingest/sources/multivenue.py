@@ -55,11 +55,22 @@ def _funding(batch: Batch, file: Path, filters: Filters) -> None:
     frame = _read(file, ["funding_rate"], filters)
     ok = frame.filter(no_nan(frame, ["funding_rate"]))
     batch.report.dataset("funding").missing_dropped += frame.height - ok.height
-    batch.add("funding", ok.select(
-        "venue", "symbol", "asset", ROW, FILE, "ts", pl.col("ts").alias("ts_venue"),
-        pl.col("funding_rate").alias("rate"), pl.lit("detected").alias("interval_source"),
-        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "funding",
+        ok.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            "ts",
+            pl.col("ts").alias("ts_venue"),
+            pl.col("funding_rate").alias("rate"),
+            pl.lit("detected").alias("interval_source"),
+            pl.lit(f"{NAME}:{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
     batch.report.assume(
         "multivenue-2025 funding rates are per settlement; the interval of each settlement is detected from the "
         "time since the previous one (hourly on hyperliquid, lighter, kraken, dydx; 8h or 4h elsewhere)"
@@ -70,12 +81,25 @@ def _candles(batch: Batch, file: Path, filters: Filters) -> None:
     frame = _read(file, ["o", "h", "l", "c", "v"], filters)
     ok = frame.filter(no_nan(frame, ["o", "h", "l", "c"]))
     batch.report.dataset("candles").missing_dropped += frame.height - ok.height
-    batch.add("candles", ok.select(
-        "venue", "symbol", "asset", ROW, FILE, "ts", pl.lit("1h").alias("interval"),
-        pl.col("o").alias("open"), pl.col("h").alias("high"), pl.col("l").alias("low"), pl.col("c").alias("close"),
-        pl.col("v").alias("volume_base"),
-        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "candles",
+        ok.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            "ts",
+            pl.lit("1h").alias("interval"),
+            pl.col("o").alias("open"),
+            pl.col("h").alias("high"),
+            pl.col("l").alias("low"),
+            pl.col("c").alias("close"),
+            pl.col("v").alias("volume_base"),
+            pl.lit(f"{NAME}:{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
     batch.report.assume("multivenue-2025 candle volume `v` is taken to be in base coin")
 
 
@@ -83,12 +107,25 @@ def _open_interest(batch: Batch, file: Path, filters: Filters) -> None:
     frame = _read(file, ["oi_usd"], filters)
     ok = frame.filter(no_nan(frame, ["oi_usd"]))
     batch.report.dataset("open_interest").missing_dropped += frame.height - ok.height
-    batch.add("open_interest", ok.select(
-        "venue", "symbol", "asset", ROW, FILE, pl.col("ts").dt.truncate("1h").alias("ts"),
-        pl.col("oi_usd").alias("raw_value"), pl.lit("usd").alias("raw_unit"), "oi_usd",
-        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
-    batch.report.assume("multivenue-2025 open interest snapshots are aligned down to the hour they were taken in")
+    batch.add(
+        "open_interest",
+        ok.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            pl.col("ts").dt.truncate("1h").alias("ts"),
+            pl.col("oi_usd").alias("raw_value"),
+            pl.lit("usd").alias("raw_unit"),
+            "oi_usd",
+            pl.lit(f"{NAME}:{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
+    batch.report.assume(
+        "multivenue-2025 open interest snapshots are aligned down to the hour they were taken in"
+    )
 
 
 def _liquidations(batch: Batch, file: Path, filters: Filters) -> None:
@@ -104,13 +141,27 @@ def _liquidations(batch: Batch, file: Path, filters: Filters) -> None:
             "(liquidated long or short) is not documented: not imported rather than guessed"
         )
     ok = known.filter(pl.col("liquidated_side").is_not_null())
-    sampled = pl.col("venue").replace_strict({v: i.liquidation_feed_sampled for v, i in VENUES.items()}, default=False)
-    batch.add("liquidations", ok.select(
-        "venue", "symbol", "asset", ROW, FILE, "ts", "liquidated_side", "price",
-        (pl.col("size_usd") / pl.col("price")).alias("qty_base"), pl.col("size_usd").alias("notional_usd"),
-        sampled.alias("sampled"),
-        pl.lit(f"{NAME}:{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    sampled = pl.col("venue").replace_strict(
+        {v: i.liquidation_feed_sampled for v, i in VENUES.items()}, default=False
+    )
+    batch.add(
+        "liquidations",
+        ok.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            "ts",
+            "liquidated_side",
+            "price",
+            (pl.col("size_usd") / pl.col("price")).alias("qty_base"),
+            pl.col("size_usd").alias("notional_usd"),
+            sampled.alias("sampled"),
+            pl.lit(f"{NAME}:{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
     batch.report.assume(
         "liquidation `side` buy/sell is the forced order's side: sell = long liquidated, buy = short liquidated; "
         "qty_base = size_usd / price; OKX and Binance feeds are sampled (at most one print per symbol per second)"

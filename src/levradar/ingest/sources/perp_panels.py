@@ -11,6 +11,7 @@ Layout read (any subset may be present)::
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -31,16 +32,39 @@ OKX_CONTRACT_VALUE: dict[str, float] = {"BTC": 0.01, "ETH": 0.1, "SOL": 1.0, "XR
 def _panel_columns(venue: str) -> dict[str, str | None]:
     """Canonical name -> panel column for one venue."""
     if venue in ("binance", "okx"):
-        cols: dict[str, str | None] = {k: f"{k}_perp_{venue}" for k in ("open", "high", "low", "close", "volume", "vwap")}
-        cols |= {"mark": f"mark_price_{venue}", "funding": f"funding_rate_raw_{venue}", "oi": f"open_interest_usd_{venue}"}
+        cols: dict[str, str | None] = {
+            k: f"{k}_perp_{venue}" for k in ("open", "high", "low", "close", "volume", "vwap")
+        }
+        cols |= {
+            "mark": f"mark_price_{venue}",
+            "funding": f"funding_rate_raw_{venue}",
+            "oi": f"open_interest_usd_{venue}",
+        }
         return cols
     if venue == "bybit":
-        return {"open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume",
-                "turnover": "turnover", "funding": "funding_rate", "oi": "open_interest", "mark": None}
+        return {
+            "open": "open",
+            "high": "high",
+            "low": "low",
+            "close": "close",
+            "volume": "volume",
+            "turnover": "turnover",
+            "funding": "funding_rate",
+            "oi": "open_interest",
+            "mark": None,
+        }
     if venue == "hyperliquid":
-        return {"open": "open_perp", "high": "high_perp", "low": "low_perp", "close": "close_perp",
-                "volume": "volume_perp", "vwap": "vwap_perp_hyperliquid", "mark": "mark_price_hyperliquid",
-                "funding": "funding_rate_1h_hyperliquid", "oi": "open_interest_hyperliquid"}
+        return {
+            "open": "open_perp",
+            "high": "high_perp",
+            "low": "low_perp",
+            "close": "close_perp",
+            "volume": "volume_perp",
+            "vwap": "vwap_perp_hyperliquid",
+            "mark": "mark_price_hyperliquid",
+            "funding": "funding_rate_1h_hyperliquid",
+            "oi": "open_interest_hyperliquid",
+        }
     raise InputError(NAME, None, None, f"no panel layout known for venue {venue!r}")
 
 
@@ -68,7 +92,9 @@ def load(path: Path, filters: Filters) -> Batch:
         if filters.wants("bybit", _coin(file)):
             _load_bybit_oi(batch, file, filters)
     if batch.report.files == 0:
-        raise InputError(str(path), None, None, "no perp-panels files found (hourly_panels/, binance_funding/, ...)")
+        raise InputError(
+            str(path), None, None, "no perp-panels files found (hourly_panels/, binance_funding/, ...)"
+        )
     return batch
 
 
@@ -90,7 +116,9 @@ def _load_panel(batch: Batch, file: Path, venue: str, coin: str, filters: Filter
     source = f"{NAME}:{file.name}"
     _panel_candles(batch, frame, venue, coin, cols, source)
     if (mark := cols.get("mark")) and mark in frame.columns:
-        marks = frame.filter(no_nan(frame, [mark])).select("venue", "symbol", "asset", "ts", pl.col(mark).alias("mark"), ROW, FILE)
+        marks = frame.filter(no_nan(frame, [mark])).select(
+            "venue", "symbol", "asset", "ts", pl.col(mark).alias("mark"), ROW, FILE
+        )
         batch.add("mark_index", marks.with_columns(source=pl.lit(source), quality=pl.lit(QUALITY_AGGREGATE)))
     if (fund := cols.get("funding")) and fund in frame.columns:
         events = recover_from_forward_filled(frame.select("ts", pl.col(fund).alias("rate")))
@@ -109,13 +137,23 @@ def _load_panel(batch: Batch, file: Path, venue: str, coin: str, filters: Filter
         if rows.is_empty():
             report.skipped.append(f"{file.name}: open-interest column {oi} holds no values")
         else:
-            batch.add("open_interest", rows.select(
-                "venue", "symbol", "asset", "ts", ROW, FILE,
-                pl.col(oi).alias("raw_value"), pl.lit(unit).alias("raw_unit"),
-                (pl.col(oi) if unit == "usd" else pl.lit(None, pl.Float64)).alias("oi_usd"),
-                (pl.col(oi) if unit == "coin" else pl.lit(None, pl.Float64)).alias("oi_base"),
-                pl.lit(source).alias("source"), pl.lit(QUALITY_AGGREGATE).alias("quality"),
-            ))
+            batch.add(
+                "open_interest",
+                rows.select(
+                    "venue",
+                    "symbol",
+                    "asset",
+                    "ts",
+                    ROW,
+                    FILE,
+                    pl.col(oi).alias("raw_value"),
+                    pl.lit(unit).alias("raw_unit"),
+                    (pl.col(oi) if unit == "usd" else pl.lit(None, pl.Float64)).alias("oi_usd"),
+                    (pl.col(oi) if unit == "coin" else pl.lit(None, pl.Float64)).alias("oi_base"),
+                    pl.lit(source).alias("source"),
+                    pl.lit(QUALITY_AGGREGATE).alias("quality"),
+                ),
+            )
             if venue == "bybit":
                 report.assume(
                     "Bybit open interest is stored as reported (base coin); Bybit now documents it as counting both "
@@ -130,7 +168,8 @@ def _panel_candles(
     ohlc = [c for k, c in cols.items() if c and k in ("open", "high", "low", "close")]
     ok = frame.filter(no_nan(frame, ohlc))
     report.dataset("candles").missing_dropped += frame.height - ok.height
-    volume = pl.col(cols["volume"]) if cols.get("volume") in frame.columns else pl.lit(None, pl.Float64)
+    volume_col = cols.get("volume")
+    volume = pl.col(volume_col) if volume_col and volume_col in frame.columns else pl.lit(None, pl.Float64)
     if venue == "okx":
         size = OKX_CONTRACT_VALUE.get(coin)
         report.assume(
@@ -145,20 +184,33 @@ def _panel_candles(
     else:
         quote = pl.lit(None, pl.Float64)
     bars = ok.select(
-        "venue", "symbol", "asset", "ts", ROW, FILE,
+        "venue",
+        "symbol",
+        "asset",
+        "ts",
+        ROW,
+        FILE,
         *(pl.col(str(cols[k])).alias(k) for k in ("open", "high", "low", "close")),
-        volume.alias("volume_base"), quote.alias("volume_quote"),
+        volume.alias("volume_base"),
+        quote.alias("volume_quote"),
     )
     hourly, eight = _split_repeated_8h(bars)
     if not eight.is_empty():
         report.anomalies.append(
             f"{venue} {coin}: {eight.height} 8h candles were repeated over 8 hourly rows "
-            f"({eight['ts'].min():%Y-%m-%d} .. {eight['ts'].max():%Y-%m-%d}); stored once as 8h bars, not as 1h bars"
+            f"({_day(eight['ts'].min())} .. {_day(eight['ts'].max())}); stored once as 8h bars, not as 1h bars"
         )
     for interval, part in (("1h", hourly), ("8h", eight)):
-        batch.add("candles", part.with_columns(
-            interval=pl.lit(interval), source=pl.lit(source), quality=pl.lit(QUALITY_AGGREGATE)
-        ))
+        batch.add(
+            "candles",
+            part.with_columns(
+                interval=pl.lit(interval), source=pl.lit(source), quality=pl.lit(QUALITY_AGGREGATE)
+            ),
+        )
+
+
+def _day(value: object) -> str:
+    return value.strftime("%Y-%m-%d") if isinstance(value, datetime) else str(value)
 
 
 def _split_repeated_8h(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -167,9 +219,7 @@ def _split_repeated_8h(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     same = pl.all_horizontal([(pl.col(c) == pl.col(c).shift(1)).fill_null(False) for c in values])
     contiguous = (pl.col("ts").diff().dt.total_hours() == 1).fill_null(False)
     runs = bars.sort("ts").with_columns(run=(~(same & contiguous)).cum_sum())
-    runs = runs.with_columns(
-        run_len=pl.len().over("run"), run_start=pl.col("ts").first().over("run")
-    )
+    runs = runs.with_columns(run_len=pl.len().over("run"), run_start=pl.col("ts").first().over("run"))
     is_8h = (pl.col("run_len") == 8) & (pl.col("run_start").dt.hour() % 8 == 0)
     eight = runs.filter(is_8h & (pl.col("ts") == pl.col("run_start")))
     hourly = runs.filter(~is_8h)
@@ -183,11 +233,22 @@ def _load_settlements(batch: Batch, file: Path, filters: Filters) -> None:
     need_columns(raw, ["funding_rate", "datetime"], file)
     frame = filters.window(utc_ts(raw, "datetime", file))
     frame = with_market(frame, "binance", file.stem)
-    batch.add("funding", frame.select(
-        "venue", "symbol", "asset", ROW, FILE, "ts", pl.col("ts").alias("ts_venue"),
-        pl.col("funding_rate").alias("rate"), pl.lit("detected").alias("interval_source"),
-        pl.lit(f"{NAME}:binance_funding/{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "funding",
+        frame.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            "ts",
+            pl.col("ts").alias("ts_venue"),
+            pl.col("funding_rate").alias("rate"),
+            pl.lit("detected").alias("interval_source"),
+            pl.lit(f"{NAME}:binance_funding/{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
 
 
 def _load_klines_8h(batch: Batch, file: Path, filters: Filters) -> None:
@@ -196,11 +257,25 @@ def _load_klines_8h(batch: Batch, file: Path, filters: Filters) -> None:
     need_columns(raw, ["open", "high", "low", "close", "volume", "datetime"], file)
     frame = filters.window(utc_ts(raw, "datetime", file))
     frame = with_market(frame, "binance", file.stem)
-    batch.add("candles", frame.select(
-        "venue", "symbol", "asset", ROW, FILE, "ts", "open", "high", "low", "close",
-        pl.col("volume").alias("volume_base"), pl.lit("8h").alias("interval"),
-        pl.lit(f"{NAME}:binance_ohlcv_8h/{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "candles",
+        frame.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            "ts",
+            "open",
+            "high",
+            "low",
+            "close",
+            pl.col("volume").alias("volume_base"),
+            pl.lit("8h").alias("interval"),
+            pl.lit(f"{NAME}:binance_ohlcv_8h/{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
 
 
 def _load_bybit_oi(batch: Batch, file: Path, filters: Filters) -> None:
@@ -209,12 +284,22 @@ def _load_bybit_oi(batch: Batch, file: Path, filters: Filters) -> None:
     need_columns(raw, ["open_interest", "datetime"], file)
     frame = filters.window(utc_ts(raw, "datetime", file))
     frame = with_market(frame, "bybit", file.stem)
-    batch.add("open_interest", frame.select(
-        "venue", "symbol", "asset", ROW, FILE, "ts",
-        pl.col("open_interest").alias("raw_value"), pl.lit("coin").alias("raw_unit"),
-        pl.col("open_interest").alias("oi_base"),
-        pl.lit(f"{NAME}:bybit_oi_hourly/{file.name}").alias("source"), pl.lit(QUALITY_VENUE).alias("quality"),
-    ))
+    batch.add(
+        "open_interest",
+        frame.select(
+            "venue",
+            "symbol",
+            "asset",
+            ROW,
+            FILE,
+            "ts",
+            pl.col("open_interest").alias("raw_value"),
+            pl.lit("coin").alias("raw_unit"),
+            pl.col("open_interest").alias("oi_base"),
+            pl.lit(f"{NAME}:bybit_oi_hourly/{file.name}").alias("source"),
+            pl.lit(QUALITY_VENUE).alias("quality"),
+        ),
+    )
     batch.report.assume(
         "Bybit open interest is stored as reported (base coin); Bybit now documents it as counting both sides, "
         "so compare its level with other venues with care"
