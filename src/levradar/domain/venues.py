@@ -47,3 +47,13 @@ def venue_info(name: str) -> VenueInfo:
         raise UnknownVenueError(
             f"unknown venue {name!r}; known venues: {', '.join(sorted(VENUES))}"
         ) from None
+
+
+# Coin per contract where a venue trades in contracts (OKX USDT-margined swaps, from OKX's instrument list).
+CONTRACT_SIZES: dict[tuple[str, str], float] = {
+    ("okx", "BTC"): 0.01,
+    ("okx", "ETH"): 0.1,
+    ("okx", "SOL"): 1.0,
+    ("okx", "XRP"): 100.0,
+    ("okx", "DOGE"): 1000.0,
+}

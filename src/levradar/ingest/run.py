@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
+
+from levradar.domain.symbols import canonical_market
+from levradar.domain.venues import CONTRACT_SIZES
 from levradar.ingest.normalize import Batch, finalize
 from levradar.ingest.report import ImportReport
 from levradar.ingest.sources import SOURCES, Filters
@@ -19,9 +23,7 @@ def write_batch(store: Store, batch: Batch, kind: str) -> ImportReport:
     """Validate and write a batch atomically; fills the report's insert/update counts."""
     started = datetime.now(UTC)
     frames = finalize(batch, store)
-    import polars as pl
-
-    instruments = pl.DataFrame(batch.instruments) if batch.instruments else None
+    instruments = _instruments(frames, batch)
     counts = store.write(
         frames,
         instruments=instruments,
@@ -37,6 +39,36 @@ def write_batch(store: Store, batch: Batch, kind: str) -> ImportReport:
         rep = batch.report.dataset(name)
         rep.inserted, rep.updated, rep.unchanged = c.inserted, c.updated, c.unchanged
     return batch.report
+
+
+def _instruments(frames: dict[str, pl.DataFrame], batch: Batch) -> pl.DataFrame | None:
+    """Every market an import touched, with its quote and latest funding interval, plus explicit metadata."""
+    seen = [f.select("venue", "symbol", "asset").unique() for f in frames.values() if not f.is_empty()]
+    rows: list[dict[str, object]] = []
+    if seen:
+        markets = pl.concat(seen).unique()
+        intervals = (
+            frames["funding"].sort("ts").group_by("venue", "symbol").agg(pl.col("interval_hours").last())
+            if "funding" in frames
+            else pl.DataFrame(schema={"venue": pl.String, "symbol": pl.String, "interval_hours": pl.Float64})
+        )
+        for venue, symbol, asset in markets.iter_rows():
+            quote = canonical_market(venue, symbol).quote
+            size = CONTRACT_SIZES.get((venue, asset))
+            rows.append(
+                {
+                    "venue": venue,
+                    "symbol": symbol,
+                    "asset": asset,
+                    "quote": quote,
+                    "contract_size": size,
+                    "contract_unit": "coin" if size else None,
+                }
+            )
+        frame = pl.DataFrame(rows).join(intervals, on=["venue", "symbol"], how="left")
+        rows = frame.rename({"interval_hours": "funding_interval_hours"}).to_dicts()
+    rows.extend(batch.instruments)
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else None
 
 
 def import_source(store: Store, name: str, path: Path, filters: Filters | None = None) -> ImportReport:

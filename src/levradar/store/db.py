@@ -95,6 +95,8 @@ class Store:
             self.migrate()
 
     # -- lifecycle -------------------------------------------------------------------------------------
+    # Every query result is fetched whole (fetchall): DuckDB refuses new work on a connection with an
+    # unfinished result.
     def close(self) -> None:
         self.con.close()
 
@@ -109,10 +111,10 @@ class Store:
     def schema_version(self) -> int:
         exists = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()
+        ).fetchall()[0]
         if not exists or not exists[0]:
             return 0
-        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchall()[0]
         return int(row[0]) if row and row[0] is not None else 0
 
     def _check_version(self) -> None:
@@ -191,7 +193,7 @@ class Store:
             f"SELECT count(*) FILTER (WHERE t.{q(ds.key[0])} IS NULL),"
             f" count(*) FILTER (WHERE t.{q(ds.key[0])} IS NOT NULL AND {wins})"
             f" FROM _stage s LEFT JOIN {q(ds.name)} t ON {join}"
-        ).fetchone()
+        ).fetchall()[0]
         inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
         excluded_wins = wins.replace("s.", "excluded.").replace("t.", f"{q(ds.name)}.")
         sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in [*ds.value_columns, "ts_ingest"])
@@ -229,7 +231,7 @@ class Store:
             self.con.unregister("_inst_df")
 
     def _log_import(self, log: Mapping[str, Any], counts: Mapping[str, UpsertCounts]) -> None:
-        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM imports").fetchone()
+        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM imports").fetchall()[0]
         report = dict(log.get("report", {}))
         report["counts"] = {k: v.__dict__ for k, v in counts.items()}
         self.con.execute(
@@ -308,7 +310,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         out = {}
         for name in DATASETS:
-            row = self.con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()
+            row = self.con.execute(f"SELECT count(*) FROM {q(name)}").fetchall()[0]
             out[name] = int(row[0]) if row else 0
         return out
 

@@ -19,14 +19,16 @@ import polars as pl
 from levradar.domain.datasets import QUALITY_AGGREGATE, QUALITY_RECOVERED, QUALITY_VENUE
 from levradar.domain.funding import recover_from_forward_filled
 from levradar.domain.symbols import split_symbol
+from levradar.domain.venues import CONTRACT_SIZES
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
 from levradar.ingest.report import ImportReport
 from levradar.ingest.sources.common import Filters, need_columns, no_nan, read_parquet, utc_ts
 
 NAME = "perp-panels"
 _PANEL = re.compile(r"^(?P<venue>[a-z]+)_(?P<coin>[A-Za-z0-9]+)_.*\.parquet$")
-# OKX USDT-margined swap contract values (coin per contract), from OKX's public instrument list.
-OKX_CONTRACT_VALUE: dict[str, float] = {"BTC": 0.01, "ETH": 0.1, "SOL": 1.0, "XRP": 100.0, "DOGE": 1000.0}
+OKX_CONTRACT_VALUE: dict[str, float] = {
+    asset: size for (venue, asset), size in CONTRACT_SIZES.items() if venue == "okx"
+}
 
 
 def _panel_columns(venue: str) -> dict[str, str | None]:

@@ -1,0 +1,246 @@
+"""Typed domain records: what venue parsers produce and the rest of the code consumes.
+
+Each record validates itself on construction and turns into a canonical row (``to_row``);
+:func:`records_frame` builds a canonical dataset frame from many records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+
+from levradar.domain.datasets import CANDLE_INTERVALS, QUALITY_VENUE, dataset
+from levradar.domain.symbols import canonical_market
+from levradar.domain.units import OI_UNITS, funding_derived_exprs, oi_base_from_raw, oi_usd_from_base
+
+Side = Literal["long", "short"]
+
+
+class RecordError(ValueError):
+    """A record's fields break a rule of its type."""
+
+
+def _utc(ts: datetime, name: str) -> datetime:
+    if ts.tzinfo is None:
+        raise RecordError(f"{name} must be timezone-aware (UTC), got naive {ts!r}")
+    return ts.astimezone(UTC)
+
+
+def _finite(value: float, name: str, *, positive: bool = False, non_negative: bool = False) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise RecordError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise RecordError(f"{name} must be positive, got {value!r}")
+    if non_negative and value < 0:
+        raise RecordError(f"{name} must not be negative, got {value!r}")
+
+
+@dataclass(frozen=True)
+class _Record:
+    dataset_name: ClassVar[str]
+    venue: str
+    symbol: str
+
+    @property
+    def asset(self) -> str:
+        return canonical_market(self.venue, self.symbol).asset
+
+    def to_row(self) -> dict[str, Any]:
+        market = canonical_market(self.venue, self.symbol)
+        row = asdict(self)
+        row.update(venue=market.venue, symbol=market.symbol, asset=market.asset)
+        return row
+
+
+@dataclass(frozen=True)
+class Candle(_Record):
+    dataset_name: ClassVar[str] = "candles"
+    interval: str
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume_base: float | None = None
+    volume_quote: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _utc(self.ts, "ts"))
+        if self.interval not in CANDLE_INTERVALS:
+            raise RecordError(f"interval must be one of {', '.join(CANDLE_INTERVALS)}, got {self.interval!r}")
+        for name in ("open", "high", "low", "close"):
+            _finite(getattr(self, name), name, positive=True)
+        if self.high < max(self.open, self.close, self.low) or self.low > min(self.open, self.close):
+            raise RecordError(
+                f"high/low {self.high}/{self.low} do not enclose open/close {self.open}/{self.close}"
+            )
+
+
+@dataclass(frozen=True)
+class FundingSettlement(_Record):
+    """One funding payment: ``rate`` is for one period of ``interval_hours``."""
+
+    dataset_name: ClassVar[str] = "funding"
+    ts: datetime
+    rate: float
+    interval_hours: float
+    interval_source: str = "venue"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _utc(self.ts, "ts"))
+        _finite(self.rate, "rate")
+        _finite(self.interval_hours, "interval_hours", positive=True)
+
+    @property
+    def rate_8h(self) -> float:
+        return self.rate / self.interval_hours * 8.0
+
+
+@dataclass(frozen=True)
+class OpenInterest(_Record):
+    """Open interest as the venue reported it (``raw_value`` in ``raw_unit``), normalised to coin and USD."""
+
+    dataset_name: ClassVar[str] = "open_interest"
+    ts: datetime
+    raw_value: float
+    raw_unit: str
+    oi_base: float
+    oi_usd: float | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _utc(self.ts, "ts"))
+        if self.raw_unit not in OI_UNITS:
+            raise RecordError(f"raw_unit must be one of {', '.join(OI_UNITS)}, got {self.raw_unit!r}")
+        _finite(self.raw_value, "raw_value", non_negative=True)
+        _finite(self.oi_base, "oi_base", non_negative=True)
+
+    @classmethod
+    def from_raw(
+        cls,
+        venue: str,
+        symbol: str,
+        ts: datetime,
+        value: float,
+        unit: str,
+        *,
+        price: float | None = None,
+        contract_size: float | None = None,
+    ) -> OpenInterest:
+        """Normalise a venue's raw OI (coin, USD or contracts) with the price and contract size it needs."""
+        base = oi_base_from_raw(value, unit, price=price, contract_size=contract_size)
+        usd = value if unit == "usd" else (oi_usd_from_base(base, price) if price else None)
+        return cls(venue, symbol, ts, value, unit, base, usd)
+
+    def to_row(self) -> dict[str, Any]:
+        row = super().to_row()
+        row["usd_method"] = (
+            "venue" if self.raw_unit == "usd" else ("coin_x_price_at_ts" if self.oi_usd else None)
+        )
+        return row
+
+
+@dataclass(frozen=True)
+class Liquidation(_Record):
+    """One forced fill. ``liquidated_side`` is the side of the position that was liquidated."""
+
+    dataset_name: ClassVar[str] = "liquidations"
+    ts: datetime
+    liquidated_side: Side
+    price: float
+    qty_base: float
+    sampled: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _utc(self.ts, "ts"))
+        if self.liquidated_side not in ("long", "short"):
+            raise RecordError(f"liquidated_side must be 'long' or 'short', got {self.liquidated_side!r}")
+        _finite(self.price, "price", positive=True)
+        _finite(self.qty_base, "qty_base", positive=True)
+
+    @staticmethod
+    def side_from_order(order_side: str) -> Side:
+        """The liquidated position's side from the forced order's side: a forced SELL closes a long."""
+        side = order_side.strip().lower()
+        if side in ("sell", "s", "ask", "a"):
+            return "long"
+        if side in ("buy", "b", "bid"):
+            return "short"
+        raise RecordError(f"unknown order side {order_side!r}")
+
+    @property
+    def notional_usd(self) -> float:
+        return self.price * self.qty_base
+
+    def to_row(self) -> dict[str, Any]:
+        row = super().to_row()
+        row["notional_usd"] = self.notional_usd
+        return row
+
+
+@dataclass(frozen=True)
+class MarkIndex(_Record):
+    dataset_name: ClassVar[str] = "mark_index"
+    ts: datetime
+    mark: float | None
+    index: float | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _utc(self.ts, "ts"))
+        for name in ("mark", "index"):
+            value = getattr(self, name)
+            if value is not None:
+                _finite(value, name, positive=True)
+
+    @property
+    def basis(self) -> float | None:
+        """Perp premium over the index, as a fraction of the index."""
+        return None if self.mark is None or self.index is None else (self.mark - self.index) / self.index
+
+
+@dataclass(frozen=True)
+class Instrument(_Record):
+    """Static facts about a market (stored in the ``instruments`` table)."""
+
+    dataset_name: ClassVar[str] = "instruments"
+    quote: str
+    contract_size: float | None = None  # coin per contract
+    contract_unit: str | None = None
+    funding_interval_hours: float | None = None
+    tiers_json: str | None = None  # maintenance-margin tiers as published by the venue
+
+
+def records_frame(
+    records: Sequence[_Record] | Iterable[_Record], *, source: str, quality: int = QUALITY_VENUE
+) -> pl.DataFrame:
+    """A canonical frame for one dataset from records of one type."""
+    items = list(records)
+    if not items:
+        raise RecordError("no records")
+    kinds = {type(r) for r in items}
+    if len(kinds) != 1:
+        raise RecordError(f"records of several types: {', '.join(sorted(k.__name__ for k in kinds))}")
+    ds = dataset(items[0].dataset_name)
+    rows = [r.to_row() | {"source": source, "quality": quality} for r in items]
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    columns = [
+        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in ds.columns.items()
+    ]
+    return frame.select(columns)
+
+
+__all__ = [
+    "Candle",
+    "FundingSettlement",
+    "Instrument",
+    "Liquidation",
+    "MarkIndex",
+    "OpenInterest",
+    "RecordError",
+    "funding_derived_exprs",
+    "records_frame",
+]
