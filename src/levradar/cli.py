@@ -17,6 +17,7 @@ from rich.table import Table
 from levradar import __version__
 from levradar.analytics.snapshot import newest_ts, snapshot
 from levradar.cli_support import (
+    OptionError,
     console,
     fail,
     frame_records,
@@ -26,7 +27,9 @@ from levradar.cli_support import (
     split_list,
 )
 from levradar.domain.datasets import DATASET_NAMES, UnknownDatasetError
+from levradar.domain.records import RecordError
 from levradar.domain.symbols import SymbolError, canonical_market
+from levradar.domain.units import UnitError
 from levradar.domain.venues import UnknownVenueError
 from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mapping, write_frame
 from levradar.ingest.normalize import InputError
@@ -68,6 +71,9 @@ def clean_errors(func: F) -> F:
             UnknownVenueError,
             UnknownSourceError,
             SymbolError,
+            OptionError,
+            RecordError,
+            UnitError,
         ) as exc:
             raise fail(str(exc)) from None
         except duckdb.Error as exc:
@@ -110,6 +116,8 @@ def import_source_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Import a real data set (perp-panels, multivenue-2025, funding-7venues, hyperliquid-rest, canonical, sample)."""
+    if name not in SOURCES:
+        raise UnknownSourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}")
     if name != "sample" and not path.exists():
         raise InputError(str(path), None, None, "no such file or folder")
     filters = Filters(
@@ -118,8 +126,9 @@ def import_source_cmd(
         start=parse_time(start, "--from"),
         end=parse_time(end, "--to"),
     )
+    batch = SOURCES[name](path, filters)  # read and check everything before the store is touched
     with Store(resolve_data_dir(data_dir)) as store:
-        report = import_source(store, name, path, filters)
+        report = write_batch(store, batch, "import-source")
     print_json(report.to_dict()) if as_json else print_report(report)
 
 

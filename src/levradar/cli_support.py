@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +14,8 @@ from rich.table import Table
 
 from levradar.ingest.report import ImportReport
 
-console = Console()
-err_console = Console(stderr=True)
+# Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself).
+console = Console(width=None if sys.stdout.isatty() else 250)
 
 
 def split_list(value: str | None, *, upper: bool = False) -> list[str] | None:
@@ -33,14 +34,19 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO 8601 time (e.g. 2025-10-10 or 2025-10-10T14:00Z)", param_hint=option
+        raise OptionError(
+            f"{option}: {value!r} is not an ISO 8601 time (e.g. 2025-10-10 or 2025-10-10T14:00Z)"
         ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+class OptionError(ValueError):
+    """A command-line option has a value levradar cannot use."""
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print one plain line on stderr (never wrapped, never a traceback) and give the exit to raise."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
     return typer.Exit(code)
 
 
@@ -64,6 +70,7 @@ def print_report(report: ImportReport) -> None:
         "inserted",
         "updated",
         "unchanged",
+        "superseded",
     ):
         table.add_column(col, justify="right" if col not in ("dataset",) else "left")
     for rep in report.datasets.values():
@@ -76,7 +83,10 @@ def print_report(report: ImportReport) -> None:
             str(rep.gaps),
             str(rep.duplicates_dropped),
             str(rep.missing_dropped),
-            *(f"{v:,}" if v is not None else "-" for v in (rep.inserted, rep.updated, rep.unchanged)),
+            *(
+                f"{v:,}" if v is not None else "-"
+                for v in (rep.inserted, rep.updated, rep.unchanged, rep.superseded)
+            ),
         )
     console.print(table)
     for title, lines in (

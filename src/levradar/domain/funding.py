@@ -37,9 +37,9 @@ def detect_intervals(ts: pl.Series) -> tuple[pl.Series, pl.Series]:
     steps = ts.diff().dt.total_milliseconds().cast(pl.Float64) / 3_600_000.0
     frame = pl.DataFrame({"step": steps})
     whole = (frame["step"] - frame["step"].round(0)).abs() <= _MINUTE_TOLERANCE
-    valid = whole & (frame["step"] > 0) & (frame["step"] <= MAX_INTERVAL_H)
-    # a step that is a whole multiple of the cadence on both sides of it is a missed settlement, not a change
     step = frame["step"].round(0)
+    valid = whole & (step > 0) & (step <= MAX_INTERVAL_H)
+    # a step that is a whole multiple of the cadence on both sides of it is a missed settlement, not a change
     before, after = step.shift(1), step.shift(-1)
     missed = (before == after) & (step > before) & ((step % before) == 0)
     valid = valid & ~missed.fill_null(False)
@@ -68,11 +68,13 @@ def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.
 
     A change of value proves a settlement at that hour. Between two changes ``g`` hours apart the venue kept
     a regular cadence: the largest standard interval (8, 4, 2, 1 h) that divides ``g`` and the hour of day
-    of the change, narrowed to the finest cadence of the neighbouring segments so that an hourly venue
-    that paid the same rate twice is not read as an 8-hour one. Settlements are emitted on that cadence at
-    the hours the panel covers. Settlements at an unchanged rate *off* the recovered cadence cannot be seen
-    in such data; importers mark these events ``recovered`` so a real settlement record always wins.
-    Returns ``ts, rate, interval_hours``.
+    of the change. A coarse segment between two finer ones is narrowed to the coarser of its neighbours, so
+    that an hourly venue that paid the same rate for a while is not read as an 8-hour one. Each contiguous
+    block of the panel (no missing hours) is recovered on its own, so a hole never links distant data.
+    Settlements are emitted on the recovered cadence at the hours the panel covers; the interval of an event
+    is the time since the previous event (the cadence after a hole). Settlements at an unchanged rate *off*
+    the recovered cadence cannot be seen in such data; importers mark these events ``recovered`` so a real
+    settlement record always wins. Returns ``ts, rate, interval_hours``.
     """
     in_type = frame.schema["ts"]
     ts_type = pl.Datetime("us", in_type.time_zone if isinstance(in_type, pl.Datetime) else None)
@@ -80,11 +82,29 @@ def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.
         frame.select(pl.col("ts").cast(ts_type), pl.col(value).alias("rate"))
         .drop_nulls()
         .filter(pl.col("rate").is_not_nan())
+        .sort("ts")
     )
-    obs = obs.sort("ts")
-    empty = pl.DataFrame(schema={"ts": ts_type, "rate": pl.Float64, "interval_hours": pl.Float64})
     if obs.is_empty():
-        return empty
+        return pl.DataFrame(schema={"ts": ts_type, "rate": pl.Float64, "interval_hours": pl.Float64})
+    blocks = obs.with_columns(block=(pl.col("ts").diff() > timedelta(hours=1)).fill_null(False).cum_sum())
+    events = pl.concat(
+        [_recover_block(b.drop("block")) for b in blocks.partition_by("block", maintain_order=True)]
+    )
+    events = (
+        events.with_columns(pl.col("ts").cast(ts_type)).sort("ts").join(obs.select("ts"), on="ts", how="semi")
+    )
+    since_prev = pl.col("ts").diff().dt.total_minutes() / 60.0
+    cadence = pl.col("cadence").cast(pl.Float64)
+    longest = pl.max_horizontal(cadence, cadence.shift(1))
+    return events.select(
+        "ts",
+        "rate",
+        pl.when(since_prev <= longest).then(since_prev).otherwise(cadence).alias("interval_hours"),
+    )
+
+
+def _recover_block(obs: pl.DataFrame) -> pl.DataFrame:
+    """Events of one contiguous hourly block: ``ts, rate, cadence``."""
     last_ts = obs["ts"][-1]
     changes = obs.filter((pl.col("rate") != pl.col("rate").shift(1)).fill_null(True)).with_columns(
         end=pl.col("ts").shift(-1).fill_null(last_ts + timedelta(hours=1))
@@ -92,27 +112,28 @@ def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.
     gap_h = (changes["end"] - changes["ts"]).dt.total_hours().to_list()
     hours = changes["ts"].dt.hour().to_list()
     own = [_cadence(g, h) for g, h in zip(gap_h, hours, strict=True)]
-    if len(own) > 1:  # the last segment is cut by the end of the data: keep the cadence before it
+    if len(own) > 1:  # the last segment is cut by the end of the block: keep the cadence before it
         own[-1] = next(s for s in (8, 4, 2, 1) if s <= own[-2] and hours[-1] % s == 0)
+    if len(own) > 1:  # the block's first row follows a hole or the start of data: not a proven settlement
+        own[0] = own[1]
     cadence = [min(c, _neighbour_cadence(own, i)) for i, c in enumerate(own)]
     changes = changes.with_columns(pl.Series("cadence", cadence, dtype=pl.Int64))
+    first = pl.int_range(pl.len()) == 0
     parts = []
     for step in sorted(set(cadence)):
-        seg = changes.filter(pl.col("cadence") == step)
+        seg = changes.with_columns(first.alias("first")).filter(pl.col("cadence") == step)
+        aligned = pl.col("ts").dt.truncate(f"{step}h")
+        start = pl.when(pl.col("first") & (aligned < pl.col("ts"))).then(aligned + timedelta(hours=step))
+        seg = seg.with_columns(start=start.otherwise(pl.col("ts"))).filter(pl.col("start") < pl.col("end"))
         grid = seg.select(
-            pl.datetime_ranges(pl.col("ts"), pl.col("end"), interval=f"{step}h", closed="left").alias("ts"),
+            pl.datetime_ranges(pl.col("start"), pl.col("end"), interval=f"{step}h", closed="left").alias(
+                "ts"
+            ),
             "rate",
             "cadence",
-        ).explode("ts")
-        parts.append(grid)
-    events = pl.concat(parts).with_columns(pl.col("ts").cast(ts_type))
-    events = events.sort("ts").join(obs.select("ts"), on="ts", how="semi")
-    step_h = (pl.col("ts").diff().dt.total_minutes() / 60.0).fill_null(pl.col("cadence").cast(pl.Float64))
-    return events.select(
-        "ts",
-        "rate",
-        pl.min_horizontal(step_h, pl.col("cadence").cast(pl.Float64)).alias("interval_hours"),
-    )
+        )
+        parts.append(grid.explode("ts"))
+    return pl.concat(parts)
 
 
 def _neighbour_cadence(own: list[int], i: int) -> int:

@@ -62,7 +62,8 @@ def split_symbol(raw: str, default_quote: str) -> tuple[str, str]:
         return _norm_asset(m["base"]), m["quote"].upper()
     if _PLAIN.match(text):
         upper = text.upper()
-        for quote in KNOWN_QUOTES:
+        # the venue's own quote first: ARBUSD on a USD venue is ARB/USD, not AR/BUSD
+        for quote in (default_quote, *KNOWN_QUOTES):
             if upper.endswith(quote) and len(upper) > len(quote):
                 return _norm_asset(text[: -len(quote)]), quote
         return _norm_asset(text), default_quote

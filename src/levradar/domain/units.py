@@ -80,11 +80,11 @@ def oi_base_from_raw(value: float, unit: str, *, price: float | None, contract_s
     if unit == "coin":
         return value
     if unit == "contracts":
-        if not contract_size or contract_size <= 0:
+        if contract_size is None or not contract_size > 0:
             raise UnitError("open interest in contracts needs a positive contract size (coin per contract)")
         return value * contract_size
     if unit == "usd":
-        if not price or price <= 0:
+        if price is None or not price > 0:
             raise UnitError("open interest in USD needs a positive price to convert to coin")
         return value / price
     raise UnitError(f"unknown open-interest unit {unit!r}; expected one of {', '.join(OI_UNITS)}")
@@ -106,7 +106,7 @@ def oi_exprs_from_raw(unit: str, value: str, price: str, contract_size: float | 
     elif unit == "usd":
         base = raw / px
     elif unit == "contracts":
-        if not contract_size or contract_size <= 0:
+        if contract_size is None or not contract_size > 0:
             raise UnitError("open interest in contracts needs a positive contract size (coin per contract)")
         base = raw * contract_size
     else:

@@ -27,8 +27,8 @@ class InputError(ValueError):
 
     def __init__(self, file: str, row: int | None, column: str | None, problem: str) -> None:
         where = file
-        if row is not None:
-            where += f", row {row}"
+        if row is not None:  # rows count data rows from 1; a CSV also gets its line number (header = line 1)
+            where += f", row {row}" + (f" (line {row + 1})" if file.lower().endswith(".csv") else "")
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {problem}")
@@ -59,6 +59,10 @@ def with_market(frame: pl.DataFrame, venue: str, raw_symbol: str) -> pl.DataFram
 
 def with_markets(frame: pl.DataFrame, venue_col: str, symbol_col: str, file: str) -> pl.DataFrame:
     """Resolve ``venue``/``symbol``/``asset`` for a long-format frame with several markets."""
+    if frame.is_empty():
+        return frame.with_columns(
+            venue=pl.lit(None, pl.String), symbol=pl.lit(None, pl.String), asset=pl.lit(None, pl.String)
+        )
     pairs = frame.select(venue_col, symbol_col).unique()
     rows = []
     for venue, raw in pairs.iter_rows():
@@ -188,34 +192,32 @@ def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame
 
 
 def _dedupe(ds: Dataset, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    unique = frame.unique(subset=list(ds.key), keep="last", maintain_order=True)
+    """One row per key: the highest quality wins; among equals, the last one read."""
+    ranked = frame.with_row_index("_order").sort("quality", "_order").drop("_order")
+    unique = ranked.unique(subset=list(ds.key), keep="last", maintain_order=True)
     return unique, frame.height - unique.height
 
 
 def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
-    frame = frame.with_columns(
-        ts_venue=pl.coalesce("ts_venue", "ts"),
-    ).with_columns(ts=settlement_ts("ts"))
-    frame = frame.sort("venue", "symbol", "ts").unique(
-        subset=["venue", "symbol", "ts"], keep="last", maintain_order=True
-    )
+    """Settlement times on the minute; intervals detected per market *and source* where not given."""
+    frame = frame.with_columns(ts_venue=pl.coalesce("ts_venue", "ts")).with_columns(ts=settlement_ts("ts"))
     parts = []
-    for (venue, symbol), part in frame.group_by(["venue", "symbol"], maintain_order=True):
-        need = part["interval_hours"].is_null()
-        if need.any():
+    for (venue, symbol, _source), part in frame.group_by(["venue", "symbol", "source"], maintain_order=True):
+        part = part.sort("ts").unique(subset=["ts"], keep="last", maintain_order=True)
+        if part["interval_hours"].is_null().any():
             detected, gaps = detect_intervals(part["ts"])
             part = part.with_columns(
-                interval_hours=pl.coalesce(pl.col("interval_hours"), detected),
                 interval_source=pl.when(pl.col("interval_hours").is_null())
                 .then(pl.lit("detected"))
                 .otherwise(pl.col("interval_source")),
+                interval_hours=pl.coalesce(pl.col("interval_hours"), detected),
             )
-            if int(gaps.sum()):
-                report.dataset("funding").gaps += int(gaps.sum())
+            report.dataset("funding").gaps += int(gaps.sum())
+        how = " (recovered from a forward-filled panel)" if part["interval_source"][0] == "recovered" else ""
         for change in interval_changes(part.select("ts", "interval_hours")):
             report.interval_changes.append(
                 f"{venue} {symbol}: funding interval {change.from_hours:g}h -> {change.to_hours:g}h "
-                f"at {change.ts:%Y-%m-%d %H:%M} UTC"
+                f"at {change.ts:%Y-%m-%d %H:%M} UTC{how}"
             )
         parts.append(part)
     return pl.concat(parts) if parts else frame
@@ -263,14 +265,7 @@ def _value_open_interest(
         return frame.with_columns(usd_method=pl.coalesce("usd_method", pl.lit("venue")))
     markets = need.select("venue", "symbol").unique()
     points = _price_points(candles, store, markets)
-    priced = frame.sort("venue", "symbol", "ts").join_asof(
-        points,
-        on="ts",
-        by=["venue", "symbol"],
-        strategy="backward",
-        tolerance=timedelta(hours=1),
-        check_sortedness=False,
-    )
+    priced = frame.join(points, on=["venue", "symbol", "ts"], how="left", maintain_order="left")
     priced = priced.with_columns(
         oi_base=pl.coalesce(
             "oi_base",
@@ -293,7 +288,7 @@ def _value_open_interest(
     )
     if unpriced:
         report.anomalies.append(
-            f"open interest: {unpriced} rows had no perp price within 1h, so the missing side (coin or USD) was left empty"
+            f"open interest: {unpriced} rows had no perp price at their time: the missing side (coin or USD) left empty"
         )
     return priced.drop("price")
 

@@ -20,6 +20,7 @@ class DatasetReport:
     inserted: int | None = None
     updated: int | None = None
     unchanged: int | None = None
+    superseded: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}

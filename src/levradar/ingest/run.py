@@ -38,6 +38,7 @@ def write_batch(store: Store, batch: Batch, kind: str) -> ImportReport:
     for name, c in counts.items():
         rep = batch.report.dataset(name)
         rep.inserted, rep.updated, rep.unchanged = c.inserted, c.updated, c.unchanged
+        rep.superseded = c.superseded
     return batch.report
 
 

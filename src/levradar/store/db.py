@@ -38,6 +38,7 @@ class UpsertCounts:
     inserted: int
     updated: int
     unchanged: int  # identical to what was stored, or outranked by better-quality rows already stored
+    superseded: int = 0  # recovered funding events dropped because a real settlement record covers them
 
 
 def resolve_data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
@@ -185,6 +186,7 @@ class Store:
             self.con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _stage_df")
         finally:
             self.con.unregister("_stage_df")
+        dropped_incoming = self._supersede_recovered("_stage") if ds.name == "funding" else 0
         data_cols = [c for c in ds.value_columns if c not in ("source", "quality")]
         differs = " OR ".join(f"s.{q(c)} IS DISTINCT FROM t.{q(c)}" for c in data_cols) or "FALSE"
         wins = f"(s.quality > t.quality OR (s.quality = t.quality AND ({differs})))"
@@ -202,8 +204,37 @@ class Store:
             f"INSERT INTO {q(ds.name)} ({col_list}, ts_ingest) SELECT {col_list}, now() FROM _stage"
             f" ON CONFLICT ({', '.join(q(k) for k in ds.key)}) DO UPDATE SET {sets} WHERE {excluded_wins}"
         )
+        dropped_stored = self._supersede_recovered("funding") if ds.name == "funding" else 0
         self.con.execute("DROP TABLE _stage")
-        return UpsertCounts(stage.height, inserted, updated, stage.height - inserted - updated)
+        received = stage.height
+        unchanged = received - inserted - updated - dropped_incoming
+        return UpsertCounts(received, inserted, updated, unchanged, dropped_incoming + dropped_stored)
+
+    def _supersede_recovered(self, target: str) -> int:
+        """Delete recovered funding events in ``target`` that lie inside a better record's coverage.
+
+        A recovered event is covered when the same market has a higher-quality settlement at most one maximal
+        interval (8 h) before it *and* one at most 8 h after it (in the store or in this import): the real record
+        then says exactly when settlements happened, and an extra recovered event would double-count funding.
+        """
+        better = (
+            "SELECT venue, symbol, ts, quality FROM funding WHERE (venue, symbol) IN"
+            " (SELECT DISTINCT venue, symbol FROM _stage) UNION ALL SELECT venue, symbol, ts, quality FROM _stage"
+        )
+        covered = f"""
+            SELECT DISTINCT r.venue, r.symbol, r.ts FROM {target} r JOIN ({better}) b
+              ON b.venue = r.venue AND b.symbol = r.symbol AND b.quality > r.quality
+             AND b.ts BETWEEN r.ts - INTERVAL 8 HOUR AND r.ts + INTERVAL 8 HOUR
+            WHERE r.interval_source = 'recovered'
+            GROUP BY r.venue, r.symbol, r.ts
+            HAVING min(b.ts) <= r.ts AND max(b.ts) >= r.ts"""
+        count = self.con.execute(f"SELECT count(*) FROM ({covered})").fetchall()[0][0]
+        if count:
+            self.con.execute(
+                f"DELETE FROM {target} USING ({covered}) c"
+                f" WHERE {target}.venue = c.venue AND {target}.symbol = c.symbol AND {target}.ts = c.ts"
+            )
+        return int(count)
 
     def _upsert_instruments(self, frame: pl.DataFrame) -> None:
         cols = [
@@ -336,7 +367,7 @@ class Store:
                                  {cadence} AS cadence FROM {q(ds.name)})
                     GROUP BY {part_by}"""
             )
-        sql = " UNION ALL ".join(parts) + " ORDER BY dataset, venue, symbol"
+        sql = " UNION ALL ".join(parts) + ' ORDER BY dataset, venue, symbol, "interval"'
         return _aware_utc(self._fetch(sql))
 
 

@@ -52,7 +52,7 @@ def _load_file(batch: Batch, file: Path, venue: str, symbol: str, filters: Filte
     bad = rate.filter(pl.col("rate").is_null() | ~pl.col("rate").is_finite())
     if not bad.is_empty():
         raise InputError(
-            str(file), int(bad[ROW][0]) + 1, "Funding Rate", f"not a number: {bad['Funding Rate'][0]!r}"
+            str(file), int(bad[ROW][0]), "Funding Rate", f"not a number: {bad['Funding Rate'][0]!r}"
         )
     frame = utc_ts(rate, "Date", file)
     if venue in UTC_PLUS_3:
@@ -68,7 +68,7 @@ def _load_file(batch: Batch, file: Path, venue: str, symbol: str, filters: Filte
             "symbol",
             "asset",
             FILE,
-            (pl.col(ROW) + 1).alias(ROW),
+            ROW,
             "ts",
             pl.col("ts").alias("ts_venue"),
             "rate",

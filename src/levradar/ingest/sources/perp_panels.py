@@ -196,7 +196,13 @@ def _panel_candles(
         volume.alias("volume_base"),
         quote.alias("volume_quote"),
     )
-    hourly, eight = _split_repeated_8h(bars)
+    hourly, eight, odd = _split_repeated_8h(bars)
+    if odd:
+        report.anomalies.append(
+            f"{venue} {coin}: {odd} hourly rows repeat the row before (same OHLC and volume) but form no 8h bar; "
+            "not stored"
+        )
+        report.dataset("candles").missing_dropped += odd
     if not eight.is_empty():
         report.anomalies.append(
             f"{venue} {coin}: {eight.height} 8h candles were repeated over 8 hourly rows "
@@ -215,18 +221,26 @@ def _day(value: object) -> str:
     return value.strftime("%Y-%m-%d") if isinstance(value, datetime) else str(value)
 
 
-def _split_repeated_8h(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Separate true 1h bars from 8h bars that a panel repeated into eight identical hourly rows."""
+def _split_repeated_8h(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Separate true 1h bars from 8h bars that a panel repeated into identical hourly rows.
+
+    Consecutive hours with identical OHLC *and* identical non-zero volume cannot be real hourly trading: such a
+    run starting on an 8h boundary (00/08/16 UTC) and at most 8 hours long (shorter where the data ends or the
+    panel switches to true hourly bars) is one 8h bar. Flat hours without volume stay 1h bars. Other repeated
+    runs match no bar size: their rows are returned as a count and not stored.
+    """
     values = ["open", "high", "low", "close", "volume_base"]
     same = pl.all_horizontal([(pl.col(c) == pl.col(c).shift(1)).fill_null(False) for c in values])
     contiguous = (pl.col("ts").diff().dt.total_hours() == 1).fill_null(False)
     runs = bars.sort("ts").with_columns(run=(~(same & contiguous)).cum_sum())
     runs = runs.with_columns(run_len=pl.len().over("run"), run_start=pl.col("ts").first().over("run"))
-    is_8h = (pl.col("run_len") == 8) & (pl.col("run_start").dt.hour() % 8 == 0)
+    repeated = (pl.col("run_len") >= 2) & (pl.col("volume_base") > 0)
+    is_8h = repeated & (pl.col("run_len") <= 8) & (pl.col("run_start").dt.hour() % 8 == 0)
     eight = runs.filter(is_8h & (pl.col("ts") == pl.col("run_start")))
-    hourly = runs.filter(~is_8h)
+    hourly = runs.filter(~repeated)
+    odd = runs.filter(repeated & ~is_8h)
     drop = ["run", "run_len", "run_start"]
-    return hourly.drop(drop), eight.drop(drop)
+    return hourly.drop(drop), eight.drop(drop), odd.height
 
 
 def _load_settlements(batch: Batch, file: Path, filters: Filters) -> None:
