@@ -331,7 +331,7 @@ class Store:
         sql = f"SELECT * EXCLUDE (ts_ingest), ts_ingest FROM {q(ds.name)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        order = [k for k in ("venue", "symbol", "interval", "ts") if k in ds.columns]
+        order = list(ds.key)  # the whole key: a repeatable order (same-millisecond fills included)
         sql += " ORDER BY " + ", ".join(q(k) for k in order)
         frame = _aware_utc(self._fetch(sql, params))
         if frame.is_empty():
