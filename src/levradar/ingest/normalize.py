@@ -204,7 +204,9 @@ def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFram
     parts = []
     for (venue, symbol, _source), part in frame.group_by(["venue", "symbol", "source"], maintain_order=True):
         rows = part.height
-        part = part.sort("ts", "quality", maintain_order=True).unique(subset=["ts"], keep="last", maintain_order=True)
+        part = part.sort("ts", "quality", maintain_order=True).unique(
+            subset=["ts"], keep="last", maintain_order=True
+        )
         report.dataset("funding").duplicates_dropped += rows - part.height
         if part["interval_hours"].is_null().any():
             detected, gaps = detect_intervals(part["ts"])

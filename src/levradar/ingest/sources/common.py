@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from levradar.domain.datasets import QUALITY_VENUE
 from levradar.ingest.normalize import FILE, ROW, InputError, to_utc
 
 
@@ -70,3 +71,25 @@ def no_nan(frame: pl.DataFrame, cols: list[str]) -> pl.Expr:
     for c in cols:
         expr = expr & pl.col(c).is_not_null() & pl.col(c).is_finite()
     return expr
+
+
+def canonical_rows(frame: pl.DataFrame, source: str, quality: int, **columns: pl.Expr | str) -> pl.DataFrame:
+    """Market, row-number and provenance columns plus ``columns`` (canonical name → column or expression)."""
+    exprs = [(pl.col(v) if isinstance(v, str) else v).alias(k) for k, v in columns.items()]
+    return frame.select(
+        "venue",
+        "symbol",
+        "asset",
+        ROW,
+        FILE,
+        *exprs,
+        pl.lit(source).alias("source"),
+        pl.lit(quality).alias("quality"),
+    )
+
+
+def settlement_rows(frame: pl.DataFrame, rate: str, source: str) -> pl.DataFrame:
+    """Real funding settlements (venue quality) whose interval is detected from their timestamps."""
+    return canonical_rows(
+        frame, source, QUALITY_VENUE, ts="ts", ts_venue="ts", rate=rate, interval_source=pl.lit("detected")
+    )

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-from levradar.domain.datasets import QUALITY_VENUE
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
 from levradar.ingest.report import ImportReport
-from levradar.ingest.sources.common import Filters, need_columns, utc_ts
+from levradar.ingest.sources.common import Filters, need_columns, settlement_rows, utc_ts
 
 NAME = "funding-7venues"
 UTC_PLUS_3 = frozenset({"binance", "bybit", "htx", "mexc", "kucoin"})
@@ -61,19 +60,4 @@ def _load_file(batch: Batch, file: Path, venue: str, symbol: str, filters: Filte
             f"{venue} timestamps in funding-7venues are UTC+3 and were shifted by -3 h to UTC"
         )
     frame = with_market(filters.window(frame), venue, symbol)
-    batch.add(
-        "funding",
-        frame.select(
-            "venue",
-            "symbol",
-            "asset",
-            FILE,
-            ROW,
-            "ts",
-            pl.col("ts").alias("ts_venue"),
-            "rate",
-            pl.lit("detected").alias("interval_source"),
-            pl.lit(f"{NAME}:{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
-        ),
-    )
+    batch.add("funding", settlement_rows(frame, "rate", f"{NAME}:{file.name}"))

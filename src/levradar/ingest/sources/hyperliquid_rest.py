@@ -11,9 +11,9 @@ import yaml
 
 from levradar.domain.datasets import QUALITY_VENUE
 from levradar.domain.symbols import canonical_market
-from levradar.ingest.normalize import FILE, ROW, Batch, InputError
+from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
 from levradar.ingest.report import ImportReport
-from levradar.ingest.sources.common import Filters
+from levradar.ingest.sources.common import Filters, canonical_rows, settlement_rows
 
 NAME = "hyperliquid-rest"
 
@@ -62,11 +62,6 @@ def _frame(records: list[dict[str, Any]], file: Path) -> pl.DataFrame:
     return pl.DataFrame(records).with_row_index(ROW, offset=1).with_columns(pl.lit(str(file)).alias(FILE))
 
 
-def _market_cols(coin: str) -> list[pl.Expr]:
-    m = canonical_market("hyperliquid", coin)
-    return [pl.lit(m.venue).alias("venue"), pl.lit(m.symbol).alias("symbol"), pl.lit(m.asset).alias("asset")]
-
-
 def _funding(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filters) -> None:
     if not body:
         return
@@ -74,23 +69,10 @@ def _funding(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filt
         ts=pl.from_epoch(pl.col("time").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC"),
         rate=pl.col("fundingRate").cast(pl.Float64, strict=False),
     )
-    for coin, part in frame.group_by("coin"):
-        if not filters.wants("hyperliquid", str(coin[0])):
-            continue
-        batch.add(
-            "funding",
-            filters.window(part).select(
-                *_market_cols(str(coin[0])),
-                ROW,
-                FILE,
-                "ts",
-                pl.col("ts").alias("ts_venue"),
-                "rate",
-                pl.lit("detected").alias("interval_source"),
-                pl.lit(f"{NAME}:{file.name}").alias("source"),
-                pl.lit(QUALITY_VENUE).alias("quality"),
-            ),
-        )
+    for (coin,), part in frame.group_by("coin"):
+        if filters.wants("hyperliquid", str(coin)):
+            market = with_market(filters.window(part), "hyperliquid", str(coin))
+            batch.add("funding", settlement_rows(market, "rate", f"{NAME}:{file.name}"))
 
 
 def _candles(
@@ -98,24 +80,23 @@ def _candles(
 ) -> None:
     if not body or not filters.wants("hyperliquid", str(req.get("coin", ""))):
         return
-    frame = _frame(body, file)
+    frame = _frame(body, file).with_columns(
+        ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+    )
+    market = with_market(filters.window(frame), "hyperliquid", str(req["coin"]))
+    prices = {k: pl.col(k).cast(pl.Float64) for k in ("o", "h", "l", "c", "v")}
     batch.add(
         "candles",
-        filters.window(
-            frame.with_columns(
-                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
-            )
-        ).select(
-            *_market_cols(str(req["coin"])),
-            ROW,
-            FILE,
-            "ts",
-            pl.col("i").alias("interval"),
-            *(
-                pl.col(k).cast(pl.Float64).alias(v)
-                for k, v in {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume_base"}.items()
-            ),
-            pl.lit(f"{NAME}:{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
+        canonical_rows(
+            market,
+            f"{NAME}:{file.name}",
+            QUALITY_VENUE,
+            ts="ts",
+            interval="i",
+            open=prices["o"],
+            high=prices["h"],
+            low=prices["l"],
+            close=prices["c"],
+            volume_base=prices["v"],
         ),
     )

@@ -8,9 +8,17 @@ import polars as pl
 
 from levradar.domain.datasets import QUALITY_VENUE
 from levradar.domain.venues import VENUES
-from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_markets
+from levradar.ingest.normalize import Batch, InputError, with_markets
 from levradar.ingest.report import ImportReport
-from levradar.ingest.sources.common import Filters, need_columns, no_nan, read_parquet, utc_ts
+from levradar.ingest.sources.common import (
+    Filters,
+    canonical_rows,
+    need_columns,
+    no_nan,
+    read_parquet,
+    settlement_rows,
+    utc_ts,
+)
 
 NAME = "multivenue-2025"
 # Liquidation fill ``side`` in this set is the forced order's side (checked against price: "sell" prints
@@ -52,25 +60,8 @@ def _read(file: Path, cols: list[str], filters: Filters) -> pl.DataFrame:
 
 
 def _funding(batch: Batch, file: Path, filters: Filters) -> None:
-    frame = _read(file, ["funding_rate"], filters)
-    ok = frame.filter(no_nan(frame, ["funding_rate"]))
-    batch.report.dataset("funding").missing_dropped += frame.height - ok.height
-    batch.add(
-        "funding",
-        ok.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            "ts",
-            pl.col("ts").alias("ts_venue"),
-            pl.col("funding_rate").alias("rate"),
-            pl.lit("detected").alias("interval_source"),
-            pl.lit(f"{NAME}:{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
-        ),
-    )
+    ok = _valid(batch, "funding", _read(file, ["funding_rate"], filters), ["funding_rate"])
+    batch.add("funding", settlement_rows(ok, "funding_rate", f"{NAME}:{file.name}"))
     batch.report.assume(
         "multivenue-2025 funding rates are per settlement; the interval of each settlement is detected from the "
         "time since the previous one (hourly on hyperliquid, lighter, kraken, dydx; 8h or 4h elsewhere)"
@@ -78,54 +69,49 @@ def _funding(batch: Batch, file: Path, filters: Filters) -> None:
 
 
 def _candles(batch: Batch, file: Path, filters: Filters) -> None:
-    frame = _read(file, ["o", "h", "l", "c", "v"], filters)
-    ok = frame.filter(no_nan(frame, ["o", "h", "l", "c"]))
-    batch.report.dataset("candles").missing_dropped += frame.height - ok.height
+    ok = _valid(batch, "candles", _read(file, ["o", "h", "l", "c", "v"], filters), ["o", "h", "l", "c"])
     batch.add(
         "candles",
-        ok.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            "ts",
-            pl.lit("1h").alias("interval"),
-            pl.col("o").alias("open"),
-            pl.col("h").alias("high"),
-            pl.col("l").alias("low"),
-            pl.col("c").alias("close"),
-            pl.col("v").alias("volume_base"),
-            pl.lit(f"{NAME}:{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
+        canonical_rows(
+            ok,
+            f"{NAME}:{file.name}",
+            QUALITY_VENUE,
+            ts="ts",
+            interval=pl.lit("1h"),
+            open="o",
+            high="h",
+            low="l",
+            close="c",
+            volume_base="v",
         ),
     )
     batch.report.assume("multivenue-2025 candle volume `v` is taken to be in base coin")
 
 
 def _open_interest(batch: Batch, file: Path, filters: Filters) -> None:
-    frame = _read(file, ["oi_usd"], filters)
-    ok = frame.filter(no_nan(frame, ["oi_usd"]))
-    batch.report.dataset("open_interest").missing_dropped += frame.height - ok.height
+    ok = _valid(batch, "open_interest", _read(file, ["oi_usd"], filters), ["oi_usd"])
     batch.add(
         "open_interest",
-        ok.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            pl.col("ts").dt.truncate("1h").alias("ts"),
-            pl.col("oi_usd").alias("raw_value"),
-            pl.lit("usd").alias("raw_unit"),
-            "oi_usd",
-            pl.lit(f"{NAME}:{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
+        canonical_rows(
+            ok,
+            f"{NAME}:{file.name}",
+            QUALITY_VENUE,
+            ts=pl.col("ts").dt.truncate("1h"),
+            raw_value="oi_usd",
+            raw_unit=pl.lit("usd"),
+            oi_usd="oi_usd",
         ),
     )
     batch.report.assume(
         "multivenue-2025 open interest snapshots are aligned down to the hour they were taken in"
     )
+
+
+def _valid(batch: Batch, dataset: str, frame: pl.DataFrame, values: list[str]) -> pl.DataFrame:
+    """Rows whose value columns hold finite numbers; the others are counted as missing."""
+    ok = frame.filter(no_nan(frame, values))
+    batch.report.dataset(dataset).missing_dropped += frame.height - ok.height
+    return ok
 
 
 def _liquidations(batch: Batch, file: Path, filters: Filters) -> None:
@@ -146,20 +132,16 @@ def _liquidations(batch: Batch, file: Path, filters: Filters) -> None:
     )
     batch.add(
         "liquidations",
-        ok.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            "ts",
-            "liquidated_side",
-            "price",
-            (pl.col("size_usd") / pl.col("price")).alias("qty_base"),
-            pl.col("size_usd").alias("notional_usd"),
-            sampled.alias("sampled"),
-            pl.lit(f"{NAME}:{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
+        canonical_rows(
+            ok,
+            f"{NAME}:{file.name}",
+            QUALITY_VENUE,
+            ts="ts",
+            liquidated_side="liquidated_side",
+            price="price",
+            qty_base=pl.col("size_usd") / pl.col("price"),
+            notional_usd="size_usd",
+            sampled=sampled,
         ),
     )
     batch.report.assume(

@@ -22,7 +22,15 @@ from levradar.domain.symbols import split_symbol
 from levradar.domain.venues import CONTRACT_SIZES
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
 from levradar.ingest.report import ImportReport
-from levradar.ingest.sources.common import Filters, need_columns, no_nan, read_parquet, utc_ts
+from levradar.ingest.sources.common import (
+    Filters,
+    canonical_rows,
+    need_columns,
+    no_nan,
+    read_parquet,
+    settlement_rows,
+    utc_ts,
+)
 
 NAME = "perp-panels"
 _PANEL = re.compile(r"^(?P<venue>[a-z]+)_(?P<coin>[A-Za-z0-9]+)_.*\.parquet$")
@@ -70,6 +78,10 @@ def _panel_columns(venue: str) -> dict[str, str | None]:
     raise InputError(NAME, None, None, f"no panel layout known for venue {venue!r}")
 
 
+BYBIT_OI_NOTE = (
+    "Bybit open interest is stored as reported (base coin); Bybit now documents it as counting both sides, "
+    "so compare its level with other venues with care"
+)
 OI_RAW_UNIT = {"binance": "usd", "okx": "usd", "bybit": "coin", "hyperliquid": "usd"}
 
 
@@ -157,10 +169,7 @@ def _load_panel(batch: Batch, file: Path, venue: str, coin: str, filters: Filter
                 ),
             )
             if venue == "bybit":
-                report.assume(
-                    "Bybit open interest is stored as reported (base coin); Bybit now documents it as counting both "
-                    "sides, so compare its level with other venues with care"
-                )
+                report.assume(BYBIT_OI_NOTE)
 
 
 def _panel_candles(
@@ -243,80 +252,54 @@ def _split_repeated_8h(bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
     return hourly.drop(drop), eight.drop(drop), odd.height
 
 
+def _read_single(file: Path, venue: str, columns: list[str], filters: Filters) -> pl.DataFrame:
+    """One per-symbol file (``<COIN>USDT.parquet`` with a ``datetime`` column) as a windowed market frame."""
+    raw = read_parquet(file)
+    need_columns(raw, [*columns, "datetime"], file)
+    return with_market(filters.window(utc_ts(raw, "datetime", file)), venue, file.stem)
+
+
 def _load_settlements(batch: Batch, file: Path, filters: Filters) -> None:
     batch.report.files += 1
-    raw = read_parquet(file)
-    need_columns(raw, ["funding_rate", "datetime"], file)
-    frame = filters.window(utc_ts(raw, "datetime", file))
-    frame = with_market(frame, "binance", file.stem)
-    batch.add(
-        "funding",
-        frame.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            "ts",
-            pl.col("ts").alias("ts_venue"),
-            pl.col("funding_rate").alias("rate"),
-            pl.lit("detected").alias("interval_source"),
-            pl.lit(f"{NAME}:binance_funding/{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
-        ),
-    )
+    frame = _read_single(file, "binance", ["funding_rate"], filters)
+    batch.add("funding", settlement_rows(frame, "funding_rate", f"{NAME}:binance_funding/{file.name}"))
 
 
 def _load_klines_8h(batch: Batch, file: Path, filters: Filters) -> None:
     batch.report.files += 1
-    raw = read_parquet(file)
-    need_columns(raw, ["open", "high", "low", "close", "volume", "datetime"], file)
-    frame = filters.window(utc_ts(raw, "datetime", file))
-    frame = with_market(frame, "binance", file.stem)
+    frame = _read_single(file, "binance", ["open", "high", "low", "close", "volume"], filters)
+    source = f"{NAME}:binance_ohlcv_8h/{file.name}"
     batch.add(
         "candles",
-        frame.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            "ts",
-            "open",
-            "high",
-            "low",
-            "close",
-            pl.col("volume").alias("volume_base"),
-            pl.lit("8h").alias("interval"),
-            pl.lit(f"{NAME}:binance_ohlcv_8h/{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
+        canonical_rows(
+            frame,
+            source,
+            QUALITY_VENUE,
+            ts="ts",
+            interval=pl.lit("8h"),
+            open="open",
+            high="high",
+            low="low",
+            close="close",
+            volume_base="volume",
         ),
     )
 
 
 def _load_bybit_oi(batch: Batch, file: Path, filters: Filters) -> None:
     batch.report.files += 1
-    raw = read_parquet(file)
-    need_columns(raw, ["open_interest", "datetime"], file)
-    frame = filters.window(utc_ts(raw, "datetime", file))
-    frame = with_market(frame, "bybit", file.stem)
+    frame = _read_single(file, "bybit", ["open_interest"], filters)
+    source = f"{NAME}:bybit_oi_hourly/{file.name}"
     batch.add(
         "open_interest",
-        frame.select(
-            "venue",
-            "symbol",
-            "asset",
-            ROW,
-            FILE,
-            "ts",
-            pl.col("open_interest").alias("raw_value"),
-            pl.lit("coin").alias("raw_unit"),
-            pl.col("open_interest").alias("oi_base"),
-            pl.lit(f"{NAME}:bybit_oi_hourly/{file.name}").alias("source"),
-            pl.lit(QUALITY_VENUE).alias("quality"),
+        canonical_rows(
+            frame,
+            source,
+            QUALITY_VENUE,
+            ts="ts",
+            raw_value="open_interest",
+            raw_unit=pl.lit("coin"),
+            oi_base="open_interest",
         ),
     )
-    batch.report.assume(
-        "Bybit open interest is stored as reported (base coin); Bybit now documents it as counting both sides, "
-        "so compare its level with other venues with care"
-    )
+    batch.report.assume(BYBIT_OI_NOTE)
