@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import duckdb
-import polars as pl
 import typer
 from rich.table import Table
 
 from levradar import __version__
-from levradar.analytics.snapshot import newest_ts, snapshot
+from levradar.analytics.config import ConfigError, load_config
+from levradar.analytics.scan import history, newest_time, scan, screen
 from levradar.cli_support import (
     OptionError,
     console,
@@ -35,6 +35,7 @@ from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mappin
 from levradar.ingest.normalize import InputError
 from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
+from levradar.render import print_history, print_scan, print_screen
 from levradar.store import Store, StoreError, resolve_data_dir
 
 app = typer.Typer(
@@ -74,6 +75,8 @@ def clean_errors(func: F) -> F:
             OptionError,
             RecordError,
             UnitError,
+            ConfigError,
+            ValueError,
         ) as exc:
             raise fail(str(exc)) from None
         except duckdb.Error as exc:
@@ -256,53 +259,99 @@ def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: 
         report = import_source(store, "sample", Path("."))
         if not as_json:
             print_report(report)
-        as_of = parse_time(as_of_text, "--as-of") or newest_ts(store)
-        if as_of is None:
-            raise StoreError("the store holds no candles")
-        table = snapshot(store, as_of, split_list(assets, upper=True))
+        _scan(store, as_of_text, assets, None, as_json, extra={"data_dir": str(directory)})
+
+
+def _as_of(store: Store, text: str | None) -> datetime:
+    as_of = parse_time(text, "--as-of") or newest_time(store)
+    if as_of is None:
+        raise StoreError("the store holds no candles")
+    return as_of
+
+
+def _scan(
+    store: Store,
+    as_of_text: str | None,
+    assets: str | None,
+    config: Path | None,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    as_of = _as_of(store, as_of_text)
+    reads = scan(store, as_of, split_list(assets, upper=True), load_config(config))
     if as_json:
-        print_json({"as_of": as_of, "data_dir": str(directory), "assets": frame_records(table)})
-        return
-    print_radar(table, as_of)
+        print_json({"as_of": as_of, **(extra or {}), "assets": reads})
+    else:
+        print_scan(reads, as_of)
 
 
-def print_radar(frame: pl.DataFrame, as_of: datetime) -> None:
-    table = Table(title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC", title_justify="left")
-    for col in (
-        "asset",
-        "price",
-        "24h return",
-        "realised vol (ann.)",
-        "funding rate_8h",
-        "funding APR",
-        "OI USD",
-        "OI 24h change",
-        "OI venues",
-    ):
-        table.add_column(col, justify="left" if col in ("asset", "OI venues") else "right")
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Signal configuration file (default: the packaged signals.toml)."),
+]
+AsOf = Annotated[
+    str | None, typer.Option("--as-of", help="As of this time, ISO 8601 UTC (default: newest data).")
+]
+Assets = Annotated[str | None, typer.Option(help="Only these assets, comma-separated (BTC,ETH).")]
 
-    def pct(v: float | None, digits: int = 2) -> str:
-        return "-" if v is None else f"{v * 100:+.{digits}f}%"
 
-    for r in frame.iter_rows(named=True):
-        oi = r.get("oi_usd")
-        table.add_row(
-            r["asset"],
-            f"{r['price']:,.6g}",
-            pct(r["return_24h"]),
-            pct(r["rv_24h"], 1).lstrip("+"),
-            pct(r.get("funding_rate_8h"), 4),
-            pct(r.get("funding_apr"), 1),
-            "-" if oi is None else f"${oi / 1e9:,.2f}B",
-            pct(r.get("oi_change_24h"), 1),
-            r.get("oi_venues") or "-",
-        )
-    console.print(table)
-    console.print(
-        "funding: latest settlement per venue, OI-weighted; OI: sum of venues with data in the last 2 h "
-        "(Bybit as reported, see docs/data.md)",
-        style="dim",
-    )
+@app.command("scan")
+@clean_errors
+def scan_cmd(
+    as_of: AsOf = None,
+    assets: Assets = None,
+    config: ConfigOpt = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """The radar: regimes, scores, LSI, setup, tag, contradictions and transitions per asset, sorted by LSI."""
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        _scan(store, as_of, assets, config, as_json)
+
+
+@app.command("screen")
+@clean_errors
+def screen_cmd(
+    as_of: AsOf = None,
+    assets: Assets = None,
+    config: ConfigOpt = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Most crowded, most fragile, highest squeeze risk — vs the market and vs each asset's own last 30 days."""
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        when = _as_of(store, as_of)
+        result = screen(store, when, split_list(assets, upper=True), load_config(config))
+    if as_json:
+        print_json({"as_of": when, **result})
+    else:
+        print_screen(result, when)
+
+
+@app.command("history")
+@clean_errors
+def history_cmd(
+    asset: Annotated[str, typer.Argument(help="The asset, e.g. BTC.")],
+    start: Annotated[str, typer.Option("--from", help="From this time (ISO 8601, UTC).")],
+    end: Annotated[str | None, typer.Option("--to", help="Up to this time (default: newest data).")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Hourly labels and scores of one asset over a period, each hour as it was known then."""
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        first = parse_time(start, "--from")
+        last = _as_of(store, end)
+        assert first is not None
+        if (last - first).days > 400:
+            raise OptionError("--from/--to: at most 400 days at a time")
+        frame = history(store, asset.upper(), first, last, load_config(config))
+    if frame.is_empty():
+        raise InputError(asset, None, None, "no data for this asset in the store for that period")
+    if as_json:
+        print_json({"asset": asset.upper(), "from": first, "to": last, "hours": frame_records(frame)})
+    else:
+        print_history(frame, asset.upper())
 
 
 if __name__ == "__main__":

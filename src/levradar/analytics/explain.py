@@ -1,0 +1,126 @@
+"""Plain-language explanations with their numbers: why a label changed, setup evidence, contradictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from levradar.analytics.config import SignalConfig
+from levradar.analytics.signals import PLAYBOOKS, SETUP_TAGS
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:+.{digits}f} %"
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:+.4f} %/8h"
+
+
+def _z(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}"
+
+
+def why(family: str, r: dict[str, Any]) -> str:
+    """Why ``family``'s label is what it is at row ``r`` (the values that put it there)."""
+    if family == "funding_regime":
+        return f"funding {_rate(r['rate_8h'])} is z {_z(r['funding_metric'])} against its own 90 days"
+    if family == "oi_regime":
+        return (
+            f"OI changed {_pct(r['oi_roc_4h'])} in 4h and {_pct(r['oi_roc_24h'])} in 24h "
+            f"(z {_z(r['oi_metric'])})"
+        )
+    if family == "vol_regime":
+        rv, rv7 = r["rv_24h"], r["rv_7d"]
+        if rv is None or rv7 is None:
+            return "realised volatility unavailable"
+        return f"24h realised volatility {rv * 100:.0f} % against {rv7 * 100:.0f} % over 7 days"
+    if family == "quadrant":
+        return f"price {_pct(r['ret_24h'])} and OI {_pct(r['oi_roc_24h'])} over 24h"
+    if family == "deleveraging":
+        return f"OI regime {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h)"
+    return "; ".join(evidence(r)) or "no setup conditions met"
+
+
+def evidence(r: dict[str, Any]) -> list[str]:
+    """The facts behind the row's setup."""
+    setup = r.get("setup")
+    if setup in ("A", "B"):
+        return [
+            f"funding {r['funding_regime']} for {r['funding_regime_h']} h "
+            f"({_rate(r['rate_8h'])}, z {_z(r['funding_metric'])})",
+            f"OI {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h)",
+            "liquidation clusters: not yet modelled",
+        ]
+    if setup == "C":
+        return [
+            f"deleveraging {r['deleveraging']}: OI {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h)",
+            f"price {_pct(r['ret_24h'])} in 24h (z {_z(r['ret_24h_z'])})",
+        ]
+    if setup == "D":
+        return [
+            f"price {_pct(r['ret_24h'])} in 24h (z {_z(r['ret_24h_z'])})",
+            f"OI {r['oi_regime']}, funding {r['funding_regime']} ({_rate(r['rate_8h'])})",
+        ]
+    return []
+
+
+def playbook(setup: str | None) -> str | None:
+    return PLAYBOOKS.get(setup) if setup else None
+
+
+def tag_name(setup: str | None) -> str:
+    return SETUP_TAGS.get(setup or "", "Neutral")
+
+
+def contradictions(r: dict[str, Any]) -> list[dict[str, str]]:
+    """One sentence per contradiction flagged on row ``r``, with its numbers."""
+    out = []
+
+    def add(key: str, text: str) -> None:
+        if r.get(f"x_{key}"):
+            out.append({"id": key, "text": text})
+
+    add(
+        "extreme_funding_oi_falling",
+        f"Funding is extreme positive ({_rate(r['rate_8h'])}) but OI is falling ({_pct(r['oi_roc_24h'])} in 24h): "
+        "the crowd is unwinding and the trend may lose fuel.",
+    )
+    add(
+        "stealth_build",
+        f"OI is rising fast ({_pct(r['oi_roc_24h'])} in 24h) while funding stays neutral ({_rate(r['rate_8h'])}): "
+        "stealth leverage build-up, hidden fragility.",
+    )
+    add(
+        "coiled_spring",
+        f"Liquidation clusters are {r.get('liq_proximity')} while volatility contracts: a coiled spring.",
+    )
+    add(
+        "spot_led_move",
+        f"Price moved {_pct(r['ret_24h'])} in 24h (z {_z(r['ret_24h_z'])}) with OI flat ({_pct(r['oi_roc_24h'])}): "
+        "a spot-led move, often more sustainable.",
+    )
+    add(
+        "funding_up_oi_down",
+        f"Funding rose from {_rate(r.get('funding_rate_8h_24h_ago'))} to {_rate(r['rate_8h'])} in 24h while OI fell "
+        f"({_pct(r['oi_roc_24h'])}): late longs paying up into an unwind.",
+    )
+    add(
+        "venue_divergence",
+        f"Funding diverges across venues (spread {_rate(r.get('funding_dispersion_8h'))}, "
+        f"z {_z(r.get('funding_dispersion_8h_z'))}): positioning differs by venue.",
+    )
+    return out
+
+
+def lsi_components(r: dict[str, Any], config: SignalConfig) -> dict[str, Any]:
+    weights = config.value("lsi", "weights")
+    comps = {}
+    for name, weight in weights.items():
+        value = r.get(f"c_{name}")
+        used = isinstance(value, float) and value == value
+        comps[name] = {
+            "value": round(value, 4) if isinstance(value, float) and used else None,
+            "weight": weight,
+            "used": used,
+        }
+    return comps

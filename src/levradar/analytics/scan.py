@@ -1,0 +1,368 @@
+"""The radar scan: every asset (venues aggregated) and every market, as of any instant, point-in-time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from levradar.analytics import explain
+from levradar.analytics.baseline import make_grid, robust_baselines
+from levradar.analytics.config import SignalConfig, load_config
+from levradar.analytics.series import asset_frame, load_markets, market_frame, with_price_features
+from levradar.analytics.signals import LABEL_FAMILIES, evaluate
+from levradar.store import Store
+
+LIQUIDATION_UNAVAILABLE = "unavailable: the liquidation heatmap model is not built yet"
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Labelled hourly rows for assets and for markets over the label window, plus last-hour percentiles."""
+
+    as_of: datetime
+    assets: pl.DataFrame
+    markets: pl.DataFrame
+    config: SignalConfig
+
+
+def floor_hour(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def newest_time(store: Store) -> datetime | None:
+    """The close time of the newest 1h candle in the store: the default 'now' of an offline store."""
+    newest = store.read("candles", interval="1h", derived=False).select(pl.col("ts").max()).item()
+    return None if newest is None else newest + timedelta(hours=1)
+
+
+def evaluate_store(
+    store: Store,
+    as_of: datetime,
+    assets: Sequence[str] | None = None,
+    config: SignalConfig | None = None,
+    label_hours: int | None = None,
+) -> Evaluated:
+    """Features, regimes and scores for the hours ``(as_of - label_hours, as_of]`` of every asset and market."""
+    cfg = config or load_config()
+    end = floor_hour(as_of)
+    labels = label_hours if label_hours is not None else int(cfg.value("baseline", "label_window_days")) * 24
+    window_days = int(cfg.value("baseline", "window_days"))
+    start = end - timedelta(days=window_days, hours=labels + 24)
+    markets = load_markets(store, start, end, assets)
+    return evaluate_frames(markets, start, end, labels, cfg)
+
+
+def evaluate_frames(
+    markets: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig
+) -> Evaluated:
+    if markets.is_empty():
+        return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
+    by_asset = _evaluate_level(with_price_features(asset_frame(markets)), start, end, label_hours, cfg, True)
+    by_market = _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
+    return Evaluated(end, by_asset, by_market, cfg)
+
+
+def _evaluate_level(
+    frame: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig, is_asset: bool
+) -> pl.DataFrame:
+    frame = frame.with_columns(log_oi_usd=pl.col("oi_usd").log())
+    if "funding_dispersion_8h" not in frame.columns:
+        frame = frame.with_columns(funding_dispersion_8h=pl.lit(None, pl.Float64))
+    grid = make_grid(frame, start, end)
+    metrics = {
+        "rate_8h": cfg.floor("funding_rate_8h"),
+        "oi_roc_4h": cfg.floor("oi_roc_4h"),
+        "oi_roc_24h": cfg.floor("oi_roc_24h"),
+        "ret_24h": cfg.floor("ret_24h"),
+        "rv_24h": cfg.floor("rv_24h"),
+        "log_oi_usd": 0.01,
+        "funding_dispersion_8h": cfg.floor("funding_dispersion_8h"),
+    }
+    base = robust_baselines(
+        grid,
+        metrics,
+        label_hours=label_hours,
+        window_days=int(cfg.value("baseline", "window_days")),
+        min_history_days=int(cfg.value("baseline", "min_history_days")),
+    )
+    n_keys, n_labels = len(grid.keys), label_hours + 1
+    rows = grid.frame.with_columns(hour_index=pl.int_range(pl.len()).over("key")).filter(
+        pl.col("hour_index") >= len(grid.hours) - n_labels
+    )
+    z_cols = [pl.Series(f"{m}_z", base.z[m].ravel()) for m in metrics]
+    rows = rows.with_columns(*z_cols).rename({"log_oi_usd_z": "oi_usd_z"})
+    rows = rows.with_columns(liq_proximity=pl.lit(None, pl.String))
+    out = evaluate(rows, cfg, (n_keys, n_labels))
+    last = pl.DataFrame(
+        {
+            "key": grid.keys,
+            "rate_8h_pct_90d": base.pct_last["rate_8h"],
+            "oi_usd_pct_90d": base.pct_last["log_oi_usd"],
+            "rv_24h_pct_90d": base.pct_last["rv_24h"],
+        }
+    )
+    out = out.join(last, on="key", how="left").with_columns(
+        pl.when(pl.col("t") == end).then(pl.col(c)).alias(c)
+        for c in ("rate_8h_pct_90d", "oi_usd_pct_90d", "rv_24h_pct_90d")
+    )
+    return out.filter(pl.col("close").is_not_null())
+
+
+def _num(value: Any, digits: int = 6) -> float | None:
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return None
+    return round(float(value), digits)
+
+
+def _transitions(frame: pl.DataFrame, key: str) -> list[dict[str, Any]]:
+    rows = frame.filter(pl.col("key") == key).sort("t")
+    out = []
+    for family in LABEL_FAMILIES:
+        prev = rows[family].shift(1)
+        changed = rows.with_columns(prev.alias("_from")).filter(
+            (pl.col(family) != pl.col("_from")).fill_null(
+                pl.col(family).is_null() != pl.col("_from").is_null()
+            )
+            & pl.col("_from").is_not_null()
+        )
+        if changed.is_empty():
+            continue
+        r = changed.row(-1, named=True)
+        out.append(
+            {
+                "label": family,
+                "from": r["_from"],
+                "to": r[family],
+                "at": r["t"],
+                "why": explain.why(family, r),
+            }
+        )
+    return out
+
+
+def _venue_breakdown(markets: pl.DataFrame, asset: str, as_of: datetime) -> list[dict[str, Any]]:
+    rows = markets.filter((pl.col("asset") == asset) & (pl.col("t") == as_of)).sort("venue")
+    total = rows["oi_usd"].sum() if not rows.is_empty() else 0.0
+    out = []
+    for r in rows.iter_rows(named=True):
+        out.append(
+            {
+                "venue": r["venue"],
+                "symbol": r["symbol"],
+                "price": _num(r["close"]),
+                "funding": {
+                    "rate_8h": _num(r["rate_8h"], 8),
+                    "apr": _num(r["apr"]),
+                    "pct_90d": _num(r["rate_8h_pct_90d"], 4),
+                    "z": _num(r["funding_metric"], 3),
+                    "regime": r["funding_regime"],
+                    "persistence_h": r["funding_regime_h"] if r["funding_regime"] else None,
+                },
+                "oi": {
+                    "usd": _num(r["oi_usd"], 0),
+                    "share": _num(r["oi_usd"] / total, 4) if r["oi_usd"] and total else None,
+                    "roc_4h": _num(r["oi_roc_4h"]),
+                    "roc_24h": _num(r["oi_roc_24h"]),
+                    "regime": r["oi_regime"],
+                },
+                "quadrant": r["quadrant"],
+                "tag": r["tag"],
+            }
+        )
+    return out
+
+
+def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
+    """The scan's JSON, one object per asset (names other tools rely on; see docs/signals.md)."""
+    if ev.assets.is_empty():
+        return []
+    latest = ev.assets.sort("t").group_by("key", maintain_order=True).last().sort("key")
+    reads = []
+    for r in latest.iter_rows(named=True):
+        venues = _venue_breakdown(ev.markets, r["asset"], r["t"])
+        shares = [v["oi"]["share"] for v in venues if v["oi"]["share"]]
+        rv_day = (r["rv_24h"] or float("nan")) / math.sqrt(365.0)
+        reads.append(
+            {
+                "asset": r["asset"],
+                "as_of": ev.as_of,
+                "data_time": r["t"],
+                "price": _num(r["close"]),
+                "price_venue": r["price_venue"],
+                "returns": {
+                    "ret_4h": _num(r["ret_4h"]),
+                    "ret_24h": _num(r["ret_24h"]),
+                    "z_24h": _num(r["ret_24h_z"], 3),
+                },
+                "funding": {
+                    "rate_8h": _num(r["rate_8h"], 8),
+                    "apr": _num(r["apr"]),
+                    "pct_90d": _num(r["rate_8h_pct_90d"], 4),
+                    "z": _num(r["funding_metric"], 3),
+                    "regime": r["funding_regime"],
+                    "persistence_h": r["funding_regime_h"] if r["funding_regime"] else None,
+                    "dispersion_8h": _num(r["funding_dispersion_8h"], 8),
+                },
+                "oi": {
+                    "usd": _num(r["oi_usd"], 0),
+                    "roc_4h": _num(r["oi_roc_4h"]),
+                    "roc_24h": _num(r["oi_roc_24h"]),
+                    "z": _num(r["oi_metric"], 3),
+                    "regime": r["oi_regime"],
+                    "pct_90d": _num(r["oi_usd_pct_90d"], 4),
+                    "vs_volatility": _num((r["oi_roc_24h"] or float("nan")) / rv_day, 3) if rv_day else None,
+                    "concentration_hhi": _num(float(np.sum(np.square(shares))), 4) if shares else None,
+                    "top_venue_share": _num(max(shares), 4) if shares else None,
+                },
+                "volatility": {
+                    "rv_24h": _num(r["rv_24h"], 4),
+                    "rv_7d": _num(r["rv_7d"], 4),
+                    "pct_90d": _num(r["rv_24h_pct_90d"], 4),
+                    "regime": r["vol_regime"],
+                },
+                "quadrant": r["quadrant"],
+                "liquidation": {
+                    "proximity": None,
+                    "nearest_above": None,
+                    "nearest_below": None,
+                    "status": LIQUIDATION_UNAVAILABLE,
+                },
+                "scores": {
+                    "crowding": _num(r["crowding"], 1),
+                    "fragility": _num(r["fragility"], 1),
+                    "squeeze_long": _num(r["squeeze_long"], 1),
+                    "squeeze_short": _num(r["squeeze_short"], 1),
+                    "squeeze_model": "rule-based 0-100 (not a calibrated probability)",
+                    "deleveraging": r["deleveraging"],
+                    "tradeability": _num(r["tradeability"], 1),
+                    "lsi": _num(r["lsi"], 1),
+                    "lsi_components": explain.lsi_components(r, ev.config),
+                },
+                "setup": r["setup"],
+                "tag": r["tag"],
+                "evidence": explain.evidence(r),
+                "playbook": explain.playbook(r["setup"]),
+                "contradictions": explain.contradictions(r),
+                "transitions": _transitions(ev.assets, r["key"]),
+                "venues": venues,
+                "config": ev.config.digest,
+            }
+        )
+    return sorted(reads, key=lambda x: -(x["scores"]["lsi"] or -1.0))
+
+
+def scan(
+    store: Store, as_of: datetime, assets: Sequence[str] | None = None, config: SignalConfig | None = None
+) -> list[dict[str, Any]]:
+    """The radar read of every asset as of ``as_of`` (nothing stamped after it is used)."""
+    return asset_reads(evaluate_store(store, as_of, assets, config))
+
+
+__all__ = [
+    "Evaluated",
+    "asset_reads",
+    "evaluate_frames",
+    "evaluate_store",
+    "market_frame",
+    "newest_time",
+    "scan",
+]
+
+
+def history(
+    store: Store, asset: str, start: datetime, end: datetime, config: SignalConfig | None = None
+) -> pl.DataFrame:
+    """Hourly labels and scores of one asset between ``start`` and ``end`` (each hour as known then)."""
+    cfg = config or load_config()
+    end_h, start_h = floor_hour(end), floor_hour(start)
+    hours = int((end_h - start_h) / timedelta(hours=1))
+    if hours < 0:
+        raise ValueError("--from must not be after --to")
+    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours)
+    if ev.assets.is_empty():
+        return pl.DataFrame()
+    return ev.assets.filter(pl.col("t") >= start_h).select(
+        "t",
+        "asset",
+        pl.col("close").alias("price"),
+        "ret_24h",
+        "rate_8h",
+        "apr",
+        pl.col("funding_metric").alias("funding_z"),
+        "funding_regime",
+        "oi_usd",
+        "oi_roc_4h",
+        "oi_roc_24h",
+        "oi_regime",
+        "rv_24h",
+        "vol_regime",
+        "quadrant",
+        "deleveraging",
+        "crowding",
+        "fragility",
+        "squeeze_long",
+        "squeeze_short",
+        "tradeability",
+        "lsi",
+        "setup",
+        "tag",
+        "contradiction_count",
+    )
+
+
+def screen(
+    store: Store, as_of: datetime, assets: Sequence[str] | None = None, config: SignalConfig | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Most crowded, most fragile, highest squeeze risk — relative to the market and to each asset's own past.
+
+    "vs market": the asset's score minus the median across assets now. "vs own history": the percentile of the
+    score now among the asset's own hourly scores over the label window (30 days for the screen).
+    """
+    cfg = config or load_config()
+    ev = evaluate_store(store, as_of, assets, cfg, label_hours=30 * 24)
+    if ev.assets.is_empty():
+        return {"most_crowded": [], "most_fragile": [], "highest_squeeze_risk": []}
+    frame = ev.assets.with_columns(
+        crowding_abs=pl.col("crowding").abs(),
+        squeeze_max=pl.max_horizontal("squeeze_long", "squeeze_short"),
+        squeeze_side=pl.when(pl.col("squeeze_long") >= pl.col("squeeze_short"))
+        .then(pl.lit("long squeeze"))
+        .otherwise(pl.lit("short squeeze")),
+    )
+    own = {
+        score: frame.group_by("asset").agg(
+            ((pl.col(score) < pl.col(score).sort_by("t").last()).mean()).alias("own_pct")
+        )
+        for score in ("crowding_abs", "fragility", "squeeze_max")
+    }
+    latest = frame.sort("t").group_by("asset", maintain_order=True).last()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, score in (
+        ("most_crowded", "crowding_abs"),
+        ("most_fragile", "fragility"),
+        ("highest_squeeze_risk", "squeeze_max"),
+    ):
+        ranked = (
+            latest.join(own[score], on="asset")
+            .with_columns(vs_market=pl.col(score) - pl.col(score).median())
+            .sort(score, descending=True, nulls_last=True)
+        )
+        out[name] = [
+            {
+                "asset": r["asset"],
+                "score": _num(r[score], 1),
+                "crowding": _num(r["crowding"], 1),
+                "side": r["squeeze_side"] if score == "squeeze_max" else None,
+                "vs_market": _num(r["vs_market"], 1),
+                "vs_own_history_pct": _num(r["own_pct"], 3),
+                "tag": r["tag"],
+            }
+            for r in ranked.iter_rows(named=True)
+        ]
+    return out

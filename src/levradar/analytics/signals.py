@@ -1,0 +1,216 @@
+"""Regimes, quadrant, deleveraging state, scores, Leverage Stress Index, setups and contradictions.
+
+Input: the hourly features of many series (markets or assets) over a label window, with robust z-scores.
+Output: the same rows with every label and score — one vectorised pass over series × hours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from levradar.analytics.config import SignalConfig
+from levradar.analytics.regimes import label_codes, names, run_hours
+
+SETUP_TAGS = {
+    "A": "Crowded Longs (Fragile)",
+    "B": "Crowded Shorts (Squeeze Risk)",
+    "C": "Deleveraging (Post-Flush)",
+    "D": "Stable Trend (Tradeable)",
+}
+NEUTRAL_TAG = "Neutral"
+PLAYBOOKS = {
+    "A": "Avoid late longs without invalidation; prefer flush-and-reclaim entries; size shorts smaller.",
+    "B": "Do not chase breakdowns into nearby short clusters; look for break-and-hold; keep invalidations tight.",
+    "C": "Wait for volatility compression, base-building and funding normalisation before adding risk.",
+    "D": "Trend-follow with defined invalidations; cut risk when fragility flashes.",
+}
+QUADRANTS = {
+    (True, True): "New Longs",
+    (False, True): "New Shorts",
+    (True, False): "Short Covering",
+    (False, False): "Long Liquidation",
+}
+LABEL_FAMILIES = ("funding_regime", "oi_regime", "vol_regime", "quadrant", "deleveraging", "setup", "tag")
+
+
+def _regime(
+    frame: pl.DataFrame, metric: str, spec_name: str, config: SignalConfig, shape: tuple[int, int]
+) -> pl.DataFrame:
+    spec = config.regime(spec_name)
+    values = frame[metric].cast(pl.Float64).fill_null(float("nan")).to_numpy().reshape(shape)
+    codes = label_codes(values, spec)
+    hours = frame["hour_index"].to_numpy().reshape(shape).astype(np.int64)
+    return frame.with_columns(
+        pl.Series(f"{spec_name}_regime", names(codes, spec).ravel().tolist(), dtype=pl.String),
+        pl.Series(f"{spec_name}_regime_h", run_hours(codes, hours).ravel(), dtype=pl.Int64),
+    )
+
+
+def _unit(expr: pl.Expr, sat: float) -> pl.Expr:
+    """A z-score as 0..1 for level-type components: z = 0 → 0.5, z = ±sat → 1 / 0."""
+    return (0.5 + expr / (2 * sat)).clip(0.0, 1.0)
+
+
+def _weighted(components: dict[str, pl.Expr], weights: dict[str, float]) -> pl.Expr:
+    """Weighted mean of the components that are available (weights renormalised), 0..100."""
+    num = pl.sum_horizontal([(components[k] * w).fill_null(0.0).fill_nan(0.0) for k, w in weights.items()])
+    den = pl.sum_horizontal(
+        [
+            pl.when(components[k].is_not_null() & components[k].is_not_nan()).then(w).otherwise(0.0)
+            for k, w in weights.items()
+        ]
+    )
+    return pl.when(den > 0).then(100.0 * num / den)
+
+
+def evaluate(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int]) -> pl.DataFrame:
+    """Label and score every row of a (series × hours) frame sorted by ``key``, ``t``."""
+    fcfg = config.section("funding")
+    sat = float(config.value("scores", "z_saturation"))
+    default = float(fcfg["default_rate_8h"])
+    # funding metric: its z-score, gated by sign (at or below zero never Positive, at or above the default never Negative)
+    fz = pl.col("rate_8h_z")
+    fz = pl.when(pl.col("rate_8h") <= 0).then(pl.min_horizontal(fz, 0.0)).otherwise(fz)
+    fz = pl.when(pl.col("rate_8h") >= default).then(pl.max_horizontal(fz, 0.0)).otherwise(fz)
+    stronger = pl.when(pl.col("oi_roc_4h_z").abs() > pl.col("oi_roc_24h_z").abs().fill_null(0.0))
+    out = frame.with_columns(
+        funding_metric=fz,
+        oi_metric=stronger.then(pl.col("oi_roc_4h_z")).otherwise(pl.col("oi_roc_24h_z")),
+        vol_metric=(pl.col("rv_24h") / pl.col("rv_7d")).log(),
+    )
+    out = _regime(out, "funding_metric", "funding", config, shape)
+    out = _regime(out, "oi_metric", "oi", config, shape)
+    out = _regime(out, "vol_metric", "volatility", config, shape)
+    out = out.rename({"volatility_regime": "vol_regime", "volatility_regime_h": "vol_regime_h"})
+    out = out.with_columns(quadrant=_quadrant(), deleveraging=_deleveraging(config))
+    out = _scores(out, config, sat)
+    out = _setups(out, config)
+    return _contradiction_flags(out, config)
+
+
+def _quadrant() -> pl.Expr:
+    up, building = pl.col("ret_24h") > 0, pl.col("oi_roc_24h") > 0
+    expr = pl.lit(None, pl.String)
+    for (price_up, oi_up), name in QUADRANTS.items():
+        expr = pl.when((up == price_up) & (building == oi_up)).then(pl.lit(name)).otherwise(expr)
+    return pl.when(pl.col("ret_24h").is_null() | pl.col("oi_roc_24h").is_null()).then(None).otherwise(expr)
+
+
+def _deleveraging(config: SignalConfig) -> pl.Expr:
+    cfg = config.section("deleveraging")
+    z24 = pl.col("oi_roc_24h_z")
+    flushing = (z24 <= float(cfg["flush_z"])).fill_null(False)
+    window = int(cfg["post_flush_hours"]) + 1
+    recent = flushing.cast(pl.Int32).rolling_max(window_size=window, min_samples=1).over("key") > 0
+    return (
+        pl.when(flushing)
+        .then(pl.lit("flushing"))
+        .when(z24 >= float(cfg["building_z"]))
+        .then(pl.lit("building"))
+        .when(recent)
+        .then(pl.lit("post-flush"))
+        .when(z24.is_null())
+        .then(None)
+        .otherwise(pl.lit("stable"))
+    )
+
+
+def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFrame:
+    sc = config.section("scores")
+    f = (pl.col("funding_metric") / sat).clip(-1.0, 1.0)
+    oi_build = (pl.col("oi_roc_24h_z") / sat).clip(0.0, 1.0)
+    crowding = 100.0 * (
+        sc["crowding_funding_weight"] * f + sc["crowding_oi_weight"] * oi_build.fill_null(0.0) * f.sign()
+    )
+    out = frame.with_columns(
+        crowding=crowding.clip(-100.0, 100.0),
+        c_oi_build=oi_build,
+        c_oi_level=_unit(pl.col("oi_usd_z"), sat),
+        c_vol_compression=(-pl.col("rv_24h_z") / sat).clip(0.0, 1.0),
+        c_funding_stress=(pl.col("funding_metric").abs() / sat).clip(0.0, 1.0),
+        c_volatility=_unit(pl.col("rv_24h_z"), sat),
+        c_liquidation_proximity=pl.lit(None, pl.Float64),  # until the heatmap model provides it
+    )
+    frag_w = {k: float(v) for k, v in sc["fragility_weights"].items()}
+    fragility = _weighted(
+        {
+            "crowding": pl.col("crowding").abs() / 100.0,
+            "oi_build": pl.col("c_oi_build"),
+            "oi_level": pl.col("c_oi_level"),
+            "liquidation_proximity": pl.col("c_liquidation_proximity"),
+            "vol_compression": pl.col("c_vol_compression"),
+        },
+        frag_w,
+    )
+    lsi_w = {k: float(v) for k, v in config.value("lsi", "weights").items()}
+    lsi = _weighted({k: pl.col(f"c_{k}") for k in lsi_w}, lsi_w)
+    long_share = (0.5 + pl.col("crowding") / 200.0).clip(0.0, 1.0)
+    return out.with_columns(fragility=fragility, lsi=lsi).with_columns(
+        squeeze_long=pl.col("fragility") * long_share,
+        squeeze_short=pl.col("fragility") * (1.0 - long_share),
+    )
+
+
+def _setups(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
+    st = config.section("setups")
+    persistent = pl.col("funding_regime_h") >= int(st["persistence_hours"])
+    oi_up = pl.col("oi_regime").is_in(["Rising", "Rising Fast"])
+    dump = pl.col("ret_24h_z").rolling_min(window_size=73, min_samples=1).over("key") <= float(st["dump_z"])
+    setup = (
+        pl.when(pl.col("deleveraging").is_in(["flushing", "post-flush"]) & dump)
+        .then(pl.lit("C"))
+        .when(pl.col("funding_regime").is_in(["Positive", "Extreme Positive"]) & persistent & oi_up)
+        .then(pl.lit("A"))
+        .when(pl.col("funding_regime").is_in(["Negative", "Deep Negative"]) & persistent & oi_up)
+        .then(pl.lit("B"))
+        .when(
+            (pl.col("ret_24h_z") >= float(st["trend_z"]))
+            & pl.col("oi_regime").is_in(["Stable", "Rising"])
+            & pl.col("funding_regime").is_in(["Neutral", "Positive"])
+            & (pl.col("deleveraging") != "flushing")
+        )
+        .then(pl.lit("D"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    out = frame.with_columns(setup=setup)
+    out = out.with_columns(
+        tag=pl.col("setup").replace_strict(SETUP_TAGS, default=NEUTRAL_TAG, return_dtype=pl.String)
+    )
+    return out
+
+
+def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
+    c = config.section("contradictions")
+    oi_falling = pl.col("oi_regime").is_in(["Falling", "Falling Fast"])
+    funding_rise = pl.col("funding_metric") - pl.col("funding_metric").shift(24).over("key")
+    out = frame.with_columns(
+        x_extreme_funding_oi_falling=(pl.col("funding_regime") == "Extreme Positive") & oi_falling,
+        x_stealth_build=(pl.col("oi_regime") == "Rising Fast") & (pl.col("funding_regime") == "Neutral"),
+        x_coiled_spring=pl.col("liq_proximity").is_in(["Near", "Very Near"])
+        & (pl.col("vol_regime") == "Contracting"),
+        x_spot_led_move=(pl.col("ret_24h_z").abs() >= float(c["breakout_z"]))
+        & (pl.col("oi_roc_24h_z").abs() < float(c["flat_oi_z"])),
+        x_funding_up_oi_down=(funding_rise >= float(c["funding_rise_z"])) & oi_falling,
+        x_venue_divergence=pl.col("funding_dispersion_8h_z") >= float(c["dispersion_z"]),
+        funding_rate_8h_24h_ago=pl.col("rate_8h").shift(24).over("key"),
+    )
+    flags = [col for col in out.columns if col.startswith("x_")]
+    return (
+        out.with_columns([pl.col(f).fill_null(False) for f in flags])
+        .with_columns(
+            contradiction_count=pl.sum_horizontal([pl.col(f).cast(pl.Int32) for f in flags]),
+        )
+        .with_columns(tradeability=_tradeability(config))
+    )
+
+
+def _tradeability(config: SignalConfig) -> pl.Expr:
+    """Clean setup vs noise: a clear trend, a classified setup, no contradictions, volatility not extreme."""
+    sat = float(config.value("scores", "z_saturation"))
+    trend = (pl.col("ret_24h_z").abs() / sat).clip(0.0, 1.0)
+    has_setup = pl.col("setup").is_not_null().cast(pl.Float64)
+    clean = 1.0 - (pl.col("contradiction_count").clip(0, 3) / 3.0)
+    calm = 1.0 - ((pl.col("rv_24h_z") - 1.0) / sat).clip(0.0, 1.0)
+    parts = [trend.fill_null(0.0), has_setup, clean, calm.fill_null(0.5)]
+    return 100.0 * pl.mean_horizontal(parts)

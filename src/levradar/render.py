@@ -1,0 +1,165 @@
+"""Rich tables for the radar: scan, screen and history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from rich.table import Table
+
+from levradar.cli_support import console
+
+TAG_STYLES = {
+    "Crowded Longs (Fragile)": "bold red",
+    "Crowded Shorts (Squeeze Risk)": "bold magenta",
+    "Deleveraging (Post-Flush)": "yellow",
+    "Stable Trend (Tradeable)": "green",
+    "Neutral": "dim",
+}
+
+
+def pct(v: float | None, digits: int = 1, sign: bool = True) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 100:+.{digits}f}%" if sign else f"{v * 100:.{digits}f}%"
+
+
+def num(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def usd(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"${v / 1e9:,.2f}B" if v >= 1e8 else f"${v / 1e6:,.1f}M"
+
+
+def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
+    table = Table(title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC (sorted by LSI)", title_justify="left")
+    columns = (
+        "asset",
+        "tag",
+        "LSI",
+        "crowding",
+        "fragility",
+        "sq long",
+        "sq short",
+        "price",
+        "24h",
+        "funding 8h",
+        "APR",
+        "funding regime",
+        "OI USD",
+        "OI 24h",
+        "OI regime",
+        "vol",
+        "quadrant",
+        "deleveraging",
+        "liq. proximity",
+    )
+    for col in columns:
+        table.add_column(
+            col,
+            justify="left"
+            if col
+            in (
+                "asset",
+                "tag",
+                "funding regime",
+                "OI regime",
+                "vol",
+                "quadrant",
+                "deleveraging",
+                "liq. proximity",
+            )
+            else "right",
+        )
+    for r in reads:
+        s, f, o = r["scores"], r["funding"], r["oi"]
+        style = TAG_STYLES.get(r["tag"], "")
+        table.add_row(
+            r["asset"],
+            f"[{style}]{r['tag']}[/]" if style else r["tag"],
+            num(s["lsi"]),
+            num(s["crowding"]),
+            num(s["fragility"]),
+            num(s["squeeze_long"]),
+            num(s["squeeze_short"]),
+            f"{r['price']:,.6g}",
+            pct(r["returns"]["ret_24h"]),
+            pct(f["rate_8h"], 4),
+            pct(f["apr"], 1),
+            f"{f['regime'] or '-'}",
+            usd(o["usd"]),
+            pct(o["roc_24h"]),
+            o["regime"] or "-",
+            r["volatility"]["regime"] or "-",
+            r["quadrant"] or "-",
+            s["deleveraging"] or "-",
+            "n/a",
+        )
+    console.print(table)
+    for r in reads:
+        for c in r["contradictions"]:
+            console.print(f"  {r['asset']}: {c['text']}", highlight=False)
+    console.print(
+        "scores 0-100 (crowding -100..100, + = longs crowded); OI change in coin; liquidation proximity awaits the "
+        "heatmap model; see docs/signals.md",
+        style="dim",
+    )
+
+
+def print_screen(result: dict[str, list[dict[str, Any]]], as_of: datetime) -> None:
+    for name, rows in result.items():
+        table = Table(
+            title=f"{name.replace('_', ' ')} — as of {as_of:%Y-%m-%d %H:%M} UTC", title_justify="left"
+        )
+        for col in ("rank", "asset", "score", "side", "vs market", "vs own 30 d (pct)", "tag"):
+            table.add_column(col, justify="left" if col in ("asset", "side", "tag") else "right")
+        for i, r in enumerate(rows, 1):
+            table.add_row(
+                str(i),
+                r["asset"],
+                num(r["score"], 1),
+                r["side"] or "",
+                num(r["vs_market"], 1),
+                pct(r["vs_own_history_pct"], 0, sign=False),
+                r["tag"],
+            )
+        console.print(table)
+
+
+def print_history(frame: pl.DataFrame, asset: str) -> None:
+    table = Table(title=f"{asset} — hourly radar", title_justify="left")
+    for col in (
+        "time (UTC)",
+        "price",
+        "funding 8h",
+        "funding regime",
+        "OI 24h",
+        "OI regime",
+        "quadrant",
+        "deleveraging",
+        "crowding",
+        "fragility",
+        "LSI",
+        "tag",
+    ):
+        table.add_column(col)
+    for r in frame.iter_rows(named=True):
+        table.add_row(
+            f"{r['t']:%Y-%m-%d %H:%M}",
+            f"{r['price']:,.6g}",
+            pct(r["rate_8h"], 4),
+            r["funding_regime"] or "-",
+            pct(r["oi_roc_24h"]),
+            r["oi_regime"] or "-",
+            r["quadrant"] or "-",
+            r["deleveraging"] or "-",
+            num(r["crowding"]),
+            num(r["fragility"]),
+            num(r["lsi"]),
+            r["tag"],
+        )
+    console.print(table)
