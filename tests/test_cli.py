@@ -132,12 +132,14 @@ def test_command_help_names_its_options(command: str, options: list[str]) -> Non
 def test_demo_json_has_one_row_per_asset(demo: DemoRuns) -> None:
     assert demo.first["data_dir"] == str(demo.data_dir)
     assert (demo.data_dir / "levradar.duckdb").is_file()
-    rows = demo.first["assets"]
-    assert [r["asset"] for r in rows] == ASSETS
+    rows = demo.first["assets"]  # the full radar (scan JSON), sorted by LSI
+    assert sorted(r["asset"] for r in rows) == ASSETS
+    assert [r["scores"]["lsi"] for r in rows] == sorted((r["scores"]["lsi"] for r in rows), reverse=True)
     for r in rows:
         assert isinstance(r["price"], float) and math.isfinite(r["price"]) and r["price"] > 0, r
-        assert isinstance(r["rv_24h"], float) and math.isfinite(r["rv_24h"]) and r["rv_24h"] > 0, r
-        assert math.isfinite(r["return_24h"]), r
+        rv = r["volatility"]["rv_24h"]
+        assert isinstance(rv, float) and math.isfinite(rv) and rv > 0, r
+        assert math.isfinite(r["returns"]["ret_24h"]), r
     # default "now": the close of the newest 1h candle in the sample
     newest = pl.read_parquet(sample_dir() / "candles.parquet").filter(pl.col("interval") == "1h")["ts"].max()
     assert isinstance(newest, datetime)
@@ -166,9 +168,9 @@ def test_demo_as_of_the_day_after_the_cascade(demo: DemoRuns) -> None:
     rows = {r["asset"]: r for r in demo.as_of["assets"]}
     assert sorted(rows) == ASSETS
     btc = rows["BTC"]
-    assert btc["return_24h"] < 0
-    assert btc["oi_venues"] == "bybit"
-    assert btc["oi_change_24h"] < 0
+    assert btc["returns"]["ret_24h"] < 0
+    assert [v["venue"] for v in btc["venues"] if v["oi"]["usd"]] == ["bybit"]
+    assert btc["oi"]["roc_24h"] < 0
     # the same numbers from the stored rows: Binance's last closed bar, Bybit's OI now vs 24 h earlier
     with Store(demo.data_dir, read_only=True) as store:
         bars = store.read(
@@ -184,18 +186,21 @@ def test_demo_as_of_the_day_after_the_cascade(demo: DemoRuns) -> None:
     close = dict(zip(bars["ts"].to_list(), bars["close"].to_list(), strict=True))
     usd = dict(zip(oi["ts"].to_list(), oi["oi_usd"].to_list(), strict=True))
     last, day_before = datetime(2025, 10, 10, 23, tzinfo=UTC), datetime(2025, 10, 9, 23, tzinfo=UTC)
+    coin = dict(zip(oi["ts"].to_list(), oi["oi_base"].to_list(), strict=True))
     assert btc["price_venue"] == "binance" and btc["price"] == close[last]
-    assert btc["return_24h"] == pytest.approx(close[last] / close[day_before] - 1)
+    assert btc["returns"]["ret_24h"] == pytest.approx(close[last] / close[day_before] - 1)
     now, then = datetime(2025, 10, 11, tzinfo=UTC), datetime(2025, 10, 10, tzinfo=UTC)
-    assert btc["oi_usd"] == pytest.approx(usd[now])
-    assert btc["oi_change_24h"] == pytest.approx(usd[now] / usd[then] - 1)
-    assert btc["oi_change_24h"] < -0.2  # the cascade wiped out over a fifth of Bybit's BTC OI
+    assert btc["oi"]["usd"] == pytest.approx(usd[now], abs=1.0)
+    # OI change is measured in coin, so the price fall does not masquerade as positioning
+    assert btc["oi"]["roc_24h"] == pytest.approx(coin[now] / coin[then] - 1, rel=1e-5)
+    assert btc["oi"]["roc_24h"] < -0.2  # the cascade wiped out over a fifth of Bybit's BTC OI
+    assert btc["scores"]["deleveraging"] == "flushing"
 
 
 def test_demo_table_output(demo: DemoRuns) -> None:
     result = invoke("demo", "--data-dir", demo.data_dir, "--as-of", "2025-10-11", "--assets", "btc,eth")
     assert result.exit_code == 0, result.output
-    report, sep, radar = plain(result.stdout).partition("levradar — as of 2025-10-11 00:00 UTC")
+    report, sep, radar = plain(result.stdout).partition("levradar — as of 2025-10-11 00:00 UTC (sorted by LSI)")
     assert sep, result.stdout
     assert "import sample" in report  # the import report comes first
     assert re.search(r"\bBTC\b", radar) and re.search(r"\bETH\b", radar)

@@ -64,7 +64,13 @@ def evaluate_frames(
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
     by_asset = _evaluate_level(with_price_features(asset_frame(markets)), start, end, label_hours, cfg, True)
-    by_market = _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
+    if markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique():
+        # one market per asset: the market's read is the asset's (no second pass over the same series)
+        venue_of = markets.select("asset", "venue", "symbol").unique()
+        by_market = by_asset.drop("venue", "symbol", strict=False).join(venue_of, on="asset", how="left")
+        by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
+    else:
+        by_market = _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
     return Evaluated(end, by_asset, by_market, cfg)
 
 
@@ -82,8 +88,9 @@ def _evaluate_level(
         "ret_24h": cfg.floor("ret_24h"),
         "rv_24h": cfg.floor("rv_24h"),
         "log_oi_usd": 0.01,
-        "funding_dispersion_8h": cfg.floor("funding_dispersion_8h"),
     }
+    if is_asset:
+        metrics["funding_dispersion_8h"] = cfg.floor("funding_dispersion_8h")
     base = robust_baselines(
         grid,
         metrics,
@@ -92,11 +99,11 @@ def _evaluate_level(
         min_history_days=int(cfg.value("baseline", "min_history_days")),
     )
     n_keys, n_labels = len(grid.keys), label_hours + 1
-    rows = grid.frame.with_columns(hour_index=pl.int_range(pl.len()).over("key")).filter(
-        pl.col("hour_index") >= len(grid.hours) - n_labels
-    )
+    rows = grid.tail(n_labels).with_columns(hour_index=pl.int_range(pl.len()).over("key"))
     z_cols = [pl.Series(f"{m}_z", base.z[m].ravel()) for m in metrics]
     rows = rows.with_columns(*z_cols).rename({"log_oi_usd_z": "oi_usd_z"})
+    if not is_asset:
+        rows = rows.with_columns(funding_dispersion_8h_z=pl.lit(None, pl.Float64))
     rows = rows.with_columns(liq_proximity=pl.lit(None, pl.String))
     out = evaluate(rows, cfg, (n_keys, n_labels))
     last = pl.DataFrame(
@@ -114,7 +121,7 @@ def _evaluate_level(
     return out.filter(pl.col("close").is_not_null())
 
 
-def _num(value: Any, digits: int = 6) -> float | None:
+def _num(value: Any, digits: int = 8) -> float | None:
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return None
     return round(float(value), digits)

@@ -73,42 +73,47 @@ def _venue_rank() -> pl.Expr:
 
 def asset_frame(markets: pl.DataFrame) -> pl.DataFrame:
     """Venues aggregated per asset and hour: OI summed (USD and coin), funding OI-weighted, price from the most
-    liquid venue; OI change over the venues present at both ends, so a venue joining is not a build-up."""
-    m = markets.with_columns(rank=_venue_rank())
+    liquid venue; OI change over the venues present at both ends, so a venue joining is not a build-up.
+
+    Venues without OI weigh as much as the average venue with OI (all venues equally when none has OI).
+    Plain sums per (asset, hour) only: vectorised, no per-group sorting.
+    """
+    by = ["asset", "t"]
+    m = markets.lazy().with_columns(rank=_venue_rank())
+    best = pl.col("rank").arg_min()
     both4 = pl.col("oi_base").is_not_null() & pl.col("oi_base_lag4").is_not_null()
     both24 = pl.col("oi_base").is_not_null() & pl.col("oi_base_lag24").is_not_null()
-    has_oi = pl.col("oi_usd").is_not_null()
-    weight = pl.when(has_oi).then(pl.col("oi_usd"))
-    agg = m.group_by("asset", "t").agg(
-        pl.col("close").sort_by("rank").first().alias("close"),
-        pl.col("close_lag4").sort_by("rank").first().alias("close_lag4"),
-        pl.col("close_lag24").sort_by("rank").first().alias("close_lag24"),
-        pl.col("venue").sort_by("rank").first().alias("price_venue"),
-        pl.col("oi_usd").sum().alias("oi_usd"),
+    rate, oi_usd = pl.col("rate_8h"), pl.col("oi_usd")
+    sums = m.group_by(by).agg(
+        pl.col("close").get(best),
+        pl.col("close_lag4").get(best),
+        pl.col("close_lag24").get(best),
+        pl.col("venue").get(best).alias("price_venue"),
+        oi_usd.sum().alias("oi_usd"),
         pl.col("oi_base").sum().alias("oi_base"),
-        has_oi.sum().alias("oi_venues"),
-        (pl.col("oi_base").filter(both4).sum() / pl.col("oi_base_lag4").filter(both4).sum() - 1.0).alias(
-            "oi_roc_4h"
-        ),
-        (pl.col("oi_base").filter(both24).sum() / pl.col("oi_base_lag24").filter(both24).sum() - 1.0).alias(
-            "oi_roc_24h"
-        ),
-        _weighted_funding(weight).alias("rate_8h"),
-        (pl.col("rate_8h").max() - pl.col("rate_8h").min()).alias("funding_dispersion_8h"),
+        oi_usd.count().alias("oi_venues"),
+        pl.when(both4).then(pl.col("oi_base")).sum().alias("_now4"),
+        pl.when(both4).then(pl.col("oi_base_lag4")).sum().alias("_then4"),
+        pl.when(both24).then(pl.col("oi_base")).sum().alias("_now24"),
+        pl.when(both24).then(pl.col("oi_base_lag24")).sum().alias("_then24"),
+        (rate * oi_usd).sum().alias("_rate_x_oi"),
+        pl.when(rate.is_not_null()).then(oi_usd).sum().alias("_oi_with_rate"),
+        pl.when(rate.is_not_null() & oi_usd.is_null()).then(rate).sum().alias("_rate_no_oi"),
+        (rate.is_not_null() & oi_usd.is_null()).sum().alias("_n_no_oi"),
+        rate.count().alias("_n_rate"),
+        (rate.max() - rate.min()).alias("funding_dispersion_8h"),
     )
-    agg = agg.with_columns(
+    mean_w = pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_usd") / pl.col("oi_venues")).otherwise(1.0)
+    num = pl.col("_rate_x_oi") + mean_w * pl.col("_rate_no_oi")
+    den = pl.col("_oi_with_rate") + mean_w * pl.col("_n_no_oi")
+    sums = sums.with_columns(
+        rate_8h=pl.when((pl.col("_n_rate") > 0) & (den > 0)).then(num / den),
+        oi_roc_4h=pl.col("_now4") / pl.when(pl.col("_then4") > 0).then(pl.col("_then4")) - 1.0,
+        oi_roc_24h=pl.col("_now24") / pl.when(pl.col("_then24") > 0).then(pl.col("_then24")) - 1.0,
         oi_usd=pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_usd")),
         oi_base=pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_base")),
-        key=pl.col("asset"),
-    )
-    return agg.sort("asset", "t")
-
-
-def _weighted_funding(weight: pl.Expr) -> pl.Expr:
-    """OI-weighted funding; venues without OI weigh as much as the average venue with OI (all equal if none)."""
-    rate = pl.col("rate_8h")
-    w = pl.when(rate.is_not_null()).then(weight.fill_null(weight.mean()).fill_null(1.0))
-    return pl.when(w.sum() > 0).then((rate * w).sum() / w.sum())
+    ).drop(pl.selectors.starts_with("_"))
+    return sums.with_columns(key=pl.col("asset")).sort("asset", "t").collect()
 
 
 def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
