@@ -3,8 +3,9 @@
 Usage: python bench/bench_scan.py [--markets 500] [--repeats 5]
 Each synthetic asset takes every venue market of one real sample asset (price, funding, OI), shifted in time by
 a random offset and scaled by random factors with small multiplicative noise, so the universe keeps real
-dynamics and real multi-venue structure (the 2025-10-10 cascade included) without being copies of one path. Prints JSON: median seconds for a full scan
-(every market and asset labelled over the 7-day label window) and peak resident memory growth during the scans.
+dynamics and real multi-venue structure (the 2025-10-10 cascade included) without being copies of one path.
+Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window) and
+peak resident memory growth during the scans.
 A new hour is handled by re-scanning (no incremental update path yet).
 """
 
@@ -95,7 +96,11 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
                 "markets": markets.select("key").n_unique(),
                 "assets": markets["asset"].n_unique(),
                 "hourly_rows": markets.height,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from levradar.analytics.snapshot import snapshot
+
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
@@ -37,10 +38,16 @@ def _median(fn: Callable[[], object], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     args = parser.parse_args()
     out: dict[str, object] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "repeats": args.repeats,
     }
 
@@ -51,16 +58,25 @@ def main() -> None:
     out["import_sample_fresh_s"] = _median(fresh_sample_import, args.repeats)
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
         import_source(store, "sample", Path("."))
-        out["reimport_sample_noop_s"] = _median(lambda: import_source(store, "sample", Path(".")), args.repeats)
+        out["reimport_sample_noop_s"] = _median(
+            lambda: import_source(store, "sample", Path(".")), args.repeats
+        )
         as_of = datetime(2025, 10, 11, tzinfo=UTC)
         out["read_candles_90d_one_market_s"] = _median(
-            lambda: store.read("candles", venues=["binance"], symbols=["BTCUSDT"], interval="1h",
-                               start=as_of - timedelta(days=90), as_of=as_of),
+            lambda: store.read(
+                "candles",
+                venues=["binance"],
+                symbols=["BTCUSDT"],
+                interval="1h",
+                start=as_of - timedelta(days=90),
+                as_of=as_of,
+            ),
             args.repeats * 4,
         )
         out["snapshot_all_assets_s"] = _median(lambda: snapshot(store, as_of), args.repeats * 4)
     panels = args.shared / "perp-panels"
     if panels.exists():
+
         def full_panels() -> None:
             with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
                 import_source(store, "perp-panels", panels, Filters())
