@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -96,15 +97,22 @@ def _open_interest(batch: Batch, file: Path, filters: Filters) -> None:
             ok,
             f"{NAME}:{file.name}",
             QUALITY_VENUE,
-            ts=pl.col("ts").dt.truncate("1h"),
+            ts=_hour_known(pl.col("ts")),
             raw_value="oi_usd",
             raw_unit=pl.lit("usd"),
             oi_usd="oi_usd",
         ),
     )
     batch.report.assume(
-        "multivenue-2025 open interest snapshots are aligned down to the hour they were taken in"
+        "multivenue-2025 open interest snapshots taken between hours are stamped at the next full hour (when they "
+        "were known), never earlier"
     )
+
+
+def _hour_known(ts: pl.Expr) -> pl.Expr:
+    """The first hour boundary at or after ``ts``: a snapshot is never placed before it was taken."""
+    floor = ts.dt.truncate("1h")
+    return pl.when(ts == floor).then(ts).otherwise(floor + timedelta(hours=1))
 
 
 def _valid(batch: Batch, dataset: str, frame: pl.DataFrame, values: list[str]) -> pl.DataFrame:
