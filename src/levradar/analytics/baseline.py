@@ -61,9 +61,10 @@ class Grid:
         return self.tail(len(self.hours))
 
 
-def make_grid(frame: pl.DataFrame, start: datetime, end: datetime) -> Grid:
-    """Index ``frame`` (``key``, ``t``) onto every hour of ``[start, end]`` for every key."""
-    keys = sorted(frame["key"].unique().to_list())
+def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[str] | None = None) -> Grid:
+    """Index ``frame`` (``key``, ``t``) onto every hour of ``[start, end]`` for every key (or the given keys)."""
+    keys = keys if keys is not None else sorted(frame["key"].unique().to_list())
+    frame = frame.filter(pl.col("key").is_in(keys))
     hours = pl.datetime_range(start, end, interval="1h", eager=True, time_zone="UTC")
     position = {k: i for i, k in enumerate(keys)}
     rows = frame.filter(pl.col("t").is_between(start, end)).with_columns(
@@ -93,6 +94,46 @@ class Baselines:
     median_last: dict[str, FloatArray]
 
 
+@dataclass(frozen=True)
+class DayBaseline:
+    """One day's baseline of one metric for every key: median, scale (robust sigma, floored) and the sample."""
+
+    median: FloatArray
+    scale: FloatArray  # NaN where the history is too short
+    sample: FloatArray  # keys × samples, newest first
+
+    def z(self, values: FloatArray) -> FloatArray:
+        return (values - self.median[:, None]) / self.scale[:, None]
+
+    def percentile(self, values: FloatArray) -> FloatArray:
+        """Share of the sample below each value (ties count half); NaN where the history is too short."""
+        below = np.nansum(self.sample < values[:, None], axis=1) + 0.5 * np.nansum(
+            self.sample == values[:, None], axis=1
+        )
+        count = np.sum(~np.isnan(self.sample), axis=1)
+        return np.where(~np.isnan(self.scale) & ~np.isnan(values), below / np.maximum(count, 1), np.nan)
+
+
+def day_baseline(
+    values: FloatArray, bound: int, *, window: int, stride: int, floor: float, min_samples: int
+) -> DayBaseline:
+    """The baseline for the day starting at grid column ``bound``: columns ``[bound - window, bound)``."""
+    lo = max(0, bound - window)
+    # newest first, every `stride` hours; a copy, never a view of a buffer that may later shift
+    sample = values[:, lo:bound][:, ::-1][:, ::stride].copy()
+    count = np.sum(~np.isnan(sample), axis=1)
+    med = _nanmedian(sample)
+    mad = _nanmedian(np.abs(sample - med[:, None]))
+    scale = np.where(count >= min_samples, np.maximum(MAD_TO_SIGMA * mad, floor), np.nan)
+    return DayBaseline(med, scale, sample)
+
+
+def day_bound(hours: list[datetime], j: int) -> int:
+    """Grid column of 00:00 UTC of the day of column ``j``."""
+    h = hours[j]
+    return j - int((h - h.replace(hour=0, minute=0, second=0, microsecond=0)) / timedelta(hours=1))
+
+
 def robust_baselines(
     grid: Grid,
     metrics: dict[str, float],
@@ -103,18 +144,10 @@ def robust_baselines(
     stride: int = 6,
 ) -> Baselines:
     """z for the last ``label_hours + 1`` hours of each metric (floors by metric), percentiles at the last hour."""
-    hours = grid.hours
-    n = len(hours)
+    n = len(grid.hours)
     first_label = n - label_hours - 1
-    window = window_days * 24
+    bounds = np.asarray([day_bound(grid.hours, j) for j in range(first_label, n)])
     min_samples = max(1, min_history_days * 24 // stride)
-    # day boundary (index into the grid) for every label hour
-    bounds = []
-    for j in range(first_label, n):
-        h = hours[j]
-        day = h.replace(hour=0, minute=0, second=0, microsecond=0)
-        bounds.append(j - int((h - day) / timedelta(hours=1)))
-    bounds_arr = np.asarray(bounds)
     z: dict[str, FloatArray] = {}
     pct: dict[str, FloatArray] = {}
     med_last: dict[str, FloatArray] = {}
@@ -122,24 +155,14 @@ def robust_baselines(
         values = grid.array(metric)
         label = values[:, first_label:]
         zs = np.full_like(label, np.nan)
-        for b in np.unique(bounds_arr):
-            lo = max(0, b - window)
-            sample = values[:, lo:b][:, ::-1][:, ::stride]  # newest first, every `stride` hours
-            count = np.sum(~np.isnan(sample), axis=1)
-            med = _nanmedian(sample)
-            mad = _nanmedian(np.abs(sample - med[:, None]))
-            scale = np.maximum(MAD_TO_SIGMA * mad, floor)
-            scale = np.where(count >= min_samples, scale, np.nan)
-            cols = bounds_arr == b
-            zs[:, cols] = (label[:, cols] - med[:, None]) / scale[:, None]
-            if b == bounds_arr[-1]:
-                last = label[:, -1]
-                below = np.nansum(sample < last[:, None], axis=1) + 0.5 * np.nansum(
-                    sample == last[:, None], axis=1
-                )
-                pct[metric] = np.where(
-                    (count >= min_samples) & ~np.isnan(last), below / np.maximum(count, 1), np.nan
-                )
-                med_last[metric] = med
+        for b in np.unique(bounds):
+            base = day_baseline(
+                values, int(b), window=window_days * 24, stride=stride, floor=floor, min_samples=min_samples
+            )
+            cols = bounds == b
+            zs[:, cols] = base.z(label[:, cols])
+            if b == bounds[-1]:
+                pct[metric] = base.percentile(label[:, -1])
+                med_last[metric] = base.median
         z[metric] = zs
     return Baselines(z, pct, med_last)

@@ -29,31 +29,49 @@ class RegimeSpec:
             raise ConfigError("hysteresis must not be negative")
 
 
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "baseline": ("window_days", "label_window_days", "min_history_days"),
+    "floors": ("funding_rate_8h", "oi_roc_4h", "oi_roc_24h", "ret_24h", "rv_24h", "funding_dispersion_8h"),
+    "funding": ("labels", "boundaries", "hysteresis", "default_rate_8h"),
+    "oi": ("labels", "boundaries", "hysteresis"),
+    "volatility": ("labels", "boundaries", "hysteresis"),
+    "deleveraging": ("flush_z", "building_z", "post_flush_hours"),
+    "scores": ("z_saturation", "crowding_funding_weight", "crowding_oi_weight", "fragility_weights"),
+    "lsi": ("weights",),
+    "setups": ("persistence_hours", "trend_z", "dump_z"),
+    "contradictions": ("breakout_z", "flat_oi_z", "funding_rise_z", "dispersion_z"),
+}
+
+
 @dataclass(frozen=True)
 class SignalConfig:
     raw: dict[str, Any]
     digest: str
+    path: str = "signals.toml"
 
     def section(self, name: str) -> dict[str, Any]:
         try:
             value = self.raw[name]
         except KeyError:
-            raise ConfigError(f"configuration has no [{name}] section") from None
+            raise ConfigError(f"{self.path}: configuration has no [{name}] section") from None
         if not isinstance(value, dict):
-            raise ConfigError(f"[{name}] must be a table")
+            raise ConfigError(f"{self.path}: [{name}] must be a table")
         return value
 
     def value(self, section: str, key: str) -> Any:
         try:
             return self.section(section)[key]
         except KeyError:
-            raise ConfigError(f"configuration [{section}] has no {key!r}") from None
+            raise ConfigError(f"{self.path}: configuration [{section}] has no {key!r}") from None
 
     def regime(self, name: str) -> RegimeSpec:
         sec = self.section(name)
-        return RegimeSpec(
-            tuple(sec["labels"]), tuple(float(b) for b in sec["boundaries"]), float(sec["hysteresis"])
-        )
+        try:
+            return RegimeSpec(
+                tuple(sec["labels"]), tuple(float(b) for b in sec["boundaries"]), float(sec["hysteresis"])
+            )
+        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.path}: [{name}] {exc}") from None
 
     def floor(self, metric: str) -> float:
         return float(self.value("floors", metric))
@@ -71,7 +89,16 @@ def load_config(path: str | Path | None = None) -> SignalConfig:
         raw = tomllib.loads(data.decode())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read configuration ({exc})") from exc
-    config = SignalConfig(raw, hashlib.sha256(data).hexdigest()[:12])
+    config = SignalConfig(raw, hashlib.sha256(data).hexdigest()[:12], str(file))
+    for section, keys in REQUIRED.items():
+        for key in keys:
+            config.value(section, key)
     for name in ("funding", "oi", "volatility"):
         config.regime(name)
+    for section, key in (("floors", ""), ("scores", "fragility_weights"), ("lsi", "weights")):
+        table = config.value(section, key) if key else config.section(section)
+        if not isinstance(table, dict) or not all(
+            isinstance(v, int | float) and v >= 0 for v in table.values()
+        ):
+            raise ConfigError(f"{file}: [{section}] {key} must hold non-negative numbers")
     return config

@@ -18,6 +18,7 @@ from levradar.analytics.series import asset_frame, load_markets, market_frame, w
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
 from levradar.store import Store
 
+FEATURE_MARGIN = timedelta(days=8)
 LIQUIDATION_UNAVAILABLE = "unavailable: the liquidation heatmap model is not built yet"
 
 
@@ -54,7 +55,8 @@ def evaluate_store(
     labels = label_hours if label_hours is not None else int(cfg.value("baseline", "label_window_days")) * 24
     window_days = int(cfg.value("baseline", "window_days"))
     start = end - timedelta(days=window_days, hours=labels + 24)
-    markets = load_markets(store, start, end, assets)
+    # read a margin before the grid so every grid hour has its 24h lags and 7-day volatility
+    markets = load_markets(store, start - FEATURE_MARGIN, end, assets)
     return evaluate_frames(markets, start, end, labels, cfg)
 
 
@@ -74,13 +76,8 @@ def evaluate_frames(
     return Evaluated(end, by_asset, by_market, cfg)
 
 
-def _evaluate_level(
-    frame: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig, is_asset: bool
-) -> pl.DataFrame:
-    frame = frame.with_columns(log_oi_usd=pl.col("oi_usd").log())
-    if "funding_dispersion_8h" not in frame.columns:
-        frame = frame.with_columns(funding_dispersion_8h=pl.lit(None, pl.Float64))
-    grid = make_grid(frame, start, end)
+def level_metrics(cfg: SignalConfig, is_asset: bool) -> dict[str, float]:
+    """The metrics normalised against their own history, with their floors."""
     metrics = {
         "rate_8h": cfg.floor("funding_rate_8h"),
         "oi_roc_4h": cfg.floor("oi_roc_4h"),
@@ -91,27 +88,34 @@ def _evaluate_level(
     }
     if is_asset:
         metrics["funding_dispersion_8h"] = cfg.floor("funding_dispersion_8h")
-    base = robust_baselines(
-        grid,
-        metrics,
-        label_hours=label_hours,
-        window_days=int(cfg.value("baseline", "window_days")),
-        min_history_days=int(cfg.value("baseline", "min_history_days")),
-    )
-    n_keys, n_labels = len(grid.keys), label_hours + 1
-    rows = grid.tail(n_labels).with_columns(hour_index=pl.int_range(pl.len()).over("key"))
-    z_cols = [pl.Series(f"{m}_z", base.z[m].ravel()) for m in metrics]
-    rows = rows.with_columns(*z_cols).rename({"log_oi_usd_z": "oi_usd_z"})
+    return metrics
+
+
+def level_input(frame: pl.DataFrame) -> pl.DataFrame:
+    frame = frame.with_columns(log_oi_usd=pl.col("oi_usd").log())
+    if "funding_dispersion_8h" not in frame.columns:
+        frame = frame.with_columns(funding_dispersion_8h=pl.lit(None, pl.Float64))
+    return frame
+
+
+def with_z(rows: pl.DataFrame, z: dict[str, np.ndarray], is_asset: bool) -> pl.DataFrame:
+    """Label-window rows (key-major, hour-minor) with their z-scores and the columns evaluate() expects."""
+    # numpy's NaN (no history, no value) becomes a null: NaN would compare True in polars (NaN >= x)
+    zs = [pl.Series(f"{m}_z", z[m].ravel()).fill_nan(None) for m in z]
+    rows = rows.with_columns(zs).rename({"log_oi_usd_z": "oi_usd_z"})
     if not is_asset:
         rows = rows.with_columns(funding_dispersion_8h_z=pl.lit(None, pl.Float64))
-    rows = rows.with_columns(liq_proximity=pl.lit(None, pl.String))
-    out = evaluate(rows, cfg, (n_keys, n_labels))
+    return rows.with_columns(liq_proximity=pl.lit(None, pl.String))
+
+
+def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: datetime) -> pl.DataFrame:
+    """Attach the last hour's percentiles and drop hours without a price."""
     last = pl.DataFrame(
         {
-            "key": grid.keys,
-            "rate_8h_pct_90d": base.pct_last["rate_8h"],
-            "oi_usd_pct_90d": base.pct_last["log_oi_usd"],
-            "rv_24h_pct_90d": base.pct_last["rv_24h"],
+            "key": keys,
+            "rate_8h_pct_90d": pct["rate_8h"],
+            "oi_usd_pct_90d": pct["log_oi_usd"],
+            "rv_24h_pct_90d": pct["rv_24h"],
         }
     )
     out = out.join(last, on="key", how="left").with_columns(
@@ -119,6 +123,26 @@ def _evaluate_level(
         for c in ("rate_8h_pct_90d", "oi_usd_pct_90d", "rv_24h_pct_90d")
     )
     return out.filter(pl.col("close").is_not_null())
+
+
+def _evaluate_level(
+    frame: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig, is_asset: bool
+) -> pl.DataFrame:
+    grid = make_grid(level_input(frame), start, end)
+    metrics = level_metrics(cfg, is_asset)
+    base = robust_baselines(
+        grid,
+        metrics,
+        label_hours=label_hours,
+        window_days=int(cfg.value("baseline", "window_days")),
+        min_history_days=int(cfg.value("baseline", "min_history_days")),
+    )
+    n_labels = label_hours + 1
+    rows = with_z(
+        grid.tail(n_labels).with_columns(hour_index=pl.int_range(pl.len()).over("key")), base.z, is_asset
+    )
+    out = evaluate(rows, cfg, (len(grid.keys), n_labels))
+    return finish(out, grid.keys, base.pct_last, end)
 
 
 def _num(value: Any, digits: int = 8) -> float | None:

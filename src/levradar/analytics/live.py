@@ -1,0 +1,168 @@
+"""The live radar: keep a scan's state and fold in one new hour at a time.
+
+``LiveRadar.advance`` gives exactly what a fresh scan of the same window would (a test checks it hour by hour),
+but touches only the new hour: the 90-day baselines are reused within a UTC day, the metric arrays shift by one
+column, and only the label window is re-labelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from levradar.analytics.baseline import DayBaseline, FloatArray, day_baseline, day_bound, make_grid
+from levradar.analytics.config import SignalConfig
+from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_z
+from levradar.analytics.series import asset_frame, with_price_features
+from levradar.analytics.signals import evaluate
+
+RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volatility
+SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
+
+
+class LiveRadarError(ValueError):
+    """The new hour cannot be folded in (wrong hour, or a market the radar was not built with)."""
+
+
+@dataclass
+class _Level:
+    is_asset: bool
+    keys: list[str]
+    hours: list[datetime]
+    buffers: dict[
+        str, FloatArray
+    ]  # metric -> keys × (hours + spare); the window is columns [offset, offset + T)
+    recent: pl.DataFrame  # rows before price features, for the last RECENT
+    tail: pl.DataFrame  # evaluate() input over the label window (z included)
+    bound: datetime
+    base: dict[str, DayBaseline] = field(default_factory=dict)
+    offset: int = 0
+
+    def array(self, metric: str) -> FloatArray:
+        return self.buffers[metric][:, self.offset : self.offset + len(self.hours)]
+
+    def push(self, metric: str, column: FloatArray) -> None:
+        """Append one hour to the window (dropping the oldest), compacting the buffer when it is full."""
+        buf, n = self.buffers[metric], len(self.hours)
+        if self.offset + n >= buf.shape[1]:
+            buf[:, : n - 1] = buf[:, self.offset + 1 : self.offset + n]
+            buf[:, n - 1] = column[:, 0]
+        else:
+            buf[:, self.offset + n] = column[:, 0]
+
+
+class LiveRadar:
+    """A scan that can be advanced hour by hour (``markets`` as produced by ``series.market_frame``)."""
+
+    def __init__(
+        self, markets: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig
+    ):
+        self.cfg, self.end, self.label_hours = cfg, end, label_hours
+        self.window = int(cfg.value("baseline", "window_days")) * 24
+        self.min_samples = max(1, int(cfg.value("baseline", "min_history_days")) * 24 // 6)
+        self.single = markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique()
+        self.venue_of = markets.select("asset", "venue", "symbol").unique()
+        self.levels = {"asset": self._level(asset_frame(markets), start, end, True)}
+        if not self.single:
+            self.levels["market"] = self._level(markets, start, end, False)
+        self.evaluated = self._evaluate()
+
+    def _level(self, frame: pl.DataFrame, start: datetime, end: datetime, is_asset: bool) -> _Level:
+        grid = make_grid(level_input(with_price_features(frame)), start, end)
+        metrics = level_metrics(self.cfg, is_asset)
+        arrays = {m: grid.array(m) for m in metrics}
+        buffers = {
+            m: np.concatenate([a, np.full((a.shape[0], SPARE_HOURS), np.nan)], axis=1)
+            for m, a in arrays.items()
+        }
+        n = len(grid.hours)
+        first = n - self.label_hours - 1
+        z = {m: np.full((len(grid.keys), self.label_hours + 1), np.nan) for m in metrics}
+        base: dict[str, DayBaseline] = {}
+        for j in range(first, n):
+            b = day_bound(grid.hours, j)
+            if not base or b != day_bound(grid.hours, j - 1):
+                base = self._baselines(arrays, b, metrics)
+            for m in metrics:
+                z[m][:, j - first] = base[m].z(arrays[m][:, j : j + 1])[:, 0]
+        tail = with_z(grid.tail(self.label_hours + 1), z, is_asset)
+        recent = frame.filter(pl.col("t") > end - RECENT)
+        return _Level(
+            is_asset,
+            grid.keys,
+            grid.hours,
+            buffers,
+            recent,
+            tail,
+            grid.hours[day_bound(grid.hours, n - 1)],
+            base,
+        )
+
+    def _baselines(
+        self, arrays: dict[str, FloatArray], bound: int, metrics: dict[str, float]
+    ) -> dict[str, DayBaseline]:
+        return {
+            m: day_baseline(
+                arrays[m], bound, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
+            )
+            for m, floor in metrics.items()
+        }
+
+    def advance(self, new_markets: pl.DataFrame) -> Evaluated:
+        """Fold in the hour after the current one (rows of every market for that hour) and re-read the radar."""
+        hour = self.end + timedelta(hours=1)
+        if new_markets.is_empty() or new_markets["t"].n_unique() != 1 or new_markets["t"][0] != hour:
+            raise LiveRadarError(f"advance expects the rows of exactly one hour, {hour:%Y-%m-%d %H:%M} UTC")
+        self._step(self.levels["asset"], asset_frame(new_markets), hour)
+        if "market" in self.levels:
+            self._step(self.levels["market"], new_markets, hour)
+        self.end = hour
+        self.evaluated = self._evaluate()
+        return self.evaluated
+
+    def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> None:
+        unknown = set(new_rows["key"].to_list()) - set(level.keys)
+        if unknown:
+            raise LiveRadarError(f"new market(s) {', '.join(sorted(unknown))}: build a new LiveRadar")
+        level.recent = pl.concat(
+            [level.recent.filter(pl.col("t") > hour - RECENT), new_rows], how="diagonal_relaxed"
+        )
+        featured = with_price_features(level.recent).filter(pl.col("t") == hour)
+        grid = make_grid(level_input(featured), hour, hour, level.keys)
+        metrics = level_metrics(self.cfg, level.is_asset)
+        compacting = level.offset + len(level.hours) >= next(iter(level.buffers.values())).shape[1]
+        for m in metrics:
+            level.push(m, grid.array(m))
+        level.offset = 0 if compacting else level.offset + 1
+        level.hours = [*level.hours[1:], hour]
+        arrays = {m: level.array(m) for m in metrics}
+        bound = hour.replace(hour=0)
+        if bound != level.bound:
+            level.base = self._baselines(arrays, len(level.hours) - 1 - hour.hour, metrics)
+            level.bound = bound
+        z = {m: level.base[m].z(arrays[m][:, -1:]) for m in metrics}
+        new_tail = with_z(grid.tail(1), z, level.is_asset)
+        kept = level.tail.filter(pl.col("t") > hour - timedelta(hours=self.label_hours + 1))
+        level.tail = kept.merge_sorted(new_tail.select(kept.columns), key="key")  # both sorted by key, then t
+
+    def _level_result(self, level: _Level) -> pl.DataFrame:
+        rows = level.tail.with_columns(hour_index=pl.int_range(pl.len()).over("key"))
+        out = evaluate(rows, self.cfg, (len(level.keys), self.label_hours + 1))
+        pct = {
+            m: level.base[m].percentile(level.array(m)[:, -1]) for m in ("rate_8h", "log_oi_usd", "rv_24h")
+        }
+        return finish(out, level.keys, pct, self.end)
+
+    def _evaluate(self) -> Evaluated:
+        by_asset = self._level_result(self.levels["asset"])
+        if "market" in self.levels:
+            by_market = self._level_result(self.levels["market"])
+        else:
+            by_market = by_asset.drop("venue", "symbol", strict=False).join(
+                self.venue_of, on="asset", how="left"
+            )
+            by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
+        return Evaluated(self.end, by_asset, by_market, self.cfg)

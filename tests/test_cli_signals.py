@@ -1,0 +1,322 @@
+"""The radar commands (scan, screen, history) through typer's CliRunner, on a store loaded with the real sample."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from levradar.analytics.config import default_config_path
+from levradar.cli import app
+from levradar.ingest.run import import_source
+from levradar.ingest.sources import Filters
+from levradar.store import Store
+
+ASSETS = ["BTC", "DOGE", "ETH", "SOL", "XRP"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+runner = CliRunner()
+
+
+def invoke(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def ok_json(*args: str | Path) -> Any:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def parse_z(text: str) -> datetime:
+    assert text.endswith("Z"), text
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = plain(lines[0])
+    assert line.startswith("error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    return line
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("cli-signals") / "store"
+    with Store(directory) as store:  # closed again: the commands open it read-only
+        import_source(store, "sample", Path("."), Filters())
+    return directory
+
+
+@pytest.fixture(scope="module")
+def scan_json(data_dir: Path) -> Any:
+    return ok_json("scan", "--json", "--as-of", "2025-10-11T00:00", "--data-dir", data_dir)
+
+
+# --------------------------------------------------------------------------------------------------------
+# scan
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_scan_json_parses_with_five_assets(scan_json: Any) -> None:
+    assert scan_json["as_of"] == "2025-10-11T00:00:00Z"
+    rows = scan_json["assets"]
+    assert sorted(r["asset"] for r in rows) == ASSETS
+    lsi = [r["scores"]["lsi"] for r in rows]
+    assert lsi == sorted(lsi, reverse=True)
+    for r in rows:
+        assert r["as_of"] == "2025-10-11T00:00:00Z"
+        assert isinstance(r["price"], float) and r["price"] > 0
+        assert r["liquidation"]["proximity"] is None
+        assert "unavailable" in r["liquidation"]["status"]
+        for t in r["transitions"]:
+            assert parse_z(t["at"]) <= datetime(2025, 10, 11, tzinfo=UTC)
+    by_asset = {r["asset"]: r for r in rows}
+    for asset in ("BTC", "ETH", "SOL"):  # the day after the 2025-10-10 cascade
+        assert by_asset[asset]["scores"]["deleveraging"] == "flushing"
+        assert by_asset[asset]["oi"]["roc_24h"] < -0.15
+
+
+def test_scan_as_of_accepts_other_spellings(data_dir: Path, scan_json: Any) -> None:
+    """The same instant written with a Z and with an offset gives the same radar."""
+    for spelling in ("2025-10-11T00:00Z", "2025-10-11T02:00+02:00"):
+        other = ok_json("scan", "--json", "--as-of", spelling, "--data-dir", data_dir)
+        assert other == scan_json, spelling
+
+
+def test_scan_assets_filter_shows_only_those_in_the_table(data_dir: Path) -> None:
+    result = invoke("scan", "--assets", "btc,eth", "--as-of", "2025-10-11T00:00", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    assert "2025-10-11 00:00" in text
+    table_rows = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│")]
+    assert table_rows == ["ETH", "BTC"]  # sorted by LSI: ETH 62, BTC 31 the day after the cascade
+    for other in ("SOL", "XRP", "DOGE"):
+        assert not re.search(rf"\b{other}\b", text), other
+    assert "Deleveraging (Post-Flush)" in text
+
+
+def test_scan_assets_filter_in_json(data_dir: Path) -> None:
+    data = ok_json(
+        "scan", "--json", "--assets", "sol, xrp", "--as-of", "2025-10-11T00:00", "--data-dir", data_dir
+    )
+    assert sorted(r["asset"] for r in data["assets"]) == ["SOL", "XRP"]
+
+
+def test_scan_default_as_of_is_the_newest_data(data_dir: Path) -> None:
+    data = ok_json("scan", "--json", "--data-dir", data_dir)
+    with Store(data_dir, read_only=True) as store:
+        newest = store.read("candles", interval="1h", derived=False)["ts"].max()
+    assert isinstance(newest, datetime)
+    assert parse_z(data["as_of"]) == newest + timedelta(hours=1)
+    assert sorted(r["asset"] for r in data["assets"]) == ASSETS
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("bad.toml", "[baseline\nwindow_days = 90\n"),  # not TOML
+        ("binary.toml", None),  # not text
+        ("missing.toml", ""),  # no such file (not created)
+    ],
+)
+def test_scan_with_a_bad_config_exits_2_naming_the_file(
+    data_dir: Path, tmp_path: Path, name: str, content: str | None
+) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.write_bytes(b"\xff\xfe\x00\x81 not utf-8")
+    elif content:
+        path.write_text(content)
+    result = invoke("scan", "--config", path, "--as-of", "2025-10-11T00:00", "--data-dir", data_dir)
+    assert_one_line_error(result, str(path))
+
+
+@pytest.mark.parametrize(
+    ("case", "old", "new", "fragment"),
+    [
+        (
+            "decreasing-boundaries",
+            "boundaries = [-2.5, -1.0, 1.0, 2.5]",
+            "boundaries = [2.5, 1.0, -1.0, -2.5]",
+            "boundaries",
+        ),
+        ("no-baseline-section", "[baseline]", "[baseline_renamed]", "baseline"),
+    ],
+    ids=["decreasing-boundaries", "no-baseline-section"],
+)
+def test_scan_with_invalid_config_values_exits_2_naming_the_file(
+    data_dir: Path, tmp_path: Path, case: str, old: str, new: str, fragment: str
+) -> None:
+    """A readable TOML file with a wrong value or a missing section: the error must say which file is wrong.
+
+    BUG: only unreadable/unparsable files are named (load_config wraps OSError/TOMLDecodeError with the path);
+    a ConfigError from validation (RegimeSpec) or from a missing section/key at scan time says e.g.
+    "error: boundaries must increase: (2.5, 1.0, -1.0, -2.5)" with no file name."""
+    text = default_config_path().read_text()
+    bad = text.replace(old, new)
+    assert bad != text
+    path = tmp_path / f"{case}.toml"
+    path.write_text(bad)
+    result = invoke("scan", "--config", path, "--as-of", "2025-10-11T00:00", "--data-dir", data_dir)
+    assert_one_line_error(result, fragment, str(path))
+
+
+def test_scan_with_a_copy_of_the_default_config_gives_the_same_scores(
+    data_dir: Path, tmp_path: Path, scan_json: Any
+) -> None:
+    path = tmp_path / "copy.toml"
+    path.write_bytes(default_config_path().read_bytes())
+    data = ok_json("scan", "--json", "--config", path, "--as-of", "2025-10-11T00:00", "--data-dir", data_dir)
+    assert data == scan_json
+
+
+def test_scan_on_a_missing_store_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = invoke("scan", "--data-dir", missing)
+    assert_one_line_error(result, "no store", str(missing))
+    assert not missing.exists()  # a read-only command never creates a store
+
+
+@pytest.mark.parametrize("command", ["scan", "screen"])
+def test_bad_as_of_exits_2(data_dir: Path, command: str) -> None:
+    result = invoke(command, "--as-of", "yesterday", "--data-dir", data_dir)
+    assert_one_line_error(result, "--as-of", "yesterday")
+
+
+# --------------------------------------------------------------------------------------------------------
+# screen
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_screen_json(data_dir: Path) -> None:
+    data = ok_json("screen", "--json", "--as-of", "2025-10-11T00:00", "--data-dir", data_dir)
+    assert data["as_of"] == "2025-10-11T00:00:00Z"
+    assert set(data) == {"as_of", "most_crowded", "most_fragile", "highest_squeeze_risk"}
+    for name in ("most_crowded", "most_fragile", "highest_squeeze_risk"):
+        rows = data[name]
+        assert sorted(r["asset"] for r in rows) == ASSETS, name
+        scores = [r["score"] for r in rows]
+        assert scores == sorted(scores, reverse=True), name
+        for r in rows:
+            assert 0.0 <= r["vs_own_history_pct"] <= 1.0, r
+            assert isinstance(r["vs_market"], float)
+    assert {r["side"] for r in data["highest_squeeze_risk"]} <= {"long squeeze", "short squeeze"}
+
+
+def test_screen_table(data_dir: Path) -> None:
+    result = invoke("screen", "--as-of", "2025-10-11T00:00", "--assets", "btc,sol", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    for title in ("most crowded", "most fragile", "highest squeeze risk"):
+        assert title in text, title
+    assert re.search(r"\bBTC\b", text) and re.search(r"\bSOL\b", text)
+    assert not re.search(r"\b(ETH|XRP|DOGE)\b", text)
+
+
+# --------------------------------------------------------------------------------------------------------
+# history
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_history_json_gives_25_hourly_rows(data_dir: Path) -> None:
+    data = ok_json(
+        "history", "SOL", "--from", "2025-10-10", "--to", "2025-10-11", "--json", "--data-dir", data_dir
+    )
+    assert data["asset"] == "SOL"
+    assert (data["from"], data["to"]) == ("2025-10-10T00:00:00Z", "2025-10-11T00:00:00Z")
+    hours = data["hours"]
+    assert len(hours) == 25
+    times = [parse_z(h["t"]) for h in hours]
+    assert times[0] == datetime(2025, 10, 10, tzinfo=UTC) and times[-1] == datetime(2025, 10, 11, tzinfo=UTC)
+    assert all(b - a == timedelta(hours=1) for a, b in pairwise(times))
+    for h in hours:
+        assert h["asset"] == "SOL"
+        assert isinstance(h["price"], float) and h["price"] > 0
+        assert h["tag"] in {
+            "Crowded Longs (Fragile)",
+            "Crowded Shorts (Squeeze Risk)",
+            "Deleveraging (Post-Flush)",
+            "Stable Trend (Tradeable)",
+            "Neutral",
+        }
+    # the cascade hour: from 22:00 UTC OI Falling Fast and flushing
+    last = hours[-1]
+    assert last["oi_regime"] == "Falling Fast" and last["deleveraging"] == "flushing"
+
+
+def test_history_lowercase_asset_and_table(data_dir: Path) -> None:
+    result = invoke(
+        "history", "btc", "--from", "2025-10-10T20:00", "--to", "2025-10-10T23:00", "--data-dir", data_dir
+    )
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    for hour in ("20:00", "21:00", "22:00", "23:00"):
+        assert hour in text, hour
+    assert "BTC" in text
+
+
+def test_history_of_an_unknown_asset_exits_2_with_one_line(data_dir: Path) -> None:
+    result = invoke("history", "NOPE", "--from", "2025-10-10", "--to", "2025-10-11", "--data-dir", data_dir)
+    assert_one_line_error(result, "NOPE")
+
+
+def test_history_reversed_window_exits_2(data_dir: Path) -> None:
+    result = invoke("history", "BTC", "--from", "2025-10-11", "--to", "2025-10-10", "--data-dir", data_dir)
+    assert_one_line_error(result, "--from")
+
+
+def test_history_window_over_400_days_exits_2(data_dir: Path) -> None:
+    result = invoke("history", "BTC", "--from", "2024-01-01", "--to", "2025-10-10", "--data-dir", data_dir)
+    assert_one_line_error(result, "400 days")
+
+
+def test_history_without_from_is_a_usage_error(data_dir: Path) -> None:
+    result = invoke("history", "BTC", "--data-dir", data_dir)
+    assert result.exit_code == 2
+    assert "--from" in plain(result.output)
+
+
+# --------------------------------------------------------------------------------------------------------
+# help
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("scan", ["--as-of", "--assets", "--json", "--data-dir", "--config"]),
+        ("screen", ["--as-of", "--assets", "--json", "--data-dir", "--config"]),
+        ("history", ["--from", "--to", "--json", "--data-dir", "--config"]),
+    ],
+)
+def test_radar_command_help_names_its_options(command: str, options: list[str]) -> None:
+    result = invoke(command, "--help")
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    assert f"levradar {command}" in text
+    for option in options:
+        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), option
+
+
+def test_main_help_lists_the_radar_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    text = plain(result.stdout)
+    for command in ("scan", "screen", "history", "demo"):
+        assert re.search(rf"\b{command}\b", text), command

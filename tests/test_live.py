@@ -1,0 +1,106 @@
+"""The live radar folds in one hour at a time and reads exactly what a fresh scan of the same window reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from levradar.analytics.config import load_config
+from levradar.analytics.live import LiveRadar, LiveRadarError
+from levradar.analytics.scan import FEATURE_MARGIN, evaluate_frames
+from levradar.analytics.series import load_markets
+from levradar.ingest.run import import_source
+from levradar.store import Store
+
+LABEL_HOURS = 48
+START_END = datetime(2025, 10, 10, 18, tzinfo=UTC)  # the walk crosses the cascade and a UTC midnight
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    with Store(tmp_path_factory.mktemp("live") / "store") as store:
+        import_source(store, "sample", Path("."))
+        yield store
+
+
+def window_start(end: datetime) -> datetime:
+    return end - timedelta(days=90, hours=LABEL_HOURS + 24)
+
+
+def batch(store: Store, end: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    start = window_start(end)
+    markets = load_markets(store, start - FEATURE_MARGIN, end, None)
+    ev = evaluate_frames(markets, start, end, LABEL_HOURS, load_config())
+    return ev.assets, ev.markets
+
+
+def new_hour(store: Store, hour: datetime) -> pl.DataFrame:
+    return load_markets(store, hour - timedelta(hours=30), hour, None).filter(pl.col("t") == hour)
+
+
+def same(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    cols = sorted(a.columns)
+    assert sorted(b.columns) == cols
+    assert_frame_equal(
+        a.select(cols).sort("key", "t"),
+        b.select(cols).sort("key", "t"),
+        check_exact=False,
+        rel_tol=1e-9,
+        abs_tol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("spare_hours", [168, 3], ids=["in-place", "compacting"])
+def test_advancing_hour_by_hour_equals_a_fresh_scan(
+    sample_store: Store, spare_hours: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room to spare, and with a buffer so small that it compacts during the walk."""
+    monkeypatch.setattr("levradar.analytics.live.SPARE_HOURS", spare_hours)
+    cfg = load_config()
+    start = window_start(START_END)
+    radar = LiveRadar(
+        load_markets(sample_store, start - FEATURE_MARGIN, START_END, None),
+        start,
+        START_END,
+        LABEL_HOURS,
+        cfg,
+    )
+    assets, markets = batch(sample_store, START_END)
+    same(radar.evaluated.assets, assets)
+    same(radar.evaluated.markets, markets)
+    for k in range(1, 9):  # 18:00 .. 02:00: through the 22:00 flush and over midnight (new baselines)
+        hour = START_END + timedelta(hours=k)
+        ev = radar.advance(new_hour(sample_store, hour))
+        assets, markets = batch(sample_store, hour)
+        same(ev.assets, assets)
+        same(ev.markets, markets)
+    last = ev.assets.filter(pl.col("t") == ev.as_of)
+    assert set(last.filter(pl.col("asset").is_in(["BTC", "ETH", "SOL"]))["deleveraging"]) <= {
+        "flushing",
+        "post-flush",
+    }
+
+
+def test_advance_refuses_the_wrong_hour_and_unknown_markets(sample_store: Store) -> None:
+    cfg = load_config()
+    start = window_start(START_END)
+    radar = LiveRadar(
+        load_markets(sample_store, start - FEATURE_MARGIN, START_END, None),
+        start,
+        START_END,
+        LABEL_HOURS,
+        cfg,
+    )
+    with pytest.raises(LiveRadarError, match="exactly one hour"):
+        radar.advance(new_hour(sample_store, START_END + timedelta(hours=2)))
+    rows = new_hour(sample_store, START_END + timedelta(hours=1))
+    alien = rows.head(1).with_columns(
+        symbol=pl.lit("NEWUSDT"), asset=pl.lit("NEW"), key=pl.lit("binance:NEWUSDT")
+    )
+    with pytest.raises(LiveRadarError, match="new market"):
+        radar.advance(pl.concat([rows, alien]))
