@@ -118,6 +118,9 @@ def day_baseline(
     values: FloatArray, bound: int, *, window: int, stride: int, floor: float, min_samples: int
 ) -> DayBaseline:
     """The baseline for the day starting at grid column ``bound``: columns ``[bound - window, bound)``."""
+    if bound <= 0:  # the day starts at or before the grid: no history at all
+        empty = np.full(values.shape[0], np.nan)
+        return DayBaseline(empty, empty.copy(), np.full((values.shape[0], 1), np.nan))
     lo = max(0, bound - window)
     # newest first, every `stride` hours; a copy, never a view of a buffer that may later shift
     sample = values[:, lo:bound][:, ::-1][:, ::stride].copy()

@@ -1,7 +1,7 @@
 """The one regime-labelling function: ordered labels, boundaries and hysteresis, vectorised over markets.
 
 A label is entered when the metric passes its boundary by the hysteresis margin and left only when the metric
-passes back by the margin; inside a margin the previous label holds (if it is one of the two labels the margin
+passes back by the margin; inside a margin the previous hour's label holds (clipped to the two labels the margin
 separates). The state starts at the first hour of the window it is given.
 """
 
@@ -18,28 +18,29 @@ MISSING = -1
 
 
 def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
-    """Label index per cell of ``metric`` (markets × hours, time along axis 1); -1 where the metric is NaN."""
-    bounds = np.asarray(spec.boundaries)
+    """Label index per cell of ``metric`` (markets × hours, time along axis 1); -1 where the metric is NaN.
+
+    Outside every band the label is the metric's bucket. Inside a band the previous hour's label holds, clipped
+    to the two labels the band separates (a jump from far away lands on the nearer of them); the first hour of
+    the window takes its bucket. A NaN hour has no label and leaves the state as it was.
+    Vectorised over markets; one step per hour.
+    """
     m = np.asarray(metric, dtype=np.float64)
-    raw = np.searchsorted(bounds, m, side="right").astype(np.int64)  # label without hysteresis
-    distance = np.abs(m[..., None] - bounds)  # distance to every boundary
+    bounds = np.asarray(spec.boundaries)
+    raw = np.searchsorted(bounds, m, side="right").astype(np.int64)  # the bucket, without hysteresis
+    distance = np.abs(m[..., None] - bounds)
     in_band = (distance < spec.hysteresis).any(axis=-1)
-    core = np.where(in_band | np.isnan(m), MISSING, raw)
-    held = _forward_fill(core)
-    # inside a band the label may only be one of the two labels the band separates
-    nearest = np.argmin(distance, axis=-1)
-    lower, upper = nearest, nearest + 1
-    banded = np.where(held == MISSING, raw, np.clip(held, lower, upper))
-    out = np.where(in_band, banded, raw)
-    return np.where(np.isnan(m), MISSING, out)
-
-
-def _forward_fill(codes: IntArray) -> IntArray:
-    """Carry the last non-missing code forward along axis 1."""
-    idx = np.where(codes != MISSING, np.arange(codes.shape[-1]), 0)
-    np.maximum.accumulate(idx, axis=-1, out=idx)
-    filled = np.take_along_axis(codes, idx, axis=-1)
-    return filled
+    lower = np.argmin(distance, axis=-1).astype(np.int64)  # the band's lower label (upper = lower + 1)
+    missing = np.isnan(m)
+    out = np.empty_like(raw)
+    prev = np.full(m.shape[:-1], MISSING, dtype=np.int64)
+    for j in range(m.shape[-1]):
+        held = np.where(prev == MISSING, raw[..., j], np.clip(prev, lower[..., j], lower[..., j] + 1))
+        cur = np.where(in_band[..., j], held, raw[..., j])
+        cur = np.where(missing[..., j], MISSING, cur)
+        out[..., j] = cur
+        prev = np.where(missing[..., j], prev, cur)
+    return out
 
 
 def names(codes: IntArray, spec: RegimeSpec) -> npt.NDArray[np.object_]:
