@@ -279,6 +279,10 @@ def _scan(
 ) -> None:
     as_of = _as_of(store, as_of_text)
     reads = scan(store, as_of, split_list(assets, upper=True), load_config(config))
+    if not reads and not as_json:
+        raise InputError(
+            "scan", None, None, f"no price data at or before {as_of:%Y-%m-%d %H:%M} UTC for these assets"
+        )
     if as_json:
         print_json({"as_of": as_of, **(extra or {}), "assets": reads})
     else:
