@@ -15,6 +15,7 @@ from rich.table import Table
 
 from levradar import __version__
 from levradar.analytics.config import ConfigError, load_config
+from levradar.analytics.heatmap import asset_heatmap, load_heatmap_config, summarize
 from levradar.analytics.scan import history, newest_time, scan, screen
 from levradar.cli_support import (
     OptionError,
@@ -35,7 +36,7 @@ from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mappin
 from levradar.ingest.normalize import InputError
 from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
-from levradar.render import print_history, print_scan, print_screen
+from levradar.render import print_heatmap, print_history, print_scan, print_screen
 from levradar.store import Store, StoreError, resolve_data_dir
 
 app = typer.Typer(
@@ -356,6 +357,32 @@ def history_cmd(
         print_json({"asset": asset.upper(), "from": first, "to": last, "hours": frame_records(frame)})
     else:
         print_history(frame, asset.upper())
+
+
+@app.command("heatmap")
+@clean_errors
+def heatmap_cmd(
+    asset: Annotated[str, typer.Argument(help="The asset, e.g. BTC.")],
+    venue: Annotated[
+        str | None, typer.Option(help="Only this venue (default: every venue with OI, summed).")
+    ] = None,
+    as_of: AsOf = None,
+    days: Annotated[int, typer.Option(min=1, max=730, help="History the model runs over, in days.")] = 90,
+    config: Annotated[Path | None, typer.Option("--config", help="Heatmap model configuration file.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """The modelled liquidation map: long clusters below price, short clusters above, nearest pockets."""
+    cfg = load_heatmap_config(config)
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        when = _as_of(store, as_of)
+        hm, venues = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
+    summary = summarize(hm, cfg)
+    out = {"asset": asset.upper(), "as_of": when, "data_time": hm.times[-1], "venues": venues, **summary}
+    if as_json:
+        print_json(out)
+    else:
+        print_heatmap(out)
 
 
 if __name__ == "__main__":

@@ -163,3 +163,33 @@ def print_history(frame: pl.DataFrame, asset: str) -> None:
             r["tag"],
         )
     console.print(table)
+
+
+def print_heatmap(out: dict[str, Any]) -> None:
+    price = out["price"]
+    console.print(
+        f"[bold]{out['asset']}[/] liquidation map as of {out['as_of']:%Y-%m-%d %H:%M} UTC — price {price:,.6g}, "
+        f"OI {usd(out['oi_usd'])} ({', '.join(out['venues'])})",
+        highlight=False,
+    )
+    table = Table(title="nearest dense pockets", title_justify="left")
+    for col in ("side", "price", "distance", "USD", "leverage mix"):
+        table.add_column(col)
+    for label, key in (("shorts above", "nearest_above"), ("longs below", "nearest_below")):
+        p = out[key]
+        if p is None:
+            table.add_row(label, "-", "-", "-", "-")
+            continue
+        mix = ", ".join(f"{k} {v * 100:.0f}%" for k, v in p["leverage_mix"].items() if v >= 0.05)
+        table.add_row(label, f"{p['price']:,.6g}", f"{p['distance_pct']:+.2f}%", usd(p["usd"]), mix)
+    console.print(table)
+    cum = Table(title="forced-flow USD outward from price", title_justify="left")
+    for col in ("move", "longs liquidated below", "shorts liquidated above"):
+        cum.add_column(col, justify="right")
+    for pct, v in out["cumulative"].items():
+        cum.add_row(f"±{pct}", usd(v["below_long_usd"]), usd(v["above_short_usd"]))
+    console.print(cum)
+    console.print(
+        "model-derived (docs/heatmap.md): a high-likelihood cascade zone, not a guaranteed magnet",
+        style="dim",
+    )
