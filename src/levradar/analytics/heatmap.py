@@ -120,41 +120,104 @@ def _simulate(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Hour by hour: decay, proportional OI closure, consumption by the bar's range, new cohort, close check.
 
-    Returns per-hour totals per bucket (hours × buckets, if ``record``) and the final per-tier books.
+    Returns per-hour totals per bucket (hours × buckets if ``record``, else the last hour) and the final per-tier
+    books. Decay and OI closure scale whole tiers, so they are kept as one factor per tier (``scale``) instead of
+    touching every bucket; consumption only clears the occupied part of a book (tracked by ``top``/``bottom``).
     """
     n_hours, n_buckets, n_tiers = low.shape[0], edges.shape[0] - 1, long_k.shape[0]
     longs = np.zeros((n_tiers, n_buckets))
     shorts = np.zeros((n_tiers, n_buckets))
+    scale = np.ones(n_tiers)
+    top = np.full(n_tiers, -1, dtype=np.int64)  # highest occupied long bucket per tier
+    bottom = np.full(n_tiers, n_buckets, dtype=np.int64)  # lowest occupied short bucket per tier
     rows = n_hours if record else 1
     long_grid = np.zeros((rows, n_buckets))
     short_grid = np.zeros((rows, n_buckets))
     for h in range(n_hours):
-        if np.isnan(low[h]) or np.isnan(high[h]):
-            continue
-        for k in range(n_tiers):
-            longs[k] *= decay[k] * oi_ratio[h]
-            shorts[k] *= decay[k] * oi_ratio[h]
-        # the bar's range consumes every long level at or above its low and every short level at or below its high
-        jl = np.searchsorted(edges, low[h], side="right") - 1  # bucket holding the low: reached, consumed
-        longs[:, max(jl, 0) :] = 0.0
-        jh = np.searchsorted(edges, high[h], side="left")  # buckets whose lower edge is below the high
-        shorts[:, : max(min(jh, n_buckets), 0)] = 0.0
-        if new_usd[h] > 0.0:
+        if not (np.isnan(low[h]) or np.isnan(high[h])):
+            _step(
+                h,
+                low,
+                high,
+                close,
+                new_usd,
+                long_share,
+                oi_ratio,
+                edges,
+                long_k,
+                short_k,
+                weights,
+                decay,
+                longs,
+                shorts,
+                scale,
+                top,
+                bottom,
+            )
+        if record or h == n_hours - 1:
+            r = h if record else 0
             for k in range(n_tiers):
-                m = new_usd[h] * weights[k]
-                _deposit(longs[k], edges, low[h] * long_k[k], high[h] * long_k[k], m * long_share[h])
-                _deposit(
-                    shorts[k], edges, low[h] * short_k[k], high[h] * short_k[k], m * (1.0 - long_share[h])
-                )
-            # positions opened in the bar whose level the close is already beyond were liquidated by then
-            jc = np.searchsorted(edges, close[h], side="right") - 1
-            longs[:, max(jc, 0) :] = 0.0
-            shorts[:, : max(min(jc + 1, n_buckets), 0)] = 0.0
-        r = h if record else 0
-        for k in range(n_tiers):
-            long_grid[r] += longs[k]
-            short_grid[r] += shorts[k]
+                long_grid[r] += longs[k] * scale[k]
+                short_grid[r] += shorts[k] * scale[k]
+    for k in range(n_tiers):
+        longs[k] *= scale[k]
+        shorts[k] *= scale[k]
     return long_grid, short_grid, longs, shorts
+
+
+@numba.njit(cache=True)
+def _step(
+    h: int,
+    low: FloatArray,
+    high: FloatArray,
+    close: FloatArray,
+    new_usd: FloatArray,
+    long_share: FloatArray,
+    oi_ratio: FloatArray,
+    edges: FloatArray,
+    long_k: FloatArray,
+    short_k: FloatArray,
+    weights: FloatArray,
+    decay: FloatArray,
+    longs: FloatArray,
+    shorts: FloatArray,
+    scale: FloatArray,
+    top: npt.NDArray[np.int64],
+    bottom: npt.NDArray[np.int64],
+) -> None:
+    """One hour of the model (see ``_simulate``)."""
+    n_buckets, n_tiers = longs.shape[1], longs.shape[0]
+    jl = max(int(np.searchsorted(edges, low[h], side="right")) - 1, 0)  # the low's bucket is reached
+    jh = min(int(np.searchsorted(edges, high[h], side="left")), n_buckets)  # buckets starting below the high
+    for k in range(n_tiers):
+        scale[k] *= decay[k] * oi_ratio[h]
+        if scale[k] < 1e-200:  # fold the factor in before it underflows
+            longs[k] *= scale[k]
+            shorts[k] *= scale[k]
+            scale[k] = 1.0
+        if top[k] >= jl:
+            longs[k, jl : top[k] + 1] = 0.0
+            top[k] = jl - 1
+        if bottom[k] < jh:
+            shorts[k, bottom[k] : jh] = 0.0
+            bottom[k] = jh
+    if new_usd[h] > 0.0:
+        jc = max(int(np.searchsorted(edges, close[h], side="right")) - 1, 0)
+        for k in range(n_tiers):
+            m = new_usd[h] * weights[k] / scale[k]
+            lo_l, hi_l = low[h] * long_k[k], high[h] * long_k[k]
+            lo_s, hi_s = low[h] * short_k[k], high[h] * short_k[k]
+            _deposit(longs[k], edges, lo_l, hi_l, m * long_share[h])
+            _deposit(shorts[k], edges, lo_s, hi_s, m * (1.0 - long_share[h]))
+            top[k] = max(top[k], min(int(np.searchsorted(edges, hi_l, side="right")) - 1, n_buckets - 1))
+            bottom[k] = min(bottom[k], max(int(np.searchsorted(edges, lo_s, side="right")) - 1, 0))
+            # positions opened in the bar whose level the close is already beyond were liquidated by then
+            if top[k] >= jc:
+                longs[k, jc : top[k] + 1] = 0.0
+                top[k] = jc - 1
+            if bottom[k] <= jc:
+                shorts[k, bottom[k] : jc + 1] = 0.0
+                bottom[k] = jc + 1
 
 
 @dataclass(frozen=True)

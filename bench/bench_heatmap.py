@@ -1,0 +1,93 @@
+"""Heatmap model benchmark; prints JSON.
+
+Usage: python bench/bench_heatmap.py [--markets 500] [--repeats 5]
+- one market (Bybit BTCUSDT from the bundled sample), 90 days hourly, the configured buckets (600): the full
+  price × time grid, and the current map only;
+- the 500-market universe of bench_scan.py (real sample markets time-shifted and scaled), current maps.
+Timings exclude numba's one-off compilation (a warm-up run comes first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from levradar.analytics.heatmap import load_heatmap_config, price_edges, simulate_market
+from levradar.analytics.series import load_markets
+from levradar.ingest.run import import_source
+from levradar.store import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_scan import universe
+
+AS_OF = datetime(2025, 10, 10, 18, tzinfo=UTC)
+
+
+def _median(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--markets", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    cfg = load_heatmap_config()
+    with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
+        import_source(store, "sample", Path("."))
+        one = load_markets(store, AS_OF - timedelta(days=90), AS_OF, ["BTC"]).filter(
+            pl.col("venue") == "bybit"
+        )
+    edges = price_edges(float(one["low"].min()), float(one["high"].max()), cfg)  # type: ignore[arg-type]
+    simulate_market(one, edges, cfg)  # compile
+    grid_s = _median(lambda: simulate_market(one, edges, cfg, record=True), args.repeats * 4)
+    map_s = _median(lambda: simulate_market(one, edges, cfg, record=False), args.repeats * 4)
+
+    markets, start, end, _ = universe(args.markets)
+    frames = [f for _, f in markets.filter(pl.col("t") >= end - timedelta(days=90)).group_by("key")]
+    bounds = [(float(f["low"].min()), float(f["high"].max())) for f in frames]  # type: ignore[arg-type]
+
+    def all_markets() -> None:
+        for f, (lo, hi) in zip(frames, bounds, strict=True):
+            simulate_market(f, price_edges(lo, hi, cfg), cfg, record=False)
+
+    many_s = _median(all_markets, args.repeats)
+    print(
+        json.dumps(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "buckets": cfg.buckets,
+                "one_market_hours": one.height,
+                "one_market_grid_median_s": round(grid_s, 4),
+                "one_market_current_map_median_s": round(map_s, 4),
+                "markets": len(frames),
+                "all_markets_current_maps_median_s": round(many_s, 3),
+                "repeats": args.repeats,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
