@@ -15,8 +15,9 @@ from rich.table import Table
 
 from levradar import __version__
 from levradar.analytics.config import ConfigError, load_config
-from levradar.analytics.heatmap import asset_heatmap, load_heatmap_config, summarize
+from levradar.analytics.heatmap import asset_heatmap, book, load_heatmap_config, summarize
 from levradar.analytics.scan import history, newest_time, scan, screen
+from levradar.analytics.scenario import scenario
 from levradar.cli_support import (
     OptionError,
     console,
@@ -36,7 +37,7 @@ from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mappin
 from levradar.ingest.normalize import InputError
 from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
-from levradar.render import print_heatmap, print_history, print_scan, print_screen
+from levradar.render import print_heatmap, print_history, print_scan, print_scenarios, print_screen
 from levradar.store import Store, StoreError, resolve_data_dir
 
 app = typer.Typer(
@@ -376,13 +377,68 @@ def heatmap_cmd(
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        hm, venues = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
-    summary = summarize(hm, cfg)
-    out = {"asset": asset.upper(), "as_of": when, "data_time": hm.times[-1], "venues": venues, **summary}
+        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
+    summary = summarize(ah.map, cfg)
+    out = {
+        "asset": asset.upper(),
+        "as_of": when,
+        "data_time": ah.map.times[-1],
+        "venues": ah.venues,
+        **summary,
+    }
     if as_json:
         print_json(out)
     else:
         print_heatmap(out)
+
+
+def _move(text: str) -> float:
+    """'-2%', '1.5%', '-0.02' → a signed fraction."""
+    raw = text.strip()
+    try:
+        value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
+    except ValueError:
+        raise OptionError(f"--move: {text!r} is not a move like -2% or 1.5%") from None
+    if not -0.9 < value < 10 or value == 0:
+        raise OptionError(f"--move: {text!r} must be non-zero and above -90%")
+    return value
+
+
+@app.command("scenario")
+@clean_errors
+def scenario_cmd(
+    asset: Annotated[str, typer.Argument(help="The asset, e.g. BTC.")],
+    moves: Annotated[
+        list[str] | None, typer.Option("--move", help="A price move, e.g. -2% (repeatable).")
+    ] = None,
+    venue: Annotated[str | None, typer.Option(help="Only this venue's positions.")] = None,
+    as_of: AsOf = None,
+    days: Annotated[
+        int, typer.Option(min=1, max=730, help="History the heatmap model runs over, in days.")
+    ] = 90,
+    config: Annotated[Path | None, typer.Option("--config", help="Heatmap model configuration file.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """What a ±x % move liquidates, and whether the forced flow cascades into the next pockets."""
+    changes = [_move(m) for m in (moves or ["-2%", "-1%", "1%", "2%"])]
+    cfg = load_heatmap_config(config)
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        when = _as_of(store, as_of)
+        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
+    current = book(ah.map, cfg)
+    results = [scenario(current, m, ah.impact_per_usd) for m in changes]
+    out = {
+        "asset": asset.upper(),
+        "as_of": when,
+        "price": ah.map.price,
+        "venues": ah.venues,
+        "scenarios": results,
+    }
+    if as_json:
+        print_json(out)
+    else:
+        print_scenarios(out)
 
 
 if __name__ == "__main__":

@@ -193,3 +193,36 @@ def print_heatmap(out: dict[str, Any]) -> None:
         "model-derived (docs/heatmap.md): a high-likelihood cascade zone, not a guaranteed magnet",
         style="dim",
     )
+
+
+def print_scenarios(out: dict[str, Any]) -> None:
+    table = Table(
+        title=f"{out['asset']} scenarios as of {out['as_of']:%Y-%m-%d %H:%M} UTC — price {out['price']:,.6g}",
+        title_justify="left",
+    )
+    for col in (
+        "move",
+        "pockets hit",
+        "forced USD",
+        "after cascade",
+        "amplification",
+        "pockets ignited",
+        "steps",
+    ):
+        table.add_column(col, justify="right")
+    for s in out["scenarios"]:
+        c = s["cascade"]
+        table.add_row(
+            f"{s['move_pct']:+.2f}%",
+            str(len(s["pockets_hit"])),
+            usd(s["forced_usd"]),
+            "-" if c is None else f"{c['final_move_pct']:+.2f}%",
+            "-" if c is None or c["amplification"] is None else f"{c['amplification']:.2f}x",
+            "-" if c is None else str(len(c["pockets_ignited"])),
+            "-" if c is None else str(c["steps"]),
+        )
+    console.print(table)
+    console.print(
+        "impact model: median |1h return| per traded USD over 7 days; a stress estimate, not a forecast",
+        style="dim",
+    )

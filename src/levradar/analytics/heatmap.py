@@ -22,6 +22,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import ConfigError
+from levradar.analytics.scenario import Book, impact_per_usd
 from levradar.analytics.series import load_markets
 from levradar.store import Store
 
@@ -402,19 +403,25 @@ def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object
     }
 
 
+@dataclass(frozen=True)
+class AssetHeatmap:
+    map: Heatmap
+    venues: list[str]  # venues whose OI fed the model
+    impact_per_usd: float | None  # price response to traded USD, for the cascade simulation
+
+
 def asset_heatmap(
     store: Store, asset: str, as_of: datetime, *, days: int, venue: str | None, cfg: HeatmapConfig
-) -> tuple[Heatmap, list[str]]:
+) -> AssetHeatmap:
     """The model run over ``days`` of history before ``as_of`` for every venue of ``asset`` (or one venue),
-    on shared bucket edges, summed. Returns the map and the venues that contributed (those with OI)."""
+    on shared bucket edges, summed over the venues that have OI."""
     start = as_of - timedelta(days=days)
     markets = load_markets(store, start, as_of, [asset])
     if venue:
         markets = markets.filter(pl.col("venue") == venue)
     if markets.is_empty():
-        raise ValueError(
-            f"no hourly data for {asset}{' on ' + venue if venue else ''} up to {as_of:%Y-%m-%d %H:%M} UTC"
-        )
+        where = f" on {venue}" if venue else ""
+        raise ValueError(f"no hourly data for {asset}{where} up to {as_of:%Y-%m-%d %H:%M} UTC")
     edges = price_edges(float(markets["low"].min()), float(markets["high"].max()), cfg)  # type: ignore[arg-type]
     maps, used = [], []
     for (v, _sym), frame in markets.sort("venue", "symbol").group_by(
@@ -426,4 +433,17 @@ def asset_heatmap(
         used.append(str(v))
     if not maps:
         raise ValueError(f"no open-interest history for {asset}: the heatmap model needs OI")
-    return combine(maps), used
+    return AssetHeatmap(combine(maps), used, impact_per_usd(markets))
+
+
+def book(hm: Heatmap, cfg: HeatmapConfig, row: int = -1) -> Book:
+    """The map at ``row`` with its dense buckets flagged (at or above the side's configured quantile)."""
+    long_usd, short_usd = hm.long_usd[row], hm.short_usd[row]
+
+    def dense(usd: FloatArray) -> npt.NDArray[np.bool_]:
+        filled = usd[usd > 0]
+        if filled.size == 0:
+            return np.zeros(usd.shape, dtype=bool)
+        return np.asarray(usd >= np.quantile(filled, cfg.pocket_quantile)) & (usd > 0)
+
+    return Book(hm.centers, long_usd, short_usd, hm.price, dense(long_usd), dense(short_usd))

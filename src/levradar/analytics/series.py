@@ -36,7 +36,13 @@ def load_markets(
 def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame) -> pl.DataFrame:
     by = ["venue", "symbol"]
     base = candles.select(
-        *by, "asset", (pl.col("ts") + timedelta(hours=1)).alias("t"), "close", "high", "low"
+        *by,
+        "asset",
+        (pl.col("ts") + timedelta(hours=1)).alias("t"),
+        "close",
+        "high",
+        "low",
+        pl.coalesce("volume_quote", pl.col("volume_base") * pl.col("close")).alias("volume_usd"),
     ).sort(*by, "t")
     fund = funding.select(*by, pl.col("ts").alias("t"), "rate_8h").sort(*by, "t")
     base = base.join_asof(
