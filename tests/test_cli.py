@@ -200,7 +200,9 @@ def test_demo_as_of_the_day_after_the_cascade(demo: DemoRuns) -> None:
 def test_demo_table_output(demo: DemoRuns) -> None:
     result = invoke("demo", "--data-dir", demo.data_dir, "--as-of", "2025-10-11", "--assets", "btc,eth")
     assert result.exit_code == 0, result.output
-    report, sep, radar = plain(result.stdout).partition("levradar — as of 2025-10-11 00:00 UTC (sorted by LSI)")
+    report, sep, radar = plain(result.stdout).partition(
+        "levradar — as of 2025-10-11 00:00 UTC (sorted by LSI)"
+    )
     assert sep, result.stdout
     assert "import sample" in report  # the import report comes first
     assert re.search(r"\bBTC\b", radar) and re.search(r"\bETH\b", radar)

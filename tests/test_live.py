@@ -35,7 +35,7 @@ def window_start(end: datetime) -> datetime:
 def batch(store: Store, end: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
     start = window_start(end)
     markets = load_markets(store, start - FEATURE_MARGIN, end, None)
-    ev = evaluate_frames(markets, start, end, LABEL_HOURS, load_config())
+    ev = evaluate_frames(markets, start, end, LABEL_HOURS, load_config(), liquidation=False)
     return ev.assets, ev.markets
 
 

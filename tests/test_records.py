@@ -55,7 +55,9 @@ def test_candle_checks_interval_and_ohlc_consistency() -> None:
 
 
 def test_open_interest_from_contracts_and_coin() -> None:
-    okx = OpenInterest.from_raw("okx", "BTC-USDT-SWAP", T, 2_000_000.0, "contracts", price=60_000.0, contract_size=0.01)
+    okx = OpenInterest.from_raw(
+        "okx", "BTC-USDT-SWAP", T, 2_000_000.0, "contracts", price=60_000.0, contract_size=0.01
+    )
     assert okx.oi_base == pytest.approx(20_000.0)
     assert okx.oi_usd == pytest.approx(1.2e9)
     bybit = OpenInterest.from_raw("bybit", "BTCUSDT", T, 50_000.0, "coin")
@@ -72,7 +74,9 @@ def test_basis_and_rate_8h() -> None:
 
 def test_records_frame_is_canonical_and_writes(tmp_path: object) -> None:
     fills = [
-        Liquidation("okx", "BTC/USDT:USDT", T, Liquidation.side_from_order("sell"), 60_000.0, 0.5, sampled=True),
+        Liquidation(
+            "okx", "BTC/USDT:USDT", T, Liquidation.side_from_order("sell"), 60_000.0, 0.5, sampled=True
+        ),
         Liquidation("okx", "BTC-USDT-SWAP", T, "short", 61_000.0, 0.25, sampled=True),
     ]
     frame = records_frame(fills, source="test")

@@ -265,8 +265,24 @@ def _check_read(r: dict[str, Any], as_of: datetime) -> None:
     assert _is_num(v["rv_24h"]) and v["rv_24h"] >= 0
     assert v["regime"] in VOL_REGIMES
     liq = r["liquidation"]
-    assert liq["proximity"] is None and liq["nearest_above"] is None and liq["nearest_below"] is None
-    assert liq["status"] == LIQUIDATION_UNAVAILABLE and "unavailable" in liq["status"]
+    if liq["proximity"] is None:  # no venue with OI at this hour (or no pocket): said, never faked
+        assert liq["nearest_above"] is None and liq["nearest_below"] is None
+        assert liq["status"] == LIQUIDATION_UNAVAILABLE
+    else:
+        assert liq["proximity"] in ("Very Near", "Near", "Medium", "Far")
+        assert liq["status"].startswith("modelled")
+        for key, sign in (("nearest_above", 1), ("nearest_below", -1)):
+            pocket = liq[key]
+            if pocket is not None:
+                assert pocket["usd"] > 0 and sign * pocket["distance_pct"] > 0
+                assert sign * (pocket["price"] - r["price"]) > 0
+        nearest = min(abs(p["distance_pct"]) for p in (liq["nearest_above"], liq["nearest_below"]) if p)
+        daily_vol = r["volatility"]["rv_24h"] / math.sqrt(365.0)
+        assert liq["distance_in_daily_vol"] == pytest.approx(
+            nearest / 100.0 / daily_vol, rel=1e-3
+        )  # rv rounded
+        comp = r["scores"]["lsi_components"]["liquidation_proximity"]
+        assert comp["used"] and 0.0 <= comp["value"] <= 1.0
     s = r["scores"]
     for name, (lo, hi) in SCORE_RANGES.items():
         if s[name] is None and o["usd"] is None and name in ("crowding", "squeeze_long", "squeeze_short"):
@@ -470,7 +486,7 @@ def test_history_with_the_scan_window_equals_the_scan(sample_store: Store, when:
     """A history that starts exactly 7 days (the scan's label window) before t: the same rows, so every
     label and score at t equals the scan's."""
     t = utc(when)
-    reads = by_asset(scan(sample_store, t))
+    reads = by_asset(scan(sample_store, t, liquidation=False))  # history rows carry no liquidation overlay
     for asset in ASSETS:
         frame = history(sample_store, asset, t - timedelta(days=7), t)
         assert frame.height == 7 * 24 + 1
@@ -494,7 +510,7 @@ def test_history_with_a_longer_window_agrees_with_the_scan(sample_store: Store, 
     """A longer window starts the regimes' hysteresis state earlier than the scan does, so labels could in
     principle differ by a margin-hold; the numbers never can. On these real hours the labels agree too."""
     t = utc(when)
-    reads = by_asset(scan(sample_store, t))
+    reads = by_asset(scan(sample_store, t, liquidation=False))  # history rows carry no liquidation overlay
     for asset in ASSETS:
         frame = history(sample_store, asset, t - timedelta(days=days), t)
         assert frame.height == days * 24 + 1

@@ -97,17 +97,25 @@ def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
             r["volatility"]["regime"] or "-",
             r["quadrant"] or "-",
             s["deleveraging"] or "-",
-            "n/a",
+            _proximity(r["liquidation"]),
         )
     console.print(table)
     for r in reads:
         for c in r["contradictions"]:
             console.print(f"  {r['asset']}: {c['text']}", highlight=False)
     console.print(
-        "scores 0-100 (crowding -100..100, + = longs crowded); OI change in coin; liquidation proximity awaits the "
-        "heatmap model; see docs/signals.md",
+        "scores 0-100 (crowding -100..100, + = longs crowded); OI change in coin; liquidation proximity from the "
+        "heatmap model (docs/heatmap.md); see docs/signals.md",
         style="dim",
     )
+
+
+def _proximity(liq: dict[str, Any]) -> str:
+    if liq.get("proximity") is None:
+        return "n/a"
+    pockets = [p for p in (liq.get("nearest_below"), liq.get("nearest_above")) if p]
+    nearest = min(pockets, key=lambda p: abs(p["distance_pct"])) if pockets else None
+    return str(liq["proximity"]) + (f" ({nearest['distance_pct']:+.1f}%)" if nearest else "")
 
 
 def print_screen(result: dict[str, list[dict[str, Any]]], as_of: datetime) -> None:

@@ -38,6 +38,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "deleveraging": ("flush_z", "building_z", "post_flush_hours"),
     "scores": ("z_saturation", "crowding_funding_weight", "crowding_oi_weight", "fragility_weights"),
     "lsi": ("weights",),
+    "liquidation": ("model_days", "labels", "boundaries", "component_span"),
     "setups": ("persistence_hours", "trend_z", "dump_z"),
     "contradictions": ("breakout_z", "flat_oi_z", "funding_rise_z", "dispersion_z"),
 }

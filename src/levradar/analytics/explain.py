@@ -92,7 +92,9 @@ def contradictions(r: dict[str, Any]) -> list[dict[str, str]]:
     )
     add(
         "coiled_spring",
-        f"Liquidation clusters are {r.get('liq_proximity')} while volatility contracts: a coiled spring.",
+        f"A dense liquidation pocket is {r.get('liq_proximity')} ({r.get('liq_distance_vol') or 0:.2f} daily vols away) "
+        f"while volatility contracts ({(r.get('rv_24h') or 0) * 100:.0f} % vs {(r.get('rv_7d') or 0) * 100:.0f} % "
+        "over 7 days): a coiled spring.",
     )
     add(
         "spot_led_move",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,12 +14,16 @@ import polars as pl
 from levradar.analytics import explain
 from levradar.analytics.baseline import make_grid, robust_baselines
 from levradar.analytics.config import SignalConfig, load_config
+from levradar.analytics.heatmap import load_heatmap_config
+from levradar.analytics.proximity import liquidation_overlay
 from levradar.analytics.series import asset_frame, load_markets, market_frame, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
 from levradar.store import Store
 
 FEATURE_MARGIN = timedelta(days=8)
-LIQUIDATION_UNAVAILABLE = "unavailable: the liquidation heatmap model is not built yet"
+LIQUIDATION_UNAVAILABLE = (
+    "unavailable: no venue with open interest has a bar at this hour, or no pocket exists"
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Evaluated:
     assets: pl.DataFrame
     markets: pl.DataFrame
     config: SignalConfig
+    liquidation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per asset, at the scan's hour
 
 
 def floor_hour(ts: datetime) -> datetime:
@@ -48,8 +53,10 @@ def evaluate_store(
     assets: Sequence[str] | None = None,
     config: SignalConfig | None = None,
     label_hours: int | None = None,
+    liquidation: bool = True,
 ) -> Evaluated:
-    """Features, regimes and scores for the hours ``(as_of - label_hours, as_of]`` of every asset and market."""
+    """Features, regimes and scores for the hours ``(as_of - label_hours, as_of]`` of every asset and market;
+    with ``liquidation``, the heatmap model's proximity at ``as_of`` (see evaluate_frames)."""
     cfg = config or load_config()
     end = floor_hour(as_of)
     labels = label_hours if label_hours is not None else int(cfg.value("baseline", "label_window_days")) * 24
@@ -57,15 +64,26 @@ def evaluate_store(
     start = end - timedelta(days=window_days, hours=labels + 24)
     # read a margin before the grid so every grid hour has its 24h lags and 7-day volatility
     markets = load_markets(store, start - FEATURE_MARGIN, end, assets)
-    return evaluate_frames(markets, start, end, labels, cfg)
+    return evaluate_frames(markets, start, end, labels, cfg, liquidation)
 
 
 def evaluate_frames(
-    markets: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig
+    markets: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    label_hours: int,
+    cfg: SignalConfig,
+    liquidation: bool = True,
 ) -> Evaluated:
+    """Labels and scores over the label window; with ``liquidation``, the heatmap model's proximity at ``end``."""
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
-    by_asset = _evaluate_level(with_price_features(asset_frame(markets)), start, end, label_hours, cfg, True)
+    assets = with_price_features(asset_frame(markets))
+    overlay: dict[str, dict[str, Any]] = {}
+    if liquidation:
+        rv = dict(assets.filter(pl.col("t") == end).select("asset", "rv_24h").drop_nulls().iter_rows())
+        overlay = liquidation_overlay(markets, rv, end, cfg, load_heatmap_config())
+    by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, overlay)
     if markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique():
         # one market per asset: the market's read is the asset's (no second pass over the same series)
         venue_of = markets.select("asset", "venue", "symbol").unique()
@@ -73,7 +91,7 @@ def evaluate_frames(
         by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
     else:
         by_market = _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
-    return Evaluated(end, by_asset, by_market, cfg)
+    return Evaluated(end, by_asset, by_market, cfg, overlay)
 
 
 def level_metrics(cfg: SignalConfig, is_asset: bool) -> dict[str, float]:
@@ -105,7 +123,11 @@ def with_z(rows: pl.DataFrame, z: dict[str, np.ndarray], is_asset: bool) -> pl.D
     rows = rows.with_columns(zs).rename({"log_oi_usd_z": "oi_usd_z"})
     if not is_asset:
         rows = rows.with_columns(funding_dispersion_8h_z=pl.lit(None, pl.Float64))
-    return rows.with_columns(liq_proximity=pl.lit(None, pl.String))
+    return rows.with_columns(
+        liq_proximity=pl.lit(None, pl.String),
+        c_liquidation_proximity=pl.lit(None, pl.Float64),
+        liq_distance_vol=pl.lit(None, pl.Float64),
+    )
 
 
 def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: datetime) -> pl.DataFrame:
@@ -126,7 +148,13 @@ def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: 
 
 
 def _evaluate_level(
-    frame: pl.DataFrame, start: datetime, end: datetime, label_hours: int, cfg: SignalConfig, is_asset: bool
+    frame: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    label_hours: int,
+    cfg: SignalConfig,
+    is_asset: bool,
+    overlay: dict[str, dict[str, Any]] | None = None,
 ) -> pl.DataFrame:
     grid = make_grid(level_input(frame), start, end)
     metrics = level_metrics(cfg, is_asset)
@@ -141,14 +169,52 @@ def _evaluate_level(
     rows = with_z(
         grid.tail(n_labels).with_columns(hour_index=pl.int_range(pl.len()).over("key")), base.z, is_asset
     )
+    if overlay:
+        rows = with_overlay(rows, overlay, end)
     out = evaluate(rows, cfg, (len(grid.keys), n_labels))
     return finish(out, grid.keys, base.pct_last, end)
+
+
+def with_overlay(rows: pl.DataFrame, overlay: dict[str, dict[str, Any]], end: datetime) -> pl.DataFrame:
+    """Liquidation proximity and its score component on each asset's row at the scan's hour."""
+    table = pl.DataFrame(
+        {
+            "key": list(overlay),
+            "_prox": [v["proximity"] for v in overlay.values()],
+            "_comp": [float(v["component"]) for v in overlay.values()],
+            "_dist": [float(v["distance_in_daily_vol"]) for v in overlay.values()],
+        },
+        schema={"key": pl.String, "_prox": pl.String, "_comp": pl.Float64, "_dist": pl.Float64},
+    )
+    at_end = pl.col("t") == end
+    return (
+        rows.join(table, on="key", how="left", maintain_order="left")
+        .with_columns(
+            liq_proximity=pl.when(at_end).then(pl.col("_prox")).otherwise(pl.col("liq_proximity")),
+            c_liquidation_proximity=pl.when(at_end)
+            .then(pl.col("_comp"))
+            .otherwise(pl.col("c_liquidation_proximity")),
+            liq_distance_vol=pl.when(at_end).then(pl.col("_dist")),
+        )
+        .drop("_prox", "_comp", "_dist")
+    )
 
 
 def _num(value: Any, digits: int = 8) -> float | None:
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return None
     return round(float(value), digits)
+
+
+def _liquidation(overlay: dict[str, Any] | None) -> dict[str, Any]:
+    if overlay is None:
+        return {
+            "proximity": None,
+            "nearest_above": None,
+            "nearest_below": None,
+            "status": LIQUIDATION_UNAVAILABLE,
+        }
+    return {**overlay, "status": "modelled (docs/heatmap.md)"}
 
 
 def _transitions(frame: pl.DataFrame, key: str) -> list[dict[str, Any]]:
@@ -258,12 +324,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
                     "regime": r["vol_regime"],
                 },
                 "quadrant": r["quadrant"],
-                "liquidation": {
-                    "proximity": None,
-                    "nearest_above": None,
-                    "nearest_below": None,
-                    "status": LIQUIDATION_UNAVAILABLE,
-                },
+                "liquidation": _liquidation(ev.liquidation.get(r["asset"])),
                 "scores": {
                     "crowding": _num(r["crowding"], 1),
                     "fragility": _num(r["fragility"], 1),
@@ -289,10 +350,14 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
 
 
 def scan(
-    store: Store, as_of: datetime, assets: Sequence[str] | None = None, config: SignalConfig | None = None
+    store: Store,
+    as_of: datetime,
+    assets: Sequence[str] | None = None,
+    config: SignalConfig | None = None,
+    liquidation: bool = True,
 ) -> list[dict[str, Any]]:
     """The radar read of every asset as of ``as_of`` (nothing stamped after it is used)."""
-    return asset_reads(evaluate_store(store, as_of, assets, config))
+    return asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation))
 
 
 __all__ = [
@@ -315,7 +380,8 @@ def history(
     hours = int((end_h - start_h) / timedelta(hours=1))
     if hours < 0:
         raise ValueError("--from must not be after --to")
-    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours)
+    # the liquidation overlay is modelled at a scan's hour only: history rows do not carry it
+    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours, liquidation=False)
     if ev.assets.is_empty():
         return pl.DataFrame()
     return ev.assets.filter(pl.col("t") >= start_h).select(

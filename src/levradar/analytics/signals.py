@@ -130,7 +130,9 @@ def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFra
         c_vol_compression=(-pl.col("rv_24h_z") / sat).clip(0.0, 1.0),
         c_funding_stress=(pl.col("funding_metric").abs() / sat).clip(0.0, 1.0),
         c_volatility=_unit(pl.col("rv_24h_z"), sat),
-        c_liquidation_proximity=pl.lit(None, pl.Float64),  # until the heatmap model provides it
+        c_liquidation_proximity=pl.col("c_liquidation_proximity").cast(
+            pl.Float64
+        ),  # from the heatmap (scan hour)
     )
     frag_w = {k: float(v) for k, v in sc["fragility_weights"].items()}
     fragility = _weighted(
