@@ -49,7 +49,12 @@ def evidence(r: dict[str, Any]) -> list[str]:
             f"funding {r['funding_regime']} for {r['funding_regime_h']} h "
             f"({_rate(r['rate_8h'])}, z {_z(r['funding_metric'])})",
             f"OI {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h)",
-            "liquidation clusters: not yet modelled",
+            f"nearest liquidation pocket: {r.get('liq_proximity') or 'not modelled at this hour'}"
+            + (
+                f" ({r['liq_distance_vol']:.2f} daily vols away)"
+                if r.get("liq_distance_vol") is not None
+                else ""
+            ),
         ]
     if setup == "C":
         return [
