@@ -59,7 +59,7 @@ def main() -> None:
     grid_s = _median(lambda: simulate_market(one, edges, cfg, record=True), args.repeats * 4)
     map_s = _median(lambda: simulate_market(one, edges, cfg, record=False), args.repeats * 4)
 
-    markets, start, end, _ = universe(args.markets)
+    markets, _start, end, _ = universe(args.markets)
     frames = [f for _, f in markets.filter(pl.col("t") >= end - timedelta(days=90)).group_by("key")]
     bounds = [(float(f["low"].min()), float(f["high"].max())) for f in frames]  # type: ignore[arg-type]
 
