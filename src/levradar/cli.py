@@ -370,6 +370,9 @@ def heatmap_cmd(
     as_of: AsOf = None,
     days: Annotated[int, typer.Option(min=1, max=730, help="History the model runs over, in days.")] = 90,
     config: Annotated[Path | None, typer.Option("--config", help="Heatmap model configuration file.")] = None,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Also draw the price × time heatmap to this PNG.")
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -386,6 +389,12 @@ def heatmap_cmd(
         "venues": ah.venues,
         **summary,
     }
+    if png:
+        from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
+
+        title = f"{asset.upper()} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
+        heatmap_png(ah.map, png, title, cfg.display_range_pct)
+        out["png"] = str(png)
     if as_json:
         print_json(out)
     else:

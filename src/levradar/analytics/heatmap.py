@@ -234,6 +234,7 @@ class Heatmap:
     price: float
     oi_usd: float | None
     leverage: FloatArray
+    closes: FloatArray | None = None  # the price path, one close per grid row
 
     @property
     def centers(self) -> FloatArray:
@@ -298,6 +299,7 @@ def simulate_market(
         float(close[-1]),
         last_oi,
         cfg.leverage,
+        close if record else close[-1:],
     )
 
 
@@ -307,10 +309,13 @@ def combine(maps: list[Heatmap]) -> Heatmap:
     index = {t: i for i, t in enumerate(times)}
     shape = (len(times), maps[0].edges.size - 1)
     long_usd, short_usd = np.zeros(shape), np.zeros(shape)
+    closes = np.full(len(times), np.nan)
     for m in maps:
         rows = np.asarray([index[t] for t in m.times], dtype=np.int64)
         long_usd[rows] += m.long_usd
         short_usd[rows] += m.short_usd
+        if m.closes is not None:
+            closes[rows] = np.where(np.isnan(closes[rows]), m.closes, closes[rows])
     last = [m for m in maps if m.times[-1] == times[-1]]  # venues with data at the last hour
     ois = [m.oi_usd for m in last if m.oi_usd is not None]
     return Heatmap(
@@ -323,6 +328,7 @@ def combine(maps: list[Heatmap]) -> Heatmap:
         last[0].price if last else maps[0].price,
         float(sum(ois)) if ois else None,
         maps[0].leverage,
+        closes,
     )
 
 
