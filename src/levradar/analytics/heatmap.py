@@ -81,6 +81,10 @@ def load_heatmap_config(path: str | Path | None = None) -> HeatmapConfig:
         )
     if not 0 < cfg.mmr < 1 / lev.max() or cfg.buckets < 10:
         raise ConfigError(f"{file}: mmr must be in (0, 1/max leverage) and buckets >= 10")
+    if (cfg.long_factor <= 0).any() or not 0 <= cfg.damping <= 0.5:
+        raise ConfigError(
+            f"{file}: maintenance_amount leaves no positive long liquidation price, or damping not in 0..0.5"
+        )
     return cfg
 
 
@@ -92,6 +96,8 @@ def _deposit(book: FloatArray, edges: FloatArray, lo: float, hi: float, mass: fl
         return
     if hi <= lo:
         point = int(np.searchsorted(edges, lo, side="right")) - 1
+        if point == n and lo == edges[n]:  # exactly on the top edge: the last bucket holds it
+            point = n - 1
         if 0 <= point < n:
             book[point] += mass
         return
@@ -364,9 +370,11 @@ def _pocket(
     weighted_price = float((centers[run_arr] * usd[run_arr]).sum() / total)
     by_tier = tiers[:, run_arr].sum(axis=1)
     tier_total = float(by_tier.sum())
-    mix = {f"{int(lev)}x": round(float(v) / tier_total, 4) for lev, v in zip(leverage, by_tier, strict=True)}
-    if tier_total <= 0:
-        mix = {}
+    mix = (
+        {f"{int(lev)}x": round(float(v) / tier_total, 4) for lev, v in zip(leverage, by_tier, strict=True)}
+        if tier_total > 0
+        else {}
+    )
     return {
         "price": weighted_price,
         "distance_pct": (weighted_price / price - 1.0) * 100.0,
@@ -376,11 +384,22 @@ def _pocket(
     }
 
 
+def row_price(m: Heatmap, row: int) -> float:
+    """The close at grid row ``row`` (the last price for the last row)."""
+    if row in (-1, len(m.times) - 1) or m.closes is None or np.isnan(m.closes[row]):
+        return m.price
+    return float(m.closes[row])
+
+
 def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object]:
     """Current map of row ``row``: buckets near the price, nearest pockets, cumulative USD outward."""
     centers = m.centers
     long_usd, short_usd = m.long_usd[row], m.short_usd[row]
-    price = m.price
+    price = row_price(m, row)
+    last = row in (-1, len(m.times) - 1)
+    # tier books exist for the last hour only: an earlier row's pockets come without a leverage mix
+    long_tiers = m.long_tiers if last else np.zeros((m.leverage.size, centers.size))
+    short_tiers = m.short_tiers if last else np.zeros((m.leverage.size, centers.size))
     near = np.abs(centers / price - 1.0) * 100.0 <= cfg.display_range_pct
     cumulative = {}
     for pct in CUMULATIVE_PCTS:
@@ -398,10 +417,10 @@ def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object
             for c, lu, su in zip(centers[near], long_usd[near], short_usd[near], strict=True)
         ],
         "nearest_above": _pocket(
-            short_usd, centers, m.short_tiers, m.leverage, price, True, cfg.pocket_quantile
+            short_usd, centers, short_tiers, m.leverage, price, True, cfg.pocket_quantile
         ),
         "nearest_below": _pocket(
-            long_usd, centers, m.long_tiers, m.leverage, price, False, cfg.pocket_quantile
+            long_usd, centers, long_tiers, m.leverage, price, False, cfg.pocket_quantile
         ),
         "cumulative": cumulative,
         "total_long_usd": float(long_usd.sum()),
@@ -452,4 +471,4 @@ def book(hm: Heatmap, cfg: HeatmapConfig, row: int = -1) -> Book:
             return np.zeros(usd.shape, dtype=bool)
         return np.asarray(usd >= np.quantile(filled, cfg.pocket_quantile)) & (usd > 0)
 
-    return Book(hm.centers, long_usd, short_usd, hm.price, dense(long_usd), dense(short_usd))
+    return Book(hm.centers, long_usd, short_usd, row_price(hm, row), dense(long_usd), dense(short_usd))
