@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,54 @@ def evaluate(store: Store, days: int) -> dict[str, object]:
     }
 
 
+CASCADE = ("2025-10-10T19:00:00+00:00", "2025-10-11T03:00:00+00:00")
+
+
+def cascade(store: Store, days: int) -> dict[str, object]:
+    """The 2025-10-10 cascade, which left no prints in the shared data: the realised forced flow of each hour is
+    proxied by the fall in OI (coin × the bar's typical price), spread uniformly over the bar's range — the same
+    spreading the model uses for new positions. Each hour is scored against the model as of its start."""
+    cfg = load_heatmap_config()
+    start, end = (datetime.fromisoformat(x) for x in CASCADE)
+    out: dict[str, object] = {}
+    for asset in ("BTC", "ETH", "SOL"):
+        model_usd = base_usd = total = 0.0
+        bars = store.read("candles", venues=["bybit"], assets=[asset], interval="1h", start=start, end=end)
+        oi = store.read(
+            "open_interest", venues=["bybit"], assets=[asset], start=start - timedelta(hours=1), end=end
+        )
+        oi_at = dict(zip(oi["ts"].to_list(), oi["oi_base"].to_list(), strict=True))
+        for bar in bars.iter_rows(named=True):
+            t0, t1 = bar["ts"], bar["ts"] + timedelta(hours=1)
+            if oi_at.get(t0) is None or oi_at.get(t1) is None or oi_at[t1] >= oi_at[t0]:
+                continue
+            flow = (oi_at[t0] - oi_at[t1]) * (bar["high"] + bar["low"] + bar["close"]) / 3.0
+            ah = asset_heatmap(store, asset, t0, days=days, venue="bybit", cfg=cfg)
+            b = book(ah.map, cfg)
+            edges, widths = ah.map.edges, np.diff(ah.map.edges)
+            below = bar["close"] <= bar["open"]  # a falling bar liquidates longs, a rising one shorts
+            dense = b.dense_long if below else b.dense_short
+            lo, hi = bar["low"], bar["high"]
+            overlap = np.clip(np.minimum(edges[1:], hi) - np.maximum(edges[:-1], lo), 0.0, None)
+            share = overlap / max(hi - lo, 1e-12)
+            model_usd += flow * float(share[dense].sum())
+            zone = float(widths[dense].sum())
+            half = zone / len(OFFSETS) / 2.0
+            bands = [(b.price * (1 - o if below else 1 + o)) for o in OFFSETS]
+            in_base = sum(max(0.0, min(hi, c + half) - max(lo, c - half)) for c in bands) / max(
+                hi - lo, 1e-12
+            )
+            base_usd += flow * min(in_base, 1.0)
+            total += flow
+        if total > 0:
+            out[asset] = {
+                "proxy_forced_usd": round(total, 0),
+                "model_share_usd": round(model_usd / total, 4),
+                "baseline_share_usd": round(base_usd / total, 4),
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path)
@@ -94,11 +143,21 @@ def main() -> None:
     args = parser.parse_args()
     if args.data_dir:
         with Store(args.data_dir, read_only=True) as store:
-            print(json.dumps(evaluate(store, args.days), indent=2))
+            print(
+                json.dumps(
+                    {"fills": evaluate(store, args.days), "cascade_2025_10_10": cascade(store, args.days)},
+                    indent=2,
+                )
+            )
         return
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
         import_source(store, "sample", Path("."))
-        print(json.dumps(evaluate(store, args.days), indent=2))
+        print(
+            json.dumps(
+                {"fills": evaluate(store, args.days), "cascade_2025_10_10": cascade(store, args.days)},
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":
