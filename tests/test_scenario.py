@@ -91,3 +91,21 @@ def test_heatmap_png_is_drawn(data_dir: Path, tmp_path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width > height > 400
+
+
+def test_heatmap_grid_json(data_dir: Path) -> None:
+    out = run("heatmap", "BTC", "--as-of", AS_OF, "--days", "7", "--grid", "--json", "--data-dir", data_dir)
+    grid = out["grid"]
+    assert isinstance(grid, dict)
+    times, prices = grid["times"], grid["prices"]
+    assert len(times) == 7 * 24 + 1 and times[-1] == "2025-10-10T18:00:00Z"
+    assert prices == sorted(prices) and len(prices) > 100
+    long_usd, short_usd = np.array(grid["long_usd"]), np.array(grid["short_usd"])
+    assert long_usd.shape == short_usd.shape == (len(times), len(prices))
+    # the last row is the current map: it matches the listed buckets and (all inside the range) the OI in USD
+    listed = {round(b["price"], 6): b["long_usd"] for b in out["buckets"]}  # type: ignore[union-attr,index]
+    for price, usd in zip(prices, long_usd[-1], strict=True):
+        if round(price, 6) in listed:
+            assert usd == pytest.approx(listed[round(price, 6)], abs=0.01)
+    assert long_usd[-1].sum() + short_usd[-1].sum() == pytest.approx(out["oi_usd"], rel=1e-6)
+    assert grid["close"][-1] == pytest.approx(out["price"])

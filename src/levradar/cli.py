@@ -15,7 +15,7 @@ from rich.table import Table
 
 from levradar import __version__
 from levradar.analytics.config import ConfigError, load_config
-from levradar.analytics.heatmap import asset_heatmap, book, load_heatmap_config, summarize
+from levradar.analytics.heatmap import asset_heatmap, book, grid_json, load_heatmap_config, summarize
 from levradar.analytics.scan import history, newest_time, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.cli_support import (
@@ -373,6 +373,9 @@ def heatmap_cmd(
     png: Annotated[
         Path | None, typer.Option("--png", help="Also draw the price × time heatmap to this PNG.")
     ] = None,
+    grid: Annotated[
+        bool, typer.Option("--grid", help="Include the price × time grid (USD per bucket per hour).")
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -389,6 +392,8 @@ def heatmap_cmd(
         "venues": ah.venues,
         **summary,
     }
+    if grid:
+        out["grid"] = grid_json(ah.map, cfg)
     if png:
         from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
 

@@ -428,6 +428,21 @@ def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object
     }
 
 
+def grid_json(m: Heatmap, cfg: HeatmapConfig) -> dict[str, object]:
+    """The price × time grid for JSON: every hour, the buckets within the display range of the period's prices."""
+    closes = m.closes if m.closes is not None else np.array([m.price])
+    lo = float(np.nanmin(closes)) * (1 - cfg.display_range_pct / 100)
+    hi = float(np.nanmax(closes)) * (1 + cfg.display_range_pct / 100)
+    keep = (m.centers >= lo) & (m.centers <= hi)
+    return {
+        "times": m.times,
+        "prices": [float(p) for p in m.centers[keep]],
+        "close": [None if np.isnan(c) else float(c) for c in closes],
+        "long_usd": np.round(m.long_usd[:, keep], 2).tolist(),
+        "short_usd": np.round(m.short_usd[:, keep], 2).tolist(),
+    }
+
+
 @dataclass(frozen=True)
 class AssetHeatmap:
     map: Heatmap
