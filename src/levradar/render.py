@@ -81,7 +81,7 @@ def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
         table.add_row(
             r["asset"],
             f"[{style}]{r['tag']}[/]" if style else r["tag"],
-            num(s["lsi"]),
+            num(s["lsi"]) + ("*" if _partial(s) else ""),
             num(s["crowding"]),
             num(s["fragility"]),
             num(s["squeeze_long"]),
@@ -104,10 +104,17 @@ def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
         for c in r["contradictions"]:
             console.print(f"  {r['asset']}: {c['text']}", highlight=False)
     console.print(
-        "scores 0-100 (crowding -100..100, + = longs crowded); OI change in coin; liquidation proximity from the "
+        "scores 0-100 (crowding -100..100, + = longs crowded); LSI* = computed without funding or OI data; "
+        "OI change in coin; liquidation proximity from the "
         "heatmap model (docs/heatmap.md); see docs/signals.md",
         style="dim",
     )
+
+
+def _partial(scores: dict[str, Any]) -> bool:
+    """The LSI left out funding stress or OI build (missing data): its weights were renormalised."""
+    comps = scores.get("lsi_components") or {}
+    return any(not comps.get(k, {}).get("used", False) for k in ("funding_stress", "oi_build"))
 
 
 def _proximity(liq: dict[str, Any]) -> str:

@@ -85,14 +85,16 @@ def contradictions(r: dict[str, Any]) -> list[dict[str, str]]:
         if r.get(f"x_{key}"):
             out.append({"id": key, "text": text})
 
+    # the OI regime follows the stronger of the 4h and 24h changes: say both
+    oi_move = f"{_pct(r['oi_roc_4h'])} in 4h, {_pct(r['oi_roc_24h'])} in 24h"
     add(
         "extreme_funding_oi_falling",
-        f"Funding is extreme positive ({_rate(r['rate_8h'])}) but OI is falling ({_pct(r['oi_roc_24h'])} in 24h): "
+        f"Funding is extreme positive ({_rate(r['rate_8h'])}) but OI is falling ({oi_move}): "
         "the crowd is unwinding and the trend may lose fuel.",
     )
     add(
         "stealth_build",
-        f"OI is rising fast ({_pct(r['oi_roc_24h'])} in 24h) while funding stays neutral ({_rate(r['rate_8h'])}): "
+        f"OI is rising fast ({oi_move}) while funding stays neutral ({_rate(r['rate_8h'])}): "
         "stealth leverage build-up, hidden fragility.",
     )
     add(
@@ -109,7 +111,7 @@ def contradictions(r: dict[str, Any]) -> list[dict[str, str]]:
     add(
         "funding_up_oi_down",
         f"Funding rose from {_rate(r.get('funding_rate_8h_24h_ago'))} to {_rate(r['rate_8h'])} in 24h while OI fell "
-        f"({_pct(r['oi_roc_24h'])}): late longs paying up into an unwind.",
+        f"({oi_move}): late longs paying up into an unwind.",
     )
     add(
         "venue_divergence",
