@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -225,8 +225,22 @@ def records_frame(
     if len(kinds) != 1:
         raise RecordError(f"records of several types: {', '.join(sorted(k.__name__ for k in kinds))}")
     ds = dataset(items[0].dataset_name)
-    rows = [r.to_row() | {"source": source, "quality": quality} for r in items]
-    frame = pl.DataFrame(rows, infer_schema_length=None)
+    # column-wise from the records' fields; the derived columns of to_row() computed vectorised
+    names = [f.name for f in fields(items[0])]
+    data: dict[str, list[Any]] = {name: [getattr(r, name) for r in items] for name in names}
+    markets = {key: canonical_market(*key) for key in set(zip(data["venue"], data["symbol"], strict=True))}
+    pairs = list(zip(data["venue"], data["symbol"], strict=True))
+    data["venue"] = [markets[k].venue for k in pairs]
+    data["symbol"] = [markets[k].symbol for k in pairs]
+    data["asset"] = [markets[k].asset for k in pairs]
+    frame = pl.DataFrame(data, strict=False).with_columns(source=pl.lit(source), quality=pl.lit(quality))
+    if ds.name == "liquidations":
+        frame = frame.with_columns(notional_usd=pl.col("price") * pl.col("qty_base"))
+    if ds.name == "open_interest":
+        usd_method = pl.when(pl.col("raw_unit") == "usd").then(pl.lit("venue"))
+        frame = frame.with_columns(
+            usd_method=usd_method.when(pl.col("oi_usd").is_not_null()).then(pl.lit("coin_x_price_at_ts"))
+        )
     columns = [
         pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in ds.columns.items()
     ]

@@ -1,0 +1,60 @@
+"""Binance USDⓈ-M futures streams: ``forceOrder``, ``markPrice``, ``openInterest``.
+
+``forceOrder``: ``S`` is the side of the *forced order*: SELL closes a long, so a SELL means a long was liquidated.
+Binance sends at most one liquidation per symbol per second (the feed is sampled: ``sampled=True``).
+``markPrice``: mark ``p`` and index ``i``; ``r`` is the *predicted* rate of the coming settlement, not a settlement,
+so it is not stored as funding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, _Record
+from levradar.venues.common import ParseError, millis, number, optional_number, perp_market
+
+VENUE = "binance"
+
+
+def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
+    data = message.get("data", message)
+    if not isinstance(data, dict):
+        raise ParseError(VENUE, "data", "expected an object")
+    event = data.get("e")
+    if event == "forceOrder":
+        return [_force_order(data)]
+    if event == "markPriceUpdate":
+        market = perp_market(VENUE, str(data.get("s", "")))
+        when = millis(VENUE, data, "E")
+        return [
+            MarkIndex(VENUE, market.symbol, when, number(VENUE, data, "p"), optional_number(VENUE, data, "i"))
+        ]
+    if "openInterest" in data and "symbol" in data:
+        market = perp_market(VENUE, str(data["symbol"]))
+        when = millis(VENUE, data, "time", default=received_at)
+        return [
+            OpenInterest.from_raw(VENUE, market.symbol, when, number(VENUE, data, "openInterest"), "coin")
+        ]
+    return []
+
+
+def _force_order(data: dict[str, Any]) -> Liquidation:
+    order = data.get("o")
+    if not isinstance(order, dict):
+        raise ParseError(VENUE, "o", "forceOrder without its order object")
+    market = perp_market(VENUE, str(order.get("s", "")))
+    filled = optional_number(VENUE, order, "z") or number(VENUE, order, "q")
+    price = optional_number(VENUE, order, "ap") or number(VENUE, order, "p")
+    side = str(order.get("S", ""))
+    if side not in ("BUY", "SELL"):
+        raise ParseError(VENUE, "S", f"expected BUY or SELL, got {side!r}")
+    return Liquidation(
+        VENUE,
+        market.symbol,
+        millis(VENUE, order, "T"),
+        Liquidation.side_from_order(side),
+        price,
+        filled,
+        sampled=True,
+    )

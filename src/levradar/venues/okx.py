@@ -1,0 +1,78 @@
+"""OKX v5 public channels: ``liquidation-orders``, ``mark-price``, ``index-tickers``, ``open-interest``.
+
+``liquidation-orders``: ``posSide`` is the liquidated position's side (``side`` is the order's); ``sz`` is in
+*contracts*, converted to coin with the instrument's contract value (refused when unknown); ``bkPx`` is the
+bankruptcy price; the feed is sampled (at most one per symbol per second). ``open-interest``: ``oi`` contracts,
+``oiCcy`` coin. ``funding-rate`` pushes the current period's rate before it settles: not stored as a settlement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, Side, _Record
+from levradar.domain.venues import CONTRACT_SIZES
+from levradar.venues.common import ParseError, millis, number, perp_market
+
+VENUE = "okx"
+POS_SIDE: dict[str, Side] = {"long": "long", "short": "short"}
+
+
+def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
+    arg = message.get("arg")
+    data = message.get("data")
+    if not isinstance(arg, dict) or not isinstance(data, list):
+        return []  # subscription acknowledgements, errors, pongs
+    channel = arg.get("channel")
+    out: list[_Record] = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise ParseError(VENUE, "data", "expected an object per item")
+        if channel == "liquidation-orders":
+            out.extend(_liquidations(item))
+        elif channel == "mark-price":
+            market = perp_market(VENUE, str(item.get("instId", "")))
+            out.append(
+                MarkIndex(
+                    VENUE, market.symbol, millis(VENUE, item, "ts"), number(VENUE, item, "markPx"), None
+                )
+            )
+        elif channel == "index-tickers":
+            market = perp_market(VENUE, str(item.get("instId", "")) + "-SWAP")
+            out.append(
+                MarkIndex(VENUE, market.symbol, millis(VENUE, item, "ts"), None, number(VENUE, item, "idxPx"))
+            )
+        elif channel == "open-interest":
+            market = perp_market(VENUE, str(item.get("instId", "")))
+            when = millis(VENUE, item, "ts", default=received_at)
+            coin, contracts = number(VENUE, item, "oiCcy"), number(VENUE, item, "oi")
+            out.append(OpenInterest(VENUE, market.symbol, when, contracts, "contracts", coin, None))
+    return out
+
+
+def _liquidations(item: dict[str, Any]) -> list[_Record]:
+    inst = str(item.get("instId", ""))
+    if not inst.endswith("-SWAP"):
+        raise ParseError(VENUE, "instId", f"{inst!r} is not a perpetual swap")
+    market = perp_market(VENUE, inst)
+    size = CONTRACT_SIZES.get((VENUE, market.asset))
+    if size is None:
+        raise ParseError(VENUE, "sz", f"contract value of {inst} unknown: cannot convert contracts to coin")
+    out: list[_Record] = []
+    for d in item.get("details") or []:
+        side = str(d.get("posSide", ""))
+        if side not in POS_SIDE:
+            raise ParseError(VENUE, "posSide", f"expected long or short, got {side!r}")
+        out.append(
+            Liquidation(
+                VENUE,
+                market.symbol,
+                millis(VENUE, d, "ts"),
+                POS_SIDE[side],
+                number(VENUE, d, "bkPx"),
+                number(VENUE, d, "sz") * size,
+                sampled=True,
+            )
+        )
+    return out

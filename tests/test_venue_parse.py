@@ -1,0 +1,170 @@
+"""Stream parsers on real recorded frames (tests/fixtures/ws-samples, MPL-2.0): sides, units, refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, records_frame
+from levradar.venues import ParseError, parse
+
+SAMPLES = Path(__file__).parent / "fixtures" / "ws-samples"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def frames(name: str) -> list[dict[str, Any]]:
+    data = json.loads((SAMPLES / name).read_text())
+    assert isinstance(data, list)
+    return data
+
+
+def find(name: str, needle: str) -> dict[str, Any]:
+    return next(f for f in frames(name) if needle in json.dumps(f))
+
+
+def test_binance_force_order_sell_side_semantics() -> None:
+    msg = find("binance-futures.json", "forceOrder")
+    (liq,) = parse("binance", msg, NOW)
+    assert isinstance(liq, Liquidation)
+    assert msg["data"]["o"]["S"] == "BUY"  # a forced BUY closes a short
+    assert liq.liquidated_side == "short"
+    assert liq.qty_base == 0.014 and liq.price == 4706.04  # filled quantity at the average price
+    assert liq.sampled is True and liq.ts == datetime(2020, 3, 13, 0, 23, 51, 421000, tzinfo=UTC)
+    sell = json.loads(json.dumps(msg).replace('"S": "BUY"', '"S": "SELL"'))
+    assert parse("binance", sell, NOW)[0].liquidated_side == "long"  # type: ignore[attr-defined]
+
+
+def test_binance_mark_price_keeps_mark_and_index_but_not_predicted_funding() -> None:
+    msg = find("binance-futures.json", '"i": "11851')
+    (mark,) = parse("binance", msg, NOW)
+    assert isinstance(mark, MarkIndex)
+    assert (mark.mark, mark.index) == (11857.56, 11851.86949091)
+    assert mark.basis == pytest.approx(11857.56 / 11851.86949091 - 1)
+
+
+def test_bybit_all_liquidation_is_the_position_side() -> None:
+    msg = frames("bybit-allLiquidation.json")[0]
+    (liq,) = parse("bybit", msg, NOW)
+    assert isinstance(liq, Liquidation)
+    assert msg["data"][0]["S"] == "Sell"  # Bybit: Sell = a short position was liquidated
+    assert liq.liquidated_side == "short" and liq.qty_base == 2846.0 and liq.price == 0.02456
+    assert liq.sampled is False and liq.symbol == "PIPPINUSDT"
+
+
+def test_bybit_linear_ticker_gives_mark_index_and_coin_oi() -> None:
+    msg = find("bybit-v5.json", '"topic": "tickers.BTCUSDT"')
+    mark, oi = parse("bybit", msg, NOW)
+    assert isinstance(mark, MarkIndex) and isinstance(oi, OpenInterest)
+    assert (mark.mark, mark.index) == (28552.81, 28562.25)
+    assert oi.raw_unit == "coin" and oi.oi_base == 52774.528
+    assert oi.oi_usd == pytest.approx(52774.528 * 28552.81)
+
+
+@pytest.mark.parametrize(
+    "needle", ['"topic": "tickers.BTCUSD"', '"topic": "tickers.BTCUSDU23"', "liquidation.XRPUSD"]
+)
+def test_bybit_inverse_and_dated_contracts_are_refused(needle: str) -> None:
+    with pytest.raises(ParseError, match="not a linear USDT/USDC perpetual"):
+        parse("bybit", find("bybit-v5.json", needle), NOW)
+
+
+def test_okx_liquidation_orders_use_pos_side_and_contract_value() -> None:
+    msg = {
+        "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+        "data": [
+            {
+                "instId": "BTC-USDT-SWAP",
+                "details": [
+                    {"bkPx": "65000.1", "posSide": "long", "side": "sell", "sz": "12", "ts": "1709553600000"},
+                    {"bkPx": "66000", "posSide": "short", "side": "buy", "sz": "3.5", "ts": "1709553601000"},
+                ],
+            }
+        ],
+    }  # the shape of the recorded futures frame below, on a swap (no swap frame is in the samples)
+    long_liq, short_liq = parse("okx", msg, NOW)
+    assert long_liq.liquidated_side == "long" and short_liq.liquidated_side == "short"  # type: ignore[attr-defined]
+    assert long_liq.qty_base == pytest.approx(0.12) and short_liq.qty_base == pytest.approx(0.035)  # type: ignore[attr-defined]
+    assert long_liq.sampled is True  # type: ignore[attr-defined]
+    assert records_frame([long_liq, short_liq], source="t")["notional_usd"].to_list() == pytest.approx(
+        [0.12 * 65000.1, 0.035 * 66000]
+    )
+
+
+def test_okx_recorded_futures_liquidations_are_refused_not_misread() -> None:
+    msg = find("okex-futures-v5.json", "liquidation-orders")
+    with pytest.raises(ParseError, match="not a perpetual swap"):
+        parse("okx", msg, NOW)
+
+
+def test_okx_unknown_contract_value_is_refused() -> None:
+    msg = {
+        "arg": {"channel": "liquidation-orders"},
+        "data": [
+            {"instId": "WNCG-USDT-SWAP", "details": [{"bkPx": "2", "posSide": "long", "sz": "1", "ts": "1"}]}
+        ],
+    }
+    with pytest.raises(ParseError, match="contract value"):
+        parse("okx", msg, NOW)
+
+
+def test_okx_swap_open_interest_mark_and_index() -> None:
+    out = [r for m in frames("okex-swap-v5.json") for r in parse("okx", m, NOW)]
+    oi = [r for r in out if isinstance(r, OpenInterest)]
+    marks = [r for r in out if isinstance(r, MarkIndex)]
+    assert len(oi) == 1 and oi[0].raw_unit == "contracts" and oi[0].oi_base == 644195.0
+    assert {(m.mark, m.index) for m in marks} == {(2.1729, None), (None, 2.1675)}
+    assert {m.symbol for m in marks} == {"WNCG-USDT-SWAP"}
+
+
+def test_hyperliquid_asset_context() -> None:
+    mark, oi = parse("hyperliquid", frames("hyperliquid.json")[0], NOW)
+    assert isinstance(mark, MarkIndex) and isinstance(oi, OpenInterest)
+    assert (mark.mark, mark.index) == (0.19963, 0.1995) and mark.ts == NOW
+    assert oi.oi_base == 18617460.0 and oi.oi_usd == pytest.approx(18617460.0 * 0.19963)
+
+
+@pytest.mark.parametrize(
+    ("venue", "msg", "field"),
+    [
+        (
+            "binance",
+            {"data": {"e": "forceOrder", "o": {"s": "BTCUSDT", "S": "SELL", "q": "x", "p": "1", "T": 1}}},
+            "q",
+        ),
+        (
+            "binance",
+            {"data": {"e": "forceOrder", "o": {"s": "BTCUSDT", "S": "HOLD", "q": "1", "p": "1", "T": 1}}},
+            "S",
+        ),
+        (
+            "bybit",
+            {"topic": "allLiquidation.BTCUSDT", "data": [{"s": "BTCUSDT", "S": "Buy", "v": "1", "T": 1}]},
+            "p",
+        ),
+        ("bybit", {"topic": "allLiquidation.BTCUSDT", "data": {"s": "BTCUSDT"}}, "data"),
+        (
+            "okx",
+            {
+                "arg": {"channel": "mark-price"},
+                "data": [{"instId": "BTC-USDT-SWAP", "markPx": "NaN", "ts": "1"}],
+            },
+            "markPx",
+        ),
+        ("hyperliquid", {"channel": "activeAssetCtx", "data": {"coin": "BTC"}}, "data.ctx"),
+        ("kraken", {}, "venue"),
+    ],
+)
+def test_malformed_messages_name_venue_and_field(venue: str, msg: dict[str, Any], field: str) -> None:
+    with pytest.raises(ParseError) as err:
+        parse(venue, msg, NOW)
+    assert err.value.field == field and str(err.value).startswith(f"{venue}: {field}:")
+
+
+def test_messages_without_records_give_none() -> None:
+    assert parse("okx", {"event": "subscribe", "arg": {"channel": "tickers"}}, NOW) == []
+    assert parse("bybit", {"op": "pong"}, NOW) == []
+    assert parse("hyperliquid", {"channel": "subscriptionResponse"}, NOW) == []
