@@ -37,6 +37,7 @@ from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mappin
 from levradar.ingest.normalize import InputError
 from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
+from levradar.ingest.sync import summary_dict, sync
 from levradar.render import print_heatmap, print_history, print_scan, print_scenarios, print_screen
 from levradar.store import Store, StoreError, resolve_data_dir
 
@@ -453,6 +454,45 @@ def scenario_cmd(
         print_json(out)
     else:
         print_scenarios(out)
+
+
+@app.command("sync")
+@clean_errors
+def sync_cmd(
+    venues: Annotated[
+        str, typer.Option(help="Venues, comma-separated (binance,bybit,okx,hyperliquid).")
+    ] = "hyperliquid",
+    assets: Annotated[str, typer.Option(help="Assets, comma-separated.")] = "BTC,ETH,SOL",
+    since: Annotated[str, typer.Option("--since", help="Backfill from this time (ISO 8601, UTC).")] = "",
+    until: Annotated[str | None, typer.Option("--until", help="Up to this time (default: now).")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Backfill from the venues' public REST APIs; one venue failing never stops the others."""
+    start = parse_time(since or None, "--since")
+    if start is None:
+        raise OptionError("--since: give the time to backfill from (ISO 8601)")
+    directory = resolve_data_dir(data_dir)
+    with Store(directory) as store:
+        result = sync(
+            store,
+            split_list(venues) or [],
+            split_list(assets, upper=True) or [],
+            start,
+            parse_time(until, "--until"),
+            data_dir=directory,
+        )
+    rows = [summary_dict(s) for s in result]
+    if as_json:
+        print_json({"venues": rows})
+    else:
+        for r in rows:
+            status = "ok" if r["ok"] else f"FAILED: {r['error']}"
+            console.print(
+                f"{r['venue']}: {status}; inserted {r['inserted']}; {r['requests']} requests", highlight=False
+            )
+    if not any(r["ok"] for r in rows):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

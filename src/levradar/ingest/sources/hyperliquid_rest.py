@@ -26,9 +26,9 @@ def load(path: Path, filters: Filters) -> Batch:
         for request, body in _interactions(file):
             kind = request.get("type")
             if kind == "fundingHistory":
-                _funding(batch, file, body, filters)
+                funding_rows(batch, file, body, filters)
             elif kind == "candleSnapshot":
-                _candles(batch, file, request.get("req", {}), body, filters)
+                candle_rows(batch, file, request.get("req", {}), body, filters)
             elif kind == "meta":
                 for asset in body.get("universe", []):
                     m = canonical_market("hyperliquid", asset["name"])
@@ -62,7 +62,7 @@ def _frame(records: list[dict[str, Any]], file: Path) -> pl.DataFrame:
     return pl.DataFrame(records).with_row_index(ROW, offset=1).with_columns(pl.lit(str(file)).alias(FILE))
 
 
-def _funding(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filters) -> None:
+def funding_rows(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filters) -> None:
     if not body:
         return
     frame = _frame(body, file).with_columns(
@@ -75,7 +75,7 @@ def _funding(batch: Batch, file: Path, body: list[dict[str, Any]], filters: Filt
             batch.add("funding", settlement_rows(market, "rate", f"{NAME}:{file.name}"))
 
 
-def _candles(
+def candle_rows(
     batch: Batch, file: Path, req: dict[str, Any], body: list[dict[str, Any]], filters: Filters
 ) -> None:
     if not body or not filters.wants("hyperliquid", str(req.get("coin", ""))):

@@ -1,0 +1,1 @@
+"""Network access to the venues: endpoints, an HTTP client with rate limits and retries."""
