@@ -168,3 +168,13 @@ def test_messages_without_records_give_none() -> None:
     assert parse("okx", {"event": "subscribe", "arg": {"channel": "tickers"}}, NOW) == []
     assert parse("bybit", {"op": "pong"}, NOW) == []
     assert parse("hyperliquid", {"channel": "subscriptionResponse"}, NOW) == []
+
+
+def test_identical_fills_in_one_message_are_numbered_but_a_redelivery_is_not() -> None:
+    msg = frames("bybit-allLiquidation.json")[0]
+    twice = {**msg, "data": [msg["data"][0], msg["data"][0]]}
+    first, second = parse("bybit", twice, NOW)
+    assert (first.seq, second.seq) == (0, 1)  # type: ignore[attr-defined]
+    (again,) = parse("bybit", msg, NOW)  # the same fill in another message (a re-delivery)
+    assert again.seq == 0  # type: ignore[attr-defined]
+    assert records_frame([first, second, again], source="t")["seq"].to_list() == [0, 1, 0]

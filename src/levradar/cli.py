@@ -35,6 +35,7 @@ from levradar.domain.units import UnitError
 from levradar.domain.venues import UnknownVenueError
 from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mapping, write_frame
 from levradar.ingest.normalize import InputError
+from levradar.ingest.record import record
 from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
 from levradar.ingest.sync import summary_dict, sync
@@ -493,6 +494,52 @@ def sync_cmd(
             )
     if not any(r["ok"] for r in rows):
         raise typer.Exit(1)
+
+
+@app.command("record")
+@clean_errors
+def record_cmd(
+    venues: Annotated[
+        str, typer.Option(help="Venues, comma-separated (binance,bybit,okx,hyperliquid).")
+    ] = "bybit",
+    assets: Annotated[str, typer.Option(help="Assets, comma-separated.")] = "BTC,ETH,SOL",
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    flush: Annotated[float, typer.Option(help="Seconds between batched writes.")] = 1.0,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Record live liquidations and mark/OI tickers; Ctrl-C, SIGTERM or --duration flush everything received."""
+    directory = resolve_data_dir(data_dir)
+    venue_list, asset_list = split_list(venues) or [], split_list(assets, upper=True) or []
+    with Store(directory) as store:
+        typer.echo(
+            f"recording {', '.join(venue_list)} for {', '.join(asset_list)} (Ctrl-C to stop)", err=True
+        )
+        rec = record(store, venue_list, asset_list, duration, data_dir=directory, flush_s=flush)
+    rows = [
+        {
+            "venue": v,
+            "messages": st.messages,
+            "records": st.records,
+            "malformed": st.malformed,
+            "reconnects": st.reconnects,
+            "disconnected_s": round(sum(st.gaps_s), 3),
+            "last_error": st.last_error,
+        }
+        for v, st in rec.stats.items()
+    ]
+    if as_json:
+        print_json({"venues": rows, "inserted": dict(rec.written)})
+        return
+    for r in rows:
+        console.print(
+            f"{r['venue']}: {r['messages']} messages, {r['records']} records, {r['malformed']} malformed, "
+            f"{r['reconnects']} reconnects ({r['disconnected_s']} s disconnected)",
+            highlight=False,
+        )
+    console.print(f"inserted: {dict(rec.written)}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ class Liquidation(_Record):
     price: float
     qty_base: float
     sampled: bool = False
+    seq: int = 0  # numbers fills identical in every field within one venue message (they are separate fills)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ts", _utc(self.ts, "ts"))

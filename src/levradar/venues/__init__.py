@@ -6,10 +6,11 @@ Raw payload shapes stay inside this package; everything else sees domain records
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from levradar.domain.records import _Record
+from levradar.domain.records import Liquidation, _Record
 from levradar.venues import binance, bybit, hyperliquid, okx
 from levradar.venues.common import ParseError
 
@@ -29,7 +30,21 @@ def parse(venue: str, message: dict[str, Any], received_at: datetime) -> list[_R
         parser = PARSERS[venue]
     except KeyError:
         raise ParseError(venue, "venue", f"no stream parser; known: {', '.join(PARSERS)}") from None
-    return parser(message, received_at)
+    return _number_identical_fills(parser(message, received_at))
+
+
+def _number_identical_fills(records: list[_Record]) -> list[_Record]:
+    """Identical fills inside one message are separate fills (seq 0, 1, …); the same fill delivered again in
+    another message after a reconnect keeps seq 0, so the store holds it once."""
+    seen: dict[tuple[object, ...], int] = {}
+    out: list[_Record] = []
+    for r in records:
+        if isinstance(r, Liquidation):
+            key = (r.venue, r.symbol, r.ts, r.liquidated_side, r.price, r.qty_base)
+            seen[key] = seen.get(key, -1) + 1
+            r = replace(r, seq=seen[key]) if seen[key] else r
+        out.append(r)
+    return out
 
 
 __all__ = ["PARSERS", "ParseError", "parse"]
