@@ -21,3 +21,12 @@ def fixtures() -> Path:
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "store") as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every venue endpoint points at a closed local port unless a test starts its own server: no test can
+    ever reach a real exchange."""
+    for venue in ("BINANCE", "BYBIT", "OKX", "HYPERLIQUID"):
+        monkeypatch.setenv(f"LEVRADAR_{venue}_REST_URL", "http://127.0.0.1:9")
+        monkeypatch.setenv(f"LEVRADAR_{venue}_WS_URL", "ws://127.0.0.1:9")

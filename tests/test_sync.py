@@ -169,7 +169,7 @@ def test_client_errors_are_not_retried(server: str) -> None:
 def test_one_venue_failing_never_stops_the_others(
     server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LEVRADAR_OKX_REST_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("LEVRADAR_BYBIT_REST_URL", "http://127.0.0.1:9")  # nothing listens there
     result = CliRunner().invoke(
         app,
         [
@@ -182,6 +182,8 @@ def test_one_venue_failing_never_stops_the_others(
             "2023-05-12",
             "--until",
             "2023-07-18",
+            "--retries",
+            "1",
             "--json",
             "--data-dir",
             str(tmp_path),
@@ -191,12 +193,12 @@ def test_one_venue_failing_never_stops_the_others(
     rows = {r["venue"]: r for r in json.loads(result.stdout)["venues"]}
     assert rows["hyperliquid"]["ok"] and rows["hyperliquid"]["inserted"]["funding"] == 1038
     assert not rows["okx"]["ok"] and "not implemented" in rows["okx"]["error"]
-    assert not rows["bybit"]["ok"] and "not implemented" in rows["bybit"]["error"]
+    assert not rows["bybit"]["ok"] and "connection failed" in rows["bybit"]["error"]  # refused, reported
 
 
 def test_endpoints_env_file_and_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LEVRADAR_BYBIT_WS_URL", raising=False)
-    assert endpoint("bybit", "ws").startswith("wss://")
+    assert endpoint("bybit", "ws").startswith("wss://")  # the default (no connection is made here)
     (tmp_path / "venues.toml").write_text('[bybit]\nws_url = "ws://127.0.0.1:8765"\n')
     assert endpoint("bybit", "ws", tmp_path) == "ws://127.0.0.1:8765"
     monkeypatch.setenv("LEVRADAR_BYBIT_WS_URL", "ws://127.0.0.1:9999/")

@@ -39,6 +39,7 @@ from levradar.ingest.record import record
 from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
 from levradar.ingest.sync import summary_dict, sync
+from levradar.net.http import RetryPolicy
 from levradar.render import print_heatmap, print_history, print_scan, print_scenarios, print_screen
 from levradar.store import Store, StoreError, resolve_data_dir
 
@@ -466,6 +467,7 @@ def sync_cmd(
     assets: Annotated[str, typer.Option(help="Assets, comma-separated.")] = "BTC,ETH,SOL",
     since: Annotated[str, typer.Option("--since", help="Backfill from this time (ISO 8601, UTC).")] = "",
     until: Annotated[str | None, typer.Option("--until", help="Up to this time (default: now).")] = None,
+    retries: Annotated[int, typer.Option(min=1, max=20, help="Attempts per request (429/5xx/timeouts).")] = 5,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -482,6 +484,7 @@ def sync_cmd(
             start,
             parse_time(until, "--until"),
             data_dir=directory,
+            policy=RetryPolicy(attempts=retries),
         )
     rows = [summary_dict(s) for s in result]
     if as_json:

@@ -1,7 +1,8 @@
 """Backfill from the venues' public REST APIs (``levradar sync``): one venue failing never stops the others.
 
-Implemented: Hyperliquid (``info`` fundingHistory and candleSnapshot, paged by the last timestamp). The other
-venues report "not implemented yet" in the summary rather than pretending.
+Implemented: Hyperliquid (``info`` fundingHistory and candleSnapshot, paged by the last timestamp) and Bybit v5
+linear (funding history, 1h klines, 1h open interest). Binance and OKX report "not implemented yet" in the
+summary rather than pretending.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from levradar.ingest.normalize import Batch, InputError
+import polars as pl
+
+from levradar.domain.datasets import QUALITY_VENUE
+from levradar.domain.symbols import canonical_market
+from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
 from levradar.ingest.report import ImportReport
 from levradar.ingest.run import write_batch
-from levradar.ingest.sources.common import Filters
+from levradar.ingest.sources.common import Filters, canonical_rows, settlement_rows
 from levradar.ingest.sources.hyperliquid_rest import candle_rows, funding_rows
 from levradar.net.endpoints import endpoint
 from levradar.net.http import HttpClient, HttpError, RateLimiter, RetryPolicy
@@ -80,8 +85,128 @@ def _hyperliquid(client: HttpClient, assets: Sequence[str], since: datetime, unt
     return batch
 
 
+BYBIT_FUNDING_PAGE, BYBIT_KLINE_PAGE, BYBIT_OI_PAGE = 200, 1000, 200
+
+
+def _bybit_list(client: HttpClient, path: str, params: dict[str, Any]) -> tuple[list[Any], str | None]:
+    body = client.get_json(path, params, bucket=path)
+    if not isinstance(body, dict) or body.get("retCode") != 0:
+        message = body.get("retMsg") if isinstance(body, dict) else body
+        raise InputError(f"{client.base_url}{path}", None, None, f"Bybit error: {message!r}")
+    result = body.get("result") or {}
+    return list(result.get("list") or []), result.get("nextPageCursor") or None
+
+
+def _rows(records: list[dict[str, Any]], source: str) -> pl.DataFrame:
+    return pl.DataFrame(records).with_row_index(ROW, offset=1).with_columns(pl.lit(source).alias(FILE))
+
+
+def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: datetime) -> Batch:
+    """Bybit v5 linear: funding history (paged backwards from the newest settlement), 1h klines, 1h OI (cursor).
+
+    Bybit lists newest first; each page's oldest time bounds the next page, so symbols on 4h/1h funding get every
+    settlement. OI is in coin, as Bybit reports it (documented as counting both sides; see docs/data.md).
+    """
+    batch = Batch(ImportReport("sync:bybit", client.base_url))
+    for asset in assets:
+        m = canonical_market("bybit", asset)
+        base = {"category": "linear", "symbol": m.symbol}
+        funding, end = [], _ms(until)
+        while True:
+            page, _ = _bybit_list(
+                client,
+                "/v5/market/funding/history",
+                {**base, "startTime": _ms(since), "endTime": end, "limit": BYBIT_FUNDING_PAGE},
+            )
+            funding += page
+            if len(page) < BYBIT_FUNDING_PAGE:
+                break
+            end = min(int(p["fundingRateTimestamp"]) for p in page) - 1
+        if funding:
+            f = _rows(funding, f"{client.base_url}/v5/market/funding/history")
+            f = f.with_columns(
+                ts=pl.from_epoch(
+                    pl.col("fundingRateTimestamp").cast(pl.Int64), time_unit="ms"
+                ).dt.replace_time_zone("UTC"),
+                rate=pl.col("fundingRate").cast(pl.Float64),
+            )
+            batch.add("funding", settlement_rows(with_market(f, "bybit", m.symbol), "rate", "sync:bybit"))
+        bars, end = [], _ms(until)
+        while True:
+            page, _ = _bybit_list(
+                client,
+                "/v5/market/kline",
+                {**base, "interval": "60", "start": _ms(since), "end": end, "limit": BYBIT_KLINE_PAGE},
+            )
+            bars += page
+            if len(page) < BYBIT_KLINE_PAGE:
+                break
+            end = min(int(b[0]) for b in page) - 1
+        if bars:
+            k = _rows(
+                [dict(zip(["t", "o", "h", "l", "c", "v", "q"], b, strict=False)) for b in bars], "bybit:kline"
+            )
+            k = k.with_columns(
+                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+            )
+            batch.add(
+                "candles",
+                canonical_rows(
+                    with_market(k, "bybit", m.symbol),
+                    "sync:bybit",
+                    QUALITY_VENUE,
+                    ts="ts",
+                    interval=pl.lit("1h"),
+                    open=pl.col("o").cast(pl.Float64),
+                    high=pl.col("h").cast(pl.Float64),
+                    low=pl.col("l").cast(pl.Float64),
+                    close=pl.col("c").cast(pl.Float64),
+                    volume_base=pl.col("v").cast(pl.Float64),
+                    volume_quote=pl.col("q").cast(pl.Float64),
+                ),
+            )
+        ois, cursor = [], None
+        while True:
+            params = {
+                **base,
+                "intervalTime": "1h",
+                "startTime": _ms(since),
+                "endTime": _ms(until),
+                "limit": BYBIT_OI_PAGE,
+            }
+            page, cursor = _bybit_list(
+                client, "/v5/market/open-interest", {**params, **({"cursor": cursor} if cursor else {})}
+            )
+            ois += page
+            if not cursor or not page:
+                break
+        if ois:
+            o = _rows(ois, "bybit:open-interest")
+            o = o.with_columns(
+                ts=pl.from_epoch(pl.col("timestamp").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
+                    "UTC"
+                ),
+                oi=pl.col("openInterest").cast(pl.Float64),
+            )
+            batch.add(
+                "open_interest",
+                canonical_rows(
+                    with_market(o, "bybit", m.symbol),
+                    "sync:bybit",
+                    QUALITY_VENUE,
+                    ts="ts",
+                    raw_value="oi",
+                    raw_unit=pl.lit("coin"),
+                    oi_base="oi",
+                ),
+            )
+        batch.report.files += 1
+    return batch
+
+
 SYNCERS: dict[str, Callable[[HttpClient, Sequence[str], datetime, datetime], Batch]] = {
     "hyperliquid": _hyperliquid,
+    "bybit": _bybit,
 }
 
 
