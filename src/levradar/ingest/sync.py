@@ -1,8 +1,8 @@
 """Backfill from the venues' public REST APIs (``levradar sync``): one venue failing never stops the others.
 
 Implemented: Hyperliquid (``info`` fundingHistory and candleSnapshot, paged by the last timestamp) and Bybit v5
-linear (funding history, 1h klines, 1h open interest). Binance and OKX report "not implemented yet" in the
-summary rather than pretending.
+linear (funding history, 1h klines, 1h open interest) and Binance USDⓈ-M (funding paged by the last settlement,
+1h klines, 1h OI history). OKX reports "not implemented yet" in the summary rather than pretending.
 """
 
 from __future__ import annotations
@@ -204,9 +204,102 @@ def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: da
     return batch
 
 
+BINANCE_FUNDING_PAGE, BINANCE_KLINE_PAGE, BINANCE_OI_PAGE = 1000, 1500, 500
+
+
+def _binance_pages(
+    client: HttpClient, path: str, params: dict[str, Any], limit: int, time_key: str | int
+) -> list[Any]:
+    """Ascending pages, each starting just after the last item of the previous one (by ``time_key``)."""
+    out: list[Any] = []
+    start = params["startTime"]
+    while start <= params["endTime"]:
+        page = client.get_json(path, {**params, "startTime": start, "limit": limit}, bucket=path)
+        if not isinstance(page, list):
+            raise InputError(
+                f"{client.base_url}{path}", None, None, f"expected a list, got {str(page)[:200]!r}"
+            )
+        out += page
+        if len(page) < limit:
+            break
+        start = max(int(p[time_key]) for p in page) + 1
+    return out
+
+
+def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: datetime) -> Batch:
+    """Binance USDⓈ-M: funding history paged by the *last settlement's* time (not by a fixed 8h step, so 4h/2h/1h
+    symbols have no gaps), 1h klines, and 1h OI history (Binance keeps about 30 days of it)."""
+    batch = Batch(ImportReport("sync:binance", client.base_url))
+    for asset in assets:
+        m = canonical_market("binance", asset)
+        window = {"symbol": m.symbol, "startTime": _ms(since), "endTime": _ms(until)}
+        funding = _binance_pages(client, "/fapi/v1/fundingRate", window, BINANCE_FUNDING_PAGE, "fundingTime")
+        if funding:
+            f = _rows(funding, f"{client.base_url}/fapi/v1/fundingRate").with_columns(
+                ts=pl.from_epoch(pl.col("fundingTime").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
+                    "UTC"
+                ),
+                rate=pl.col("fundingRate").cast(pl.Float64),
+            )
+            batch.add("funding", settlement_rows(with_market(f, "binance", m.symbol), "rate", "sync:binance"))
+        klines = _binance_pages(
+            client, "/fapi/v1/klines", {**window, "interval": "1h"}, BINANCE_KLINE_PAGE, 0
+        )
+        if klines:
+            names = ["t", "o", "h", "l", "c", "v", "close_time", "q"]
+            k = _rows([dict(zip(names, row, strict=False)) for row in klines], "binance:klines")
+            k = k.with_columns(
+                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+            )
+            batch.add(
+                "candles",
+                canonical_rows(
+                    with_market(k, "binance", m.symbol),
+                    "sync:binance",
+                    QUALITY_VENUE,
+                    ts="ts",
+                    interval=pl.lit("1h"),
+                    open=pl.col("o").cast(pl.Float64),
+                    high=pl.col("h").cast(pl.Float64),
+                    low=pl.col("l").cast(pl.Float64),
+                    close=pl.col("c").cast(pl.Float64),
+                    volume_base=pl.col("v").cast(pl.Float64),
+                    volume_quote=pl.col("q").cast(pl.Float64),
+                ),
+            )
+        oi = _binance_pages(
+            client, "/futures/data/openInterestHist", {**window, "period": "1h"}, BINANCE_OI_PAGE, "timestamp"
+        )
+        if oi:
+            o = _rows(oi, "binance:openInterestHist").with_columns(
+                ts=pl.from_epoch(pl.col("timestamp").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
+                    "UTC"
+                ),
+                coin=pl.col("sumOpenInterest").cast(pl.Float64),
+                usd=pl.col("sumOpenInterestValue").cast(pl.Float64),
+            )
+            batch.add(
+                "open_interest",
+                canonical_rows(
+                    with_market(o, "binance", m.symbol),
+                    "sync:binance",
+                    QUALITY_VENUE,
+                    ts="ts",
+                    raw_value="coin",
+                    raw_unit=pl.lit("coin"),
+                    oi_base="coin",
+                    oi_usd="usd",
+                    usd_method=pl.lit("venue"),
+                ),
+            )
+        batch.report.files += 1
+    return batch
+
+
 SYNCERS: dict[str, Callable[[HttpClient, Sequence[str], datetime, datetime], Batch]] = {
     "hyperliquid": _hyperliquid,
     "bybit": _bybit,
+    "binance": _binance,
 }
 
 

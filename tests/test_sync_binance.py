@@ -1,0 +1,152 @@
+"""`levradar sync --venues binance` against a real HTTP server on 127.0.0.1.
+
+No recorded Binance REST response is in the shared data: the server answers in the shapes of Binance's USDⓈ-M
+documentation (fundingRate objects, kline arrays, openInterestHist objects; ascending), filled with REAL Binance
+values: SOLUSDT funding settlements of 2022-11-01..25 (4h then 2h settlements during the FTX crash) and SOLUSDT
+1h candles of 2022-11-07..20 (perp-panels fixtures). The single OI-history row is the example of Binance's docs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import pytest
+
+from levradar.domain.funding import interval_changes
+from levradar.ingest import sync as sync_module
+from levradar.ingest.sync import sync
+from levradar.store import Store
+
+FIX = Path(__file__).parent / "fixtures" / "perp-panels"
+FUNDING = pl.read_parquet(FIX / "binance_funding" / "SOLUSDT.parquet").sort("datetime")
+PANEL = pl.read_parquet(FIX / "hourly_panels" / "binance_SOL_2020-08-11_2026-03-06.parquet").drop_nulls(
+    "close_perp_binance"
+)
+DOC_OI = {"symbol": "SOLUSDT", "sumOpenInterest": "20403.637", "sumOpenInterestValue": "150570784.07"}
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.replace(tzinfo=ts.tzinfo or UTC).timestamp() * 1000)
+
+
+class Binance(BaseHTTPRequestHandler):
+    calls: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlparse(self.path)
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        Binance.calls.append((url.path, q))
+        if q.get("symbol") != "SOLUSDT":
+            return self._send(400, {"code": -1121, "msg": "Invalid symbol."})
+        lo, hi, limit = int(q["startTime"]), int(q["endTime"]), int(q["limit"])
+        if url.path == "/fapi/v1/fundingRate":
+            rows = [
+                {"symbol": "SOLUSDT", "fundingTime": _ms(t), "fundingRate": f"{r:.8f}", "markPrice": "0"}
+                for r, t in FUNDING.select("funding_rate", "datetime").iter_rows()
+                if lo <= _ms(t) <= hi
+            ]
+            return self._send(200, rows[:limit])
+        if url.path == "/fapi/v1/klines":
+            cols = ["timestamp", *(f"{k}_perp_binance" for k in ("open", "high", "low", "close", "volume"))]
+            rows = [
+                [
+                    _ms(t),
+                    str(o),
+                    str(h),
+                    str(lw),
+                    str(c),
+                    str(v),
+                    _ms(t) + 3_599_999,
+                    str(v * c),
+                    0,
+                    "0",
+                    "0",
+                    "0",
+                ]
+                for t, o, h, lw, c, v in PANEL.select(cols).iter_rows()
+                if lo <= _ms(t) <= hi
+            ]
+            return self._send(200, rows[:limit])
+        if url.path == "/futures/data/openInterestHist":
+            t = _ms(datetime(2022, 11, 15, tzinfo=UTC))
+            return self._send(200, [{**DOC_OI, "timestamp": t}] if lo <= t <= hi else [])
+        return self._send(404, {"code": -1, "msg": "not found"})
+
+    def _send(self, status: int, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    Binance.calls = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Binance)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("LEVRADAR_BINANCE_REST_URL", url)
+    monkeypatch.setattr(sync_module, "BINANCE_FUNDING_PAGE", 25)
+    monkeypatch.setattr(sync_module, "BINANCE_KLINE_PAGE", 100)
+    try:
+        yield url
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_funding_paged_by_last_settlement_keeps_every_2h_settlement(server: str, tmp_path: Path) -> None:
+    since, until = datetime(2022, 11, 1, tzinfo=UTC), datetime(2022, 11, 26, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        (summary,) = sync(store, ["binance"], ["SOL"], since, until, sleep=lambda s: None)
+        funding = store.read("funding", venues=["binance"])
+        candles = store.read("candles", venues=["binance"], interval="1h")
+        oi = store.read("open_interest", venues=["binance"])
+    assert summary.ok, summary.error
+    assert funding.height == FUNDING.height  # no settlement lost across pages, 2h era included
+    changes = [
+        (c.ts, c.from_hours, c.to_hours) for c in interval_changes(funding.select("ts", "interval_hours"))
+    ]
+    assert changes == [
+        (datetime(2022, 11, 9, 20, tzinfo=UTC), 8.0, 4.0),
+        (datetime(2022, 11, 10, 6, tzinfo=UTC), 4.0, 2.0),
+        (datetime(2022, 11, 18, 16, tzinfo=UTC), 2.0, 8.0),
+    ]
+    calls = [q for p, q in Binance.calls if p == "/fapi/v1/fundingRate"]
+    assert len(calls) == FUNDING.height // 25 + 1
+    assert (
+        int(calls[1]["startTime"]) == _ms(FUNDING["datetime"][24]) + 1
+    )  # the page after the last settlement
+    assert (
+        candles.height == PANEL.height and candles["close"].to_list() == PANEL["close_perp_binance"].to_list()
+    )
+    assert oi.height == 1 and oi["oi_base"][0] == 20403.637 and oi["oi_usd"][0] == 150570784.07
+    assert oi["usd_method"][0] == "venue"
+
+
+def test_binance_errors_are_reported(server: str, tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        (summary,) = sync(
+            store,
+            ["binance"],
+            ["NOPE"],
+            datetime(2022, 11, 1, tzinfo=UTC),
+            datetime(2022, 11, 2, tzinfo=UTC),
+            sleep=lambda s: None,
+        )
+    assert (
+        not summary.ok and "HTTP 400" in (summary.error or "") and "Invalid symbol" in (summary.error or "")
+    )
