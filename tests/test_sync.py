@@ -175,7 +175,7 @@ def test_one_venue_failing_never_stops_the_others(
         [
             "sync",
             "--venues",
-            "okx,hyperliquid,bybit",
+            "kraken,hyperliquid,bybit",
             "--assets",
             "BTC",
             "--since",
@@ -192,7 +192,7 @@ def test_one_venue_failing_never_stops_the_others(
     assert result.exit_code == 0, result.output
     rows = {r["venue"]: r for r in json.loads(result.stdout)["venues"]}
     assert rows["hyperliquid"]["ok"] and rows["hyperliquid"]["inserted"]["funding"] == 1038
-    assert not rows["okx"]["ok"] and "not implemented" in rows["okx"]["error"]
+    assert not rows["kraken"]["ok"] and "not implemented" in rows["kraken"]["error"]
     assert not rows["bybit"]["ok"] and "connection failed" in rows["bybit"]["error"]  # refused, reported
 
 

@@ -2,7 +2,8 @@
 
 Implemented: Hyperliquid (``info`` fundingHistory and candleSnapshot, paged by the last timestamp) and Bybit v5
 linear (funding history, 1h klines, 1h open interest) and Binance USDⓈ-M (funding paged by the last settlement,
-1h klines, 1h OI history). OKX reports "not implemented yet" in the summary rather than pretending.
+1h klines, 1h OI history) and OKX swaps (funding history, 1h candles, 1h OI history). Another venue reports
+"not implemented yet" in the summary rather than pretending.
 """
 
 from __future__ import annotations
@@ -296,10 +297,111 @@ def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: 
     return batch
 
 
+OKX_PAGE = 100
+
+
+def _okx_pages(
+    client: HttpClient, path: str, params: dict[str, Any], since: datetime, time_of: Callable[[Any], int]
+) -> list[Any]:
+    """OKX lists newest first; ``after`` asks for records older than a time, so pages walk back to ``since``."""
+    out: list[Any] = []
+    after: int | None = None
+    while True:
+        query = {**params, "limit": OKX_PAGE, **({"after": after} if after is not None else {})}
+        body = client.get_json(path, query, bucket=path)
+        if not isinstance(body, dict) or str(body.get("code")) != "0":
+            message = body.get("msg") if isinstance(body, dict) else body
+            raise InputError(f"{client.base_url}{path}", None, None, f"OKX error: {message!r}")
+        page = list(body.get("data") or [])
+        out += [p for p in page if time_of(p) >= _ms(since)]
+        if len(page) < OKX_PAGE or min(time_of(p) for p in page) < _ms(since):
+            return out
+        after = min(time_of(p) for p in page)
+
+
+def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: datetime) -> Batch:
+    """OKX USDT swaps: funding-rate history, 1h history candles (volume in contracts, coin volume ``volCcy``), 1h
+    OI history (contracts, coin, USD) — newest first, paged back with ``after``."""
+    batch = Batch(ImportReport("sync:okx", client.base_url))
+    for asset in assets:
+        m = canonical_market("okx", asset)
+        inst = {"instId": m.symbol}
+        funding = _okx_pages(
+            client, "/api/v5/public/funding-rate-history", inst, since, lambda p: int(p["fundingTime"])
+        )
+        funding = [p for p in funding if int(p["fundingTime"]) <= _ms(until)]
+        if funding:
+            f = _rows(funding, f"{client.base_url}/api/v5/public/funding-rate-history").with_columns(
+                ts=pl.from_epoch(pl.col("fundingTime").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
+                    "UTC"
+                ),
+                rate=pl.col("fundingRate").cast(pl.Float64),
+            )
+            batch.add("funding", settlement_rows(with_market(f, "okx", m.symbol), "rate", "sync:okx"))
+        bars = _okx_pages(
+            client, "/api/v5/market/history-candles", {**inst, "bar": "1H"}, since, lambda b: int(b[0])
+        )
+        bars = [b for b in bars if int(b[0]) <= _ms(until) and str(b[8]) == "1"]  # confirmed bars only
+        if bars:
+            names = ["t", "o", "h", "l", "c", "vol", "volCcy", "volCcyQuote"]
+            k = _rows([dict(zip(names, b, strict=False)) for b in bars], "okx:history-candles")
+            k = k.with_columns(
+                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+            )
+            batch.add(
+                "candles",
+                canonical_rows(
+                    with_market(k, "okx", m.symbol),
+                    "sync:okx",
+                    QUALITY_VENUE,
+                    ts="ts",
+                    interval=pl.lit("1h"),
+                    open=pl.col("o").cast(pl.Float64),
+                    high=pl.col("h").cast(pl.Float64),
+                    low=pl.col("l").cast(pl.Float64),
+                    close=pl.col("c").cast(pl.Float64),
+                    volume_base=pl.col("volCcy").cast(pl.Float64),
+                    volume_quote=pl.col("volCcyQuote").cast(pl.Float64),
+                ),
+            )
+        oi = _okx_pages(
+            client,
+            "/api/v5/rubik/stat/contracts/open-interest-history",
+            {**inst, "period": "1H"},
+            since,
+            lambda r: int(r[0]),
+        )
+        oi = [r for r in oi if int(r[0]) <= _ms(until)]
+        if oi:
+            o = _rows(
+                [dict(zip(["t", "oi", "oiCcy", "oiUsd"], r, strict=False)) for r in oi], "okx:oi-history"
+            )
+            o = o.with_columns(
+                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+            )
+            batch.add(
+                "open_interest",
+                canonical_rows(
+                    with_market(o, "okx", m.symbol),
+                    "sync:okx",
+                    QUALITY_VENUE,
+                    ts="ts",
+                    raw_value=pl.col("oi").cast(pl.Float64),
+                    raw_unit=pl.lit("contracts"),
+                    oi_base=pl.col("oiCcy").cast(pl.Float64),
+                    oi_usd=pl.col("oiUsd").cast(pl.Float64),
+                    usd_method=pl.lit("venue"),
+                ),
+            )
+        batch.report.files += 1
+    return batch
+
+
 SYNCERS: dict[str, Callable[[HttpClient, Sequence[str], datetime, datetime], Batch]] = {
     "hyperliquid": _hyperliquid,
     "bybit": _bybit,
     "binance": _binance,
+    "okx": _okx,
 }
 
 

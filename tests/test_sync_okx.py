@@ -1,0 +1,140 @@
+"""`levradar sync --venues okx` against a real HTTP server on 127.0.0.1.
+
+No recorded OKX REST response is in the shared data: the server answers in the shapes of OKX's v5 documentation
+(``{"code": "0", "data": [...]}``, newest first, ``after`` pages back in time), filled with REAL OKX BTC-USDT-SWAP
+values: funding settlements of 2025-12-03..10 and 1h candles of 2025-12-05..10 (tests/fixtures/okx-2025-12, from
+multivenue-2025), and hourly OI in USD of 2026-01-03..07 (perp-panels OKX panel; the contracts and coin columns
+are derived from it with the 0.01 BTC contract value and the hour's close).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import pytest
+
+from levradar.ingest import sync as sync_module
+from levradar.ingest.sync import sync
+from levradar.store import Store
+
+FIX = Path(__file__).parent / "fixtures"
+FUNDING = pl.read_parquet(FIX / "okx-2025-12" / "funding_rates.parquet").sort("timestamp")
+CANDLES = pl.read_parquet(FIX / "okx-2025-12" / "candles.parquet").sort("timestamp")
+PANEL = (
+    pl.read_parquet(FIX / "perp-panels" / "hourly_panels" / "okx_BTC_2018-01-11_2026-03-05.parquet")
+    .drop_nulls(["open_interest_usd_okx", "close_perp_okx"])
+    .sort("timestamp")
+)
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.replace(tzinfo=ts.tzinfo or UTC).timestamp() * 1000)
+
+
+class Okx(BaseHTTPRequestHandler):
+    calls: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlparse(self.path)
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        Okx.calls.append((url.path, q))
+        if q.get("instId") != "BTC-USDT-SWAP":
+            return self._send({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
+        after, limit = int(q.get("after", 2**62)), int(q["limit"])
+        if url.path == "/api/v5/public/funding-rate-history":
+            rows = [
+                {
+                    "instId": "BTC-USDT-SWAP",
+                    "fundingRate": str(r),
+                    "fundingTime": str(_ms(t)),
+                    "realizedRate": str(r),
+                }
+                for t, r in FUNDING.select("timestamp", "funding_rate").iter_rows()
+            ]
+            key = "fundingTime"
+            page = [r for r in rows[::-1] if int(r[key]) < after][:limit]
+            return self._send({"code": "0", "msg": "", "data": page})
+        if url.path == "/api/v5/market/history-candles":
+            rows = [
+                [str(_ms(t)), str(o), str(h), str(lo), str(c), str(v / 0.01), str(v), str(v * c), "1"]
+                for t, o, h, lo, c, v in CANDLES.select("timestamp", "o", "h", "l", "c", "v").iter_rows()
+            ]
+            return self._send(
+                {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
+            )
+        if url.path == "/api/v5/rubik/stat/contracts/open-interest-history":
+            rows = [
+                [str(_ms(t)), str(usd / c / 0.01), str(usd / c), str(usd)]
+                for t, usd, c in PANEL.select(
+                    "timestamp", "open_interest_usd_okx", "close_perp_okx"
+                ).iter_rows()
+            ]
+            return self._send(
+                {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
+            )
+        return self._send({"code": "50000", "msg": "not found", "data": []})
+
+    def _send(self, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    Okx.calls = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Okx)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("LEVRADAR_OKX_REST_URL", url)
+    monkeypatch.setattr(sync_module, "OKX_PAGE", 10)
+    try:
+        yield url
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
+    since, until = datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        (summary,) = sync(store, ["okx"], ["BTC"], since, until, sleep=lambda s: None)
+        funding = store.read("funding", venues=["okx"])
+        candles = store.read("candles", venues=["okx"], interval="1h")
+        oi = store.read("open_interest", venues=["okx"])
+    assert summary.ok, summary.error
+    assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
+    assert set(funding["interval_hours"]) == {8.0}
+    assert candles["close"].to_list() == CANDLES["c"].to_list()
+    assert candles["volume_base"].to_list() == pytest.approx(CANDLES["v"].to_list())  # volCcy, in coin
+    assert oi.height == PANEL.height and oi["oi_usd"].to_list() == PANEL["open_interest_usd_okx"].to_list()
+    assert set(oi["raw_unit"]) == {"contracts"}
+    afters = [q.get("after") for p, q in Okx.calls if p == "/api/v5/public/funding-rate-history"]
+    assert afters[0] is None and len(afters) == FUNDING.height // 10 + 1  # walked back with `after`
+
+
+def test_okx_errors_are_reported(server: str, tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        (summary,) = sync(
+            store,
+            ["okx"],
+            ["NOPE"],
+            datetime(2025, 12, 1, tzinfo=UTC),
+            datetime(2025, 12, 2, tzinfo=UTC),
+            sleep=lambda s: None,
+        )
+    assert not summary.ok and "Instrument ID does not exist" in (summary.error or "")
