@@ -11,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 
 import duckdb
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from levradar import __version__
@@ -42,6 +44,8 @@ from levradar.ingest.sync import summary_dict, sync
 from levradar.net.http import RetryPolicy
 from levradar.render import print_heatmap, print_history, print_scan, print_scenarios, print_screen
 from levradar.store import Store, StoreError, resolve_data_dir
+
+err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="levradar",
@@ -476,16 +480,37 @@ def sync_cmd(
     if start is None:
         raise OptionError("--since: give the time to backfill from (ISO 8601)")
     directory = resolve_data_dir(data_dir)
-    with Store(directory) as store:
-        result = sync(
-            store,
-            split_list(venues) or [],
-            split_list(assets, upper=True) or [],
-            start,
-            parse_time(until, "--until"),
-            data_dir=directory,
-            policy=RetryPolicy(attempts=retries),
-        )
+    venue_list, asset_list, end = (
+        split_list(venues) or [],
+        split_list(assets, upper=True) or [],
+        parse_time(until, "--until"),
+    )
+    result = []
+    with (
+        Store(directory) as store,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            console=err_console,
+            disable=as_json or not err_console.is_terminal,
+            transient=True,
+        ) as progress,
+    ):
+        task = progress.add_task("sync", total=len(venue_list))
+        for venue in venue_list:  # one venue at a time, so the bar moves and a failure stays with its venue
+            progress.update(task, description=f"sync {venue}")
+            result += sync(
+                store,
+                [venue],
+                asset_list,
+                start,
+                end,
+                data_dir=directory,
+                policy=RetryPolicy(attempts=retries),
+            )
+            progress.advance(task)
     rows = [summary_dict(s) for s in result]
     if as_json:
         print_json({"venues": rows})
