@@ -8,14 +8,10 @@ values: SOLUSDT funding settlements of 2022-11-01..25 (4h then 2h settlements du
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 import pytest
@@ -24,6 +20,7 @@ from levradar.domain.funding import interval_changes
 from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import sync
 from levradar.store import Store
+from tests.http_replay import JsonHandler, serve
 
 FIX = Path(__file__).parent / "fixtures" / "perp-panels"
 FUNDING = pl.read_parquet(FIX / "binance_funding" / "SOLUSDT.parquet").sort("datetime")
@@ -37,27 +34,23 @@ def _ms(ts: datetime) -> int:
     return int(ts.replace(tzinfo=ts.tzinfo or UTC).timestamp() * 1000)
 
 
-class Binance(BaseHTTPRequestHandler):
+class Binance(JsonHandler):
     calls: ClassVar[list[tuple[str, dict[str, str]]]] = []
 
-    def log_message(self, *args: object) -> None:
-        return
-
     def do_GET(self) -> None:
-        url = urllib.parse.urlparse(self.path)
-        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-        Binance.calls.append((url.path, q))
+        path, q = self.route()
+        Binance.calls.append((path, q))
         if q.get("symbol") != "SOLUSDT":
-            return self._send(400, {"code": -1121, "msg": "Invalid symbol."})
+            return self.send_json(status=400, body={"code": -1121, "msg": "Invalid symbol."})
         lo, hi, limit = int(q["startTime"]), int(q["endTime"]), int(q["limit"])
-        if url.path == "/fapi/v1/fundingRate":
+        if path == "/fapi/v1/fundingRate":
             rows = [
                 {"symbol": "SOLUSDT", "fundingTime": _ms(t), "fundingRate": f"{r:.8f}", "markPrice": "0"}
                 for r, t in FUNDING.select("funding_rate", "datetime").iter_rows()
                 if lo <= _ms(t) <= hi
             ]
-            return self._send(200, rows[:limit])
-        if url.path == "/fapi/v1/klines":
+            return self.send_json(status=200, body=rows[:limit])
+        if path == "/fapi/v1/klines":
             cols = ["timestamp", *(f"{k}_perp_binance" for k in ("open", "high", "low", "close", "volume"))]
             rows = [
                 [
@@ -77,35 +70,20 @@ class Binance(BaseHTTPRequestHandler):
                 for t, o, h, lw, c, v in PANEL.select(cols).iter_rows()
                 if lo <= _ms(t) <= hi
             ]
-            return self._send(200, rows[:limit])
-        if url.path == "/futures/data/openInterestHist":
+            return self.send_json(status=200, body=rows[:limit])
+        if path == "/futures/data/openInterestHist":
             t = _ms(datetime(2022, 11, 15, tzinfo=UTC))
-            return self._send(200, [{**DOC_OI, "timestamp": t}] if lo <= t <= hi else [])
-        return self._send(404, {"code": -1, "msg": "not found"})
-
-    def _send(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            return self.send_json(status=200, body=[{**DOC_OI, "timestamp": t}] if lo <= t <= hi else [])
+        return self.send_json(status=404, body={"code": -1, "msg": "not found"})
 
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Binance.calls = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Binance)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    monkeypatch.setenv("LEVRADAR_BINANCE_REST_URL", url)
     monkeypatch.setattr(sync_module, "BINANCE_FUNDING_PAGE", 25)
     monkeypatch.setattr(sync_module, "BINANCE_KLINE_PAGE", 100)
-    try:
+    with serve(Binance, monkeypatch, "binance") as url:
         yield url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_funding_paged_by_last_settlement_keeps_every_2h_settlement(server: str, tmp_path: Path) -> None:

@@ -8,12 +8,8 @@ REAL Bybit values from the fixtures: BTCUSDT funding settlements and 1h candles 
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +20,7 @@ from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import sync
 from levradar.net.http import RetryPolicy
 from levradar.store import Store
+from tests.http_replay import JsonHandler, serve
 
 FIX = Path(__file__).parent / "fixtures"
 MS = 1000
@@ -46,34 +43,30 @@ CANDLES = (
 OI = pl.read_parquet(FIX / "perp-panels" / "bybit_oi_hourly" / "BTCUSDT.parquet").sort("datetime")
 
 
-class Bybit(BaseHTTPRequestHandler):
+class Bybit(JsonHandler):
     calls: ClassVar[list[tuple[str, dict[str, str]]]] = []
 
-    def log_message(self, *args: object) -> None:
-        return
-
     def do_GET(self) -> None:
-        url = urllib.parse.urlparse(self.path)
-        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-        Bybit.calls.append((url.path, q))
+        path, q = self.route()
+        Bybit.calls.append((path, q))
         if q.get("symbol") != "BTCUSDT" or q.get("category") != "linear":
-            return self._send({"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {}})
+            return self.send_json({"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {}})
         limit = int(q["limit"])
-        if url.path == "/v5/market/funding/history":
+        if path == "/v5/market/funding/history":
             rows = [
                 {"symbol": "BTCUSDT", "fundingRate": str(r), "fundingRateTimestamp": str(_ms(t))}
                 for t, r in FUNDING.select("timestamp", "funding_rate").iter_rows()
                 if int(q["startTime"]) <= _ms(t) <= int(q["endTime"])
             ]
             return self._list(rows[::-1][:limit])
-        if url.path == "/v5/market/kline":
+        if path == "/v5/market/kline":
             rows = [
                 [str(_ms(t)), str(o), str(h), str(lo), str(c), str(v), str(v * c)]
                 for t, o, h, lo, c, v in CANDLES.select("timestamp", "o", "h", "l", "c", "v").iter_rows()
                 if int(q["start"]) <= _ms(t) <= int(q["end"])
             ]
             return self._list(rows[::-1][:limit])
-        if url.path == "/v5/market/open-interest":
+        if path == "/v5/market/open-interest":
             rows = [
                 {"openInterest": str(v), "timestamp": str(_ms(t))}
                 for v, t in OI.select("open_interest", "datetime").iter_rows()
@@ -83,10 +76,10 @@ class Bybit(BaseHTTPRequestHandler):
             page = rows[offset : offset + limit]
             more = offset + limit < len(rows)
             return self._list(page, str(offset + limit) if more else "")
-        return self._send({"retCode": 10404, "retMsg": "not found", "result": {}})
+        return self.send_json({"retCode": 10404, "retMsg": "not found", "result": {}})
 
     def _list(self, rows: list[Any], cursor: str = "") -> None:
-        self._send(
+        self.send_json(
             {
                 "retCode": 0,
                 "retMsg": "OK",
@@ -94,31 +87,16 @@ class Bybit(BaseHTTPRequestHandler):
             }
         )
 
-    def _send(self, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Bybit.calls = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Bybit)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    monkeypatch.setenv("LEVRADAR_BYBIT_REST_URL", url)
     # small pages, so that paging is exercised on a few days of real data
     monkeypatch.setattr(sync_module, "BYBIT_FUNDING_PAGE", 4)
     monkeypatch.setattr(sync_module, "BYBIT_KLINE_PAGE", 40)
     monkeypatch.setattr(sync_module, "BYBIT_OI_PAGE", 50)
-    try:
+    with serve(Bybit, monkeypatch, "bybit") as url:
         yield url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_bybit_backfill_pages_every_dataset(server: str, tmp_path: Path) -> None:

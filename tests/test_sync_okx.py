@@ -9,14 +9,10 @@ are derived from it with the 0.01 BTC contract value and the hour's close).
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 import pytest
@@ -24,6 +20,7 @@ import pytest
 from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import sync
 from levradar.store import Store
+from tests.http_replay import JsonHandler, serve
 
 FIX = Path(__file__).parent / "fixtures"
 FUNDING = pl.read_parquet(FIX / "okx-2025-12" / "funding_rates.parquet").sort("timestamp")
@@ -39,20 +36,16 @@ def _ms(ts: datetime) -> int:
     return int(ts.replace(tzinfo=ts.tzinfo or UTC).timestamp() * 1000)
 
 
-class Okx(BaseHTTPRequestHandler):
+class Okx(JsonHandler):
     calls: ClassVar[list[tuple[str, dict[str, str]]]] = []
 
-    def log_message(self, *args: object) -> None:
-        return
-
     def do_GET(self) -> None:
-        url = urllib.parse.urlparse(self.path)
-        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-        Okx.calls.append((url.path, q))
+        path, q = self.route()
+        Okx.calls.append((path, q))
         if q.get("instId") != "BTC-USDT-SWAP":
-            return self._send({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
+            return self.send_json({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
         after, limit = int(q.get("after", 2**62)), int(q["limit"])
-        if url.path == "/api/v5/public/funding-rate-history":
+        if path == "/api/v5/public/funding-rate-history":
             rows = [
                 {
                     "instId": "BTC-USDT-SWAP",
@@ -64,49 +57,34 @@ class Okx(BaseHTTPRequestHandler):
             ]
             key = "fundingTime"
             page = [r for r in rows[::-1] if int(r[key]) < after][:limit]
-            return self._send({"code": "0", "msg": "", "data": page})
-        if url.path == "/api/v5/market/history-candles":
+            return self.send_json({"code": "0", "msg": "", "data": page})
+        if path == "/api/v5/market/history-candles":
             rows = [
                 [str(_ms(t)), str(o), str(h), str(lo), str(c), str(v / 0.01), str(v), str(v * c), "1"]
                 for t, o, h, lo, c, v in CANDLES.select("timestamp", "o", "h", "l", "c", "v").iter_rows()
             ]
-            return self._send(
+            return self.send_json(
                 {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
             )
-        if url.path == "/api/v5/rubik/stat/contracts/open-interest-history":
+        if path == "/api/v5/rubik/stat/contracts/open-interest-history":
             rows = [
                 [str(_ms(t)), str(usd / c / 0.01), str(usd / c), str(usd)]
                 for t, usd, c in PANEL.select(
                     "timestamp", "open_interest_usd_okx", "close_perp_okx"
                 ).iter_rows()
             ]
-            return self._send(
+            return self.send_json(
                 {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
             )
-        return self._send({"code": "50000", "msg": "not found", "data": []})
-
-    def _send(self, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        return self.send_json({"code": "50000", "msg": "not found", "data": []})
 
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Okx.calls = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Okx)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    monkeypatch.setenv("LEVRADAR_OKX_REST_URL", url)
     monkeypatch.setattr(sync_module, "OKX_PAGE", 10)
-    try:
+    with serve(Okx, monkeypatch, "okx") as url:
         yield url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:

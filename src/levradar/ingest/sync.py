@@ -102,6 +102,50 @@ def _rows(records: list[dict[str, Any]], source: str) -> pl.DataFrame:
     return pl.DataFrame(records).with_row_index(ROW, offset=1).with_columns(pl.lit(source).alias(FILE))
 
 
+def _epoch_ms(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col).cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+
+
+def _settlements(
+    batch: Batch,
+    venue: str,
+    symbol: str,
+    rows: list[dict[str, Any]],
+    time_key: str,
+    rate_key: str,
+    source: str,
+) -> None:
+    """Funding settlements from a venue's list of {time, rate} objects (interval detected from the times)."""
+    if rows:
+        f = _rows(rows, source).with_columns(ts=_epoch_ms(time_key), rate=pl.col(rate_key).cast(pl.Float64))
+        batch.add("funding", settlement_rows(with_market(f, venue, symbol), "rate", f"sync:{venue}"))
+
+
+def _klines(
+    batch: Batch, venue: str, symbol: str, rows: list[list[Any]], names: list[str], source: str
+) -> None:
+    """1h candles from a venue's arrays; ``names`` labels the positions (t, o, h, l, c, base volume, quote volume)."""
+    if rows:
+        k = _rows([dict(zip(names, r, strict=False)) for r in rows], source).with_columns(ts=_epoch_ms("t"))
+        num = {c: pl.col(c).cast(pl.Float64) for c in ("o", "h", "l", "c", "base", "quote")}
+        batch.add(
+            "candles",
+            canonical_rows(
+                with_market(k, venue, symbol),
+                f"sync:{venue}",
+                QUALITY_VENUE,
+                ts="ts",
+                interval=pl.lit("1h"),
+                open=num["o"],
+                high=num["h"],
+                low=num["l"],
+                close=num["c"],
+                volume_base=num["base"],
+                volume_quote=num["quote"],
+            ),
+        )
+
+
 def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: datetime) -> Batch:
     """Bybit v5 linear: funding history (paged backwards from the newest settlement), 1h klines, 1h OI (cursor).
 
@@ -114,80 +158,43 @@ def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: da
         base = {"category": "linear", "symbol": m.symbol}
         funding, end = [], _ms(until)
         while True:
-            page, _ = _bybit_list(
-                client,
-                "/v5/market/funding/history",
-                {**base, "startTime": _ms(since), "endTime": end, "limit": BYBIT_FUNDING_PAGE},
-            )
+            window: dict[str, Any] = {"startTime": _ms(since), "endTime": end, "limit": BYBIT_FUNDING_PAGE}
+            page, _ = _bybit_list(client, "/v5/market/funding/history", {**base, **window})
             funding += page
             if len(page) < BYBIT_FUNDING_PAGE:
                 break
             end = min(int(p["fundingRateTimestamp"]) for p in page) - 1
-        if funding:
-            f = _rows(funding, f"{client.base_url}/v5/market/funding/history")
-            f = f.with_columns(
-                ts=pl.from_epoch(
-                    pl.col("fundingRateTimestamp").cast(pl.Int64), time_unit="ms"
-                ).dt.replace_time_zone("UTC"),
-                rate=pl.col("fundingRate").cast(pl.Float64),
-            )
-            batch.add("funding", settlement_rows(with_market(f, "bybit", m.symbol), "rate", "sync:bybit"))
+        _settlements(
+            batch, "bybit", m.symbol, funding, "fundingRateTimestamp", "fundingRate", "bybit:funding"
+        )
         bars, end = [], _ms(until)
         while True:
-            page, _ = _bybit_list(
-                client,
-                "/v5/market/kline",
-                {**base, "interval": "60", "start": _ms(since), "end": end, "limit": BYBIT_KLINE_PAGE},
-            )
+            window = {"interval": "60", "start": _ms(since), "end": end, "limit": BYBIT_KLINE_PAGE}
+            page, _ = _bybit_list(client, "/v5/market/kline", {**base, **window})
             bars += page
             if len(page) < BYBIT_KLINE_PAGE:
                 break
             end = min(int(b[0]) for b in page) - 1
-        if bars:
-            k = _rows(
-                [dict(zip(["t", "o", "h", "l", "c", "v", "q"], b, strict=False)) for b in bars], "bybit:kline"
-            )
-            k = k.with_columns(
-                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
-            )
-            batch.add(
-                "candles",
-                canonical_rows(
-                    with_market(k, "bybit", m.symbol),
-                    "sync:bybit",
-                    QUALITY_VENUE,
-                    ts="ts",
-                    interval=pl.lit("1h"),
-                    open=pl.col("o").cast(pl.Float64),
-                    high=pl.col("h").cast(pl.Float64),
-                    low=pl.col("l").cast(pl.Float64),
-                    close=pl.col("c").cast(pl.Float64),
-                    volume_base=pl.col("v").cast(pl.Float64),
-                    volume_quote=pl.col("q").cast(pl.Float64),
-                ),
-            )
+        _klines(batch, "bybit", m.symbol, bars, ["t", "o", "h", "l", "c", "base", "quote"], "bybit:kline")
         ois, cursor = [], None
         while True:
-            params = {
-                **base,
+            window = {
                 "intervalTime": "1h",
                 "startTime": _ms(since),
                 "endTime": _ms(until),
                 "limit": BYBIT_OI_PAGE,
             }
             page, cursor = _bybit_list(
-                client, "/v5/market/open-interest", {**params, **({"cursor": cursor} if cursor else {})}
+                client,
+                "/v5/market/open-interest",
+                {**base, **window, **({"cursor": cursor} if cursor else {})},
             )
             ois += page
             if not cursor or not page:
                 break
         if ois:
-            o = _rows(ois, "bybit:open-interest")
-            o = o.with_columns(
-                ts=pl.from_epoch(pl.col("timestamp").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
-                    "UTC"
-                ),
-                oi=pl.col("openInterest").cast(pl.Float64),
+            o = _rows(ois, "bybit:open-interest").with_columns(
+                ts=_epoch_ms("timestamp"), oi=pl.col("openInterest").cast(pl.Float64)
             )
             batch.add(
                 "open_interest",
@@ -235,47 +242,18 @@ def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: 
         m = canonical_market("binance", asset)
         window = {"symbol": m.symbol, "startTime": _ms(since), "endTime": _ms(until)}
         funding = _binance_pages(client, "/fapi/v1/fundingRate", window, BINANCE_FUNDING_PAGE, "fundingTime")
-        if funding:
-            f = _rows(funding, f"{client.base_url}/fapi/v1/fundingRate").with_columns(
-                ts=pl.from_epoch(pl.col("fundingTime").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
-                    "UTC"
-                ),
-                rate=pl.col("fundingRate").cast(pl.Float64),
-            )
-            batch.add("funding", settlement_rows(with_market(f, "binance", m.symbol), "rate", "sync:binance"))
+        _settlements(batch, "binance", m.symbol, funding, "fundingTime", "fundingRate", "binance:fundingRate")
         klines = _binance_pages(
             client, "/fapi/v1/klines", {**window, "interval": "1h"}, BINANCE_KLINE_PAGE, 0
         )
-        if klines:
-            names = ["t", "o", "h", "l", "c", "v", "close_time", "q"]
-            k = _rows([dict(zip(names, row, strict=False)) for row in klines], "binance:klines")
-            k = k.with_columns(
-                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
-            )
-            batch.add(
-                "candles",
-                canonical_rows(
-                    with_market(k, "binance", m.symbol),
-                    "sync:binance",
-                    QUALITY_VENUE,
-                    ts="ts",
-                    interval=pl.lit("1h"),
-                    open=pl.col("o").cast(pl.Float64),
-                    high=pl.col("h").cast(pl.Float64),
-                    low=pl.col("l").cast(pl.Float64),
-                    close=pl.col("c").cast(pl.Float64),
-                    volume_base=pl.col("v").cast(pl.Float64),
-                    volume_quote=pl.col("q").cast(pl.Float64),
-                ),
-            )
+        names = ["t", "o", "h", "l", "c", "base", "close_time", "quote"]
+        _klines(batch, "binance", m.symbol, klines, names, "binance:klines")
         oi = _binance_pages(
             client, "/futures/data/openInterestHist", {**window, "period": "1h"}, BINANCE_OI_PAGE, "timestamp"
         )
         if oi:
             o = _rows(oi, "binance:openInterestHist").with_columns(
-                ts=pl.from_epoch(pl.col("timestamp").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
-                    "UTC"
-                ),
+                ts=_epoch_ms("timestamp"),
                 coin=pl.col("sumOpenInterest").cast(pl.Float64),
                 usd=pl.col("sumOpenInterestValue").cast(pl.Float64),
             )
@@ -330,40 +308,21 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
             client, "/api/v5/public/funding-rate-history", inst, since, lambda p: int(p["fundingTime"])
         )
         funding = [p for p in funding if int(p["fundingTime"]) <= _ms(until)]
-        if funding:
-            f = _rows(funding, f"{client.base_url}/api/v5/public/funding-rate-history").with_columns(
-                ts=pl.from_epoch(pl.col("fundingTime").cast(pl.Int64), time_unit="ms").dt.replace_time_zone(
-                    "UTC"
-                ),
-                rate=pl.col("fundingRate").cast(pl.Float64),
-            )
-            batch.add("funding", settlement_rows(with_market(f, "okx", m.symbol), "rate", "sync:okx"))
+        _settlements(
+            batch, "okx", m.symbol, funding, "fundingTime", "fundingRate", "okx:funding-rate-history"
+        )
         bars = _okx_pages(
             client, "/api/v5/market/history-candles", {**inst, "bar": "1H"}, since, lambda b: int(b[0])
         )
         bars = [b for b in bars if int(b[0]) <= _ms(until) and str(b[8]) == "1"]  # confirmed bars only
-        if bars:
-            names = ["t", "o", "h", "l", "c", "vol", "volCcy", "volCcyQuote"]
-            k = _rows([dict(zip(names, b, strict=False)) for b in bars], "okx:history-candles")
-            k = k.with_columns(
-                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
-            )
-            batch.add(
-                "candles",
-                canonical_rows(
-                    with_market(k, "okx", m.symbol),
-                    "sync:okx",
-                    QUALITY_VENUE,
-                    ts="ts",
-                    interval=pl.lit("1h"),
-                    open=pl.col("o").cast(pl.Float64),
-                    high=pl.col("h").cast(pl.Float64),
-                    low=pl.col("l").cast(pl.Float64),
-                    close=pl.col("c").cast(pl.Float64),
-                    volume_base=pl.col("volCcy").cast(pl.Float64),
-                    volume_quote=pl.col("volCcyQuote").cast(pl.Float64),
-                ),
-            )
+        _klines(
+            batch,
+            "okx",
+            m.symbol,
+            bars,
+            ["t", "o", "h", "l", "c", "contracts", "base", "quote"],
+            "okx:candles",
+        )
         oi = _okx_pages(
             client,
             "/api/v5/rubik/stat/contracts/open-interest-history",
@@ -376,13 +335,10 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
             o = _rows(
                 [dict(zip(["t", "oi", "oiCcy", "oiUsd"], r, strict=False)) for r in oi], "okx:oi-history"
             )
-            o = o.with_columns(
-                ts=pl.from_epoch(pl.col("t").cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
-            )
             batch.add(
                 "open_interest",
                 canonical_rows(
-                    with_market(o, "okx", m.symbol),
+                    with_market(o.with_columns(ts=_epoch_ms("t")), "okx", m.symbol),
                     "sync:okx",
                     QUALITY_VENUE,
                     ts="ts",
