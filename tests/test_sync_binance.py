@@ -3,13 +3,14 @@
 No recorded Binance REST response is in the shared data: the server answers in the shapes of Binance's USDⓈ-M
 documentation (fundingRate objects, kline arrays, openInterestHist objects; ascending), filled with REAL Binance
 values: SOLUSDT funding settlements of 2022-11-01..25 (4h then 2h settlements during the FTX crash) and SOLUSDT
-1h candles of 2022-11-07..20 (perp-panels fixtures). The single OI-history row is the example of Binance's docs.
+1h candles and mark prices of 2022-11-07..20 (perp-panels fixtures). The single OI-history row is the example of
+Binance's docs; no real index price exists in the shared data, so the index klines come back empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -40,7 +41,7 @@ class Binance(JsonHandler):
     def do_GET(self) -> None:
         path, q = self.route()
         Binance.calls.append((path, q))
-        if q.get("symbol") != "SOLUSDT":
+        if q.get("symbol", q.get("pair")) != "SOLUSDT":
             return self.send_json(status=400, body={"code": -1121, "msg": "Invalid symbol."})
         lo, hi, limit = int(q["startTime"]), int(q["endTime"]), int(q["limit"])
         if path == "/fapi/v1/fundingRate":
@@ -71,6 +72,14 @@ class Binance(JsonHandler):
                 if lo <= _ms(t) <= hi
             ]
             return self.send_json(status=200, body=rows[:limit])
+        if path == "/fapi/v1/markPriceKlines":
+            marks = (
+                PANEL.drop_nulls("mark_price_binance").select("timestamp", "mark_price_binance").iter_rows()
+            )
+            rows = [[_ms(t), str(m), str(m), str(m), str(m), "0", _ms(t) + 3_599_999] for t, m in marks]
+            return self.send_json(status=200, body=[r for r in rows if lo <= r[0] <= hi][:limit])
+        if path == "/fapi/v1/indexPriceKlines":
+            return self.send_json(status=200, body=[])  # no real index price is in the shared data
         if path == "/futures/data/openInterestHist":
             t = _ms(datetime(2022, 11, 15, tzinfo=UTC))
             return self.send_json(status=200, body=[{**DOC_OI, "timestamp": t}] if lo <= t <= hi else [])
@@ -93,6 +102,7 @@ def test_funding_paged_by_last_settlement_keeps_every_2h_settlement(server: str,
         funding = store.read("funding", venues=["binance"])
         candles = store.read("candles", venues=["binance"], interval="1h")
         oi = store.read("open_interest", venues=["binance"])
+        mark_index = store.read("mark_index", venues=["binance"])
     assert summary.ok, summary.error
     assert funding.height == FUNDING.height  # no settlement lost across pages, 2h era included
     changes = [
@@ -113,6 +123,11 @@ def test_funding_paged_by_last_settlement_keeps_every_2h_settlement(server: str,
     )
     assert oi.height == 1 and oi["oi_base"][0] == 20403.637 and oi["oi_usd"][0] == 150570784.07
     assert oi["usd_method"][0] == "venue"
+    marks = PANEL.drop_nulls("mark_price_binance")
+    assert mark_index.height == marks.height and mark_index["index"].null_count() == mark_index.height
+    first = mark_index.row(0, named=True)  # the close of the mark kline that ends at ts
+    assert first["ts"] == marks["timestamp"][0].replace(tzinfo=UTC) + timedelta(hours=1)
+    assert first["mark"] == marks["mark_price_binance"][0]
 
 
 def test_binance_errors_are_reported(server: str, tmp_path: Path) -> None:

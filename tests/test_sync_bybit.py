@@ -66,6 +66,8 @@ class Bybit(JsonHandler):
                 if int(q["start"]) <= _ms(t) <= int(q["end"])
             ]
             return self._list(rows[::-1][:limit])
+        if path in ("/v5/market/mark-price-kline", "/v5/market/index-price-kline"):
+            return self._list([])  # no real Bybit mark or index price is in the shared data
         if path == "/v5/market/open-interest":
             rows = [
                 {"openInterest": str(v), "timestamp": str(_ms(t))}

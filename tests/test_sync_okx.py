@@ -3,8 +3,9 @@
 No recorded OKX REST response is in the shared data: the server answers in the shapes of OKX's v5 documentation
 (``{"code": "0", "data": [...]}``, newest first, ``after`` pages back in time), filled with REAL OKX BTC-USDT-SWAP
 values: funding settlements of 2025-12-03..10 and 1h candles of 2025-12-05..10 (tests/fixtures/okx-2025-12, from
-multivenue-2025), and hourly OI in USD of 2026-01-03..07 (perp-panels OKX panel; the contracts and coin columns
-are derived from it with the 0.01 BTC contract value and the hour's close).
+multivenue-2025), and hourly OI in USD and mark prices of 2026-01-03..07 (perp-panels OKX panel; the OI contracts
+and coin columns are derived from the USD with the 0.01 BTC contract value and the hour's close). No real index
+price exists in the shared data, so the index candles come back empty.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class Okx(JsonHandler):
     def do_GET(self) -> None:
         path, q = self.route()
         Okx.calls.append((path, q))
+        if path == "/api/v5/market/history-index-candles":
+            return self.send_json(
+                {"code": "0", "msg": "", "data": []}
+            )  # no real OKX index price in the shared data
         if q.get("instId") != "BTC-USDT-SWAP":
             return self.send_json({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
         after, limit = int(q.get("after", 2**62)), int(q["limit"])
@@ -63,6 +68,12 @@ class Okx(JsonHandler):
                 [str(_ms(t)), str(o), str(h), str(lo), str(c), str(v / 0.01), str(v), str(v * c), "1"]
                 for t, o, h, lo, c, v in CANDLES.select("timestamp", "o", "h", "l", "c", "v").iter_rows()
             ]
+            return self.send_json(
+                {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
+            )
+        if path == "/api/v5/market/history-mark-price-candles":
+            marks = PANEL.drop_nulls("mark_price_okx").select("timestamp", "mark_price_okx").iter_rows()
+            rows = [[str(_ms(t)), str(m), str(m), str(m), str(m), "1"] for t, m in marks]
             return self.send_json(
                 {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
             )
@@ -94,6 +105,7 @@ def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
         funding = store.read("funding", venues=["okx"])
         candles = store.read("candles", venues=["okx"], interval="1h")
         oi = store.read("open_interest", venues=["okx"])
+        marks = store.read("mark_index", venues=["okx"])
     assert summary.ok, summary.error
     assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
     assert set(funding["interval_hours"]) == {8.0}
@@ -101,6 +113,10 @@ def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
     assert candles["volume_base"].to_list() == pytest.approx(CANDLES["v"].to_list())  # volCcy, in coin
     assert oi.height == PANEL.height and oi["oi_usd"].to_list() == PANEL["open_interest_usd_okx"].to_list()
     assert set(oi["raw_unit"]) == {"contracts"}
+    assert (
+        marks.height == PANEL.drop_nulls("mark_price_okx").height
+        and marks["index"].null_count() == marks.height
+    )
     afters = [q.get("after") for p, q in Okx.calls if p == "/api/v5/public/funding-rate-history"]
     assert afters[0] is None and len(afters) == FUNDING.height // 10 + 1  # walked back with `after`
 

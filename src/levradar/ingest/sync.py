@@ -121,6 +121,35 @@ def _settlements(
         batch.add("funding", settlement_rows(with_market(f, venue, symbol), "rate", f"sync:{venue}"))
 
 
+def _mark_index(batch: Batch, venue: str, symbol: str, mark: list[list[Any]], index: list[list[Any]]) -> None:
+    """Mark and index price as of each hour: the close of the venue's 1h mark / index price kline ending then."""
+    frames = []
+    for column, rows in (("mark", mark), ("index", index)):
+        if rows:
+            f = _rows([{"t": r[0], "c": r[4]} for r in rows], f"{venue}:{column}-klines")
+            ts = (_epoch_ms("t") + timedelta(hours=1)).alias("ts")
+            frames.append(f.select(ROW, FILE, ts, pl.col("c").cast(pl.Float64).alias(column)))
+    if not frames:
+        return
+    joined = frames[0]
+    if len(frames) == 2:
+        joined = joined.join(frames[1].drop(ROW, FILE), on="ts", how="full", coalesce=True)
+        joined = joined.with_columns(
+            pl.col(ROW).fill_null(0), pl.col(FILE).fill_null(f"{venue}:index-klines")
+        )
+    batch.add(
+        "mark_index",
+        canonical_rows(
+            with_market(joined, venue, symbol),
+            f"sync:{venue}",
+            QUALITY_VENUE,
+            ts="ts",
+            mark=pl.col("mark") if "mark" in joined.columns else pl.lit(None, pl.Float64),
+            index=pl.col("index") if "index" in joined.columns else pl.lit(None, pl.Float64),
+        ),
+    )
+
+
 def _klines(
     batch: Batch, venue: str, symbol: str, rows: list[list[Any]], names: list[str], source: str
 ) -> None:
@@ -176,6 +205,24 @@ def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: da
                 break
             end = min(int(b[0]) for b in page) - 1
         _klines(batch, "bybit", m.symbol, bars, ["t", "o", "h", "l", "c", "base", "quote"], "bybit:kline")
+        prices = {}
+        for kind, path in (
+            ("mark", "/v5/market/mark-price-kline"),
+            ("index", "/v5/market/index-price-kline"),
+        ):
+            rows, end = [], _ms(until)
+            while True:
+                page, _ = _bybit_list(
+                    client,
+                    path,
+                    {**base, "interval": "60", "start": _ms(since), "end": end, "limit": BYBIT_KLINE_PAGE},
+                )
+                rows += page
+                if len(page) < BYBIT_KLINE_PAGE:
+                    break
+                end = min(int(b[0]) for b in page) - 1
+            prices[kind] = rows
+        _mark_index(batch, "bybit", m.symbol, prices["mark"], prices["index"])
         ois, cursor = [], None
         while True:
             window = {
@@ -248,6 +295,11 @@ def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: 
         )
         names = ["t", "o", "h", "l", "c", "base", "close_time", "quote"]
         _klines(batch, "binance", m.symbol, klines, names, "binance:klines")
+        hourly = {**window, "interval": "1h"}
+        mark = _binance_pages(client, "/fapi/v1/markPriceKlines", hourly, BINANCE_KLINE_PAGE, 0)
+        pair = {k: v for k, v in hourly.items() if k != "symbol"} | {"pair": m.symbol}
+        index = _binance_pages(client, "/fapi/v1/indexPriceKlines", pair, BINANCE_KLINE_PAGE, 0)
+        _mark_index(batch, "binance", m.symbol, mark, index)
         oi = _binance_pages(
             client, "/futures/data/openInterestHist", {**window, "period": "1h"}, BINANCE_OI_PAGE, "timestamp"
         )
@@ -322,6 +374,24 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
             bars,
             ["t", "o", "h", "l", "c", "contracts", "base", "quote"],
             "okx:candles",
+        )
+        mark = _okx_pages(
+            client,
+            "/api/v5/market/history-mark-price-candles",
+            {**inst, "bar": "1H"},
+            since,
+            lambda b: int(b[0]),
+        )
+        index_inst = {"instId": m.symbol.removesuffix("-SWAP"), "bar": "1H"}
+        index = _okx_pages(
+            client, "/api/v5/market/history-index-candles", index_inst, since, lambda b: int(b[0])
+        )
+        _mark_index(
+            batch,
+            "okx",
+            m.symbol,
+            [b for b in mark if int(b[0]) <= _ms(until)],
+            [b for b in index if int(b[0]) <= _ms(until)],
         )
         oi = _okx_pages(
             client,
