@@ -8,6 +8,7 @@ REAL Bybit values from the fixtures: BTCUSDT funding settlements and 1h candles 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +52,7 @@ class Bybit(JsonHandler):
         Bybit.calls.append((path, q))
         if q.get("symbol") != "BTCUSDT" or q.get("category") != "linear":
             return self.send_json({"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {}})
-        limit = int(q["limit"])
+        limit = int(q.get("limit", "1000"))
         if path == "/v5/market/funding/history":
             rows = [
                 {"symbol": "BTCUSDT", "fundingRate": str(r), "fundingRateTimestamp": str(_ms(t))}
@@ -66,6 +67,44 @@ class Bybit(JsonHandler):
                 if int(q["start"]) <= _ms(t) <= int(q["end"])
             ]
             return self._list(rows[::-1][:limit])
+        if path == "/v5/market/instruments-info":  # the example of Bybit's documentation
+            return self._list(
+                [
+                    {
+                        "symbol": "BTCUSDT",
+                        "contractType": "LinearPerpetual",
+                        "status": "Trading",
+                        "baseCoin": "BTC",
+                        "quoteCoin": "USDT",
+                        "fundingInterval": 480,
+                    }
+                ]
+            )
+        if path == "/v5/market/risk-limit":  # the first two tiers of Bybit's documentation example
+            return self._list(
+                [
+                    {
+                        "id": 1,
+                        "symbol": "BTCUSDT",
+                        "riskLimitValue": "2000000",
+                        "maintenanceMargin": "0.005",
+                        "initialMargin": "0.01",
+                        "isLowestRisk": 1,
+                        "maxLeverage": "100.00",
+                        "mmDeduction": "0",
+                    },
+                    {
+                        "id": 2,
+                        "symbol": "BTCUSDT",
+                        "riskLimitValue": "2600000",
+                        "maintenanceMargin": "0.0055",
+                        "initialMargin": "0.0105",
+                        "isLowestRisk": 0,
+                        "maxLeverage": "95.23",
+                        "mmDeduction": "1000",
+                    },
+                ]
+            )
         if path in ("/v5/market/mark-price-kline", "/v5/market/index-price-kline"):
             return self._list([])  # no real Bybit mark or index price is in the shared data
         if path == "/v5/market/open-interest":
@@ -110,11 +149,15 @@ def test_bybit_backfill_pages_every_dataset(server: str, tmp_path: Path) -> None
         funding = store.read("funding", venues=["bybit"])
         candles = store.read("candles", venues=["bybit"], interval="1h")
         oi = store.read("open_interest", venues=["bybit"])
+        instrument = store.instruments().filter(pl.col("venue") == "bybit").row(0, named=True)
     assert summary.ok, summary.error
     assert funding.height == FUNDING.height and set(funding["interval_hours"]) == {8.0}
     assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
     assert candles.height == CANDLES.height and candles["close"].to_list() == CANDLES["c"].to_list()
     assert oi.height == OI.height and oi["oi_base"].to_list() == OI["open_interest"].to_list()
+    assert instrument["funding_interval_hours"] == 8.0 and instrument["contract_unit"] == "coin"
+    tiers = json.loads(instrument["tiers_json"])
+    assert [t["mmr"] for t in tiers] == [0.005, 0.0055] and tiers[1]["maintenance_amount_usd"] == 1000.0
     paths = [p for p, _ in Bybit.calls]
     assert (
         paths.count("/v5/market/funding/history") == FUNDING.height // 4 + 1

@@ -10,6 +10,7 @@ price exists in the shared data, so the index candles come back empty.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,13 +44,41 @@ class Okx(JsonHandler):
     def do_GET(self) -> None:
         path, q = self.route()
         Okx.calls.append((path, q))
+        if path == "/api/v5/public/position-tiers":  # the first tier of OKX's documentation example
+            data = [
+                {
+                    "tier": "1",
+                    "instFamily": "BTC-USDT",
+                    "minSz": "0",
+                    "maxSz": "500",
+                    "mmr": "0.004",
+                    "imr": "0.008",
+                    "maxLever": "125",
+                }
+            ]
+            return self.send_json(
+                {"code": "0", "msg": "", "data": data if q.get("instFamily") == "BTC-USDT" else []}
+            )
+        if path == "/api/v5/public/instruments":
+            data = [
+                {
+                    "instId": "BTC-USDT-SWAP",
+                    "instType": "SWAP",
+                    "ctVal": "0.01",
+                    "ctValCcy": "BTC",
+                    "settleCcy": "USDT",
+                }
+            ]
+            return self.send_json(
+                {"code": "0", "msg": "", "data": data if q.get("instId") == "BTC-USDT-SWAP" else []}
+            )
         if path == "/api/v5/market/history-index-candles":
             return self.send_json(
                 {"code": "0", "msg": "", "data": []}
             )  # no real OKX index price in the shared data
         if q.get("instId") != "BTC-USDT-SWAP":
             return self.send_json({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
-        after, limit = int(q.get("after", 2**62)), int(q["limit"])
+        after, limit = int(q.get("after", 2**62)), int(q.get("limit", "100"))
         if path == "/api/v5/public/funding-rate-history":
             rows = [
                 {
@@ -106,6 +135,7 @@ def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
         candles = store.read("candles", venues=["okx"], interval="1h")
         oi = store.read("open_interest", venues=["okx"])
         marks = store.read("mark_index", venues=["okx"])
+        instrument = store.instruments().filter(pl.col("venue") == "okx").row(0, named=True)
     assert summary.ok, summary.error
     assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
     assert set(funding["interval_hours"]) == {8.0}
@@ -117,6 +147,10 @@ def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
         marks.height == PANEL.drop_nulls("mark_price_okx").height
         and marks["index"].null_count() == marks.height
     )
+    assert instrument["contract_size"] == 0.01 and instrument["contract_unit"] == "BTC"
+    assert json.loads(instrument["tiers_json"]) == [
+        {"max_contracts": 500.0, "mmr": 0.004, "max_leverage": 125.0}
+    ]
     afters = [q.get("after") for p, q in Okx.calls if p == "/api/v5/public/funding-rate-history"]
     assert afters[0] is None and len(afters) == FUNDING.height // 10 + 1  # walked back with `after`
 

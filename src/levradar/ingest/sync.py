@@ -8,6 +8,7 @@ linear (funding history, 1h klines, 1h open interest) and Binance USDⓈ-M (fund
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,32 @@ def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: da
     for asset in assets:
         m = canonical_market("bybit", asset)
         base = {"category": "linear", "symbol": m.symbol}
+        info, _ = _bybit_list(client, "/v5/market/instruments-info", base)
+        tiers, _ = _bybit_list(client, "/v5/market/risk-limit", base)
+        if info:
+            minutes = info[0].get("fundingInterval")
+            batch.add_instrument(
+                venue="bybit",
+                symbol=m.symbol,
+                asset=m.asset,
+                quote=m.quote,
+                contract_size=1.0,
+                contract_unit="coin",
+                funding_interval_hours=float(minutes) / 60.0 if minutes else None,
+                tiers_json=json.dumps(
+                    [
+                        {
+                            "max_notional_usd": float(t["riskLimitValue"]),
+                            "mmr": float(t["maintenanceMargin"]),
+                            "maintenance_amount_usd": float(t.get("mmDeduction") or 0),
+                            "max_leverage": float(t["maxLeverage"]),
+                        }
+                        for t in tiers
+                    ]
+                )
+                if tiers
+                else None,
+            )
         funding, end = [], _ms(until)
         while True:
             window: dict[str, Any] = {"startTime": _ms(since), "endTime": end, "limit": BYBIT_FUNDING_PAGE}
@@ -356,6 +383,35 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
     for asset in assets:
         m = canonical_market("okx", asset)
         inst = {"instId": m.symbol}
+        meta = client.get_json(
+            "/api/v5/public/instruments", {"instType": "SWAP", **inst}, bucket="instruments"
+        )
+        family = m.symbol.removesuffix("-SWAP")
+        tiers = client.get_json(
+            "/api/v5/public/position-tiers",
+            {"instType": "SWAP", "tdMode": "isolated", "instFamily": family},
+            bucket="tiers",
+        )
+        if isinstance(meta, dict) and meta.get("data"):
+            batch.add_instrument(
+                venue="okx",
+                symbol=m.symbol,
+                asset=m.asset,
+                quote=m.quote,
+                contract_size=float(meta["data"][0]["ctVal"]),
+                contract_unit=str(meta["data"][0].get("ctValCcy", "")),
+                tiers_json=json.dumps(
+                    [
+                        {
+                            "max_contracts": float(t["maxSz"]),
+                            "mmr": float(t["mmr"]),
+                            "max_leverage": float(t["maxLever"]),
+                        }
+                        for t in (tiers.get("data") or [] if isinstance(tiers, dict) else [])
+                    ]
+                )
+                or None,
+            )
         funding = _okx_pages(
             client, "/api/v5/public/funding-rate-history", inst, since, lambda p: int(p["fundingTime"])
         )
