@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,17 +25,9 @@ from levradar.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_scan import universe
+from timing import machine, median_s
 
 AS_OF = datetime(2025, 10, 10, 18, tzinfo=UTC)
-
-
-def _median(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -56,8 +43,8 @@ def main() -> None:
         )
     edges = price_edges(float(one["low"].min()), float(one["high"].max()), cfg)  # type: ignore[arg-type]
     simulate_market(one, edges, cfg)  # compile
-    grid_s = _median(lambda: simulate_market(one, edges, cfg, record=True), args.repeats * 4)
-    map_s = _median(lambda: simulate_market(one, edges, cfg, record=False), args.repeats * 4)
+    grid_s = median_s(lambda: simulate_market(one, edges, cfg, record=True), args.repeats * 4)
+    map_s = median_s(lambda: simulate_market(one, edges, cfg, record=False), args.repeats * 4)
 
     markets, _start, end, _ = universe(args.markets)
     frames = [f for _, f in markets.filter(pl.col("t") >= end - timedelta(days=90)).group_by("key")]
@@ -67,15 +54,11 @@ def main() -> None:
         for f, (lo, hi) in zip(frames, bounds, strict=True):
             simulate_market(f, price_edges(lo, hi, cfg), cfg, record=False)
 
-    many_s = _median(all_markets, args.repeats)
+    many_s = median_s(all_markets, args.repeats)
     print(
         json.dumps(
             {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                },
+                "machine": machine(),
                 "buckets": cfg.buckets,
                 "one_market_hours": one.height,
                 "one_market_grid_median_s": round(grid_s, 4),

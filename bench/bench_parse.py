@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from pathlib import Path as _Path
+
+sys.path.insert(0, str(_Path(__file__).parent))
 
 from levradar.domain.records import _Record, records_frame
 from levradar.ingest.normalize import Batch
@@ -26,6 +28,9 @@ from levradar.ingest.report import ImportReport
 from levradar.ingest.run import write_batch
 from levradar.store import Store
 from levradar.venues import parse
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import machine
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ws-samples"
 
@@ -95,11 +100,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                },
+                "machine": machine(),
                 "messages": len(messages),
                 "records": n_records,
                 "parse_messages_per_s": round(len(messages) / parse_s),

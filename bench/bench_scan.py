@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from pathlib import Path as _Path
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(_Path(__file__).parent))
 
 from levradar.analytics.config import load_config
 from levradar.analytics.live import LiveRadar
@@ -32,6 +34,9 @@ from levradar.analytics.scan import evaluate_frames
 from levradar.analytics.series import load_markets
 from levradar.ingest.run import import_source
 from levradar.store import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import machine, median_s
 
 AS_OF = datetime(2025, 11, 15, tzinfo=UTC)
 
@@ -76,15 +81,6 @@ def universe(n_markets: int, seed: int = 7) -> tuple[pl.DataFrame, datetime, dat
     return pl.concat(parts), start, AS_OF, label_hours
 
 
-def _median_s(fn: object, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markets", type=int, default=500)
@@ -93,7 +89,7 @@ def main() -> None:
     cfg = load_config()
     markets, start, end, label_hours = universe(args.markets)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    full = _median_s(lambda: evaluate_frames(markets, start, end, label_hours, cfg), args.repeats)
+    full = median_s(lambda: evaluate_frames(markets, start, end, label_hours, cfg), args.repeats)
     # the live path: build at AS_OF - 6h, then fold in the six hours up to AS_OF (the last one crosses midnight)
     steps = 6
     first_end = end - timedelta(hours=steps)
@@ -110,11 +106,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                },
+                "machine": machine(),
                 "markets": markets.select("key").n_unique(),
                 "assets": markets["asset"].n_unique(),
                 "hourly_rows": markets.height,

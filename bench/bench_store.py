@@ -2,37 +2,26 @@
 
 Usage: python bench/bench_store.py [--repeats N] [--shared ../shared/data]
 Measures: importing the bundled sample into a fresh store, re-importing it (idempotent no-op), point-in-time
-reads of 90 days of hourly candles for one market, the demo snapshot, and (when the shared data is present)
-importing the full perp-panels set.
+reads of 90 days of hourly candles for one market, a scan of every asset (with the liquidation overlay), and
+(when the shared data is present) importing the full perp-panels set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
+import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from levradar.analytics.snapshot import snapshot
-
+from levradar.analytics.scan import scan
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
 
-
-def _median(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import machine, median_s
 
 
 def main() -> None:
@@ -43,11 +32,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     out: dict[str, object] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "repeats": args.repeats,
     }
 
@@ -55,14 +40,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
             import_source(store, "sample", Path("."))
 
-    out["import_sample_fresh_s"] = _median(fresh_sample_import, args.repeats)
+    out["import_sample_fresh_s"] = median_s(fresh_sample_import, args.repeats)
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
         import_source(store, "sample", Path("."))
-        out["reimport_sample_noop_s"] = _median(
+        out["reimport_sample_noop_s"] = median_s(
             lambda: import_source(store, "sample", Path(".")), args.repeats
         )
         as_of = datetime(2025, 10, 11, tzinfo=UTC)
-        out["read_candles_90d_one_market_s"] = _median(
+        out["read_candles_90d_one_market_s"] = median_s(
             lambda: store.read(
                 "candles",
                 venues=["binance"],
@@ -73,7 +58,7 @@ def main() -> None:
             ),
             args.repeats * 4,
         )
-        out["snapshot_all_assets_s"] = _median(lambda: snapshot(store, as_of), args.repeats * 4)
+        out["scan_all_assets_s"] = median_s(lambda: scan(store, as_of), args.repeats * 4)
     panels = args.shared / "perp-panels"
     if panels.exists():
 
@@ -81,7 +66,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
                 import_source(store, "perp-panels", panels, Filters())
 
-        out["import_perp_panels_full_s"] = _median(full_panels, max(1, args.repeats // 2))
+        out["import_perp_panels_full_s"] = median_s(full_panels, max(1, args.repeats // 2))
     print(json.dumps(out, indent=2))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.signals import PLAYBOOKS, SETUP_TAGS
+from levradar.analytics.signals import PLAYBOOKS
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -71,10 +71,6 @@ def evidence(r: dict[str, Any]) -> list[str]:
 
 def playbook(setup: str | None) -> str | None:
     return PLAYBOOKS.get(setup) if setup else None
-
-
-def tag_name(setup: str | None) -> str:
-    return SETUP_TAGS.get(setup or "", "Neutral")
 
 
 def contradictions(r: dict[str, Any]) -> list[dict[str, str]]:

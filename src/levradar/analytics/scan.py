@@ -16,7 +16,7 @@ from levradar.analytics.baseline import make_grid, robust_baselines
 from levradar.analytics.config import SignalConfig, load_config
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.proximity import liquidation_overlay
-from levradar.analytics.series import asset_frame, load_markets, market_frame, with_price_features
+from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
 from levradar.store import Store
 
@@ -365,7 +365,6 @@ __all__ = [
     "asset_reads",
     "evaluate_frames",
     "evaluate_store",
-    "market_frame",
     "newest_time",
     "scan",
 ]

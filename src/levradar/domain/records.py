@@ -1,14 +1,14 @@
 """Typed domain records: what venue parsers produce and the rest of the code consumes.
 
-Each record validates itself on construction and turns into a canonical row (``to_row``);
-:func:`records_frame` builds a canonical dataset frame from many records.
+Each record validates itself on construction; :func:`records_frame` builds a canonical dataset frame from many
+records of one type.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -16,7 +16,8 @@ import polars as pl
 
 from levradar.domain.datasets import CANDLE_INTERVALS, QUALITY_VENUE, dataset
 from levradar.domain.symbols import canonical_market
-from levradar.domain.units import OI_UNITS, funding_derived_exprs, oi_base_from_raw, oi_usd_from_base
+from levradar.domain.units import OI_UNITS, oi_base_from_raw, oi_usd_from_base
+from levradar.domain.units import rate_8h as per_8h
 
 Side = Literal["long", "short"]
 
@@ -49,12 +50,6 @@ class _Record:
     @property
     def asset(self) -> str:
         return canonical_market(self.venue, self.symbol).asset
-
-    def to_row(self) -> dict[str, Any]:
-        market = canonical_market(self.venue, self.symbol)
-        row = asdict(self)
-        row.update(venue=market.venue, symbol=market.symbol, asset=market.asset)
-        return row
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ class FundingSettlement(_Record):
 
     @property
     def rate_8h(self) -> float:
-        return self.rate / self.interval_hours * 8.0
+        return per_8h(self.rate, self.interval_hours)
 
 
 @dataclass(frozen=True)
@@ -136,13 +131,6 @@ class OpenInterest(_Record):
         usd = value if unit == "usd" else (oi_usd_from_base(base, price) if price else None)
         return cls(venue, symbol, ts, value, unit, base, usd)
 
-    def to_row(self) -> dict[str, Any]:
-        row = super().to_row()
-        row["usd_method"] = (
-            "venue" if self.raw_unit == "usd" else ("coin_x_price_at_ts" if self.oi_usd else None)
-        )
-        return row
-
 
 @dataclass(frozen=True)
 class Liquidation(_Record):
@@ -176,11 +164,6 @@ class Liquidation(_Record):
     @property
     def notional_usd(self) -> float:
         return self.price * self.qty_base
-
-    def to_row(self) -> dict[str, Any]:
-        row = super().to_row()
-        row["notional_usd"] = self.notional_usd
-        return row
 
 
 @dataclass(frozen=True)
@@ -226,7 +209,7 @@ def records_frame(
     if len(kinds) != 1:
         raise RecordError(f"records of several types: {', '.join(sorted(k.__name__ for k in kinds))}")
     ds = dataset(items[0].dataset_name)
-    # column-wise from the records' fields; the derived columns of to_row() computed vectorised
+    # column-wise from the records' fields; derived columns (notional, USD method) computed vectorised
     names = [f.name for f in fields(items[0])]
     data: dict[str, list[Any]] = {name: [getattr(r, name) for r in items] for name in names}
     markets = {key: canonical_market(*key) for key in set(zip(data["venue"], data["symbol"], strict=True))}
@@ -256,6 +239,5 @@ __all__ = [
     "MarkIndex",
     "OpenInterest",
     "RecordError",
-    "funding_derived_exprs",
     "records_frame",
 ]
