@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from levradar.ingest.files import load_file
+from levradar.ingest.run import write_batch
 from levradar.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def add_long_short_rows(store: Store) -> None:
+    """The synthetic long/short-ratio rows (no real history of them is in the shared data; see fixtures/README)."""
+    write_batch(
+        store, load_file("long_short_ratio", FIXTURES / "long-short" / "long_short_ratio.csv"), "import"
+    )
 
 
 @pytest.fixture

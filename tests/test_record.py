@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import websockets
 
@@ -90,6 +91,8 @@ def test_reconnect_keeps_everything_once_and_skips_malformed(replay: Replay, tmp
     stats = rec.stats["bybit"]
     assert replay.connections >= 2 and stats.reconnects >= 1 and stats.gaps_s
     assert stats.malformed == 1  # the malformed message was counted and skipped, the stream went on
+    (kept,) = (tmp_path / "rejected" / "bybit.jsonl").read_text().splitlines()  # kept verbatim, with why
+    assert json.loads(kept)["raw"] == "{not json" and "malformed" not in json.loads(kept)["reason"]
     assert "ConnectionClosed" in (stats.last_error or "")  # the drop is reported
     # three liquidation messages arrived (one twice) → two rows; side = the position's side (Sell = short)
     assert (
@@ -154,3 +157,101 @@ def test_subscriptions_per_venue() -> None:
     assert [m["subscription"]["coin"] for m in hl] == ["BTC", "SOL"]
     with pytest.raises(ValueError, match="no stream subscriptions"):
         subscriptions("kraken", ["BTC"])
+
+
+# -- every venue at once ---------------------------------------------------------------------------------
+
+BINANCE_LIQ = next(
+    f for f in json.loads((SAMPLES / "binance-futures.json").read_text()) if "forceOrder" in json.dumps(f)
+)
+HL_CTX = next(
+    f for f in json.loads((SAMPLES / "hyperliquid.json").read_text()) if f.get("channel") == "activeAssetCtx"
+)
+OKX_OI = next(
+    f for f in json.loads((SAMPLES / "okex-swap-v5.json").read_text()) if "open-interest" in json.dumps(f)
+)
+# No OKX *swap* liquidation frame is in the samples: the shape of the recorded futures frame, on a swap whose
+# contract value is not in levradar's built-in table (WNCG), plus an unknown one (ZZZ) the recorder must keep aside.
+OKX_LIQ = {
+    "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+    "data": [
+        {
+            "instId": "WNCG-USDT-SWAP",
+            "details": [{"bkPx": "0.05", "posSide": "long", "sz": "3", "ts": "1700000000000"}],
+        },
+        {
+            "instId": "ZZZ-USDT-SWAP",
+            "details": [{"bkPx": "1", "posSide": "short", "sz": "1", "ts": "1700000000001"}],
+        },
+    ],
+}
+
+
+class Frames:
+    """One WebSocket server replaying a list of frames to every connection, then staying open."""
+
+    def __init__(self, frames: list[Any]) -> None:
+        self.frames, self.paths = frames, []
+        self.port = 0
+        self.ready = threading.Event()
+
+    async def handler(self, ws: Any) -> None:
+        self.paths.append(ws.request.path)
+        for frame in self.frames:
+            await ws.send(json.dumps(frame))
+        await asyncio.sleep(60)
+
+    def start(self) -> Frames:
+        async def main() -> None:
+            async with websockets.serve(self.handler, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                self.ready.set()
+                await asyncio.Future()
+
+        threading.Thread(
+            target=lambda: asyncio.new_event_loop().run_until_complete(main()), daemon=True
+        ).start()
+        assert self.ready.wait(5)
+        return self
+
+
+def test_all_venues_record_side_by_side_and_a_dead_venue_stops_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    servers = {
+        "binance": Frames([BINANCE_LIQ]).start(),
+        "okx": Frames([OKX_LIQ, OKX_OI]).start(),
+        "hyperliquid": Frames([HL_CTX]).start(),
+    }
+    for venue, server in servers.items():
+        monkeypatch.setenv(f"LEVRADAR_{venue.upper()}_WS_URL", f"ws://127.0.0.1:{server.port}")
+    # bybit keeps the conftest's closed port: it never connects, and the others record regardless
+    with Store(tmp_path) as store:
+        store.write(
+            {},
+            instruments=pl.DataFrame(  # what `levradar sync` stores from OKX's instrument list
+                {
+                    "venue": ["okx"],
+                    "symbol": ["WNCG-USDT-SWAP"],
+                    "asset": ["WNCG"],
+                    "quote": ["USDT"],
+                    "contract_size": [10.0],
+                    "contract_unit": ["WNCG"],
+                }
+            ),
+        )
+        rec = record(store, ["binance", "bybit", "okx", "hyperliquid"], ["BTC"], duration_s=2.0, flush_s=0.2)
+        liq = store.read("liquidations").sort("venue")
+        oi = store.read("open_interest").sort("venue")
+    assert rec.stats["bybit"].messages == 0 and "Connect" in (rec.stats["bybit"].last_error or "")
+    assert liq["venue"].to_list() == ["binance", "okx"]
+    binance, okx = liq.row(0, named=True), liq.row(1, named=True)
+    assert (
+        binance["liquidated_side"] == "short" and binance["qty_base"] == 0.014
+    )  # a forced BUY closes a short
+    assert okx["liquidated_side"] == "long" and okx["qty_base"] == 30.0 and okx["sampled"]  # 3 contracts × 10
+    assert set(oi["venue"]) == {"okx", "hyperliquid"}
+    assert servers["binance"].paths == ["/stream?streams=btcusdt@forceOrder/btcusdt@markPrice@1s"]
+    rejected = [json.loads(line) for line in (tmp_path / "rejected" / "okx.jsonl").read_text().splitlines()]
+    assert len(rejected) == 1 and "ZZZ" in rejected[0]["raw"] and "contract value" in rejected[0]["reason"]
+    assert rec.stats["okx"].malformed == 1

@@ -34,6 +34,7 @@ from levradar.ingest.sources import Filters
 from levradar.store import Store, StoreError, UpsertCounts
 from levradar.store.db import DB_FILENAME
 from levradar.store.schema import SCHEMA_VERSION
+from tests.conftest import add_long_short_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +101,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     with Store(tmp_path_factory.mktemp("loaded")) as store:
         for name in SOURCES:
             import_source(store, name, FIXTURES / name, Filters())
+        add_long_short_rows(store)
         yield store
 
 
@@ -216,6 +218,28 @@ def test_new_store_is_at_current_schema_version(tmp_path: Path) -> None:
         assert store.counts() == dict.fromkeys(DATASETS, 0)
     assert (tmp_path / "s" / DB_FILENAME).is_file()
     assert [v for v, _ in version_rows(tmp_path / "s")] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    from levradar.store.schema import MIGRATIONS
+
+    tmp_path.mkdir(exist_ok=True)
+    con = duckdb.connect(str(tmp_path / DB_FILENAME))  # a store written by levradar at schema version 1
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+    for stmt in MIGRATIONS[0][1]:
+        con.execute(stmt)
+    con.execute("INSERT INTO schema_version VALUES (1, now())")
+    con.execute(
+        "INSERT INTO funding (venue, symbol, asset, ts, rate, interval_hours, quality, ts_ingest) "
+        "VALUES ('binance', 'BTCUSDT', 'BTC', '2025-01-01', 0.0001, 8, 3, now())"
+    )
+    con.close()
+    with pytest.raises(StoreError, match="open it once writable"):
+        Store(tmp_path, read_only=True)
+    with Store(tmp_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.read("funding")["rate"].to_list() == [0.0001]
+        assert store.read("long_short_ratio").is_empty()
 
 
 def test_reopening_applies_no_migration(tmp_path: Path) -> None:

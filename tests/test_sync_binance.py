@@ -31,6 +31,14 @@ PANEL = pl.read_parquet(FIX / "hourly_panels" / "binance_SOL_2020-08-11_2026-03-
 DOC_OI = {"symbol": "SOLUSDT", "sumOpenInterest": "20403.637", "sumOpenInterestValue": "150570784.07"}
 
 
+DOC_RATIO = {"symbol": "SOLUSDT", "longAccount": "0.6617", "shortAccount": "0.3383"}
+RATIO_PATHS = [
+    "/futures/data/globalLongShortAccountRatio",
+    "/futures/data/topLongShortAccountRatio",
+    "/futures/data/topLongShortPositionRatio",
+]
+
+
 def _ms(ts: datetime) -> int:
     return int(ts.replace(tzinfo=ts.tzinfo or UTC).timestamp() * 1000)
 
@@ -41,6 +49,18 @@ class Binance(JsonHandler):
     def do_GET(self) -> None:
         path, q = self.route()
         Binance.calls.append((path, q))
+        if path == "/fapi/v1/fundingInfo":  # the shape of Binance's documentation: adjusted symbols only
+            return self.send_json(
+                [
+                    {
+                        "symbol": "SOLUSDT",
+                        "adjustedFundingRateCap": "0.02500000",
+                        "adjustedFundingRateFloor": "-0.02500000",
+                        "fundingIntervalHours": 4,
+                        "disclaimer": False,
+                    }
+                ]
+            )
         if q.get("symbol", q.get("pair")) != "SOLUSDT":
             return self.send_json(status=400, body={"code": -1121, "msg": "Invalid symbol."})
         lo, hi, limit = int(q["startTime"]), int(q["endTime"]), int(q["limit"])
@@ -83,6 +103,12 @@ class Binance(JsonHandler):
         if path == "/futures/data/openInterestHist":
             t = _ms(datetime(2022, 11, 15, tzinfo=UTC))
             return self.send_json(status=200, body=[{**DOC_OI, "timestamp": t}] if lo <= t <= hi else [])
+        if (
+            path in RATIO_PATHS
+        ):  # the example row of Binance's documentation, once per path, at 2022-11-15 00:00
+            t = _ms(datetime(2022, 11, 15, tzinfo=UTC))
+            row = {**DOC_RATIO, "timestamp": t, "longShortRatio": str(RATIO_PATHS.index(path) + 1.9559)}
+            return self.send_json(status=200, body=[row] if lo <= t <= hi else [])
         return self.send_json(status=404, body={"code": -1, "msg": "not found"})
 
 
@@ -96,14 +122,23 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_funding_paged_by_last_settlement_keeps_every_2h_settlement(server: str, tmp_path: Path) -> None:
-    since, until = datetime(2022, 11, 1, tzinfo=UTC), datetime(2022, 11, 26, tzinfo=UTC)
+    since, until = datetime(2022, 10, 1, tzinfo=UTC), datetime(2022, 11, 26, tzinfo=UTC)
     with Store(tmp_path) as store:
         (summary,) = sync(store, ["binance"], ["SOL"], since, until, sleep=lambda s: None)
         funding = store.read("funding", venues=["binance"])
         candles = store.read("candles", venues=["binance"], interval="1h")
         oi = store.read("open_interest", venues=["binance"])
         mark_index = store.read("mark_index", venues=["binance"])
+        ratios = store.read("long_short_ratio", venues=["binance"])
+        instrument = store.instruments().filter(pl.col("venue") == "binance").row(0, named=True)
     assert summary.ok, summary.error
+    assert instrument["funding_interval_hours"] == 4.0  # from fundingInfo
+    assert ratios["kind"].to_list() == ["accounts", "top_accounts", "top_positions"]
+    assert ratios["ratio"].to_list() == pytest.approx([1.9559, 2.9559, 3.9559]) and set(
+        ratios["long_share"]
+    ) == {0.6617}
+    stats_starts = {int(q["startTime"]) for p, q in Binance.calls if p in RATIO_PATHS}
+    assert stats_starts == {_ms(until - timedelta(days=30))}  # Binance keeps 30 days of trading statistics
     assert funding.height == FUNDING.height  # no settlement lost across pages, 2h era included
     changes = [
         (c.ts, c.from_hours, c.to_hours) for c in interval_changes(funding.select("ts", "interval_hours"))

@@ -44,6 +44,12 @@ CANDLES = (
 OI = pl.read_parquet(FIX / "perp-panels" / "bybit_oi_hourly" / "BTCUSDT.parquet").sort("datetime")
 
 
+ACCOUNT_RATIO = [
+    {"symbol": "BTCUSDT", "buyRatio": "0.49", "sellRatio": "0.51", "timestamp": "1696262400000"},
+    {"symbol": "BTCUSDT", "buyRatio": "0.4927", "sellRatio": "0.5073", "timestamp": "1696258800000"},
+]
+
+
 class Bybit(JsonHandler):
     calls: ClassVar[list[tuple[str, dict[str, str]]]] = []
 
@@ -117,6 +123,16 @@ class Bybit(JsonHandler):
             page = rows[offset : offset + limit]
             more = offset + limit < len(rows)
             return self._list(page, str(offset + limit) if more else "")
+        if (
+            path == "/v5/market/account-ratio"
+        ):  # Bybit's documentation example: no real ratio is in the shared data
+            assert q["period"] == "1h"
+            rows = [
+                r for r in ACCOUNT_RATIO if int(q["startTime"]) <= int(r["timestamp"]) <= int(q["endTime"])
+            ]
+            offset = int(q.get("cursor", "0"))
+            more = offset + 1 < len(rows)  # one row per page: the cursor is followed
+            return self._list(rows[offset : offset + 1], str(offset + 1) if more else "")
         return self.send_json({"retCode": 10404, "retMsg": "not found", "result": {}})
 
     def _list(self, rows: list[Any], cursor: str = "") -> None:
@@ -149,8 +165,15 @@ def test_bybit_backfill_pages_every_dataset(server: str, tmp_path: Path) -> None
         funding = store.read("funding", venues=["bybit"])
         candles = store.read("candles", venues=["bybit"], interval="1h")
         oi = store.read("open_interest", venues=["bybit"])
+        ratios = store.read("long_short_ratio", venues=["bybit"])
         instrument = store.instruments().filter(pl.col("venue") == "bybit").row(0, named=True)
     assert summary.ok, summary.error
+    assert ratios["ts"].to_list() == [
+        datetime(2023, 10, 2, 15, tzinfo=UTC),
+        datetime(2023, 10, 2, 16, tzinfo=UTC),
+    ]
+    assert set(ratios["kind"]) == {"accounts"} and ratios["long_share"].to_list() == [0.4927, 0.49]
+    assert ratios["ratio"].to_list() == pytest.approx([0.4927 / 0.5073, 0.49 / 0.51])
     assert funding.height == FUNDING.height and set(funding["interval_hours"]) == {8.0}
     assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
     assert candles.height == CANDLES.height and candles["close"].to_list() == CANDLES["c"].to_list()

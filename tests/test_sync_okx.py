@@ -34,6 +34,11 @@ PANEL = (
 )
 
 
+# OKX documents [ts, longShortAcctRatio] rows; no real ratio is in the shared data: documentation-style values,
+# hourly, newest first, 12 rows so that paging (10 per page here) is exercised.
+ACCOUNT_RATIO = [[str(1767225600000 - h * 3_600_000), f"{1.5 + h / 100:.2f}"] for h in range(12)]
+
+
 def _ms(ts: datetime) -> int:
     return int(ts.replace(tzinfo=ts.tzinfo or UTC).timestamp() * 1000)
 
@@ -116,6 +121,10 @@ class Okx(JsonHandler):
             return self.send_json(
                 {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
             )
+        if path == "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract":
+            end = int(q.get("end", str(2**62)))
+            rows = [r for r in ACCOUNT_RATIO if int(r[0]) < end]  # newest first, `end` pages back
+            return self.send_json({"code": "0", "msg": "", "data": rows[:limit]})
         return self.send_json({"code": "50000", "msg": "not found", "data": []})
 
 
@@ -136,7 +145,13 @@ def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
         oi = store.read("open_interest", venues=["okx"])
         marks = store.read("mark_index", venues=["okx"])
         instrument = store.instruments().filter(pl.col("venue") == "okx").row(0, named=True)
+        ratios = store.read("long_short_ratio", venues=["okx"])
     assert summary.ok, summary.error
+    assert ratios.height == 12 and ratios["ratio"].to_list() == [float(r[1]) for r in ACCOUNT_RATIO[::-1]]
+    assert (ratios["long_share"] + ratios["short_share"]).to_list() == pytest.approx([1.0] * 12)
+    assert ratios["long_share"][-1] == pytest.approx(1.5 / 2.5)
+    ends = [q.get("end") for p, q in Okx.calls if "long-short" in p]
+    assert ends == [None, ACCOUNT_RATIO[9][0]]  # walked back with `end`
     assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
     assert set(funding["interval_hours"]) == {8.0}
     assert candles["close"].to_list() == CANDLES["c"].to_list()

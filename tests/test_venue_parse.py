@@ -111,6 +111,28 @@ def test_okx_unknown_contract_value_is_refused() -> None:
         parse("okx", msg, NOW)
 
 
+def test_okx_message_with_one_unknown_instrument_keeps_the_others() -> None:
+    msg = {
+        "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+        "data": [
+            {"instId": "WNCG-USDT-SWAP", "details": [{"bkPx": "2", "posSide": "long", "sz": "1", "ts": "1"}]},
+            {
+                "instId": "BTC-USDT-SWAP",
+                "details": [{"bkPx": "65000", "posSide": "short", "sz": "2", "ts": "2"}],
+            },
+        ],
+    }
+    with pytest.raises(ParseError, match="1 item") as info:
+        parse("okx", msg, NOW)
+    (btc,) = info.value.records
+    assert (
+        isinstance(btc, Liquidation) and btc.symbol == "BTC-USDT-SWAP" and btc.qty_base == pytest.approx(0.02)
+    )
+    # with the synced instrument list, the contract value is known and both are read
+    wncg, btc = parse("okx", msg, NOW, {"WNCG": 10.0, "BTC": 0.01})
+    assert wncg.qty_base == 10.0 and btc.qty_base == pytest.approx(0.02)  # type: ignore[attr-defined]
+
+
 def test_okx_swap_open_interest_mark_and_index() -> None:
     out = [r for m in frames("okex-swap-v5.json") for r in parse("okx", m, NOW)]
     oi = [r for r in out if isinstance(r, OpenInterest)]

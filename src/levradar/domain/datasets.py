@@ -140,8 +140,29 @@ DATASETS: dict[str, Dataset] = {
             positive=("mark", "index"),
             derived=("basis",),
         ),
+        Dataset(
+            "long_short_ratio",
+            {
+                **_MARKET,
+                "kind": pl.String(),
+                "ts": UTC_TS,
+                "long_share": pl.Float64(),
+                "short_share": pl.Float64(),
+                "ratio": pl.Float64(),
+                "source": pl.String(),
+                "quality": pl.Int8(),
+            },
+            key=("venue", "symbol", "kind", "ts"),
+            required=("venue", "symbol", "asset", "kind", "ts"),
+            positive=("ratio",),
+            non_negative=("long_share", "short_share"),
+        ),
     )
 }
+
+# What a long/short ratio counts (venues publish several): share of *accounts* holding a net long vs short
+# position, or top traders' accounts / positions. ``ratio`` = long_share / short_share, hourly, as of ``ts``.
+LONG_SHORT_KINDS = ("accounts", "top_accounts", "top_positions")
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 

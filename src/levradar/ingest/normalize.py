@@ -9,7 +9,14 @@ from typing import Any
 
 import polars as pl
 
-from levradar.domain.datasets import CANDLE_INTERVALS, DATASETS, LIQUIDATED_SIDES, UTC_TS, Dataset
+from levradar.domain.datasets import (
+    CANDLE_INTERVALS,
+    DATASETS,
+    LIQUIDATED_SIDES,
+    LONG_SHORT_KINDS,
+    UTC_TS,
+    Dataset,
+)
 from levradar.domain.funding import detect_intervals, interval_changes, settlement_ts
 from levradar.domain.symbols import canonical_market
 from levradar.domain.units import OI_UNITS
@@ -150,6 +157,14 @@ def validate(ds: Dataset, frame: pl.DataFrame, file: str) -> None:
             "must be 'long' or 'short' (the side of the position that was liquidated)",
             file,
         )
+    if ds.name == "long_short_ratio":
+        _first_bad(
+            frame,
+            ~pl.col("kind").is_in(list(LONG_SHORT_KINDS)),
+            "kind",
+            f"must be one of {', '.join(LONG_SHORT_KINDS)}",
+            file,
+        )
     if ds.name == "open_interest":
         _first_bad(
             frame,
@@ -165,7 +180,7 @@ def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame
     out: dict[str, pl.DataFrame] = {}
     report = batch.report
     candles = None
-    for name in ("candles", "funding", "mark_index", "liquidations", "open_interest"):
+    for name in ("candles", "funding", "mark_index", "liquidations", "open_interest", "long_short_ratio"):
         if name not in batch.parts:
             continue
         ds = DATASETS[name]

@@ -3,7 +3,9 @@
 One connection per venue, each with its own reconnect loop (backoff, the library's ping/pong heartbeats); a
 writer flushes what arrived every ``flush_s`` seconds in one transaction. ``--duration``, Ctrl-C and SIGTERM all
 stop the connections and flush: nothing received is lost. Re-delivered messages after a reconnect map to the same
-keys, so the store keeps one copy. A malformed message is counted and skipped; the stream goes on.
+keys, so the store keeps one copy. A malformed message is counted, kept verbatim in ``rejected/<venue>.jsonl`` in
+the data directory with the reason, and the stream goes on; the valid items of a partly readable message are
+stored. OKX contract values come from the synced instrument list (``levradar sync``), else the built-in table.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from levradar.ingest.run import write_batch
 from levradar.net.endpoints import endpoint
 from levradar.store import Store
 from levradar.venues import ParseError, parse
+from levradar.venues.okx import DEFAULT_CONTRACT_VALUES
 
 
 @dataclass
@@ -75,6 +78,18 @@ def subscriptions(venue: str, assets: Sequence[str]) -> tuple[str, list[dict[str
     raise ValueError(f"no stream subscriptions known for venue {venue!r}")
 
 
+def okx_contract_values(store: Store) -> dict[str, float]:
+    """Coin per OKX contract by asset: the synced instrument list over the built-in table."""
+    values = dict(DEFAULT_CONTRACT_VALUES)
+    synced = store.instruments()
+    for row in synced.filter(
+        (synced["venue"] == "okx") & (synced["contract_unit"] == synced["asset"])
+    ).iter_rows(named=True):
+        if row["contract_size"]:
+            values[row["asset"]] = float(row["contract_size"])
+    return values
+
+
 class Recorder:
     def __init__(
         self,
@@ -92,6 +107,8 @@ class Recorder:
         self.pending: list[_Record] = []
         self.written: dict[str, int] = defaultdict(int)
         self.stop = asyncio.Event()
+        self.rejected_dir = store.data_dir / "rejected"
+        self.contract_values = okx_contract_values(store)
 
     async def run(self, duration_s: float | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -146,15 +163,27 @@ class Recorder:
     def _receive(self, venue: str, raw: str | bytes) -> None:
         stats = self.stats[venue]
         stats.messages += 1
+        received_at = datetime.now(UTC)
         try:
             message = json.loads(raw)
-            records = parse(venue, message, datetime.now(UTC)) if isinstance(message, dict) else []
+            records = (
+                parse(venue, message, received_at, self.contract_values) if isinstance(message, dict) else []
+            )
         except (json.JSONDecodeError, UnicodeDecodeError, ParseError, ValueError) as exc:
             stats.malformed += 1
             stats.last_error = f"malformed message: {exc}"
-            return
+            self._reject(venue, raw, received_at, str(exc))
+            records = exc.records if isinstance(exc, ParseError) else []
         stats.records += len(records)
         self.pending.extend(records)
+
+    def _reject(self, venue: str, raw: str | bytes, received_at: datetime, reason: str) -> None:
+        """Keep a message that could not be read, verbatim, with why (one JSON line per message)."""
+        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        line = {"received_at": received_at.isoformat(), "venue": venue, "reason": reason, "raw": text}
+        with (self.rejected_dir / f"{venue}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     async def _writer(self) -> None:
         while not self.stop.is_set():

@@ -87,7 +87,7 @@ def _hyperliquid(client: HttpClient, assets: Sequence[str], since: datetime, unt
     return batch
 
 
-BYBIT_FUNDING_PAGE, BYBIT_KLINE_PAGE, BYBIT_OI_PAGE = 200, 1000, 200
+BYBIT_FUNDING_PAGE, BYBIT_KLINE_PAGE, BYBIT_OI_PAGE, BYBIT_RATIO_PAGE = 200, 1000, 200, 500
 
 
 def _bybit_list(client: HttpClient, path: str, params: dict[str, Any]) -> tuple[list[Any], str | None]:
@@ -172,6 +172,30 @@ def _klines(
                 close=num["c"],
                 volume_base=num["base"],
                 volume_quote=num["quote"],
+            ),
+        )
+
+
+def _long_short(
+    batch: Batch, venue: str, symbol: str, rows: list[dict[str, Any]], kind: str, source: str
+) -> None:
+    """Long/short ratios from rows of {t, ratio[, long, short]}: shares derived from the ratio where absent."""
+    if rows:
+        f = _rows(rows, source).with_columns(ts=_epoch_ms("t"), ratio=pl.col("ratio").cast(pl.Float64))
+        derived_long = pl.col("ratio") / (1.0 + pl.col("ratio"))
+        long_share = pl.col("long").cast(pl.Float64) if "long" in f.columns else derived_long
+        short_share = pl.col("short").cast(pl.Float64) if "short" in f.columns else 1.0 - derived_long
+        batch.add(
+            "long_short_ratio",
+            canonical_rows(
+                with_market(f, venue, symbol),
+                f"sync:{venue}",
+                QUALITY_VENUE,
+                ts="ts",
+                kind=pl.lit(kind),
+                ratio="ratio",
+                long_share=long_share,
+                short_share=short_share,
             ),
         )
 
@@ -282,11 +306,50 @@ def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: da
                     oi_base="oi",
                 ),
             )
+        ratios, cursor = [], None
+        while True:
+            window = {
+                "period": "1h",
+                "startTime": _ms(since),
+                "endTime": _ms(until),
+                "limit": BYBIT_RATIO_PAGE,
+            }
+            page, cursor = _bybit_list(
+                client,
+                "/v5/market/account-ratio",
+                {**base, **window, **({"cursor": cursor} if cursor else {})},
+            )
+            ratios += page
+            if not cursor or not page:
+                break
+        _long_short(
+            batch,
+            "bybit",
+            m.symbol,
+            [
+                {"t": r["timestamp"], "long": r["buyRatio"], "short": r["sellRatio"], "ratio": _ratio(r)}
+                for r in ratios
+            ],
+            "accounts",
+            "bybit:account-ratio",
+        )
         batch.report.files += 1
     return batch
 
 
+def _ratio(row: dict[str, Any]) -> float | None:
+    """Bybit gives long and short shares only; with no short holder the ratio is undefined (left empty)."""
+    short = float(row["sellRatio"])
+    return float(row["buyRatio"]) / short if short > 0 else None
+
+
 BINANCE_FUNDING_PAGE, BINANCE_KLINE_PAGE, BINANCE_OI_PAGE = 1000, 1500, 500
+BINANCE_STATS_DEPTH = timedelta(days=30)  # OI history and long/short ratios: Binance keeps the latest 30 days
+BINANCE_RATIOS = {
+    "accounts": "/futures/data/globalLongShortAccountRatio",
+    "top_accounts": "/futures/data/topLongShortAccountRatio",
+    "top_positions": "/futures/data/topLongShortPositionRatio",
+}
 
 
 def _binance_pages(
@@ -312,9 +375,23 @@ def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: 
     """Binance USDⓈ-M: funding history paged by the *last settlement's* time (not by a fixed 8h step, so 4h/2h/1h
     symbols have no gaps), 1h klines, and 1h OI history (Binance keeps about 30 days of it)."""
     batch = Batch(ImportReport("sync:binance", client.base_url))
+    adjusted = client.get_json("/fapi/v1/fundingInfo", {}, bucket="/fapi/v1/fundingInfo")
+    if not isinstance(adjusted, list):
+        raise InputError(f"{client.base_url}/fapi/v1/fundingInfo", None, None, "expected a list")
+    interval_hours = {str(a["symbol"]): float(a["fundingIntervalHours"]) for a in adjusted}
     for asset in assets:
         m = canonical_market("binance", asset)
-        window = {"symbol": m.symbol, "startTime": _ms(since), "endTime": _ms(until)}
+        batch.add_instrument(
+            venue="binance",
+            symbol=m.symbol,
+            asset=m.asset,
+            quote=m.quote,
+            contract_size=1.0,
+            contract_unit="coin",
+            # fundingInfo lists only symbols whose interval or caps were adjusted; the others settle every 8h
+            funding_interval_hours=interval_hours.get(m.symbol, 8.0),
+        )
+        window: dict[str, Any] = {"symbol": m.symbol, "startTime": _ms(since), "endTime": _ms(until)}
         funding = _binance_pages(client, "/fapi/v1/fundingRate", window, BINANCE_FUNDING_PAGE, "fundingTime")
         _settlements(batch, "binance", m.symbol, funding, "fundingTime", "fundingRate", "binance:fundingRate")
         klines = _binance_pages(
@@ -327,9 +404,30 @@ def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: 
         pair = {k: v for k, v in hourly.items() if k != "symbol"} | {"pair": m.symbol}
         index = _binance_pages(client, "/fapi/v1/indexPriceKlines", pair, BINANCE_KLINE_PAGE, 0)
         _mark_index(batch, "binance", m.symbol, mark, index)
-        oi = _binance_pages(
-            client, "/futures/data/openInterestHist", {**window, "period": "1h"}, BINANCE_OI_PAGE, "timestamp"
-        )
+        stats = {
+            **window,
+            "period": "1h",
+            "startTime": max(window["startTime"], _ms(until - BINANCE_STATS_DEPTH)),
+        }
+        oi = _binance_pages(client, "/futures/data/openInterestHist", stats, BINANCE_OI_PAGE, "timestamp")
+        for kind, path in BINANCE_RATIOS.items():
+            ratios = _binance_pages(client, path, stats, BINANCE_OI_PAGE, "timestamp")
+            _long_short(
+                batch,
+                "binance",
+                m.symbol,
+                [
+                    {
+                        "t": r["timestamp"],
+                        "long": r["longAccount"],
+                        "short": r["shortAccount"],
+                        "ratio": r["longShortRatio"],
+                    }
+                    for r in ratios
+                ],
+                kind,
+                f"binance:{path.rsplit('/', 1)[-1]}",
+            )
         if oi:
             o = _rows(oi, "binance:openInterestHist").with_columns(
                 ts=_epoch_ms("timestamp"),
@@ -358,13 +456,19 @@ OKX_PAGE = 100
 
 
 def _okx_pages(
-    client: HttpClient, path: str, params: dict[str, Any], since: datetime, time_of: Callable[[Any], int]
+    client: HttpClient,
+    path: str,
+    params: dict[str, Any],
+    since: datetime,
+    time_of: Callable[[Any], int],
+    cursor: str = "after",
 ) -> list[Any]:
-    """OKX lists newest first; ``after`` asks for records older than a time, so pages walk back to ``since``."""
+    """OKX lists newest first; ``after`` (``end`` on the trading-statistics endpoints) asks for records older than
+    a time, so pages walk back to ``since``."""
     out: list[Any] = []
     after: int | None = None
     while True:
-        query = {**params, "limit": OKX_PAGE, **({"after": after} if after is not None else {})}
+        query = {**params, "limit": OKX_PAGE, **({cursor: after} if after is not None else {})}
         body = client.get_json(path, query, bucket=path)
         if not isinstance(body, dict) or str(body.get("code")) != "0":
             message = body.get("msg") if isinstance(body, dict) else body
@@ -475,6 +579,22 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
                     usd_method=pl.lit("venue"),
                 ),
             )
+        ratios = _okx_pages(
+            client,
+            "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+            {**inst, "period": "1H"},
+            since,
+            lambda r: int(r[0]),
+            cursor="end",
+        )
+        _long_short(
+            batch,
+            "okx",
+            m.symbol,
+            [{"t": r[0], "ratio": r[1]} for r in ratios if int(r[0]) <= _ms(until)],
+            "accounts",
+            "okx:long-short-account-ratio-contract",
+        )
         batch.report.files += 1
     return batch
 

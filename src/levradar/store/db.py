@@ -355,8 +355,9 @@ class Store:
         """Per dataset × venue × symbol: rows, time range, gaps (holes longer than the series' cadence)."""
         parts = []
         for ds in DATASETS.values():
-            part_by = "venue, symbol" + (', "interval"' if "interval" in ds.columns else "")
-            label = '"interval"' if "interval" in ds.columns else "NULL"
+            series = next((c for c in ("interval", "kind") if c in ds.columns), None)  # one series per value
+            part_by = "venue, symbol" + (f", {q(series)}" if series else "")
+            label = q(series) if series else "NULL"
             cadence = _cadence_sql(ds)
             parts.append(
                 f"""SELECT '{ds.name}' AS dataset, venue, symbol, any_value(asset) AS asset,

@@ -35,7 +35,7 @@ def create_table_sql(ds: Dataset) -> str:
 
 
 def _v1() -> list[str]:
-    stmts = [create_table_sql(ds) for ds in DATASETS.values()]
+    stmts = [create_table_sql(DATASETS[name]) for name in _V1_DATASETS]
     stmts.append(
         """CREATE TABLE instruments (
             venue VARCHAR NOT NULL, symbol VARCHAR NOT NULL, asset VARCHAR NOT NULL, quote VARCHAR NOT NULL,
@@ -50,5 +50,13 @@ def _v1() -> list[str]:
     return stmts
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1())]
+_V1_DATASETS = ("candles", "funding", "open_interest", "liquidations", "mark_index")
+
+
+def _v2() -> list[str]:
+    """Long/short ratios (accounts, top traders) from the venues that publish them."""
+    return [create_table_sql(DATASETS["long_short_ratio"])]
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2())]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -5,7 +5,7 @@ Raw payload shapes stay inside this package; everything else sees domain records
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -24,8 +24,21 @@ PARSERS: dict[str, Parser] = {
 }
 
 
-def parse(venue: str, message: dict[str, Any], received_at: datetime) -> list[_Record]:
-    """Records carried by one stream message of ``venue`` (empty for messages with nothing to store)."""
+def parse(
+    venue: str,
+    message: dict[str, Any],
+    received_at: datetime,
+    contract_values: Mapping[str, float] | None = None,
+) -> list[_Record]:
+    """Records carried by one stream message of ``venue`` (empty for messages with nothing to store).
+
+    ``contract_values`` (coin per contract by asset) applies to venues quoting sizes in contracts (OKX)."""
+    if venue == "okx":
+        try:
+            return _number_identical_fills(okx.parse(message, received_at, contract_values))
+        except ParseError as exc:
+            exc.records = _number_identical_fills(exc.records)
+            raise
     try:
         parser = PARSERS[venue]
     except KeyError:

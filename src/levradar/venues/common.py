@@ -13,9 +13,10 @@ from levradar.domain.symbols import Market, SymbolError, canonical_market
 class ParseError(ValueError):
     """A venue message that cannot be turned into records: names the venue, the field and the problem."""
 
-    def __init__(self, venue: str, field: str, problem: str) -> None:
+    def __init__(self, venue: str, field: str, problem: str, records: list[Any] | None = None) -> None:
         super().__init__(f"{venue}: {field}: {problem}")
         self.venue, self.field, self.problem = venue, field, problem
+        self.records: list[Any] = records or []  # what the message's other, valid items carried
 
 
 @lru_cache(maxsize=4096)

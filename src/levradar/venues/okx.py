@@ -8,6 +8,7 @@ bankruptcy price; the feed is sampled (at most one per symbol per second). ``ope
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,18 +20,32 @@ VENUE = "okx"
 POS_SIDE: dict[str, Side] = {"long": "long", "short": "short"}
 
 
-def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
+DEFAULT_CONTRACT_VALUES = {asset: size for (venue, asset), size in CONTRACT_SIZES.items() if venue == VENUE}
+
+
+def parse(
+    message: dict[str, Any], received_at: datetime, contract_values: Mapping[str, float] | None = None
+) -> list[_Record]:
+    """``contract_values``: coin per contract by asset (the synced instrument list); the built-in table otherwise.
+
+    The liquidation channel carries every swap: an item that cannot be read (an unknown contract value, say) is
+    refused with a :class:`ParseError` that still carries the records of the message's other items."""
     arg = message.get("arg")
     data = message.get("data")
     if not isinstance(arg, dict) or not isinstance(data, list):
         return []  # subscription acknowledgements, errors, pongs
     channel = arg.get("channel")
+    values = DEFAULT_CONTRACT_VALUES if contract_values is None else contract_values
     out: list[_Record] = []
+    refused: list[ParseError] = []
     for item in data:
         if not isinstance(item, dict):
             raise ParseError(VENUE, "data", "expected an object per item")
         if channel == "liquidation-orders":
-            out.extend(_liquidations(item))
+            try:
+                out.extend(_liquidations(item, values))
+            except ParseError as exc:
+                refused.append(exc)
         elif channel == "mark-price":
             market = perp_market(VENUE, str(item.get("instId", "")))
             out.append(
@@ -48,15 +63,18 @@ def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
             when = millis(VENUE, item, "ts", default=received_at)
             coin, contracts = number(VENUE, item, "oiCcy"), number(VENUE, item, "oi")
             out.append(OpenInterest(VENUE, market.symbol, when, contracts, "contracts", coin, None))
+    if refused:
+        first = refused[0]
+        raise ParseError(VENUE, first.field, f"{len(refused)} item(s) refused, first: {first.problem}", out)
     return out
 
 
-def _liquidations(item: dict[str, Any]) -> list[_Record]:
+def _liquidations(item: dict[str, Any], contract_values: Mapping[str, float]) -> list[_Record]:
     inst = str(item.get("instId", ""))
     if not inst.endswith("-SWAP"):
         raise ParseError(VENUE, "instId", f"{inst!r} is not a perpetual swap")
     market = perp_market(VENUE, inst)
-    size = CONTRACT_SIZES.get((VENUE, market.asset))
+    size = contract_values.get(market.asset)
     if size is None:
         raise ParseError(VENUE, "sz", f"contract value of {inst} unknown: cannot convert contracts to coin")
     out: list[_Record] = []
