@@ -21,6 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from levradar.cli import app
+from levradar.ingest.sync import sync
 from levradar.net.endpoints import EndpointError, endpoint
 from levradar.net.http import HttpClient, HttpError, RetryPolicy
 from levradar.store import Store
@@ -37,6 +38,9 @@ def recorded(name: str, kind: str) -> list[dict[str, Any]]:
 
 
 FUNDING = recorded("test_get_funding_history[None].yaml", "fundingHistory")  # BTC 2023-05-12 .. 07-17
+CANDLES = recorded("test_get_candles_snapshot.yaml", "candleSnapshot")  # kPEPE 1h, 2023-05-21 .. 22
+META = yaml.safe_load((CASSETTES / "test_get_info.yaml").read_text())["interactions"][0]["response"]["body"]
+UNIVERSE = [u["name"] for u in json.loads(META["string"])["universe"]]
 
 
 class Replay(BaseHTTPRequestHandler):
@@ -63,6 +67,11 @@ class Replay(BaseHTTPRequestHandler):
             start, end = body.get("startTime", 0), body.get("endTime", 2**62)
             page = [f for f in FUNDING if start <= f["time"] <= end][:500]
             return self._send(200, json.dumps(page).encode())
+        if body.get("type") == "candleSnapshot" and body["req"]["coin"] == "kPEPE":
+            start, end = body["req"]["startTime"], body["req"]["endTime"]
+            return self._send(200, json.dumps([c for c in CANDLES if start <= c["t"] <= end]).encode())
+        if body.get("type") == "meta":
+            return self._send(200, META["string"].encode())
         return self._send(200, b"[]")
 
     def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
@@ -208,3 +217,27 @@ def test_endpoints_env_file_and_validation(tmp_path: Path, monkeypatch: pytest.M
         endpoint("bybit", "rest")
     with pytest.raises(EndpointError, match="no endpoints"):
         endpoint("kraken", "rest")
+
+
+def test_incremental_sync_continues_from_the_store(server: str, tmp_path: Path) -> None:
+    until = datetime(2023, 5, 23, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        (first,) = sync(store, ["hyperliquid"], ["kPEPE"], None, until, sleep=lambda s: None)
+        assert not first.ok and "give --since for the first backfill" in (first.error or "")
+        (backfill,) = sync(
+            store, ["hyperliquid"], ["kPEPE"], datetime(2023, 5, 21, tzinfo=UTC), until, sleep=lambda s: None
+        )
+        assert backfill.ok and backfill.rows["candles"] == len(CANDLES)
+        Replay.requests = []
+        (increment,) = sync(store, ["hyperliquid"], ["kPEPE"], None, until, sleep=lambda s: None)
+    assert increment.ok and increment.rows == {"candles": 0}  # nothing new; the newest hour was read again
+    (req,) = [r["req"] for r in Replay.requests if r["type"] == "candleSnapshot"]
+    assert req["startTime"] == max(c["t"] for c in CANDLES)  # from the newest stored candle, not from scratch
+
+
+def test_all_lists_every_perpetual_the_venue_has(server: str, tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        (summary,) = sync(store, ["hyperliquid"], None, SINCE, UNTIL, sleep=lambda s: None)
+    assert summary.ok and summary.assets == len(UNIVERSE) > 20
+    coins = {r["coin"] for r in Replay.requests if r["type"] == "fundingHistory"}
+    assert coins == set(UNIVERSE) and summary.rows["funding"] == len(FUNDING)  # only BTC has recorded history

@@ -61,6 +61,41 @@ class Binance(JsonHandler):
                     }
                 ]
             )
+        if path == "/fapi/v1/exchangeInfo":  # documented shape: a perpetual, a dated future, a USDC perpetual
+            return self.send_json(
+                {
+                    "symbols": [
+                        {
+                            "symbol": "SOLUSDT",
+                            "baseAsset": "SOL",
+                            "quoteAsset": "USDT",
+                            "contractType": "PERPETUAL",
+                            "status": "TRADING",
+                        },
+                        {
+                            "symbol": "BTCUSDT_250328",
+                            "baseAsset": "BTC",
+                            "quoteAsset": "USDT",
+                            "contractType": "CURRENT_QUARTER",
+                            "status": "TRADING",
+                        },
+                        {
+                            "symbol": "ETHUSDC",
+                            "baseAsset": "ETH",
+                            "quoteAsset": "USDC",
+                            "contractType": "PERPETUAL",
+                            "status": "TRADING",
+                        },
+                        {
+                            "symbol": "LUNAUSDT",
+                            "baseAsset": "LUNA",
+                            "quoteAsset": "USDT",
+                            "contractType": "PERPETUAL",
+                            "status": "SETTLING",
+                        },
+                    ]
+                }
+            )
         if q.get("symbol", q.get("pair")) != "SOLUSDT":
             return self.send_json(status=400, body={"code": -1121, "msg": "Invalid symbol."})
         lo, hi, limit = int(q["startTime"]), int(q["endTime"]), int(q["limit"])
@@ -178,3 +213,18 @@ def test_binance_errors_are_reported(server: str, tmp_path: Path) -> None:
     assert (
         not summary.ok and "HTTP 400" in (summary.error or "") and "Invalid symbol" in (summary.error or "")
     )
+
+
+def test_all_means_every_trading_usdt_perpetual(server: str, tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        (summary,) = sync(
+            store,
+            ["binance"],
+            None,
+            datetime(2022, 11, 20, tzinfo=UTC),
+            datetime(2022, 11, 21, tzinfo=UTC),
+            sleep=lambda s: None,
+        )
+    assert (
+        summary.ok and summary.assets == 1
+    )  # SOLUSDT only: not the quarterly, the USDC pair or a settling one

@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 
 from levradar.ingest import sync as sync_module
-from levradar.ingest.sync import sync
-from levradar.net.http import RetryPolicy
+from levradar.ingest.sync import LISTERS, sync
+from levradar.net.http import HttpClient, RetryPolicy
 from levradar.store import Store
 from tests.http_replay import JsonHandler, serve
 
@@ -56,6 +56,35 @@ class Bybit(JsonHandler):
     def do_GET(self) -> None:
         path, q = self.route()
         Bybit.calls.append((path, q))
+        if path == "/v5/market/instruments-info" and "symbol" not in q:  # the listing, two pages
+            page = [
+                [
+                    {
+                        "symbol": "BTCUSDT",
+                        "baseCoin": "BTC",
+                        "quoteCoin": "USDT",
+                        "contractType": "LinearPerpetual",
+                        "status": "Trading",
+                    }
+                ],
+                [
+                    {
+                        "symbol": "BTC-27DEC24",
+                        "baseCoin": "BTC",
+                        "quoteCoin": "USDC",
+                        "contractType": "LinearFutures",
+                        "status": "Trading",
+                    },
+                    {
+                        "symbol": "ETHUSDT",
+                        "baseCoin": "ETH",
+                        "quoteCoin": "USDT",
+                        "contractType": "LinearPerpetual",
+                        "status": "Trading",
+                    },
+                ],
+            ][int(q.get("cursor", "0"))]
+            return self._list(page, "" if q.get("cursor") else "1")
         if q.get("symbol") != "BTCUSDT" or q.get("category") != "linear":
             return self.send_json({"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {}})
         limit = int(q.get("limit", "1000"))
@@ -199,3 +228,8 @@ def test_bybit_api_errors_are_reported_per_venue(server: str, tmp_path: Path) ->
             sleep=lambda s: None,
         )
     assert not summary.ok and "symbol invalid" in (summary.error or "")
+
+
+def test_listing_follows_the_cursor_and_keeps_usdt_perpetuals(server: str) -> None:
+    client = HttpClient("bybit", server, RetryPolicy(attempts=1), sleep=lambda s: None)
+    assert LISTERS["bybit"](client) == ["BTC", "ETH"]

@@ -20,7 +20,8 @@ import polars as pl
 import pytest
 
 from levradar.ingest import sync as sync_module
-from levradar.ingest.sync import sync
+from levradar.ingest.sync import LISTERS, sync
+from levradar.net.http import HttpClient, RetryPolicy
 from levradar.store import Store
 from tests.http_replay import JsonHandler, serve
 
@@ -69,14 +70,34 @@ class Okx(JsonHandler):
                 {
                     "instId": "BTC-USDT-SWAP",
                     "instType": "SWAP",
+                    "ctType": "linear",
                     "ctVal": "0.01",
                     "ctValCcy": "BTC",
                     "settleCcy": "USDT",
-                }
+                    "state": "live",
+                },
+                {  # the listing without instId also has an inverse swap and a suspended one
+                    "instId": "BTC-USD-SWAP",
+                    "instType": "SWAP",
+                    "ctType": "inverse",
+                    "ctVal": "100",
+                    "ctValCcy": "USD",
+                    "settleCcy": "BTC",
+                    "state": "live",
+                },
+                {
+                    "instId": "OLD-USDT-SWAP",
+                    "instType": "SWAP",
+                    "ctType": "linear",
+                    "ctVal": "1",
+                    "ctValCcy": "OLD",
+                    "settleCcy": "USDT",
+                    "state": "suspend",
+                },
             ]
-            return self.send_json(
-                {"code": "0", "msg": "", "data": data if q.get("instId") == "BTC-USDT-SWAP" else []}
-            )
+            if "instId" in q:
+                data = [d for d in data if d["instId"] == q["instId"]]
+            return self.send_json({"code": "0", "msg": "", "data": data})
         if path == "/api/v5/market/history-index-candles":
             return self.send_json(
                 {"code": "0", "msg": "", "data": []}
@@ -181,3 +202,8 @@ def test_okx_errors_are_reported(server: str, tmp_path: Path) -> None:
             sleep=lambda s: None,
         )
     assert not summary.ok and "Instrument ID does not exist" in (summary.error or "")
+
+
+def test_listing_keeps_live_usdt_linear_swaps(server: str) -> None:
+    client = HttpClient("okx", server, RetryPolicy(attempts=1), sleep=lambda s: None)
+    assert LISTERS["okx"](client) == ["BTC"]

@@ -467,22 +467,29 @@ def scenario_cmd(
 def sync_cmd(
     venues: Annotated[
         str, typer.Option(help="Venues, comma-separated (binance,bybit,okx,hyperliquid).")
-    ] = "hyperliquid",
+    ] = "binance,bybit,okx,hyperliquid",
     assets: Annotated[str, typer.Option(help="Assets, comma-separated.")] = "BTC,ETH,SOL",
-    since: Annotated[str, typer.Option("--since", help="Backfill from this time (ISO 8601, UTC).")] = "",
+    all_assets: Annotated[
+        bool, typer.Option("--all", help="Every USDT perpetual each venue lists (instead of --assets).")
+    ] = False,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="Backfill from this time (ISO 8601, UTC). Without it: continue from what the store holds.",
+        ),
+    ] = "",
     until: Annotated[str | None, typer.Option("--until", help="Up to this time (default: now).")] = None,
     retries: Annotated[int, typer.Option(min=1, max=20, help="Attempts per request (429/5xx/timeouts).")] = 5,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Backfill from the venues' public REST APIs; one venue failing never stops the others."""
+    """Backfill from the venues' public REST APIs, then increment; one venue failing never stops the others."""
     start = parse_time(since or None, "--since")
-    if start is None:
-        raise OptionError("--since: give the time to backfill from (ISO 8601)")
     directory = resolve_data_dir(data_dir)
     venue_list, asset_list, end = (
         split_list(venues) or [],
-        split_list(assets, upper=True) or [],
+        None if all_assets else split_list(assets, upper=True) or [],
         parse_time(until, "--until"),
     )
     result = []
@@ -518,7 +525,8 @@ def sync_cmd(
         for r in rows:
             status = "ok" if r["ok"] else f"FAILED: {r['error']}"
             console.print(
-                f"{r['venue']}: {status}; inserted {r['inserted']}; {r['requests']} requests", highlight=False
+                f"{r['venue']}: {status}; {r['assets']} assets; inserted {r['inserted']}; {r['requests']} requests",
+                highlight=False,
             )
     if not any(r["ok"] for r in rows):
         raise typer.Exit(1)

@@ -34,7 +34,7 @@ HL_CANDLE_PAGE = 5000
 
 
 class SyncUnavailable(RuntimeError):
-    """This venue has no backfill yet."""
+    """This venue cannot be synced as asked (no backfill for it, or no start time)."""
 
 
 @dataclass
@@ -43,6 +43,7 @@ class VenueSummary:
     ok: bool
     rows: dict[str, int] = field(default_factory=dict)
     requests: int = 0
+    assets: int = 0
     error: str | None = None
 
 
@@ -599,6 +600,80 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
     return batch
 
 
+def _list_binance(client: HttpClient) -> list[str]:
+    body = client.get_json("/fapi/v1/exchangeInfo", {}, bucket="/fapi/v1/exchangeInfo")
+    symbols = body.get("symbols") if isinstance(body, dict) else None
+    if not isinstance(symbols, list):
+        raise InputError(f"{client.base_url}/fapi/v1/exchangeInfo", None, None, "expected {symbols: [...]}")
+    return [
+        str(s["baseAsset"])
+        for s in symbols
+        if s.get("contractType") == "PERPETUAL"
+        and s.get("quoteAsset") == "USDT"
+        and s.get("status") == "TRADING"
+    ]
+
+
+def _list_bybit(client: HttpClient) -> list[str]:
+    out, cursor = [], None
+    while True:
+        page, cursor = _bybit_list(
+            client,
+            "/v5/market/instruments-info",
+            {"category": "linear", "limit": 1000, **({"cursor": cursor} if cursor else {})},
+        )
+        out += [
+            str(i["baseCoin"])
+            for i in page
+            if i.get("contractType") == "LinearPerpetual"
+            and i.get("quoteCoin") == "USDT"
+            and i.get("status") == "Trading"
+        ]
+        if not cursor or not page:
+            return out
+
+
+def _list_okx(client: HttpClient) -> list[str]:
+    body = client.get_json("/api/v5/public/instruments", {"instType": "SWAP"}, bucket="instruments")
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise InputError(f"{client.base_url}/api/v5/public/instruments", None, None, "expected {data: [...]}")
+    return [
+        str(i["ctValCcy"])
+        for i in data
+        if i.get("settleCcy") == "USDT" and i.get("ctType") == "linear" and i.get("state") == "live"
+    ]
+
+
+def _list_hyperliquid(client: HttpClient) -> list[str]:
+    body = client.post_json("/info", {"type": "meta"}, "info")
+    universe = body.get("universe") if isinstance(body, dict) else None
+    if not isinstance(universe, list):
+        raise InputError(f"{client.base_url}/info", None, None, "meta: expected {universe: [...]}")
+    return [str(u["name"]) for u in universe if not u.get("isDelisted")]
+
+
+LISTERS: dict[str, Callable[[HttpClient], list[str]]] = {
+    "binance": _list_binance,
+    "bybit": _list_bybit,
+    "okx": _list_okx,
+    "hyperliquid": _list_hyperliquid,
+}
+
+
+def resume_since(store: Store, venue: str, assets: Sequence[str]) -> datetime | None:
+    """Where an incremental sync of ``assets`` on ``venue`` starts: the oldest of their newest stored 1h candles
+    (re-reading that hour is harmless: upserts are idempotent). None when an asset has nothing stored yet."""
+    status = store.status().filter(
+        (pl.col("dataset") == "candles") & (pl.col("venue") == venue) & (pl.col("interval") == "1h")
+    )
+    newest = dict(zip(status["asset"].to_list(), status["last"].to_list(), strict=True))
+    if not assets or any(a not in newest for a in assets):
+        return None
+    oldest: datetime = min(newest[a] for a in assets)
+    return oldest
+
+
 SYNCERS: dict[str, Callable[[HttpClient, Sequence[str], datetime, datetime], Batch]] = {
     "hyperliquid": _hyperliquid,
     "bybit": _bybit,
@@ -610,15 +685,18 @@ SYNCERS: dict[str, Callable[[HttpClient, Sequence[str], datetime, datetime], Bat
 def sync(
     store: Store,
     venues: Sequence[str],
-    assets: Sequence[str],
-    since: datetime,
+    assets: Sequence[str] | None,
+    since: datetime | None,
     until: datetime | None = None,
     *,
     data_dir: Path | None = None,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[VenueSummary]:
-    """Backfill each venue in turn; a venue that fails is reported and the next one runs."""
+    """Backfill each venue in turn; a venue that fails is reported and the next one runs.
+
+    ``assets=None``: every USDT perpetual the venue lists. ``since=None``: continue from what the store holds
+    (:func:`resume_since`); a venue with nothing stored for an asset asks for a start time."""
     end = until or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     out = []
     for venue in venues:
@@ -635,7 +713,14 @@ def sync(
                 RateLimiter(rate=10.0, burst=10.0, sleep=sleep),
                 sleep=sleep,
             )
-            report = write_batch(store, syncer(client, assets, since, end), "sync")
+            wanted = list(assets) if assets is not None else LISTERS[venue](client)
+            start = since or resume_since(store, venue, wanted)
+            if start is None:
+                raise SyncUnavailable(
+                    "nothing stored yet for some of these assets on this venue: give --since for the first backfill"
+                )
+            report = write_batch(store, syncer(client, wanted, start, end), "sync")
+            summary.assets = len(wanted)
             summary.rows = {name: rep.inserted or 0 for name, rep in report.datasets.items()}
             summary.ok = True
         except (HttpError, InputError, SyncUnavailable, ValueError, KeyError) as exc:
@@ -646,4 +731,11 @@ def sync(
 
 
 def summary_dict(s: VenueSummary) -> dict[str, Any]:
-    return {"venue": s.venue, "ok": s.ok, "inserted": s.rows, "requests": s.requests, "error": s.error}
+    return {
+        "venue": s.venue,
+        "ok": s.ok,
+        "assets": s.assets,
+        "inserted": s.rows,
+        "requests": s.requests,
+        "error": s.error,
+    }
