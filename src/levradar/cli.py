@@ -578,5 +578,39 @@ def record_cmd(
     console.print(f"inserted: {dict(rec.written)}", highlight=False)
 
 
+@app.command("serve")
+@clean_errors
+def serve_cmd(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; off loopback LEVRADAR_TOKEN is required.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    record: Annotated[
+        bool,
+        typer.Option("--record", help="Also record live streams and sync hourly data, refreshing the radar."),
+    ] = False,
+    venues: Annotated[
+        str, typer.Option(help="With --record: venues, comma-separated.")
+    ] = "binance,bybit,okx,hyperliquid",
+    assets: Annotated[str, typer.Option(help="With --record: assets, comma-separated.")] = "BTC,ETH,SOL",
+    data_dir: DataDir = None,
+) -> None:
+    """The dashboard and the HTTP API (OpenAPI at /docs) over the store, in one process."""
+    from levradar.api.server import ServeError, serve  # the web stack only when serving
+
+    directory = resolve_data_dir(data_dir)
+    try:
+        serve(
+            directory,
+            host,
+            port,
+            record=record,
+            venues=split_list(venues) or [],
+            assets=split_list(assets, upper=True) or [],
+        )
+    except ServeError as exc:
+        raise OptionError(str(exc)) from None
+
+
 if __name__ == "__main__":
     app()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from levradar.ingest.report import ImportReport
+from levradar.jsonio import dumps
 
 # Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself).
 console = Console(width=None if sys.stdout.isatty() else 250)
@@ -105,13 +105,7 @@ def print_report(report: ImportReport) -> None:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, default=_json_default, indent=2))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return str(value)
+    typer.echo(dumps(data, indent=2))
 
 
 def frame_records(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ import json
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,7 +101,12 @@ class Recorder:
         data_dir: Path | None = None,
         flush_s: float = 1.0,
         max_backoff_s: float = 30.0,
+        lock: AbstractContextManager[Any] | None = None,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
+        """``lock`` guards the store when other threads share it (``serve --record``); ``on_write`` runs after
+        each write that stored something."""
+        self.lock, self.on_write = lock or contextlib.nullcontext(), on_write
         self.store, self.venues, self.assets = store, list(venues), list(assets)
         self.data_dir, self.flush_s, self.max_backoff_s = data_dir, flush_s, max_backoff_s
         self.stats = {v: StreamStats(v) for v in self.venues}
@@ -108,7 +114,8 @@ class Recorder:
         self.written: dict[str, int] = defaultdict(int)
         self.stop = asyncio.Event()
         self.rejected_dir = store.data_dir / "rejected"
-        self.contract_values = okx_contract_values(store)
+        with self.lock:
+            self.contract_values = okx_contract_values(store)
 
     async def run(self, duration_s: float | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -203,9 +210,12 @@ class Recorder:
         batch = Batch(ImportReport("record", "websocket"))
         for records in by_type.values():
             batch.add(records[0].dataset_name, records_frame(records, source="record"))
-        report = write_batch(self.store, batch, "record")
+        with self.lock:
+            report = write_batch(self.store, batch, "record")
         for name, rep in report.datasets.items():
             self.written[name] += rep.inserted or 0
+        if self.on_write is not None:
+            self.on_write()
 
 
 def record(

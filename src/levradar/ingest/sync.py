@@ -8,9 +8,11 @@ linear (funding history, 1h klines, 1h open interest) and Binance USDⓈ-M (fund
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -692,11 +694,14 @@ def sync(
     data_dir: Path | None = None,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    lock: AbstractContextManager[Any] | None = None,
 ) -> list[VenueSummary]:
     """Backfill each venue in turn; a venue that fails is reported and the next one runs.
 
     ``assets=None``: every USDT perpetual the venue lists. ``since=None``: continue from what the store holds
-    (:func:`resume_since`); a venue with nothing stored for an asset asks for a start time."""
+    (:func:`resume_since`); a venue with nothing stored for an asset asks for a start time. ``lock`` guards the
+    store (held only to read the resume point and to write, never during network calls)."""
+    guard = lock or contextlib.nullcontext()
     end = until or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     out = []
     for venue in venues:
@@ -714,12 +719,15 @@ def sync(
                 sleep=sleep,
             )
             wanted = list(assets) if assets is not None else LISTERS[venue](client)
-            start = since or resume_since(store, venue, wanted)
+            with guard:
+                start = since or resume_since(store, venue, wanted)
             if start is None:
                 raise SyncUnavailable(
                     "nothing stored yet for some of these assets on this venue: give --since for the first backfill"
                 )
-            report = write_batch(store, syncer(client, wanted, start, end), "sync")
+            batch = syncer(client, wanted, start, end)
+            with guard:
+                report = write_batch(store, batch, "sync")
             summary.assets = len(wanted)
             summary.rows = {name: rep.inserted or 0 for name, rep in report.datasets.items()}
             summary.ok = True

@@ -1,0 +1,230 @@
+"""Dashboard charts as Plotly figures, built with the plotly Python package and sent as JSON (typed arrays).
+
+The heatmap is the modelled liquidation map over time (price × hour, long + short USD per bucket) with the price
+line over it, as on the big analytics sites. Large grids are pooled to at most ``MAX_COLUMNS`` × ``MAX_ROWS``
+cells (sums over buckets, the maximum over hours) so a 90-day map draws in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from levradar.analytics.signals import NEUTRAL_TAG, SETUP_TAGS
+from levradar.api.service import DEFAULT_DAYS, NotFound, RadarService
+
+MAX_COLUMNS = 540  # hours shown (pooled beyond this: 90 days draw as 4h columns)
+MAX_ROWS = 160  # price buckets shown (pooled beyond this)
+HEAT_COLOURS = [  # dark → hot, like the liquidation maps traders know
+    [0.0, "#0b0221"],
+    [0.15, "#2b0b5a"],
+    [0.35, "#1f6f8b"],
+    [0.6, "#2fbf71"],
+    [0.85, "#f2e34c"],
+    [1.0, "#fff7a8"],
+]
+VENUE_COLOURS = {"binance": "#f0b90b", "bybit": "#f7a600", "okx": "#8c8c8c", "hyperliquid": "#50d2c1"}
+LAYOUT = {
+    "template": "plotly_dark",
+    "margin": {"l": 60, "r": 60, "t": 40, "b": 40},
+    "paper_bgcolor": "#11131a",
+    "plot_bgcolor": "#11131a",
+    "legend": {"orientation": "h", "y": 1.08},
+}
+Figure = Callable[[RadarService, str, datetime | None, int], bytes]
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> bytes:
+    text: str = get_plotlyjs()
+    return text.encode()
+
+
+def _encode(fig: go.Figure) -> bytes:
+    text: str = fig.to_json()
+    return text.encode()
+
+
+def _naive(times: list[datetime]) -> npt.NDArray[np.datetime64]:
+    """UTC times as numpy datetimes (numpy has no zones; every time in levradar is UTC)."""
+    return np.array([t.replace(tzinfo=None) for t in times], dtype="datetime64[us]")
+
+
+def _pool(grid: npt.NDArray[np.float64], hours: int, rows: int) -> npt.NDArray[np.float64]:
+    """Sum ``rows`` adjacent price buckets and take the max over ``hours`` adjacent hours (edges padded)."""
+    t, p = grid.shape
+    pad_t, pad_p = (-t) % hours, (-p) % rows
+    padded = np.pad(grid, ((0, pad_t), (0, pad_p)))
+    summed = padded.reshape(padded.shape[0], -1, rows).sum(axis=2)
+    pooled: npt.NDArray[np.float64] = summed.reshape(-1, hours, summed.shape[1]).max(axis=1)
+    return pooled
+
+
+def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
+    ah, when = service.heatmap(asset, as_of, days)
+    m, cfg = ah.map, service.heatmap_config
+    closes = m.closes if m.closes is not None else np.array([m.price])
+    lo = float(np.nanmin(closes)) * (1 - cfg.display_range_pct / 100)
+    hi = float(np.nanmax(closes)) * (1 + cfg.display_range_pct / 100)
+    keep = (m.centers >= lo) & (m.centers <= hi)
+    grid = (m.long_usd + m.short_usd)[:, keep]
+    hours = max(1, math.ceil(grid.shape[0] / MAX_COLUMNS))
+    rows = max(1, math.ceil(grid.shape[1] / MAX_ROWS))
+    pooled = _pool(grid, hours, rows)
+    prices = m.centers[keep]
+    price_rows = np.array([prices[i : i + rows].mean() for i in range(0, prices.size, rows)])
+    times = _naive(m.times)[::hours]
+    filled = pooled[pooled > 0]
+    zmax = float(np.quantile(filled, 0.99)) if filled.size else 1.0
+    fig = go.Figure(
+        [
+            go.Heatmap(
+                x=times,
+                y=price_rows,
+                z=pooled.T.astype(np.float32),
+                zmin=0,
+                zmax=zmax,
+                colorscale=HEAT_COLOURS,
+                colorbar={"title": {"text": "USD"}},
+                hovertemplate="%{x}<br>price %{y:,.4g}<br>%{z:,.0f} USD<extra>modelled liquidations</extra>",
+                name="liquidation map",
+            ),
+            go.Scatter(
+                x=_naive(m.times),
+                y=closes,
+                mode="lines",
+                line={"color": "#ffffff", "width": 1.4},
+                name="price",
+            ),
+        ]
+    )
+    pooled_note = f", {hours}h columns" if hours > 1 else ""
+    fig.update_layout(
+        **LAYOUT,
+        title={
+            "text": f"{asset} modelled liquidation heatmap ({', '.join(ah.venues)}){pooled_note}, "
+            f"to {when:%Y-%m-%d %H:%M} UTC"
+        },
+        yaxis={"title": {"text": "price"}},
+    )
+    return _encode(fig)
+
+
+def funding_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
+    end = service.newest() if as_of is None else as_of
+    data = service.venue_series(asset, end - timedelta(days=min(days, 90)), end)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    lows, highs = [0.0], [0.0]
+    for venue, rows in sorted(data["funding"].items()):
+        rate_8h = [r["rate_8h"] * 100 for r in rows]
+        lows.append(min(rate_8h, default=0.0))
+        highs.append(max(rate_8h, default=0.0))
+        fig.add_trace(
+            go.Scatter(
+                x=[r["ts"] for r in rows],
+                y=rate_8h,
+                customdata=[[r["apr"] * 100, r["interval_hours"]] for r in rows],
+                mode="lines",
+                line={"shape": "hv", "color": VENUE_COLOURS.get(venue)},
+                name=venue,
+                hovertemplate="%{y:.4f} % per 8h<br>%{customdata[0]:.1f} % APR<br>settles every "
+                "%{customdata[1]}h<extra>" + venue + "</extra>",
+            ),
+            secondary_y=False,
+        )
+    lo, hi = min(lows), max(highs)
+    pad = (hi - lo) * 0.05 or 0.001
+    fig.update_layout(**LAYOUT, title={"text": f"{asset} funding per venue"})
+    fig.update_yaxes(title_text="rate per 8h (%)", range=[lo - pad, hi + pad], secondary_y=False)
+    apr_per_8h = 3 * 365  # the right axis reads the same line as APR (simple annualisation, docs/data.md)
+    fig.update_yaxes(
+        title_text="APR (%)", range=[(lo - pad) * apr_per_8h, (hi + pad) * apr_per_8h], secondary_y=True
+    )
+    fig.add_trace(go.Scatter(x=[], y=[], showlegend=False), secondary_y=True)  # make the APR axis visible
+    return _encode(fig)
+
+
+def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
+    end = service.newest() if as_of is None else as_of
+    data = service.venue_series(asset, end - timedelta(days=min(days, 90)), end)
+    fig = go.Figure()
+    for venue, rows in sorted(data["open_interest"].items()):
+        fig.add_trace(
+            go.Scatter(
+                x=[r["ts"] for r in rows],
+                y=[r["oi_usd"] for r in rows],
+                mode="lines",
+                stackgroup="oi",
+                line={"color": VENUE_COLOURS.get(venue)},
+                name=venue,
+                hovertemplate="%{y:$,.3s}<extra>" + venue + "</extra>",
+            )
+        )
+    fig.update_layout(**LAYOUT, title={"text": f"{asset} open interest per venue (USD, stacked)"})
+    return _encode(fig)
+
+
+def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
+    """How the tag changed hour by hour, with the Leverage Stress Index under it."""
+    end = service.newest() if as_of is None else as_of
+    hours = service.history(asset, end - timedelta(days=min(days, 30)), end)["hours"]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.06)
+    times = [h["t"] for h in hours]
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=[h["tag"] for h in hours],
+            mode="markers",
+            marker={
+                "symbol": "square",
+                "size": 7,
+                "color": [h["lsi"] for h in hours],
+                "colorscale": "Inferno",
+            },
+            name="tag",
+            hovertemplate="%{x}<br>%{y}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(x=times, y=[h["lsi"] for h in hours], mode="lines", name="LSI", line={"color": "#f2e34c"}),
+        row=2,
+        col=1,
+    )
+    fig.update_layout(**LAYOUT, title={"text": f"{asset} regime timeline (tag per hour) and LSI"})
+    tags = [NEUTRAL_TAG, *SETUP_TAGS.values()]
+    fig.update_yaxes(categoryorder="array", categoryarray=tags, row=1, col=1)
+    fig.update_yaxes(title_text="LSI", range=[0, 100], row=2, col=1)
+    return _encode(fig)
+
+
+FIGURES: dict[str, Figure] = {
+    "heatmap": heatmap_figure,
+    "funding": funding_figure,
+    "oi": oi_figure,
+    "timeline": timeline_figure,
+}
+
+
+def figure(service: RadarService, asset: str, name: str, as_of: datetime | None, days: int) -> bytes:
+    """A chart by name, cached per data version (``as_of`` None: the newest hour)."""
+    if name not in FIGURES:
+        raise NotFound(f"no figure {name!r}; figures: {', '.join(FIGURES)}")
+    checked = service.check_asset(asset)
+    return service.cached(
+        ("figure", name, checked, as_of, days), lambda: FIGURES[name](service, checked, as_of, days)
+    )
+
+
+def warm_dashboard(service: RadarService) -> None:
+    """After each radar refresh, compute every asset's default charts in the background."""
+    service.warmers += [lambda a, n=n: figure(service, a, n, None, DEFAULT_DAYS) for n in FIGURES]  # type: ignore[misc]

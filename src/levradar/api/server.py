@@ -1,0 +1,135 @@
+"""``levradar serve``: uvicorn over the app; with ``--record`` the live recorder and an hourly incremental sync run
+in background threads, writing through the service's store under its lock and refreshing the radar."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import uvicorn
+
+from levradar.api.app import create_app
+from levradar.api.service import RadarService
+from levradar.ingest.record import Recorder
+from levradar.ingest.sync import sync
+
+log = logging.getLogger("levradar.serve")
+FIRST_BACKFILL = timedelta(days=30)  # what --record syncs when the store has nothing yet for an asset
+
+
+class ServeError(ValueError):
+    """The server cannot start as asked (e.g. a public interface without a token)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def required_token(host: str) -> str | None:
+    """The token every request must carry: required off loopback, optional (but honoured) on it."""
+    token = os.environ.get("LEVRADAR_TOKEN", "").strip() or None
+    if not is_loopback(host) and token is None:
+        raise ServeError(
+            f"--host {host} is not a loopback address: set LEVRADAR_TOKEN so that every request must carry it"
+        )
+    return token
+
+
+@dataclass
+class LiveFeed:
+    """The recorder and a periodic incremental sync, feeding ``service`` from background threads."""
+
+    service: RadarService
+    venues: Sequence[str]
+    assets: Sequence[str]
+    data_dir: Path
+    sync_every_s: float = 900.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    recorder: Recorder | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self.threads = [
+            threading.Thread(target=self._record, name="levradar-record", daemon=True),
+            threading.Thread(target=self._sync_loop, name="levradar-sync", daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.loop is not None and self.recorder is not None:
+            self.loop.call_soon_threadsafe(self.recorder.stop.set)
+        for t in self.threads:
+            t.join(timeout=15)
+
+    def _record(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.recorder = Recorder(
+            self.service.store,
+            self.venues,
+            self.assets,
+            data_dir=self.data_dir,
+            lock=self.service.lock,
+            on_write=self.service.data_changed,
+        )
+        self.loop.run_until_complete(self.recorder.run())
+
+    def _sync_loop(self) -> None:
+        while not self.stop.is_set():
+            store, lock = self.service.store, self.service.lock
+            summaries = sync(store, self.venues, self.assets, None, data_dir=self.data_dir, lock=lock)
+            first = [s.venue for s in summaries if not s.ok and "--since" in (s.error or "")]
+            if first:  # nothing stored yet for these venues: backfill a first window
+                since = datetime.now(UTC) - FIRST_BACKFILL
+                summaries += sync(store, first, self.assets, since, data_dir=self.data_dir, lock=lock)
+            for s in summaries:
+                if not s.ok:
+                    log.warning("sync %s: %s", s.venue, s.error)
+            self.service.data_changed()
+            self.stop.wait(self.sync_every_s)
+
+
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    *,
+    record: bool = False,
+    venues: Sequence[str] = (),
+    assets: Sequence[str] = (),
+) -> None:
+    token = required_token(host)
+    service = RadarService(data_dir, writable=record)
+    feed = LiveFeed(service, venues, assets, data_dir) if record else None
+    app = create_app(service, token=token)
+    where = f"http://{host}:{port}"
+    print(f"levradar: serving {data_dir} on {where} (dashboard /, API /api, OpenAPI /docs)", flush=True)
+    print(
+        "levradar: every request must carry the token (Authorization: Bearer $LEVRADAR_TOKEN or ?token=)"
+        if token
+        else "levradar: no token required (loopback only)",
+        flush=True,
+    )
+    if feed:
+        print(f"levradar: recording {', '.join(venues)} for {', '.join(assets)}", flush=True)
+        feed.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if feed:
+            feed.close()
+        service.close()

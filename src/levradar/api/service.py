@@ -1,0 +1,293 @@
+"""What the HTTP API and the dashboard serve: radar reads computed from the store, cached until the data changes.
+
+One :class:`RadarService` per process owns the store connection (DuckDB allows one writer; a connection is not
+shared between threads without a lock), so every store access goes through ``self.lock``. The radar (a scan of
+every asset at the newest hour) is computed once per data version and served as ready-made JSON bytes; heatmaps
+are cached per (asset, as of, days).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from levradar.analytics.config import SignalConfig, load_config
+from levradar.analytics.heatmap import (
+    AssetHeatmap,
+    HeatmapConfig,
+    asset_heatmap,
+    book,
+    grid_json,
+    load_heatmap_config,
+    summarize,
+)
+from levradar.analytics.scan import history, newest_time, scan, screen
+from levradar.analytics.scenario import scenario
+from levradar.jsonio import to_json_bytes
+from levradar.store import Store
+
+log = logging.getLogger("levradar.api")
+MAX_HISTORY_DAYS = 366
+SCENARIO_MOVES = (-0.02, -0.01, 0.01, 0.02)
+DEFAULT_DAYS = 90  # the heatmap history of the dashboard and of the API's default
+HEATMAP_CACHE = 32
+RESULT_CACHE = 256
+
+
+class NotFound(LookupError):
+    """An asset, or data as of a time, that the store does not have (HTTP 404)."""
+
+
+class BadRequest(ValueError):
+    """A parameter that is well-formed but not acceptable, e.g. a range backwards in time (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class RadarSnapshot:
+    version: int
+    as_of: datetime
+    reads: list[dict[str, Any]]
+    body: bytes  # the JSON of /api/radar, encoded once
+
+
+class RadarService:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        writable: bool = False,
+        signal_config: SignalConfig | None = None,
+        heatmap_config: HeatmapConfig | None = None,
+        warm_heatmaps: bool = True,
+    ) -> None:
+        self.store = Store(data_dir, read_only=not writable)
+        self.lock = threading.RLock()
+        self.signal_config = signal_config or load_config()
+        self.heatmap_config = heatmap_config or load_heatmap_config()
+        self.version = 0  # bumped whenever new data is written (recorder, sync)
+        self._radar: RadarSnapshot | None = None
+        self._jobs: set[str] = set()
+        self._jobs_lock = threading.Lock()
+        self.warm_heatmaps = warm_heatmaps
+        # what to compute per asset after each radar refresh (the dashboard adds its charts)
+        self.warmers: list[Callable[[str], object]] = [lambda a: self.heatmap(a, None, DEFAULT_DAYS)]
+        self._heatmaps: OrderedDict[tuple[str, datetime, int], AssetHeatmap] = OrderedDict()
+        self._results: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+    # -- data versions ---------------------------------------------------------------------------------
+
+    def data_changed(self) -> None:
+        """New rows were written: the next read recomputes (heatmaps as of a past hour stay valid)."""
+        with self.lock:
+            self.version += 1
+            self._heatmaps.clear()
+            self._results.clear()
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    def newest(self) -> datetime:
+        with self.lock:
+            when = newest_time(self.store)
+        if when is None:
+            raise NotFound("the store holds no candles yet: import data (levradar demo, import-source, sync)")
+        return when
+
+    def radar(self, *, fresh: bool = False) -> RadarSnapshot:
+        """Every asset as of the newest hour. Computed once per data version; while new data is being read in,
+        the previous snapshot is served and a background thread computes the next one (``fresh`` waits)."""
+        snap = self._radar
+        if snap is not None and (snap.version == self.version or not fresh):
+            if snap.version != self.version:
+                self._refresh_in_background()
+            return snap  # the hot path: no lock, no store access
+        return self._compute_radar()
+
+    def _compute_radar(self) -> RadarSnapshot:
+        with self.lock:
+            if self._radar is not None and self._radar.version == self.version:
+                return self._radar
+            version, as_of = self.version, self.newest()
+            reads = scan(self.store, as_of, config=self.signal_config)
+            body = to_json_bytes({"as_of": as_of, "assets": reads})
+            self._radar = RadarSnapshot(version, as_of, reads, body)
+        if self.warm_heatmaps:
+            self._in_background("levradar-heatmap-warm", lambda: self._warm([r["asset"] for r in reads]))
+        return self._radar
+
+    def _warm(self, assets: list[str]) -> None:
+        """Compute the default heatmaps and dashboard figures ahead of the first asset page."""
+        for asset in assets:
+            for job in self.warmers:
+                try:
+                    job(asset)
+                except NotFound:
+                    continue
+
+    def cached(self, key: tuple[object, ...], compute: Callable[[], bytes]) -> bytes:
+        """A finished response (e.g. a chart) for ``key`` at the current data version, computed once."""
+        full = (self.version, *key)
+        with self.lock:
+            hit = self._results.get(full)
+        if hit is None:
+            hit = compute()
+            with self.lock:
+                self._results[full] = hit
+                while len(self._results) > RESULT_CACHE:
+                    self._results.popitem(last=False)
+        return hit
+
+    def _refresh_in_background(self) -> None:
+        self._in_background("levradar-radar-refresh", self._compute_radar)
+
+    def _in_background(self, name: str, job: Callable[[], object]) -> None:
+        """Run ``job`` in a daemon thread unless one of that name is still running."""
+        with self._jobs_lock:  # not the store lock: the radar's hot path must never wait for the store
+            if name in self._jobs:
+                return
+            self._jobs.add(name)
+
+        def work() -> None:
+            try:
+                job()
+            except Exception:  # the next request tries again; what was computed before keeps being served
+                log.exception("%s failed", name)
+            finally:
+                with self._jobs_lock:
+                    self._jobs.discard(name)
+
+        threading.Thread(target=work, name=name, daemon=True).start()
+
+    def assets(self) -> list[str]:
+        return sorted(r["asset"] for r in self.radar().reads)
+
+    def check_asset(self, asset: str) -> str:
+        name = asset.strip().upper()
+        with self.lock:
+            known = self.store.con.execute(
+                "SELECT count(*) FROM candles WHERE asset = ? OR asset = ?", [name, asset.strip()]
+            ).fetchall()[0][0]
+        if not known:
+            listed = ", ".join(self.assets()) or "none"
+            raise NotFound(f"unknown asset {asset!r}; the store has: {listed}")
+        return name if name in self.assets() else asset.strip()
+
+    def _when(self, as_of: datetime | None) -> datetime:
+        newest = self.newest()
+        if as_of is None:
+            return newest
+        return min(as_of, newest)
+
+    def asset(self, asset: str, as_of: datetime | None = None) -> dict[str, Any]:
+        name = self.check_asset(asset)
+        if as_of is None:
+            read = next((r for r in self.radar(fresh=True).reads if r["asset"] == name), None)
+        else:
+            with self.lock:
+                reads = scan(self.store, self._when(as_of), [name], config=self.signal_config)
+            read = reads[0] if reads else None
+        if read is None:
+            raise NotFound(f"no radar read for {name} as of {as_of or 'now'}: not enough history")
+        return read
+
+    def _range(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+        end_t = self._when(end)
+        start_t = start or end_t - timedelta(days=30)
+        if start_t > end_t:
+            raise BadRequest("'from' must not be after 'to'")
+        if end_t - start_t > timedelta(days=MAX_HISTORY_DAYS):
+            raise BadRequest(f"a history spans at most {MAX_HISTORY_DAYS} days")
+        return start_t, end_t
+
+    def venue_series(self, asset: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        """Funding per settlement (rate, interval, 8h rate, APR) and OI (USD, coin) per venue."""
+        name = self.check_asset(asset)
+        start_t, end_t = self._range(start, end)
+        with self.lock:
+            funding = self.store.read("funding", assets=[name], start=start_t, as_of=end_t)
+            oi = self.store.read("open_interest", assets=[name], start=start_t, as_of=end_t)
+        return {
+            "asset": name,
+            "from": start_t,
+            "to": end_t,
+            "funding": {
+                str(v): f.select("ts", "rate", "interval_hours", "rate_8h", "apr").to_dicts()
+                for (v,), f in funding.partition_by("venue", as_dict=True).items()
+            },
+            "open_interest": {
+                str(v): f.select("ts", "oi_usd", "oi_base").to_dicts()
+                for (v,), f in oi.partition_by("venue", as_dict=True).items()
+            },
+        }
+
+    def history(self, asset: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        """Hourly tags and scores (each hour as known then), plus :meth:`venue_series` over the same range."""
+        series = self.venue_series(asset, start, end)
+        with self.lock:
+            rows = history(self.store, series["asset"], series["from"], series["to"], self.signal_config)
+        return {**series, "hours": rows.to_dicts() if not rows.is_empty() else []}
+
+    def heatmap(self, asset: str, as_of: datetime | None, days: int) -> tuple[AssetHeatmap, datetime]:
+        name = self.check_asset(asset)
+        when = self._when(as_of)
+        key = (name, when, days)
+        with self.lock:
+            cached = self._heatmaps.get(key)
+            if cached is None:
+                try:
+                    cached = asset_heatmap(
+                        self.store, name, when, days=days, venue=None, cfg=self.heatmap_config
+                    )
+                except ValueError as exc:
+                    raise NotFound(str(exc)) from None
+                self._heatmaps[key] = cached
+                while len(self._heatmaps) > HEATMAP_CACHE:
+                    self._heatmaps.popitem(last=False)
+            self._heatmaps.move_to_end(key)
+        return cached, when
+
+    def heatmap_json(self, asset: str, as_of: datetime | None, days: int, grid: bool) -> dict[str, Any]:
+        ah, when = self.heatmap(asset, as_of, days)
+        out: dict[str, Any] = {
+            "asset": asset.upper(),
+            "as_of": when,
+            "data_time": ah.map.times[-1],
+            "days": days,
+            "venues": ah.venues,
+            **summarize(ah.map, self.heatmap_config),
+        }
+        if grid:
+            out["grid"] = grid_json(ah.map, self.heatmap_config)
+        return out
+
+    def scenarios(
+        self,
+        asset: str,
+        as_of: datetime | None,
+        moves: tuple[float, ...] = SCENARIO_MOVES,
+        days: int = DEFAULT_DAYS,
+    ) -> dict[str, Any]:
+        ah, when = self.heatmap(asset, as_of, days)
+        current = book(ah.map, self.heatmap_config)
+        return {
+            "asset": asset.upper(),
+            "as_of": when,
+            "price": ah.map.price,
+            "venues": ah.venues,
+            "scenarios": [scenario(current, m, ah.impact_per_usd) for m in moves],
+        }
+
+    def screener(self, as_of: datetime | None) -> dict[str, Any]:
+        when = self._when(as_of)
+        with self.lock:
+            result = screen(self.store, when, config=self.signal_config)
+        return {"as_of": when, **result}

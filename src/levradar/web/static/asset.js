@@ -1,0 +1,96 @@
+"use strict";
+// The asset page: summary cards, the heatmap with the price line, funding, OI, regime timeline, scenarios, memo.
+const asset = document.getElementById("title").dataset.asset;
+const base = "/api/assets/" + encodeURIComponent(asset);
+const CONFIG = { responsive: true, displaylogo: false };
+
+function card(label, value, cls) {
+  const div = document.createElement("div");
+  div.className = "card";
+  const b = document.createElement("b");
+  b.textContent = value;
+  if (cls) b.className = cls;
+  div.append(label, b);
+  document.getElementById("summary").appendChild(div);
+}
+
+async function drawFigure(name) {
+  const el = document.getElementById("chart-" + name);
+  try {
+    const fig = await lr.json(`${base}/figures/${name}`, (window.lrPrefetch || {})[name]);
+    await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
+  } catch (err) {
+    el.textContent = `${name}: ${err.message}`;
+    el.classList.add("error");
+  }
+}
+
+function readSentence(r) {
+  const f = r.funding, o = r.oi, v = r.volatility;
+  return `${r.asset} reads ${r.tag}. Funding ${f.regime || "unknown"} (${lr.num((f.rate_8h ?? NaN) * 100, 4)} % per 8h, ` +
+    `z ${lr.num(f.z, 2)}); OI ${o.regime || "unknown"} (${lr.pct(o.roc_4h)} in 4h, ${lr.pct(o.roc_24h)} in 24h); ` +
+    `volatility ${v.regime || "unknown"}; quadrant ${r.quadrant || "–"}; liquidation proximity ` +
+    `${r.liquidation.proximity || "unavailable"}.`;
+}
+
+function renderRead(r) {
+  document.getElementById("asof").textContent = "as of " + lr.when(r.as_of);
+  const tag = document.getElementById("tag");
+  tag.textContent = r.tag;
+  tag.className = "tag " + (r.setup || "");
+  const s = r.scores;
+  card("Price", r.price === null ? "–" : r.price.toLocaleString());
+  card("LSI", lr.num(s.lsi), lr.level(s.lsi));
+  card("Crowding", lr.num(s.crowding), lr.level(s.crowding));
+  card("Fragility", lr.num(s.fragility), lr.level(s.fragility));
+  card("Squeeze long / short", `${lr.num(s.squeeze_long)} / ${lr.num(s.squeeze_short)}`);
+  card("Funding", `${r.funding.regime || "–"} · ${lr.num((r.funding.apr ?? NaN) * 100, 1)} % APR`);
+  card("OI", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)}`);
+  card("Pocket below", lr.pocket(r.liquidation.nearest_below));
+  card("Pocket above", lr.pocket(r.liquidation.nearest_above));
+  const memo = document.getElementById("memo");
+  const lines = [readSentence(r), ...(r.playbook ? ["Playbook: " + r.playbook] : []), ...r.evidence];
+  for (const line of lines) {
+    const p = document.createElement("p");
+    p.textContent = line;
+    memo.appendChild(p);
+  }
+  const list = document.getElementById("contradictions");
+  for (const c of r.contradictions) {
+    const li = document.createElement("li");
+    li.textContent = c.text;
+    list.appendChild(li);
+  }
+  if (!r.contradictions.length) list.innerHTML = "<li class='muted'>none</li>";
+}
+
+function renderScenarios(data) {
+  const table = document.getElementById("scenarios");
+  table.innerHTML = "<thead><tr><th>Move</th><th>Target</th><th>Forced</th><th>Cascade to</th><th>Amplification</th></tr></thead><tbody></tbody>";
+  for (const s of data.scenarios) {
+    const tr = document.createElement("tr");
+    lr.cell(tr, (s.move_pct > 0 ? "+" : "") + s.move_pct.toFixed(1) + " %");
+    lr.cell(tr, s.target_price.toLocaleString(undefined, { maximumSignificantDigits: 6 }), "num");
+    lr.cell(tr, lr.usd(s.forced_usd), "num");
+    lr.cell(tr, s.cascade ? s.cascade.final_move_pct.toFixed(2) + " %" : "–", "num");
+    lr.cell(tr, s.cascade && s.cascade.amplification ? s.cascade.amplification.toFixed(2) + "×" : "–", "num");
+    table.tBodies[0].appendChild(tr);
+  }
+}
+
+async function load() {
+  const read = lr.json(base).then(renderRead);
+  const scen = lr.json(base + "/scenarios").then(renderScenarios);
+  // performance.now() counts from the start of navigation: these are the times a user waits
+  // the heatmap first, the smaller charts once it is drawn (they would compete for the same connection and CPU)
+  const charts = drawFigure("heatmap").then(() => {
+    window.levradarHeatmapMs = performance.now();
+    return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
+  });
+  const results = await Promise.allSettled([read, scen, charts]);
+  const failed = results.filter((r) => r.status === "rejected");
+  if (failed.length) lr.status(failed[0].reason.message, true);
+  window.levradarDrawnMs = performance.now();
+  document.body.dataset.loaded = "asset";
+}
+load();

@@ -1,0 +1,214 @@
+"""The HTTP API over the bundled real sample (FastAPI's test client; a real uvicorn is in test_dashboard.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from levradar.analytics.scan import scan
+from levradar.api.app import create_app
+from levradar.api.server import ServeError, required_token
+from levradar.api.service import RadarService
+from levradar.ingest.run import import_source
+from levradar.ingest.sources import Filters
+from levradar.store import Store
+
+ASSETS = {"BTC", "ETH", "SOL", "XRP", "DOGE"}
+
+
+def demo_store(path: Path) -> Path:
+    with Store(path) as store:
+        import_source(store, "sample", Path("."), Filters())
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_store(tmp_path_factory.mktemp("api"))
+
+
+@pytest.fixture(scope="module")
+def service(data_dir: Path) -> Iterator[RadarService]:
+    svc = RadarService(data_dir, warm_heatmaps=False)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="module")
+def client(service: RadarService) -> TestClient:
+    return TestClient(create_app(service), raise_server_exceptions=False)
+
+
+def test_radar_is_the_scan_of_the_newest_hour(client: TestClient, data_dir: Path) -> None:
+    response = client.get("/api/radar")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert {a["asset"] for a in body["assets"]} == ASSETS
+    with Store(data_dir, read_only=True) as store:
+        expected = scan(store, datetime.fromisoformat(body["as_of"].replace("Z", "+00:00")))
+    assert [(a["asset"], a["tag"], a["scores"]["lsi"]) for a in body["assets"]] == [
+        (e["asset"], e["tag"], e["scores"]["lsi"]) for e in expected
+    ]
+    for read in body["assets"]:
+        assert {"funding", "oi", "liquidation", "scores", "tag", "contradictions"} <= set(read)
+
+
+def test_asset_read_now_and_point_in_time(client: TestClient) -> None:
+    now = client.get("/api/assets/btc").json()  # case-insensitive
+    assert now["asset"] == "BTC"
+    cascade = client.get("/api/assets/BTC", params={"as_of": "2025-10-10T23:00Z"}).json()
+    assert cascade["as_of"] == "2025-10-10T23:00:00Z" and cascade["data_time"] <= cascade["as_of"]
+    assert cascade["oi"]["regime"] in ("Falling Fast", "Falling")  # the real 2025-10-10 flush
+    assert cascade["as_of"] != now["as_of"]
+
+
+def test_history_has_hours_and_funding_per_venue(client: TestClient) -> None:
+    body = client.get(
+        "/api/assets/ETH/history", params={"from": "2025-10-09T00:00Z", "to": "2025-10-12T00:00Z"}
+    ).json()
+    hours = body["hours"]
+    assert len(hours) == 73 and hours[0]["t"] == "2025-10-09T00:00:00Z"
+    assert {"binance", "bybit", "okx", "hyperliquid"} <= set(body["funding"])
+    for rows in body["funding"].values():
+        for r in rows:  # units say themselves: the 8h rate and the APR of each settlement
+            assert r["rate_8h"] == pytest.approx(r["rate"] * 8 / r["interval_hours"])
+            assert r["apr"] == pytest.approx(r["rate"] * 24 * 365 / r["interval_hours"])
+    assert all(
+        r["oi_usd"] is None or r["oi_usd"] > 0 for rows in body["open_interest"].values() for r in rows
+    )
+
+
+def test_heatmap_and_scenarios(client: TestClient) -> None:
+    heat = client.get("/api/assets/SOL/heatmap", params={"days": 30, "grid": True}).json()
+    grid = heat["grid"]
+    assert len(grid["times"]) == len(grid["long_usd"]) == len(grid["close"]) > 24 * 29
+    assert len(grid["long_usd"][0]) == len(grid["prices"]) and heat["nearest_below"]["distance_pct"] < 0
+    scen = client.get("/api/assets/SOL/scenarios").json()
+    assert [s["move_pct"] for s in scen["scenarios"]] == pytest.approx([-2.0, -1.0, 1.0, 2.0])
+    custom = client.get("/api/assets/SOL/scenarios", params=[("move", "-0.05"), ("move", "0.03")]).json()
+    assert [s["move_pct"] for s in custom["scenarios"]] == pytest.approx([-5.0, 3.0])
+
+
+def test_screener(client: TestClient) -> None:
+    body = client.get("/api/screener").json()
+    assert set(body) == {"as_of", "most_crowded", "most_fragile", "highest_squeeze_risk"}
+    assert {r["asset"] for r in body["most_fragile"]} == ASSETS
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "says"),
+    [
+        ("/api/assets/NOPE", 404, "unknown asset 'NOPE'; the store has: BTC, DOGE, ETH, SOL, XRP"),
+        ("/api/assets/NOPE/heatmap", 404, "unknown asset"),
+        ("/api/assets/BTC?as_of=yesterday", 400, "as_of: 'yesterday' is not an ISO 8601 time"),
+        ("/api/assets/BTC/history?from=2026-03-01&to=2026-02-01", 400, "'from' must not be after 'to'"),
+        ("/api/assets/BTC/history?from=2020-01-01&to=2026-02-01", 400, "at most 366 days"),
+        ("/api/assets/BTC/history?from=13/01/2025", 400, "from: '13/01/2025' is not an ISO 8601 time"),
+        ("/api/assets/BTC/heatmap?days=0", 422, "days: Input should be greater than or equal to 1"),
+        ("/api/assets/BTC/heatmap?days=many", 422, "days: Input should be a valid integer"),
+        ("/api/assets/BTC/heatmap?as_of=2020-01-01", 404, "no hourly data for BTC"),
+        ("/api/assets/BTC/scenarios?move=0", 400, "non-zero fraction"),
+        ("/api/assets/BTC/figures/pie", 404, "no figure 'pie'"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(client: TestClient, url: str, status: int, says: str) -> None:
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    assert says in response.json()["detail"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    asset=st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(
+        lambda a: a not in (".", "..")
+    ),
+    when=st.one_of(st.none(), st.text(max_size=25), st.datetimes().map(datetime.isoformat)),
+)
+def test_no_input_ever_gives_a_500(client: TestClient, asset: str, when: str | None) -> None:
+    params = {} if when is None else {"as_of": when}
+    for path in ("", "/scenarios", "/figures/timeline"):
+        response = client.get(f"/api/assets/{quote(asset, safe='')}{path}", params=params)
+        assert response.status_code < 500, (asset, when, response.text)
+        assert "Traceback" not in response.text
+
+
+def test_pages_and_openapi(client: TestClient) -> None:
+    for url in ("/", "/screener", "/assets/BTC"):
+        page = client.get(url)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    missing = client.get("/assets/NOPE")
+    assert missing.status_code == 404 and "unknown asset" in missing.text
+    assert client.get("/vendor/plotly.min.js").content.startswith(b"/**")  # from the plotly package
+    spec = client.get("/openapi.json").json()
+    for path in (
+        "/api/radar",
+        "/api/assets/{asset}",
+        "/api/assets/{asset}/history",
+        "/api/assets/{asset}/heatmap",
+        "/api/assets/{asset}/scenarios",
+        "/api/screener",
+    ):
+        assert path in spec["paths"], path
+    assert client.get("/docs").status_code == 200
+
+
+def test_heatmap_figure_is_pooled_and_keeps_the_price_line(client: TestClient) -> None:
+    fig = client.get("/api/assets/BTC/figures/heatmap").json()
+    heat, price = fig["data"]
+    assert heat["type"] == "heatmap" and price["type"] == "scatter"
+    assert len(heat["x"]) <= 540 and len(heat["y"]) <= 160  # pooled for drawing
+    closes = price["y"]
+    n = len(closes["bdata"]) if isinstance(closes, dict) else len(closes)
+    assert n > 0
+
+
+def test_token_is_required_everywhere_when_set(service: RadarService) -> None:
+    guarded = TestClient(create_app(service, token="s3cret"))
+    assert guarded.get("/api/radar").status_code == 401
+    assert guarded.get("/").status_code == 401
+    assert guarded.get("/api/radar", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert guarded.get("/api/radar", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert guarded.get("/", params={"token": "s3cret"}).status_code == 200  # sets the cookie for the pages
+    assert guarded.get("/api/radar").status_code == 200
+
+
+def test_a_public_interface_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEVRADAR_TOKEN", raising=False)
+    assert required_token("127.0.0.1") is None and required_token("localhost") is None
+    with pytest.raises(ServeError, match="LEVRADAR_TOKEN"):
+        required_token("0.0.0.0")
+    monkeypatch.setenv("LEVRADAR_TOKEN", "t")
+    assert required_token("0.0.0.0") == "t" and required_token("::1") == "t"
+
+
+def test_new_data_refreshes_the_radar(tmp_path: Path) -> None:
+    data_dir = demo_store(tmp_path)
+    svc = RadarService(data_dir, writable=True, warm_heatmaps=False)
+    try:
+        client = TestClient(create_app(svc))
+        before = json.loads(client.get("/api/radar").content)
+        with svc.lock:  # one more hour of BTC candles on every venue, as the recorder/sync would write
+            candles = svc.store.read("candles", assets=["BTC"], interval="1h")
+            last = candles.sort("ts").group_by("venue", "symbol").last()
+            svc.store.write(
+                {"candles": last.with_columns(pl.col("ts") + timedelta(hours=1)).drop("ts_ingest")}
+            )
+        svc.data_changed()
+        after = svc.radar(fresh=True)
+        assert after.as_of == datetime.fromisoformat(before["as_of"].replace("Z", "+00:00")) + timedelta(
+            hours=1
+        )
+        assert json.loads(client.get("/api/radar").content)["as_of"] == after.as_of.astimezone(UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    finally:
+        svc.close()
