@@ -212,3 +212,32 @@ def test_new_data_refreshes_the_radar(tmp_path: Path) -> None:
         )
     finally:
         svc.close()
+
+
+def test_record_feeds_the_served_store_and_refreshes_the_radar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve --record: the recorder writes through the service's store (under its lock) and bumps the data
+    version; the sync round runs too (here its venue is down: reported, nothing else stops)."""
+    from levradar.api.server import LiveFeed
+    from levradar.net.http import RetryPolicy
+    from tests.test_record import LIQ, Frames
+
+    ws = Frames([LIQ]).start()
+    monkeypatch.setenv("LEVRADAR_BYBIT_WS_URL", f"ws://127.0.0.1:{ws.port}")
+    svc = RadarService(demo_store(tmp_path), writable=True, warm_heatmaps=False)
+    feed = LiveFeed(svc, ["bybit"], ["BTC"], tmp_path, retry=RetryPolicy(attempts=1))
+    try:
+        before = svc.version
+        feed.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while (feed.syncs == 0 or svc.version == before) and datetime.now(UTC) < deadline:
+            feed.stop.wait(0.1)
+        assert svc.version > before and feed.syncs >= 1
+        with svc.lock:
+            liquidations = svc.store.read("liquidations", venues=["bybit"], symbols=["PIPPINUSDT"])
+        assert liquidations.height == 1  # the recorded Bybit fill, stored by the served process
+        assert TestClient(create_app(svc)).get("/api/radar").status_code == 200
+    finally:
+        feed.close()
+        svc.close()

@@ -19,6 +19,7 @@ from levradar.api.app import create_app
 from levradar.api.service import RadarService
 from levradar.ingest.record import Recorder
 from levradar.ingest.sync import sync
+from levradar.net.http import RetryPolicy
 
 log = logging.getLogger("levradar.serve")
 FIRST_BACKFILL = timedelta(days=30)  # what --record syncs when the store has nothing yet for an asset
@@ -56,10 +57,12 @@ class LiveFeed:
     assets: Sequence[str]
     data_dir: Path
     sync_every_s: float = 900.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     recorder: Recorder | None = None
     loop: asyncio.AbstractEventLoop | None = None
+    syncs: int = 0  # sync rounds completed
 
     def start(self) -> None:
         self.threads = [
@@ -91,15 +94,21 @@ class LiveFeed:
     def _sync_loop(self) -> None:
         while not self.stop.is_set():
             store, lock = self.service.store, self.service.lock
-            summaries = sync(store, self.venues, self.assets, None, data_dir=self.data_dir, lock=lock)
+            summaries = sync(
+                store, self.venues, self.assets, None, data_dir=self.data_dir, lock=lock, policy=self.retry
+            )
             first = [s.venue for s in summaries if not s.ok and "--since" in (s.error or "")]
             if first:  # nothing stored yet for these venues: backfill a first window
                 since = datetime.now(UTC) - FIRST_BACKFILL
-                summaries += sync(store, first, self.assets, since, data_dir=self.data_dir, lock=lock)
+                summaries += sync(
+                    store, first, self.assets, since, data_dir=self.data_dir, lock=lock, policy=self.retry
+                )
             for s in summaries:
                 if not s.ok:
                     log.warning("sync %s: %s", s.venue, s.error)
-            self.service.data_changed()
+            self.syncs += 1
+            if any(s.ok for s in summaries):
+                self.service.data_changed()
             self.stop.wait(self.sync_every_s)
 
 

@@ -1,0 +1,150 @@
+"""`levradar serve` under load, and the asset page in headless Chromium. Prints JSON.
+
+- /api/radar: an open-loop load generator (requests sent on a fixed schedule, whatever the answers do) at
+  --rate requests/s for --seconds against a real `levradar serve` subprocess on 127.0.0.1; latency is measured
+  from each request's scheduled time (queueing included: no coordinated omission). p50/p99/max in ms.
+- the asset page: navigation start → the 90-day heatmap drawn (Plotly resolved), cold (a new browser profile:
+  plotly.js parsed for the first time) and warm (the page opened again), medians over --pages runs.
+
+Run: python bench/bench_api.py [--rate 200] [--seconds 20] [--pages 5] [--data-dir D]
+(without --data-dir the bundled sample is imported into a temporary store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import machine  # noqa: E402
+
+from levradar.ingest.run import import_source  # noqa: E402
+from levradar.ingest.sources import Filters  # noqa: E402
+from levradar.store import Store  # noqa: E402
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "levradar.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(url + "/api/radar", timeout=30):  # also computes the first radar
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("serve did not start")
+
+
+async def load(url: str, rate: float, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+
+        async def one(due: float) -> None:
+            nonlocal errors
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                response = await client.get("/api/radar")
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - due)
+            except httpx.HTTPError:
+                errors += 1
+
+        t0 = time.perf_counter() + 0.2
+        n = int(rate * seconds)
+        await asyncio.gather(*(one(t0 + i / rate) for i in range(n)))
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "requests": n,
+        "errors": errors,
+        "rate_per_s": rate,
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 2),
+        "max_ms": round(ms[-1], 2),
+    }
+
+
+def page_times(url: str, runs: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("LEVRADAR_CHROMIUM") or shutil.which("chromium") or "chromium"
+    cold, warm = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        for _ in range(runs):
+            context = browser.new_context(viewport={"width": 1400, "height": 1600})  # a fresh profile: cold
+            page = context.new_page()
+            for bucket in (cold, warm):
+                page.goto(url + "/assets/BTC")
+                page.wait_for_selector("body[data-loaded=asset]", timeout=60000)
+                bucket.append(float(page.evaluate("window.levradarHeatmapMs")))
+            context.close()
+        browser.close()
+    return {
+        "heatmap_drawn_cold_ms": round(statistics.median(cold), 1),
+        "heatmap_drawn_warm_ms": round(statistics.median(warm), 1),
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--pages", type=int, default=5)
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data_dir
+        if data_dir is None:
+            data_dir = Path(tmp)
+            with Store(data_dir) as store:
+                import_source(store, "sample", Path("."), Filters())
+        proc, url = start(data_dir)
+        try:
+            time.sleep(
+                3
+            )  # let the background warm-up (heatmaps, charts) finish, as a running server would have
+            radar = asyncio.run(load(url, args.rate, args.seconds))
+            pages = page_times(url, args.pages)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    print(json.dumps({"api_radar": radar, "asset_page": pages, "machine": machine()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
