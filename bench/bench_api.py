@@ -30,11 +30,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import machine  # noqa: E402
+from timing import machine
 
-from levradar.ingest.run import import_source  # noqa: E402
-from levradar.ingest.sources import Filters  # noqa: E402
-from levradar.store import Store  # noqa: E402
+from levradar.ingest.run import import_source
+from levradar.ingest.sources import Filters
+from levradar.store import Store
 
 CHROMIUM_ARGS = [
     "--headless",
