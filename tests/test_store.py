@@ -237,7 +237,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="open it once writable"):
         Store(tmp_path, read_only=True)
     with Store(tmp_path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert store.read("funding")["rate"].to_list() == [0.0001]
         assert store.read("long_short_ratio").is_empty()
 

@@ -42,7 +42,14 @@ from levradar.ingest.run import UnknownSourceError, import_source, write_batch
 from levradar.ingest.sources import SOURCES, Filters
 from levradar.ingest.sync import summary_dict, sync
 from levradar.net.http import RetryPolicy
-from levradar.render import print_heatmap, print_history, print_scan, print_scenarios, print_screen
+from levradar.render import (
+    print_checklist,
+    print_heatmap,
+    print_history,
+    print_scan,
+    print_scenarios,
+    print_screen,
+)
 from levradar.store import Store, StoreError, resolve_data_dir
 
 err_console = Console(stderr=True)
@@ -576,6 +583,72 @@ def record_cmd(
             highlight=False,
         )
     console.print(f"inserted: {dict(rec.written)}", highlight=False)
+
+
+@app.command("memo")
+@clean_errors
+def memo_cmd(
+    asset: Annotated[str, typer.Argument(help="The asset, e.g. BTC.")],
+    as_of: AsOf = None,
+    llm: Annotated[
+        bool,
+        typer.Option(
+            "--llm",
+            help="Rephrase through an OpenAI-compatible endpoint (LEVRADAR_LLM_URL, _MODEL, _KEY); a rewrite "
+            "that adds a number or claim is rejected and the deterministic memo is used.",
+        ),
+    ] = False,
+    journal: Annotated[bool, typer.Option(help="Keep the memo in the decision journal.")] = True,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """A short plain-language memo from the four views (Derivatives, Structure, Risk, Execution)."""
+    from levradar.analytics.memo import memo
+    from levradar.journal import record_memo
+    from levradar.llm import rephrase
+
+    directory = resolve_data_dir(data_dir)
+    with Store(directory, read_only=True) as store:
+        out = memo(store, asset.upper(), _as_of(store, as_of))
+    if llm:
+        out["rephrased"] = rephrase(out["text"])
+    if journal:
+        with Store(directory) as store:
+            out["journal_id"] = record_memo(store, out)
+    if as_json:
+        print_json(out)
+        return
+    text = out["rephrased"]["text"] if llm else out["text"]
+    console.print(
+        f"[bold]{out['asset']}[/bold] memo, as of {out['as_of']:%Y-%m-%d %H:%M} UTC", highlight=False
+    )
+    console.print(text, highlight=False, soft_wrap=True)
+    if llm and out["rephrased"]["source"] != "llm":
+        err_console.print(f"LLM rewrite not used: {out['rephrased']['rejected']}", highlight=False)
+
+
+@app.command("checklist")
+@clean_errors
+def checklist_cmd(
+    assets: Annotated[
+        str | None, typer.Option(help="Watchlist, comma-separated (default: every asset).")
+    ] = None,
+    as_of: AsOf = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """The daily checklist: pockets above/below, funding vs its 90-day percentile, OI 4h/24h, continuation or
+    mean reversion, where the invalidation goes."""
+    from levradar.analytics.memo import checklist
+
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        when = _as_of(store, as_of)
+        watch = split_list(assets, upper=True) or [r["asset"] for r in scan(store, when, liquidation=False)]
+        rows = checklist(store, when, watch)
+    if as_json:
+        print_json({"as_of": when, "assets": rows})
+    else:
+        print_checklist(rows, when)
 
 
 @app.command("serve")

@@ -241,3 +241,40 @@ def print_scenarios(out: dict[str, Any]) -> None:
         "impact model: median |1h return| per traded USD over 7 days; a stress estimate, not a forecast",
         style="dim",
     )
+
+
+def print_checklist(rows: list[dict[str, Any]], as_of: datetime) -> None:
+    table = Table(title=f"Daily checklist, as of {as_of:%Y-%m-%d %H:%M} UTC", title_justify="left")
+    for col in (
+        "asset",
+        "tag",
+        "pocket below",
+        "pocket above",
+        "funding 8h",
+        "90d pct",
+        "OI 4h",
+        "OI 24h",
+        "mode",
+        "side",
+        "invalidation",
+    ):
+        table.add_column(col, justify="left" if col in ("asset", "tag", "mode", "side") else "right")
+
+    def pocket(p: dict[str, Any] | None) -> str:
+        return "–" if not p else f"{p['distance_pct']:+.1f} % {usd(p['usd'])}"
+
+    for r in rows:
+        table.add_row(
+            r["asset"],
+            r["tag"],
+            pocket(r["pocket_below"]),
+            pocket(r["pocket_above"]),
+            pct(r["funding_rate_8h"], 4),
+            num((r["funding_pct_90d"] or 0) * 100) if r["funding_pct_90d"] is not None else "–",
+            pct(r["oi_roc_4h"]),
+            pct(r["oi_roc_24h"]),
+            r["mode"] or "–",
+            r["side"],
+            "–" if r["invalidation"] is None else f"{r['invalidation']:,.6g}",
+        )
+    console.print(table)

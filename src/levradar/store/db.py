@@ -284,6 +284,10 @@ class Store:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Any SQL over the store, as a frame with UTC times."""
+        return _aware_utc(self._fetch(sql, params))
+
     def read(
         self,
         name: str,

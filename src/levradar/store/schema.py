@@ -58,5 +58,16 @@ def _v2() -> list[str]:
     return [create_table_sql(DATASETS["long_short_ratio"])]
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2())]
+def _v3() -> list[str]:
+    """The decision journal: every memo and alert with its inputs, config hash and findings."""
+    return [
+        """CREATE TABLE journal (
+            id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, asset VARCHAR NOT NULL, rule VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL, data_time TIMESTAMP, created_at TIMESTAMP NOT NULL, config VARCHAR NOT NULL,
+            side VARCHAR, price DOUBLE, tag VARCHAR, pocket_below DOUBLE, pocket_above DOUBLE, invalidation DOUBLE,
+            text VARCHAR NOT NULL, findings_json VARCHAR NOT NULL, UNIQUE (kind, asset, rule, as_of, config))"""
+    ]
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3())]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
