@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import duckdb
+import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
@@ -46,6 +47,7 @@ from levradar.render import (
     print_checklist,
     print_heatmap,
     print_history,
+    print_review,
     print_scan,
     print_scenarios,
     print_screen,
@@ -649,6 +651,177 @@ def checklist_cmd(
         print_json({"as_of": when, "assets": rows})
     else:
         print_checklist(rows, when)
+
+
+alerts_app = typer.Typer(help="Alert rules: test delivery, replay over history, check the newest hour.")
+journal_app = typer.Typer(help="The decision journal: what each memo and alert said, and how it turned out.")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(journal_app, name="journal")
+RulesFile = Annotated[
+    Path | None, typer.Option("--rules", help="Alert rules file (default: the bundled alerts.toml).")
+]
+Urls = Annotated[
+    str | None,
+    typer.Option("--url", help="Deliver to these apprise URLs (comma-separated) instead of the config's."),
+]
+
+
+def _alert_hours(store: Store, assets: list[str], start: datetime, end: datetime) -> dict[str, pl.DataFrame]:
+    return {a: h for a in assets if not (h := history(store, a, start, end)).is_empty()}
+
+
+def _rule_lookback(config: Any) -> timedelta:
+    return timedelta(hours=max([r.persist_hours + r.cooldown_hours for r in config.rules] or [1]) + 1)
+
+
+@alerts_app.command("test")
+@clean_errors
+def alerts_test_cmd(rules: RulesFile = None, url: Urls = None) -> None:
+    """Send one test alert to every configured URL."""
+    from levradar.alerts import Rule, alert_payload, deliver, load_alert_config
+
+    config = load_alert_config(rules)
+    urls = split_list(url) or config.urls
+    if not urls:
+        raise OptionError("no delivery URL: give --url or set [delivery] urls / LEVRADAR_ALERT_URLS")
+    rule = Rule("test", "match", "levradar test alert", {})
+    row = {"asset": "TEST", "t": datetime.now(UTC).replace(minute=0, second=0, microsecond=0)}
+    results = deliver(alert_payload(rule, row, config.digest), urls)
+    for target, ok in results.items():
+        console.print(f"{'sent' if ok else 'FAILED'}: {target}", highlight=False)
+    if not all(results.values()):
+        raise typer.Exit(1)
+
+
+@alerts_app.command("replay")
+@clean_errors
+def alerts_replay_cmd(
+    start: Annotated[str, typer.Option("--from", help="From this time (ISO 8601, UTC).")],
+    end: Annotated[
+        str | None, typer.Option("--to", help="Up to this time (default: the newest data).")
+    ] = None,
+    assets: Annotated[
+        str | None, typer.Option(help="Assets, comma-separated (default: every asset).")
+    ] = None,
+    rules: RulesFile = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Run the rules over history: what would have fired, and when (pocket rules are live-only)."""
+    from levradar.alerts import evaluate, load_alert_config
+
+    config = load_alert_config(rules)
+    first = parse_time(start, "--from")
+    assert first is not None
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        last = _as_of(store, end)
+        names = split_list(assets, upper=True) or [r["asset"] for r in scan(store, last, liquidation=False)]
+        frames = _alert_hours(store, names, first - _rule_lookback(config), last)
+    fired = [a for a in evaluate(config, frames) if a["time"] >= first]
+    if as_json:
+        print_json({"from": first, "to": last, "rules": [r.id for r in config.rules], "alerts": fired})
+        return
+    console.print(
+        f"{len(fired)} alerts from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC", highlight=False
+    )
+    for a in fired:
+        console.print(
+            f"{a['time']:%Y-%m-%d %H:%M}  {a['asset']:<6} {a['rule']:<30} {a['text']}", highlight=False
+        )
+
+
+@alerts_app.command("check")
+@clean_errors
+def alerts_check_cmd(
+    assets: Annotated[
+        str | None, typer.Option(help="Assets, comma-separated (default: every asset).")
+    ] = None,
+    rules: RulesFile = None,
+    url: Urls = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Evaluate the rules at the newest hour; deliver what fires now (once: delivered alerts are journaled)."""
+    from levradar.alerts import deliver, evaluate, load_alert_config
+    from levradar.journal import exists, record_alert
+
+    config = load_alert_config(rules)
+    urls = split_list(url) or config.urls
+    directory = resolve_data_dir(data_dir)
+    with Store(directory, read_only=True) as store:
+        now = _as_of(store, None)
+        reads = scan(store, now)
+        names = split_list(assets, upper=True) or [r["asset"] for r in reads]
+        frames = _alert_hours(store, names, now - _rule_lookback(config), now)
+    for r in reads:  # the liquidation overlay exists at the scan hour only: the pocket rule's input
+        if r["asset"] in frames:
+            pockets = [p for p in (r["liquidation"]["nearest_below"], r["liquidation"]["nearest_above"]) if p]
+            near = min(pockets, key=lambda p: abs(p["distance_pct"]), default=None)
+            last_hour = pl.col("t") == pl.col("t").max()
+            frames[r["asset"]] = frames[r["asset"]].with_columns(
+                pocket_distance_pct=pl.when(last_hour).then(
+                    pl.lit(near["distance_pct"] if near else None, pl.Float64)
+                ),
+                pocket_usd=pl.when(last_hour).then(pl.lit(near["usd"] if near else None, pl.Float64)),
+            )
+    newest: Any = pl.concat([f.select("t") for f in frames.values()])["t"].max() if frames else None
+    due = [a for a in evaluate(config, frames) if a["time"] == newest]
+    sent = []
+    with Store(directory) as store:
+        for a in due:
+            if exists(store, "alert", a["asset"], a["rule"], a["time"]):
+                continue  # delivered before: de-duplicated
+            a["delivered"] = deliver(a, urls) if urls else {}
+            record_alert(store, a)
+            sent.append(a)
+    if as_json:
+        print_json({"as_of": newest, "alerts": sent})
+        return
+    console.print(f"{len(sent)} new alerts at {newest}", highlight=False)
+    for a in sent:
+        console.print(f"{a['asset']:<6} {a['rule']:<30} {a['text']}", highlight=False)
+
+
+@journal_app.command("list")
+@clean_errors
+def journal_list_cmd(
+    kind: Annotated[str | None, typer.Option(help="memo or alert.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Every journal entry: what was said, when, from which inputs and config."""
+    from levradar.journal import entries
+
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        rows = frame_records(entries(store, kind).drop("findings_json"))
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(
+            f"#{r['id']} {r['kind']:<5} {r['as_of']:%Y-%m-%d %H:%M} {r['asset']:<6} {r['rule'] or ''}",
+            highlight=False,
+        )
+        console.print(f"   {r['text'].splitlines()[0]}", highlight=False)
+
+
+@journal_app.command("review")
+@clean_errors
+def journal_review_cmd(
+    kind: Annotated[str | None, typer.Option(help="memo or alert.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Score past reads against what happened next: forward return, max adverse move, pockets hit,
+    invalidations, realised liquidations; then what worked and what did not."""
+    from levradar.journal import review
+
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        out = review(store, kind)
+    if as_json:
+        print_json(out)
+    else:
+        print_review(out)
 
 
 @app.command("serve")

@@ -21,7 +21,8 @@ def _naive(ts: datetime | None) -> datetime | None:
 
 
 def record(store: Store, entry: dict[str, Any]) -> int:
-    """Insert one entry (or return the id of the identical one already kept: same kind, asset, rule, time, config)."""
+    """Insert one entry and return its id (or the id of the same entry already kept: same kind, asset, rule,
+    time and config — so a re-run never duplicates, and :func:`exists` tells whether an alert went out)."""
     key = [entry["kind"], entry["asset"], entry.get("rule", ""), _naive(entry["as_of"]), entry["config"]]
     found = store.con.execute(
         "SELECT id FROM journal WHERE kind = ? AND asset = ? AND rule = ? AND as_of = ? AND config = ?", key
@@ -47,6 +48,34 @@ def record(store: Store, entry: dict[str, Any]) -> int:
         ],
     )
     return next_id
+
+
+def exists(store: Store, kind: str, asset: str, rule: str, as_of: datetime) -> bool:
+    found = store.con.execute(
+        "SELECT count(*) FROM journal WHERE kind = ? AND asset = ? AND rule = ? AND as_of = ?",
+        [kind, asset, rule, _naive(as_of)],
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def record_alert(store: Store, alert: dict[str, Any]) -> int:
+    v = alert["values"]
+    return record(
+        store,
+        {
+            "kind": "alert",
+            "asset": alert["asset"],
+            "rule": alert["rule"],
+            "as_of": alert["time"],
+            "data_time": alert["time"],
+            "config": alert["config"],
+            "side": None,
+            "price": v.get("price"),
+            "tag": v.get("tag"),
+            "text": alert["text"],
+            "findings": alert,
+        },
+    )
 
 
 def record_memo(store: Store, memo: dict[str, Any]) -> int:

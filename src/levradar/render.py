@@ -278,3 +278,54 @@ def print_checklist(rows: list[dict[str, Any]], as_of: datetime) -> None:
             "–" if r["invalidation"] is None else f"{r['invalidation']:,.6g}",
         )
     console.print(table)
+
+
+def print_review(out: dict[str, Any]) -> None:
+    console.print(f"{out['entries']} journal entries, {out['scored']} with data after them", highlight=False)
+    for side, r in out["by_side"].items():
+        if not r["entries"]:
+            continue
+        right, inv = r["right_24h"], r["invalidated_72h"]
+        console.print(
+            f"  {side} reads: {r['entries']}; right after 24h {_share(right)}; invalidated within 72h {_share(inv)};"
+            f" median worst move against within 24h {pct(r['median_adverse_24h'])}",
+            highlight=False,
+        )
+    for name in ("pocket_below_hit_72h", "pocket_above_hit_72h"):
+        console.print(f"  {name.replace('_', ' ')}: {_share(out[name])}", highlight=False)
+    table = Table(title="Entries", title_justify="left")
+    for col in (
+        "id",
+        "kind",
+        "asset",
+        "rule",
+        "as of",
+        "side",
+        "4h",
+        "24h",
+        "worst 24h",
+        "pocket hit",
+        "liquidated 24h",
+    ):
+        table.add_column(col)
+    for r in out["rows"]:
+        hit = [s for s, k in (("below", "pocket_below_hit"), ("above", "pocket_above_hit")) if r.get(k)]
+        liq = r.get("liquidations_24h_usd")
+        table.add_row(
+            str(r["id"]),
+            r["kind"],
+            r["asset"],
+            r["rule"] or "",
+            f"{r['as_of']:%Y-%m-%d %H:%M}",
+            r["side"] or "–",
+            pct(r.get("ret_4h")),
+            pct(r.get("ret_24h")),
+            pct(r.get("adverse_24h")),
+            ", ".join(hit) or "–",
+            "unknown" if liq is None else f"L {usd(liq['long'])} / S {usd(liq['short'])}",
+        )
+    console.print(table)
+
+
+def _share(r: dict[str, Any]) -> str:
+    return "n/a" if not r["n"] else f"{r['share'] * 100:.0f} % of {r['n']}"

@@ -27,6 +27,7 @@ from levradar.analytics.views import (
     risk,
     structure,
     value,
+    what_changes,
 )
 from levradar.store import Store
 
@@ -87,10 +88,11 @@ def analyse(store: Store, asset: str, as_of: datetime, cfg: Configs | None = Non
         scenarios = [scenario(current, m, ah.impact_per_usd) for m in moves]
     except ValueError:  # no OI history: no heatmap, no stress
         scenarios = []
+    risk_view = risk(read, struct, scenarios, side, configs.views)
     views = {
         "derivatives": derivatives(read, configs.signals),
         "structure": struct,
-        "risk": risk(read, struct, scenarios, side, configs.views),
+        "risk": [*risk_view, what_changes(read, configs.signals, risk_view)],
         "execution": execution(read, struct, side, why, configs.views),
     }
     inputs = {
@@ -103,62 +105,28 @@ def analyse(store: Store, asset: str, as_of: datetime, cfg: Configs | None = Non
     return Analysis(read["asset"], as_of, read, views, side, why, inputs)
 
 
-def _money(usd: float) -> str:
-    return f"${usd / 1e9:,.2f} B" if usd >= 1e9 else f"${usd / 1e6:,.1f} M" if usd >= 1e6 else f"${usd:,.0f}"
+def memo_text(a: Analysis) -> str:
+    """The memo: finding texts in a fixed order (every number in it is a finding's), plus the playbook."""
 
+    def text(view: str, fid: str) -> str:
+        return next((f.text for f in a.views[view] if f.id == fid), "")
 
-def _pocket(p: dict[str, Any] | None, side: str) -> str:
-    if not p:
-        return f"no dense {side} pocket in range"
-    return f"{side} pocket {p['distance_pct']:+.1f} % at {p['price']:,.6g} ({_money(p['usd'])})"
-
-
-def _changes(a: Analysis, cfg: SignalConfig) -> str:
-    """What would change the read: the regime boundaries nearest to the current z, and the invalidation."""
-    parts = []
-    for name, block in (("funding", "funding"), ("OI", "oi")):
-        z = a.read[block]["z"]
-        if z is None:
-            continue
-        bounds = [float(b) for b in cfg.value(block, "boundaries")]
-        up = next((b for b in bounds if b > z), None)
-        down = next((b for b in reversed(bounds) if b < z), None)
-        span = " or ".join(
+    lines = [
+        " ".join(
             x
             for x in (
-                f"above z {up:+.2f}" if up is not None else "",
-                f"below z {down:+.2f}" if down is not None else "",
+                text("derivatives", "read"),
+                text("derivatives", "funding"),
+                text("derivatives", "open_interest"),
             )
             if x
-        )
-        parts.append(f"{name} moving {span} (now {z:+.2f})")
-    stop = value(a.views["risk"], "invalidation", "invalidation")
-    if stop is not None:
-        parts.append(f"a close beyond {stop:,.6g}")
-    return "The read changes with " + "; ".join(parts) + "." if parts else ""
-
-
-def memo_text(a: Analysis, cfg: SignalConfig) -> str:
-    r, s = a.read, a.read["scores"]
-    f, o = r["funding"], r["oi"]
-    lines = [
-        f"{a.asset} reads {r['tag']}. Funding {f['regime'] or 'unknown'} "
-        f"({(f['rate_8h'] or 0) * 100:+.4f} % per 8h, {(f['pct_90d'] or 0) * 100:.0f}th percentile of 90 days); "
-        f"OI {o['regime'] or 'unknown'} ({(o['roc_4h'] or 0) * 100:+.1f} % in 4h, {(o['roc_24h'] or 0) * 100:+.1f} % "
-        f"in 24h); fragility {s['fragility']}, LSI {s['lsi']}.",
+        ),
+        f"Playbook: {a.read['playbook']}" if a.read["playbook"] else "",
+        text("derivatives", "liquidations"),
+        " ".join(x for x in (text("execution", "bias"), text("execution", "trigger")) if x),
+        " ".join(x for x in (text("risk", "invalidation"), text("risk", "size")) if x),
+        text("risk", "what_changes"),
     ]
-    if r["playbook"]:
-        lines.append(f"Playbook: {r['playbook']}")
-    liq = r["liquidation"]
-    lines.append(
-        f"Nearest liquidations: {_pocket(liq.get('nearest_below'), 'long')}; {_pocket(liq.get('nearest_above'), 'short')}."
-    )
-    execution_text = " ".join(x.text for x in a.views["execution"])
-    risk_text = " ".join(x.text for x in a.views["risk"] if x.id in ("invalidation", "size"))
-    lines += [execution_text, risk_text]
-    change = _changes(a, cfg)
-    if change:
-        lines.append(change)
     return "\n".join(line for line in lines if line)
 
 
@@ -170,7 +138,7 @@ def memo(store: Store, asset: str, as_of: datetime, cfg: Configs | None = None) 
         "as_of": a.as_of,
         "side": a.side,
         "views": {name: [f.to_dict() for f in findings] for name, findings in a.views.items()},
-        "text": memo_text(a, configs.signals),
+        "text": memo_text(a),
         "inputs": a.inputs,
     }
 

@@ -60,6 +60,16 @@ def _price(x: float) -> str:
     return f"{x:,.{max(0, 4 - math.floor(math.log10(abs(x))))}f}" if x else "0"
 
 
+def money(usd: float) -> str:
+    return f"${usd / 1e9:,.2f} B" if usd >= 1e9 else f"${usd / 1e6:,.1f} M" if usd >= 1e6 else f"${usd:,.0f}"
+
+
+def pocket_text(p: dict[str, Any] | None, side: str) -> str:
+    if not p:
+        return f"no dense {side} pocket in range"
+    return f"{side} pocket {p['distance_pct']:+.1f} % at {_price(p['price'])} ({money(p['usd'])})"
+
+
 # -- Derivatives ---------------------------------------------------------------------------------------------
 
 
@@ -68,6 +78,13 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
     t = read["data_time"]
     f, o, s, liq = read["funding"], read["oi"], read["scores"], read["liquidation"]
     out = [
+        Finding(
+            "read",
+            f"{read['asset']} reads {read['tag']}: fragility {s['fragility']}, LSI {s['lsi']}.",
+            {"tag": read["tag"], "setup": read["setup"], "price": read["price"]},
+            {},
+            t,
+        ),
         Finding(
             "funding",
             f"Funding {f['regime'] or 'unknown'}: {_pct(f['rate_8h'], 4)} per 8h ({_pct(f['apr'])} APR), "
@@ -97,7 +114,8 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
         ),
         Finding(
             "liquidations",
-            f"Liquidation proximity {liq.get('proximity') or 'unavailable'}.",
+            f"Nearest liquidations: {pocket_text(liq.get('nearest_below'), 'long')}; "
+            f"{pocket_text(liq.get('nearest_above'), 'short')} (proximity {liq.get('proximity') or 'unavailable'}).",
             {
                 "proximity": liq.get("proximity"),
                 "nearest_below": liq.get("nearest_below"),
@@ -371,3 +389,33 @@ def execution(
             t,
         ),
     ]
+
+
+def what_changes(read: dict[str, Any], cfg: SignalConfig, risk_view: list[Finding]) -> Finding:
+    """What would change the read: the regime boundaries around the current z-scores, and the invalidation."""
+    parts, values = [], {}
+    for name, block in (("funding", "funding"), ("OI", "oi")):
+        z = read[block]["z"]
+        if z is None:
+            continue
+        bounds = [float(b) for b in cfg.value(block, "boundaries")]
+        up = next((b for b in bounds if b > z), None)
+        down = next((b for b in reversed(bounds) if b < z), None)
+        sides = [
+            f"above z {up:+.2f}" if up is not None else "",
+            f"below z {down:+.2f}" if down is not None else "",
+        ]
+        parts.append(f"{name} moving {' or '.join(x for x in sides if x)} (now {z:+.2f})")
+        values[f"{block}_z"], values[f"{block}_next_up"], values[f"{block}_next_down"] = z, up, down
+    stop = value(risk_view, "invalidation", "invalidation")
+    if stop is not None:
+        parts.append(f"a close beyond {_price(stop)}")
+        values["invalidation"] = stop
+    text = ("The read changes with " + "; ".join(parts) + ".") if parts else "No regime boundary is in reach."
+    return Finding(
+        "what_changes",
+        text,
+        values,
+        {"funding": cfg.value("funding", "boundaries"), "oi": cfg.value("oi", "boundaries")},
+        read["data_time"],
+    )
