@@ -241,3 +241,9 @@ def test_record_feeds_the_served_store_and_refreshes_the_radar(
     finally:
         feed.close()
         svc.close()
+
+
+def test_memo_endpoint(client: TestClient) -> None:
+    body = client.get("/api/assets/ETH/memo", params={"as_of": "2025-10-10T12:00Z"}).json()
+    assert set(body["views"]) == {"derivatives", "structure", "risk", "execution"}
+    assert body["text"].startswith("ETH reads") and body["as_of"] == "2025-10-10T12:00:00Z"

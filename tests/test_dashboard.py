@@ -163,7 +163,8 @@ def test_asset_page_draws_the_heatmap_and_every_panel(server: str, page: Page) -
     for chart in ("funding", "oi", "timeline"):
         assert page.locator(f"#chart-{chart} .main-svg").count() >= 1, chart
     assert page.locator("#scenarios tbody tr").count() == 4
-    assert "BTC reads" in page.locator("#memo").inner_text()
+    page.wait_for_function("document.querySelectorAll('#memo p').length > 0")
+    assert page.locator("#memo").inner_text().startswith("BTC reads")
     assert page.locator("#summary .card").count() >= 8
     assert page.evaluate("window.levradarHeatmapMs") > 0
     shot(page, "asset-BTC")

@@ -163,6 +163,11 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
         when = parse_when(as_of, "as_of")
         return JsonBody(service.scenarios(asset, when, moves) if moves else service.scenarios(asset, when))
 
+    @app.get("/api/assets/{asset}/memo", tags=["api"], response_class=JsonBody)
+    def asset_memo(asset: str, as_of: AsOf = None) -> JsonBody:
+        """The trade memo: views{derivatives, structure, risk, execution} with their findings, and the text."""
+        return JsonBody(service.memo(asset, parse_when(as_of, "as_of")))
+
     @app.get("/api/screener", tags=["api"], response_class=JsonBody)
     def screener(as_of: AsOf = None) -> JsonBody:
         """Most crowded, most fragile and highest squeeze risk, vs the market and vs each asset's own past."""

@@ -228,3 +228,4 @@ def figure(service: RadarService, asset: str, name: str, as_of: datetime | None,
 def warm_dashboard(service: RadarService) -> None:
     """After each radar refresh, compute every asset's default charts in the background."""
     service.warmers += [lambda a, n=n: figure(service, a, n, None, DEFAULT_DAYS) for n in FIGURES]  # type: ignore[misc]
+    service.warmers.append(lambda a: service.memo(a, None))

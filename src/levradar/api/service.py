@@ -27,6 +27,7 @@ from levradar.analytics.heatmap import (
     load_heatmap_config,
     summarize,
 )
+from levradar.analytics.memo import memo
 from levradar.analytics.scan import history, newest_time, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.jsonio import to_json_bytes
@@ -285,6 +286,20 @@ class RadarService:
             "venues": ah.venues,
             "scenarios": [scenario(current, m, ah.impact_per_usd) for m in moves],
         }
+
+    def memo(self, asset: str, as_of: datetime | None) -> bytes:
+        """The trade memo (views, text) as JSON, cached per data version (not journaled: reads only)."""
+        name = self.check_asset(asset)
+        when = self._when(as_of)
+
+        def compute() -> bytes:
+            with self.lock:
+                try:
+                    return to_json_bytes(memo(self.store, name, when))
+                except ValueError as exc:
+                    raise NotFound(str(exc)) from None
+
+        return self.cached(("memo", name, when), compute)
 
     def screener(self, as_of: datetime | None) -> dict[str, Any]:
         when = self._when(as_of)

@@ -25,14 +25,6 @@ async function drawFigure(name) {
   }
 }
 
-function readSentence(r) {
-  const f = r.funding, o = r.oi, v = r.volatility;
-  return `${r.asset} reads ${r.tag}. Funding ${f.regime || "unknown"} (${lr.num((f.rate_8h ?? NaN) * 100, 4)} % per 8h, ` +
-    `z ${lr.num(f.z, 2)}); OI ${o.regime || "unknown"} (${lr.pct(o.roc_4h)} in 4h, ${lr.pct(o.roc_24h)} in 24h); ` +
-    `volatility ${v.regime || "unknown"}; quadrant ${r.quadrant || "–"}; liquidation proximity ` +
-    `${r.liquidation.proximity || "unavailable"}.`;
-}
-
 function renderRead(r) {
   document.getElementById("asof").textContent = "as of " + lr.when(r.as_of);
   const tag = document.getElementById("tag");
@@ -48,13 +40,13 @@ function renderRead(r) {
   card("OI", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)}`);
   card("Pocket below", lr.pocket(r.liquidation.nearest_below));
   card("Pocket above", lr.pocket(r.liquidation.nearest_above));
-  const memo = document.getElementById("memo");
-  const lines = [readSentence(r), ...(r.playbook ? ["Playbook: " + r.playbook] : []), ...r.evidence];
-  for (const line of lines) {
-    const p = document.createElement("p");
-    p.textContent = line;
-    memo.appendChild(p);
+  const evidence = document.getElementById("evidence");
+  for (const line of r.evidence) {
+    const li = document.createElement("li");
+    li.textContent = line;
+    evidence.appendChild(li);
   }
+  if (!r.evidence.length) evidence.innerHTML = "<li class='muted'>no setup evidence</li>";
   const list = document.getElementById("contradictions");
   for (const c of r.contradictions) {
     const li = document.createElement("li");
@@ -62,6 +54,15 @@ function renderRead(r) {
     list.appendChild(li);
   }
   if (!r.contradictions.length) list.innerHTML = "<li class='muted'>none</li>";
+}
+
+function renderMemo(m) {
+  const holder = document.getElementById("memo");
+  for (const line of m.text.split("\n")) {
+    const p = document.createElement("p");
+    p.textContent = line;
+    holder.appendChild(p);
+  }
 }
 
 function renderScenarios(data) {
@@ -81,13 +82,14 @@ function renderScenarios(data) {
 async function load() {
   const read = lr.json(base).then(renderRead);
   const scen = lr.json(base + "/scenarios").then(renderScenarios);
+  const memo = lr.json(base + "/memo").then(renderMemo);
   // performance.now() counts from the start of navigation: these are the times a user waits
   // the heatmap first, the smaller charts once it is drawn (they would compete for the same connection and CPU)
   const charts = drawFigure("heatmap").then(() => {
     window.levradarHeatmapMs = performance.now();
     return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
   });
-  const results = await Promise.allSettled([read, scen, charts]);
+  const results = await Promise.allSettled([read, scen, memo, charts]);
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) lr.status(failed[0].reason.message, true);
   window.levradarDrawnMs = performance.now();
