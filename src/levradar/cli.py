@@ -315,6 +315,16 @@ AsOf = Annotated[
     str | None, typer.Option("--as-of", help="As of this time, ISO 8601 UTC (default: newest data).")
 ]
 Assets = Annotated[str | None, typer.Option(help="Only these assets, comma-separated (BTC,ETH).")]
+Cluster = Annotated[
+    str | None,
+    typer.Option(help="Fan per-asset work out over this Dask scheduler, tcp://HOST:PORT (or LEVRADAR_DASK)."),
+]
+
+
+def store_assets(store: Store) -> list[str]:
+    return [
+        str(a) for a in store.query("SELECT DISTINCT asset FROM candles ORDER BY asset")["asset"].to_list()
+    ]
 
 
 @app.command("scan")
@@ -323,12 +333,29 @@ def scan_cmd(
     as_of: AsOf = None,
     assets: Assets = None,
     config: ConfigOpt = None,
+    cluster: Cluster = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
     """The radar: regimes, scores, LSI, setup, tag, contradictions and transitions per asset, sorted by LSI."""
-    with Store(resolve_data_dir(data_dir), read_only=True) as store:
-        _scan(store, as_of, assets, config, as_json)
+    from levradar.evaluation.fanout import cluster_address
+
+    directory = resolve_data_dir(data_dir)
+    address = cluster_address(cluster)
+    if not address:
+        with Store(directory, read_only=True) as store:
+            _scan(store, as_of, assets, config, as_json)
+        return
+    from levradar.evaluation.fanout import scan_distributed
+
+    with Store(directory, read_only=True) as store:
+        when = _as_of(store, as_of)
+        names = split_list(assets, upper=True) or store_assets(store)
+    reads = scan_distributed(directory, names, when, config, address)
+    if as_json:
+        print_json({"as_of": when, "cluster": address, "assets": reads})
+    else:
+        print_scan(reads, when)
 
 
 @app.command("screen")
@@ -651,6 +678,70 @@ def checklist_cmd(
         print_json({"as_of": when, "assets": rows})
     else:
         print_checklist(rows, when)
+
+
+@app.command("evaluate")
+@clean_errors
+def evaluate_cmd(
+    start: Annotated[
+        str | None, typer.Option("--from", help="From (ISO 8601; default: the oldest candle).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="To (ISO 8601; default: the newest data).")] = None,
+    assets: Assets = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write evaluation.md and PNG plots here.")] = None,
+    train_share: Annotated[
+        float,
+        typer.Option(min=0.1, max=0.9, help="Share of the period whose distributions fix the thresholds."),
+    ] = 0.4,
+    cluster: Cluster = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = True,
+) -> None:
+    """Walk-forward evaluation of every signal and state: forward returns, drawdowns, run-ups and OI changes vs
+    each asset's own baseline, day-block bootstrap intervals, q-values, stress events, calibrated models."""
+    from levradar.evaluation import report
+    from levradar.evaluation.fanout import cluster_address
+
+    directory = resolve_data_dir(data_dir)
+    with Store(directory, read_only=True) as store:
+        names = split_list(assets, upper=True) or store_assets(store)
+        first = parse_time(start, "--from") or store.query("SELECT min(ts) AS t FROM candles")["t"][0]
+        last = _as_of(store, end)
+    result = report.run(
+        directory, names, first, last, cluster=cluster_address(cluster), train_share=train_share
+    )
+    if out is not None:
+        result["written"] = [str(p) for p in report.write(result, out)]
+    if as_json:
+        print_json(result)
+    else:
+        console.print(report.markdown(result), highlight=False)
+
+
+@app.command("anomalies")
+@clean_errors
+def anomalies_cmd(
+    as_of: AsOf = None,
+    assets: Assets = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Today's outliers across the universe (robust z-scores, IsolationForest) and the features that make them so."""
+    from levradar.evaluation.anomalies import anomalies
+
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        when = _as_of(store, as_of)
+        out = anomalies(store, when, split_list(assets, upper=True) or store_assets(store))
+    if as_json:
+        print_json(out)
+        return
+    console.print(
+        f"Anomalies as of {when:%Y-%m-%d %H:%M} UTC (score cutoff {out['score_cutoff']:.3f})", highlight=False
+    )
+    for r in out["assets"]:
+        why = ", ".join(f"{w['feature']} z {w['z']:+.1f}" for w in r["why"]) or "nothing beyond |z| 3"
+        flag = "UNUSUAL" if r["unusual"] else "normal "
+        console.print(f"  {r['asset']:<6} {flag} score {r['score']:.3f}  {why}", highlight=False)
 
 
 alerts_app = typer.Typer(help="Alert rules: test delivery, replay over history, check the newest hour.")

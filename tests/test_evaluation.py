@@ -1,0 +1,172 @@
+"""Evaluation, models, anomalies and the Dask fan-out, on the bundled real sample."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from levradar.cli import app
+from levradar.evaluation.anomalies import anomalies
+from levradar.evaluation.signals import HORIZONS, Split, frozen_edges, with_outcomes
+from levradar.evaluation.stats import benjamini_hochberg, day_block_bootstrap
+from levradar.store import Store
+from tests.test_api import demo_store
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_store(tmp_path_factory.mktemp("evaluation"))
+
+
+@pytest.fixture(scope="module")
+def evaluation(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], Path]:
+    out = tmp_path_factory.mktemp("report")
+    result = CliRunner().invoke(
+        app, ["evaluate", "--assets", "BTC,ETH,SOL", "--out", str(out), "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), out
+
+
+def test_outcomes_are_forward_looking_and_exact() -> None:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    prices = [100.0, 101.0, 99.0, 102.0, 98.0, 103.0] * 20
+    frame = pl.DataFrame(
+        {
+            "t": [t0 + timedelta(hours=i) for i in range(len(prices))],
+            "asset": "X",
+            "price": prices,
+            "oi_base": [10.0 + i for i in range(len(prices))],
+        }
+    ).filter(pl.col("t") != t0 + timedelta(hours=7))  # a missing hour: horizons must not shift
+    out = with_outcomes(frame)
+    row = out.row(0, named=True)
+    assert row["ret_4h"] == pytest.approx(98.0 / 100 - 1) and row["abs_ret_4h"] == pytest.approx(0.02)
+    assert row["drawdown_4h"] == pytest.approx(98.0 / 100 - 1) and row["runup_4h"] == pytest.approx(0.02)
+    assert row["oi_chg_4h"] == pytest.approx(14.0 / 10 - 1)
+    at3 = out.filter(pl.col("t") == t0 + timedelta(hours=3)).row(0, named=True)
+    assert at3["ret_4h"] is None  # t+4 = the missing hour 7
+    assert out.filter(pl.col("t") == t0 + timedelta(hours=7)).is_empty()
+    last = out.tail(1).row(0, named=True)
+    assert all(last[f"ret_{h}h"] is None for h in HORIZONS)  # no future, no outcome
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-0.1, 0.1), min_size=20, max_size=200), st.integers(0, 2**31))
+def test_bootstrap_interval_contains_the_effect(values: list[float], seed: int) -> None:
+    x = np.array(values).reshape(-1, 1)
+    days = np.arange(len(values)) // 4
+    effect, low, high, p = day_block_bootstrap(x, days, n=200, seed=seed)
+    assert effect[0] == pytest.approx(np.mean(values))
+    if np.unique(days).size >= 2:
+        assert low[0] - 1e-12 <= effect[0] <= high[0] + 1e-12 or np.isclose(low[0], high[0])
+        assert 0 <= p[0] <= 1
+
+
+def test_benjamini_hochberg() -> None:
+    q = benjamini_hochberg(np.array([0.01, 0.04, 0.03, np.nan, 0.5]))
+    assert np.isnan(q[3])
+    # m = 4 tests; sorted p 0.01, 0.03, 0.04, 0.5 → p·m/rank 0.04, 0.06, 0.0533, 0.5 → running minimum from the top
+    assert q[0] == pytest.approx(0.04) and q[2] == pytest.approx(0.16 / 3) and q[1] == pytest.approx(0.16 / 3)
+    assert q[4] == pytest.approx(0.5)
+
+
+def test_thresholds_come_from_the_train_period_only() -> None:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    n = 400
+    frame = pl.DataFrame(
+        {
+            "t": [t0 + timedelta(hours=i) for i in range(n)],
+            "lsi": [float(i % 50) if i < 200 else 1000.0 + i for i in range(n)],
+            "fragility": [float(i % 50) for i in range(n)],
+            "squeeze_long": [float(i % 50) for i in range(n)],
+            "squeeze_short": [float(i % 50) for i in range(n)],
+        }
+    )
+    split = Split(t0 + timedelta(hours=200))
+    edges = frozen_edges(split.train(frame))
+    assert max(edges["lsi_deciles"]) < 50  # the later, much larger values did not move the edges
+    assert split.test(frame)["t"].min() == t0 + timedelta(hours=200 + max(HORIZONS))  # embargo
+
+
+def test_evaluate_reports_states_events_and_models(evaluation: tuple[dict[str, object], Path]) -> None:
+    result, out = evaluation
+    assert result["assets"] == ["BTC", "ETH", "SOL"]
+    states = result["states"]
+    assert isinstance(states, dict) and states["tests"] > 100
+    rows = states["rows"]
+    groups = {r["group"] for r in rows}
+    assert groups == {"BTC", "ETH", "SOL", "pooled"}  # per asset and pooled
+    tested = [r for r in rows if r["p"] is not None]
+    assert all(r["days"] >= 5 and r["q"] >= r["p"] - 1e-12 for r in tested)  # q-values never below p
+    assert {r["outcome"] for r in rows} >= {"abs_ret_4h", "drawdown_24h", "runup_72h", "oi_chg_24h"}
+    (cascade,) = [e for e in result["events"] if e["asset"] == "SOL"]
+    assert (
+        cascade["event"] == "2025-10-10 cascade" and cascade["4h"] is not None and cascade["72h"] is not None
+    )
+    assert cascade["move_-4h_to_+24h"] < -0.05
+    model = result["model"]
+    for target in ("long_flush", "short_squeeze"):
+        t = model["targets"][target]
+        if t["evaluated"]:
+            assert set(t["models"]) == {"radar", "volatility", "rules"}
+            for s in t["models"].values():
+                assert 0 <= s["brier"] <= 1 and (s["auc"] is None or 0 <= s["auc"] <= 1)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "evaluation.md",
+        "lsi_deciles.png",
+        "reliability.png",
+        "states_24h.png",
+    ]
+    md = (out / "evaluation.md").read_text()
+    assert "Stress events" in md and "null result" in md and "2025-10-10 cascade" in md
+
+
+def test_anomalies_flag_the_cascade(data_dir: Path) -> None:
+    with Store(data_dir, read_only=True) as store:
+        during = anomalies(store, datetime(2025, 10, 10, 23, tzinfo=UTC), ["BTC", "ETH", "SOL"])
+        quiet = anomalies(store, datetime(2025, 9, 20, 12, tzinfo=UTC), ["BTC", "ETH", "SOL"])
+    assert all(r["unusual"] for r in during["assets"])
+    sol = next(r for r in during["assets"] if r["asset"] == "SOL")
+    assert sol["why"][0]["feature"] in ("funding_z", "oi_roc_24h") and abs(sol["why"][0]["z"]) >= 3
+    assert sum(r["unusual"] for r in quiet["assets"]) < 3
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as lc:
+        yield str(lc.scheduler_address)
+
+
+def test_scan_over_dask_equals_the_local_scan(data_dir: Path, cluster: str) -> None:
+    runner = CliRunner()
+    local = runner.invoke(app, ["scan", "--json", "--data-dir", str(data_dir)])
+    remote = runner.invoke(app, ["scan", "--json", "--cluster", cluster, "--data-dir", str(data_dir)])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b.pop("cluster") == cluster
+    assert a == b
+
+
+def test_evaluate_over_dask_equals_the_local_run(
+    data_dir: Path, cluster: str, evaluation: tuple[dict[str, object], Path]
+) -> None:
+    local, _ = evaluation
+    result = CliRunner().invoke(
+        app, ["evaluate", "--assets", "BTC,ETH,SOL", "--cluster", cluster, "--data-dir", str(data_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    remote = json.loads(result.stdout)
+    local = {k: v for k, v in local.items() if k != "written"}
+    assert remote == local
