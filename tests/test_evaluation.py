@@ -170,3 +170,23 @@ def test_evaluate_over_dask_equals_the_local_run(
     remote = json.loads(result.stdout)
     local = {k: v for k, v in local.items() if k != "written"}
     assert remote == local
+
+
+def test_scan_reports_the_model_only_when_it_beat_the_rules(
+    data_dir: Path, evaluation: tuple[dict[str, object], Path]
+) -> None:
+    result, _ = evaluation
+    model = result["model"]
+    assert isinstance(model, dict)
+    saved = model["saved"]
+    path = data_dir / "models" / "squeeze.json"
+    beat = [t for t, v in model["targets"].items() if v.get("radar_beats_rules")]
+    assert saved == sorted(beat) and path.exists() == bool(beat)
+    scan = json.loads(CliRunner().invoke(app, ["scan", "--json", "--data-dir", str(data_dir)]).stdout)
+    for read in scan["assets"]:
+        described = read["scores"]["squeeze_model"]
+        if "long_flush" in beat:
+            assert "P(long flush within 24h)" in described and "trained" in described
+            assert 0 <= read["scores"]["squeeze_long"] <= 100
+        else:
+            assert described.startswith("rule-based")

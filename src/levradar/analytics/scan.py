@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -356,8 +357,51 @@ def scan(
     config: SignalConfig | None = None,
     liquidation: bool = True,
 ) -> list[dict[str, Any]]:
-    """The radar read of every asset as of ``as_of`` (nothing stamped after it is used)."""
-    return asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation))
+    """The radar read of every asset as of ``as_of`` (nothing stamped after it is used).
+
+    Where ``levradar evaluate`` saved a probability model that beat the rule-based squeeze scores out of sample
+    (``models/squeeze.json`` in the data directory), squeeze_long / squeeze_short are its probabilities (in %,
+    within 24h) and ``squeeze_model`` names the model and its training window."""
+    ev = evaluate_store(store, as_of, assets, config, liquidation=liquidation)
+    reads = asset_reads(ev)
+    models = _squeeze_models(store)
+    if models and reads:
+        latest = {
+            r["asset"]: r
+            for r in ev.assets.sort("t").group_by("asset", maintain_order=True).last().iter_rows(named=True)
+        }
+        for read in reads:
+            _apply_models(read, latest[read["asset"]], models)
+    return reads
+
+
+def _squeeze_models(store: Store) -> dict[str, Any]:
+    path = store.data_dir / "models" / "squeeze.json"
+    if not path.exists():
+        return {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _apply_models(read: dict[str, Any], row: dict[str, Any], models: dict[str, Any]) -> None:
+    from levradar.evaluation.model import probability
+
+    features = {**row, "funding_z": row.get("funding_metric")}
+    described = []
+    for target, key in (("long_flush", "squeeze_long"), ("short_squeeze", "squeeze_short")):
+        model = models.get(target)
+        if model is None:
+            continue
+        read["scores"][key] = round(probability(model, features) * 100.0, 1)
+        described.append(
+            f"{key}: P({target.replace('_', ' ')} within 24h) in %, logistic regression trained "
+            f"{str(model['trained_from'])[:10]}..{str(model['trained_to'])[:10]}, out-of-sample AUC "
+            f"{model['oos_auc']:.3f} vs rules {model['oos_auc_rules']:.3f}"
+        )
+    if described:
+        read["scores"]["squeeze_model"] = "; ".join(described)
 
 
 __all__ = [

@@ -162,3 +162,44 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
             ),
         }
     return out
+
+
+def fit_final(frames: dict[str, pl.DataFrame], scores: dict[str, Any]) -> dict[str, Any]:
+    """For each target on which the radar model beat the rule scores out of sample: the model refitted on all the
+    data, as plain numbers (imputation medians, standardisation, coefficients) that ``scan`` can apply."""
+    data = _design(frames)
+    oi_drop = float(np.nanquantile(data["oi_chg_24h"].drop_nulls().to_numpy(), OI_DROP_QUANTILE))
+    y_all = targets(data, oi_drop)
+    out: dict[str, Any] = {}
+    for name in TARGETS:
+        t = scores["targets"].get(name, {})
+        if not t.get("radar_beats_rules"):
+            continue
+        ok = ~np.isnan(y_all[name].astype(float))
+        pipe = _model().fit(_x(data, RADAR_FEATURES)[ok], y_all[name][ok].astype(bool))
+        imputer, scaler, lr = (
+            pipe.named_steps[k] for k in ("simpleimputer", "standardscaler", "logisticregression")
+        )
+        out[name] = {
+            "features": list(RADAR_FEATURES),
+            "medians": imputer.statistics_.tolist(),
+            "mean": scaler.mean_.tolist(),
+            "scale": scaler.scale_.tolist(),
+            "coef": lr.coef_[0].tolist(),
+            "intercept": float(lr.intercept_[0]),
+            "trained_from": data["t"].min(),
+            "trained_to": data["t"].max(),
+            "oos_auc": t["models"]["radar"]["auc"],
+            "oos_auc_rules": t["models"]["rules"]["auc"],
+            "oos_brier": t["models"]["radar"]["brier"],
+            "oos_brier_rules": t["models"]["rules"]["brier"],
+        }
+    return out
+
+
+def probability(model: dict[str, Any], row: dict[str, Any]) -> float:
+    """A saved model's probability for one hour's features (missing ones take the training median)."""
+    x = np.array([row.get(f) if row.get(f) is not None else np.nan for f in model["features"]], dtype=float)
+    x = np.where(np.isfinite(x), x, np.array(model["medians"]))
+    z = (x - np.array(model["mean"])) / np.where(np.array(model["scale"]) > 0, np.array(model["scale"]), 1.0)
+    return float(1.0 / (1.0 + math.exp(-(float(np.dot(z, model["coef"])) + model["intercept"]))))
