@@ -152,9 +152,16 @@ def _swings(high: np.ndarray, low: np.ndarray, k: int) -> tuple[list[int], list[
 
 def round_levels(price: float) -> tuple[float, float]:
     """The nearest round numbers below and above: multiples of the power of ten one digit under the price's."""
-    step = 10.0 ** (math.floor(math.log10(price)) - 1)
-    below = math.floor(price / step) * step
-    return below, below + step
+    exponent = math.floor(math.log10(price))
+    if 10.0**exponent > price:  # log10 rounded up just below a power of ten
+        exponent -= 1
+    step = 10.0 ** (exponent - 1)
+    n = math.floor(price / step)
+    while n * step > price:  # guard the float division both ways
+        n -= 1
+    while (n + 1) * step <= price:
+        n += 1
+    return n * step, (n + 1) * step
 
 
 def efficiency_ratio(close: np.ndarray, hours: int) -> np.ndarray:
