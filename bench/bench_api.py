@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -35,17 +33,6 @@ from timing import machine
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -100,7 +87,7 @@ async def load(url: str, rate: float, seconds: float) -> dict[str, Any]:
 def page_times(url: str, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    chromium = os.environ.get("LEVRADAR_CHROMIUM") or shutil.which("chromium") or "chromium"
+    chromium = chromium_path()
     cold, warm = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
