@@ -33,6 +33,7 @@ from timing import machine
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
+from levradar.web import CHROMIUM_ARGS, chromium_path
 
 
 def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
