@@ -55,6 +55,15 @@ def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("serve did not start")
 
 
+def wait_idle(url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "/api/health", timeout=10) as response:
+            if not json.loads(response.read())["busy"]:
+                return
+        time.sleep(0.5)
+
+
 async def load(url: str, rate: float, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0

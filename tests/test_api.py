@@ -159,6 +159,9 @@ def test_pages_and_openapi(client: TestClient) -> None:
     ):
         assert path in spec["paths"], path
     assert client.get("/docs").status_code == 200
+    health = client.get("/api/health").json()
+    assert health["ok"] and health["newest"] == client.get("/api/radar").json()["as_of"]
+    assert isinstance(health["busy"], list)
 
 
 def test_heatmap_figure_is_pooled_and_keeps_the_price_line(client: TestClient) -> None:

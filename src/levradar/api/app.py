@@ -109,8 +109,8 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
 
     @app.get("/api/health", tags=["api"])
     def health() -> dict[str, Any]:
-        """Liveness, the newest data hour and the data version."""
-        return {"ok": True, "newest": service.newest(), "version": service.version}
+        """Liveness, the newest data hour, the data version and the background jobs running."""
+        return {"ok": True, "newest": service.newest(), "version": service.version, "busy": service.busy}
 
     @app.get("/api/radar", tags=["api"], response_class=JsonBody)
     def radar() -> JsonBody:

@@ -125,6 +125,12 @@ class RadarService:
             self._in_background("levradar-heatmap-warm", lambda: self._warm([r["asset"] for r in reads]))
         return self._radar
 
+    @property
+    def busy(self) -> list[str]:
+        """Background jobs running now (radar refresh, warm-up of heatmaps, charts and memos)."""
+        with self._jobs_lock:
+            return sorted(self._jobs)
+
     def _warm(self, assets: list[str]) -> None:
         """Compute the default heatmaps and dashboard figures ahead of the first asset page."""
         for asset in assets:
