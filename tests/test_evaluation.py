@@ -190,3 +190,22 @@ def test_scan_reports_the_model_only_when_it_beat_the_rules(
             assert 0 <= read["scores"]["squeeze_long"] <= 100
         else:
             assert described.startswith("rule-based")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["memo", "NOPE"], "unknown asset NOPE; the store has: BTC, DOGE, ETH, SOL, XRP"),
+        (["checklist", "--assets", "NOPE"], "unknown asset NOPE"),
+        (["anomalies", "--assets", "NOPE"], "unknown asset NOPE"),
+        (["evaluate", "--assets", "BTC,NOPE"], "unknown asset NOPE"),
+        (
+            ["alerts", "replay", "--from", "2025-10-10", "--rules", "/nonexistent.toml"],
+            "cannot read the rules file",
+        ),
+        (["alerts", "replay", "--from", "yesterday"], "--from: 'yesterday' is not an ISO 8601 time"),
+    ],
+)
+def test_bad_input_is_one_clear_line(data_dir: Path, args: list[str], says: str) -> None:
+    result = CliRunner().invoke(app, [*args, "--data-dir", str(data_dir)])
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output

@@ -49,12 +49,15 @@ class AlertConfig:
 
 
 def load_alert_config(path: str | Path | None = None) -> AlertConfig:
-    text = (
-        Path(path).read_text()
-        if path
-        else (resources.files("levradar.config") / "alerts.toml").read_text(encoding="utf-8")
-    )
     where = str(path or "config/alerts.toml")
+    try:
+        text = (
+            Path(path).read_text()
+            if path
+            else (resources.files("levradar.config") / "alerts.toml").read_text(encoding="utf-8")
+        )
+    except OSError as exc:
+        raise AlertConfigError(f"cannot read the rules file {where}: {exc.strerror or exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

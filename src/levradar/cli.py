@@ -327,6 +327,15 @@ def store_assets(store: Store) -> list[str]:
     ]
 
 
+def known_assets(store: Store, names: list[str]) -> list[str]:
+    """``names`` if the store has every one of them; otherwise a clear error listing what it has."""
+    have = store_assets(store)
+    unknown = [n for n in names if n not in have]
+    if unknown:
+        raise OptionError(f"unknown asset {', '.join(unknown)}; the store has: {', '.join(have) or 'none'}")
+    return names
+
+
 @app.command("scan")
 @clean_errors
 def scan_cmd(
@@ -638,7 +647,7 @@ def memo_cmd(
 
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
-        out = memo(store, asset.upper(), _as_of(store, as_of))
+        out = memo(store, known_assets(store, [asset.upper()])[0], _as_of(store, as_of))
     if llm:
         out["rephrased"] = rephrase(out["text"])
     if journal:
@@ -672,7 +681,9 @@ def checklist_cmd(
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        watch = split_list(assets, upper=True) or [r["asset"] for r in scan(store, when, liquidation=False)]
+        watch = known_assets(store, split_list(assets, upper=True) or []) or [
+            r["asset"] for r in scan(store, when, liquidation=False)
+        ]
         rows = checklist(store, when, watch)
     if as_json:
         print_json({"as_of": when, "assets": rows})
@@ -704,7 +715,7 @@ def evaluate_cmd(
 
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
-        names = split_list(assets, upper=True) or store_assets(store)
+        names = known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
         first = parse_time(start, "--from") or store.query("SELECT min(ts) AS t FROM candles")["t"][0]
         last = _as_of(store, end)
     result = report.run(
@@ -731,7 +742,9 @@ def anomalies_cmd(
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        out = anomalies(store, when, split_list(assets, upper=True) or store_assets(store))
+        out = anomalies(
+            store, when, known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
+        )
     if as_json:
         print_json(out)
         return

@@ -49,7 +49,9 @@ def robust_z(frame: pl.DataFrame) -> pl.DataFrame:
 def anomalies(store: Store, as_of: datetime, assets: list[str], seed: int = 7) -> dict[str, Any]:
     frames = {a: robust_z(f) for a in assets if not (f := _frame(store, a, as_of)).is_empty()}
     if not frames:
-        return {"as_of": as_of, "assets": [], "note": "no history in the window"}
+        raise ValueError(
+            f"no hourly history for {', '.join(assets)} in the {WINDOW.days} days before {as_of:%Y-%m-%d %H:%M} UTC"
+        )
     zcols = [f"z_{f}" for f in FEATURES]
     pooled = np.vstack([f.select(zcols).to_numpy().astype(float) for f in frames.values()])
     usable = [i for i in range(len(zcols)) if np.isfinite(pooled[:, i]).any()]
