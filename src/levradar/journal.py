@@ -3,7 +3,6 @@ scored against what happened next (``levradar journal review``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,7 +194,3 @@ def review(store: Store, kind: str | None = None) -> dict[str, Any]:
             for s in scored
         ],
     }
-
-
-def findings_of(row: dict[str, Any]) -> Any:
-    return json.loads(row["findings_json"])

@@ -207,6 +207,18 @@ def _num(value: Any, digits: int = 8) -> float | None:
     return round(float(value), digits)
 
 
+def _funding_json(r: dict[str, Any]) -> dict[str, Any]:
+    """Funding of one scan row (a market or an asset) as the JSON reports it."""
+    return {
+        "rate_8h": _num(r["rate_8h"], 8),
+        "apr": _num(r["apr"]),
+        "pct_90d": _num(r["rate_8h_pct_90d"], 4),
+        "z": _num(r["funding_metric"], 3),
+        "regime": r["funding_regime"],
+        "persistence_h": r["funding_regime_h"] if r["funding_regime"] else None,
+    }
+
+
 def _liquidation(overlay: dict[str, Any] | None) -> dict[str, Any]:
     if overlay is None:
         return {
@@ -254,14 +266,7 @@ def _venue_breakdown(markets: pl.DataFrame, asset: str, as_of: datetime) -> list
                 "venue": r["venue"],
                 "symbol": r["symbol"],
                 "price": _num(r["close"]),
-                "funding": {
-                    "rate_8h": _num(r["rate_8h"], 8),
-                    "apr": _num(r["apr"]),
-                    "pct_90d": _num(r["rate_8h_pct_90d"], 4),
-                    "z": _num(r["funding_metric"], 3),
-                    "regime": r["funding_regime"],
-                    "persistence_h": r["funding_regime_h"] if r["funding_regime"] else None,
-                },
+                "funding": _funding_json(r),
                 "oi": {
                     "usd": _num(r["oi_usd"], 0),
                     "share": _num(r["oi_usd"] / total, 4) if r["oi_usd"] and total else None,
@@ -298,15 +303,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
                     "ret_24h": _num(r["ret_24h"]),
                     "z_24h": _num(r["ret_24h_z"], 3),
                 },
-                "funding": {
-                    "rate_8h": _num(r["rate_8h"], 8),
-                    "apr": _num(r["apr"]),
-                    "pct_90d": _num(r["rate_8h_pct_90d"], 4),
-                    "z": _num(r["funding_metric"], 3),
-                    "regime": r["funding_regime"],
-                    "persistence_h": r["funding_regime_h"] if r["funding_regime"] else None,
-                    "dispersion_8h": _num(r["funding_dispersion_8h"], 8),
-                },
+                "funding": {**_funding_json(r), "dispersion_8h": _num(r["funding_dispersion_8h"], 8)},
                 "oi": {
                     "usd": _num(r["oi_usd"], 0),
                     "roc_4h": _num(r["oi_roc_4h"]),

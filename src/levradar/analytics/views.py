@@ -166,12 +166,13 @@ def round_levels(price: float) -> tuple[float, float]:
 
 def efficiency_ratio(close: np.ndarray, hours: int) -> np.ndarray:
     """|net move| / sum |hourly moves| over ``hours`` (1 = a straight line, near 0 = chop); NaN before full."""
-    moves = np.abs(np.diff(close, prepend=close[0]))
     out = np.full(close.size, np.nan)
-    csum = np.cumsum(moves)
-    for i in range(hours, close.size):
-        path = csum[i] - csum[i - hours]
-        out[i] = abs(close[i] - close[i - hours]) / path if path > 0 else 0.0
+    if close.size <= hours:
+        return out
+    csum = np.cumsum(np.abs(np.diff(close, prepend=close[0])))
+    path = csum[hours:] - csum[:-hours]
+    net = np.abs(close[hours:] - close[:-hours])
+    out[hours:] = np.divide(net, path, out=np.zeros_like(net), where=path > 0)
     return out
 
 

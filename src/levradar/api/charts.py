@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 
 from levradar.analytics.signals import NEUTRAL_TAG, SETUP_TAGS
 from levradar.api.service import DEFAULT_DAYS, NotFound, RadarService
+from levradar.domain.units import apr
 
 MAX_COLUMNS = 540  # hours shown (pooled beyond this: 90 days draw as 4h columns)
 MAX_ROWS = 160  # price buckets shown (pooled beyond this)
@@ -144,7 +145,7 @@ def funding_figure(service: RadarService, asset: str, as_of: datetime | None, da
     pad = (hi - lo) * 0.05 or 0.001
     fig.update_layout(**LAYOUT, title={"text": f"{asset} funding per venue"})
     fig.update_yaxes(title_text="rate per 8h (%)", range=[lo - pad, hi + pad], secondary_y=False)
-    apr_per_8h = 3 * 365  # the right axis reads the same line as APR (simple annualisation, docs/data.md)
+    apr_per_8h = apr(1.0, 8.0)  # the right axis reads the same line as APR (the units module's annualisation)
     fig.update_yaxes(
         title_text="APR (%)", range=[(lo - pad) * apr_per_8h, (hi + pad) * apr_per_8h], secondary_y=True
     )

@@ -97,7 +97,7 @@ class LiveFeed:
             summaries = sync(
                 store, self.venues, self.assets, None, data_dir=self.data_dir, lock=lock, policy=self.retry
             )
-            first = [s.venue for s in summaries if not s.ok and "--since" in (s.error or "")]
+            first = [s.venue for s in summaries if s.needs_since]
             if first:  # nothing stored yet for these venues: backfill a first window
                 since = datetime.now(UTC) - FIRST_BACKFILL
                 summaries += sync(

@@ -178,15 +178,15 @@ class RadarService:
         return sorted(r["asset"] for r in self.radar().reads)
 
     def check_asset(self, asset: str) -> str:
-        name = asset.strip().upper()
+        """The asset as the store spells it (case-insensitive: btc → BTC, kpepe → kPEPE), or NotFound."""
         with self.lock:
-            known = self.store.con.execute(
-                "SELECT count(*) FROM candles WHERE asset = ? OR asset = ?", [name, asset.strip()]
-            ).fetchall()[0][0]
-        if not known:
+            found = self.store.con.execute(
+                "SELECT DISTINCT asset FROM candles WHERE upper(asset) = ?", [asset.strip().upper()]
+            ).fetchall()
+        if not found:
             listed = ", ".join(self.assets()) or "none"
             raise NotFound(f"unknown asset {asset!r}; the store has: {listed}")
-        return name if name in self.assets() else asset.strip()
+        return str(found[0][0])
 
     def _when(self, as_of: datetime | None) -> datetime:
         newest = self.newest()

@@ -46,6 +46,7 @@ class VenueSummary:
     rows: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     assets: int = 0
+    needs_since: bool = False  # nothing stored yet for an asset: a first backfill needs a start time
     error: str | None = None
 
 
@@ -722,6 +723,7 @@ def sync(
             with guard:
                 start = since or resume_since(store, venue, wanted)
             if start is None:
+                summary.needs_since = True
                 raise SyncUnavailable(
                     "nothing stored yet for some of these assets on this venue: give --since for the first backfill"
                 )
