@@ -128,15 +128,18 @@ def test_perp_panels_bybit_oi_is_coin_valued_at_the_bybit_price(panels: tuple[St
     oi = store.read("open_interest", venues=["bybit"])
     assert oi.height == pl.read_parquet(PANELS / "bybit_oi_hourly" / "BTCUSDT.parquet").height
     assert set(oi["raw_unit"]) == {"coin"}
-    assert (oi["oi_base"] == oi["raw_value"]).all()
+    # Bybit counts both sides: stored one-sided, the venue's figure kept in raw_value
+    assert set(oi["raw_sides"]) == {2}
+    assert (oi["oi_base"] == oi["raw_value"] / 2).all()
+    assert any("bybit counts both sides" in a for a in report.assumptions)
 
-    # by hand: 2021-05-19 15:00, OI 13,677.566 BTC × the open of Bybit's 15:00 bar in the panel
+    # by hand: 2021-05-19 15:00, OI 13,677.566 BTC (both sides) / 2 × the open of Bybit's 15:00 bar in the panel
     bybit = panel("bybit_BTC_2020-03-25_2026-03-06.parquet")
     open_15 = bybit.filter(pl.col("ts") == utc(2021, 5, 19, 15))["open"].item()
     assert open_15 == 37409.5
     row = oi.filter(pl.col("ts") == utc(2021, 5, 19, 15)).row(0, named=True)
-    assert row["oi_base"] == 13677.566
-    assert row["oi_usd"] == pytest.approx(13677.566 * open_15, rel=1e-12)
+    assert row["oi_base"] == 13677.566 / 2
+    assert row["oi_usd"] == pytest.approx(13677.566 / 2 * open_15, rel=1e-12)
     assert row["usd_method"] == "coin_x_price_at_ts"
 
     # every row: the open of the bar starting at ts, else the close of the bar ending at ts; nothing older

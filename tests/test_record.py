@@ -98,7 +98,8 @@ def test_reconnect_keeps_everything_once_and_skips_malformed(replay: Replay, tmp
     assert (
         liq.height == 2 and set(liq["liquidated_side"]) == {"short"} and set(liq["symbol"]) == {"PIPPINUSDT"}
     )
-    assert marks.height == 1 and oi.height == 1 and oi["oi_base"][0] == 52774.528
+    assert marks.height == 1 and oi.height == 1 and oi["raw_value"][0] == 52774.528
+    assert oi["oi_base"][0] == 52774.528 / 2 and oi["raw_sides"][0] == 2  # Bybit counts both sides
     assert replay.subscribed[0] == {"op": "subscribe", "args": ["allLiquidation.BTCUSDT", "tickers.BTCUSDT"]}
 
 

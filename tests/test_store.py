@@ -237,9 +237,35 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="open it once writable"):
         Store(tmp_path, read_only=True)
     with Store(tmp_path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         assert store.read("funding")["rate"].to_list() == [0.0001]
         assert store.read("long_short_ratio").is_empty()
+
+
+def test_a_version_3_store_gets_one_sided_open_interest(tmp_path: Path) -> None:
+    """Migration 4: Bybit's two-sided OI (real values of 2025-10-10 22:00) is halved, Binance's kept; raw kept."""
+    from levradar.store.schema import MIGRATIONS
+
+    tmp_path.mkdir(exist_ok=True)
+    con = duckdb.connect(str(tmp_path / DB_FILENAME))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+    for version, statements in MIGRATIONS[:3]:
+        for stmt in statements:
+            con.execute(stmt)
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    con.execute(
+        "INSERT INTO open_interest (venue, symbol, asset, ts, oi_base, oi_usd, raw_value, raw_unit, quality,"
+        " ts_ingest) VALUES ('bybit', 'BTCUSDT', 'BTC', '2025-10-10 22:00', 52000.5, 5.9e9, 52000.5, 'coin', 3,"
+        " now()), ('binance', 'BTCUSDT', 'BTC', '2025-10-10 22:00', 78000, 8.9e9, 8.9e9, 'usd', 2, now())"
+    )
+    con.close()
+    with Store(tmp_path) as store:
+        oi = store.read("open_interest").sort("venue")
+    assert oi["venue"].to_list() == ["binance", "bybit"]
+    assert oi["raw_sides"].to_list() == [1, 2]
+    assert oi["oi_base"].to_list() == [78000, 26000.25]
+    assert oi["oi_usd"].to_list() == [8.9e9, 2.95e9]
+    assert oi["raw_value"].to_list() == [8.9e9, 52000.5]
 
 
 def test_reopening_applies_no_migration(tmp_path: Path) -> None:

@@ -206,7 +206,10 @@ def test_bybit_backfill_pages_every_dataset(server: str, tmp_path: Path) -> None
     assert funding.height == FUNDING.height and set(funding["interval_hours"]) == {8.0}
     assert funding["rate"].to_list() == FUNDING["funding_rate"].to_list()
     assert candles.height == CANDLES.height and candles["close"].to_list() == CANDLES["c"].to_list()
-    assert oi.height == OI.height and oi["oi_base"].to_list() == OI["open_interest"].to_list()
+    # Bybit's figure counts both sides: stored one-sided, the venue's figure kept
+    assert oi.height == OI.height and oi["raw_value"].to_list() == OI["open_interest"].to_list()
+    assert oi["oi_base"].to_list() == [v / 2 for v in OI["open_interest"].to_list()]
+    assert set(oi["raw_sides"]) == {2}
     assert instrument["funding_interval_hours"] == 8.0 and instrument["contract_unit"] == "coin"
     tiers = json.loads(instrument["tiers_json"])
     assert [t["mmr"] for t in tiers] == [0.005, 0.0055] and tiers[1]["maintenance_amount_usd"] == 1000.0

@@ -90,6 +90,7 @@ DATASETS: dict[str, Dataset] = {
                 "oi_usd": pl.Float64(),
                 "raw_value": pl.Float64(),
                 "raw_unit": pl.String(),
+                "raw_sides": pl.Int8(),  # 1: the venue counts one side (long = short); 2: both sides
                 "usd_method": pl.String(),
                 "source": pl.String(),
                 "quality": pl.Int8(),

@@ -7,8 +7,9 @@ Funding is stored as the venue paid it: ``rate`` is the decimal rate for *one se
 - ``rate_8h``  = rate_1h * 8                         (decimal per 8 hours, the market's habit)
 - ``apr``      = rate_1h * 24 * 365                  (simple annualised rate, not compounded)
 
-Open interest is carried in base coin (``oi_base``) and USD (``oi_usd``); venues report coin, USD or
-contracts and the raw value and unit are kept beside the normalised ones.
+Open interest is carried in base coin (``oi_base``) and USD (``oi_usd``), always **one-sided** (the size of all
+longs, which equals the size of all shorts); venues report coin, USD or contracts, some count both sides, and the raw
+value, unit and side count (``raw_sides``) are kept beside the normalised ones.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def oi_base_from_raw(value: float, unit: str, *, price: float | None, contract_s
             raise UnitError("open interest in USD needs a positive price to convert to coin")
         return value / price
     raise UnitError(f"unknown open-interest unit {unit!r}; expected one of {', '.join(OI_UNITS)}")
+
+
+def one_sided_oi(value: float, raw_sides: int) -> float:
+    """Open interest of one side from a venue figure counting ``raw_sides`` sides (1 or 2)."""
+    if raw_sides not in (1, 2):
+        raise UnitError(f"open interest counts one or two sides, got {raw_sides!r}")
+    return value / raw_sides
+
+
+def one_sided_oi_expr(col: str, sides: str = "raw_sides") -> pl.Expr:
+    """Vectorised :func:`one_sided_oi`: ``col`` divided by the side count column."""
+    return pl.col(col) / pl.col(sides).cast(pl.Float64)
 
 
 def oi_usd_from_base(oi_base: float, price: float) -> float:

@@ -15,13 +15,14 @@ class VenueInfo:
     symbol_style: str  # "concat" BTCUSDT | "okx" BTC-USDT-SWAP | "base" BTC | "dash" BTC-USD | "underscore"
     nominal_funding_interval_h: int
     liquidation_feed_sampled: bool  # venue streams at most one liquidation per symbol per second
+    oi_sides: int = 1  # 2 where the venue's open-interest figure counts longs and shorts (docs/data.md)
 
 
 VENUES: dict[str, VenueInfo] = {
     v.name: v
     for v in (
         VenueInfo("binance", "USDT", "concat", 8, liquidation_feed_sampled=True),
-        VenueInfo("bybit", "USDT", "concat", 8, liquidation_feed_sampled=False),
+        VenueInfo("bybit", "USDT", "concat", 8, liquidation_feed_sampled=False, oi_sides=2),
         VenueInfo("okx", "USDT", "okx", 8, liquidation_feed_sampled=True),
         VenueInfo("hyperliquid", "USDC", "base", 1, liquidation_feed_sampled=False),
         VenueInfo("lighter", "USDC", "base", 1, liquidation_feed_sampled=False),

@@ -19,7 +19,8 @@ from levradar.domain.datasets import (
 )
 from levradar.domain.funding import detect_intervals, interval_changes, settlement_ts
 from levradar.domain.symbols import canonical_market
-from levradar.domain.units import OI_UNITS
+from levradar.domain.units import OI_UNITS, one_sided_oi_expr
+from levradar.domain.venues import VENUES
 from levradar.ingest.report import ImportReport
 from levradar.store import Store
 
@@ -191,7 +192,7 @@ def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame
         if name == "liquidations":
             frame = _liquidation_seq(frame)
         if name == "open_interest":
-            frame = _value_open_interest(frame, candles, store, report)
+            frame = one_sided(_value_open_interest(frame, candles, store, report), report)
         frame, dropped = _dedupe(ds, frame)
         rep = report.dataset(name)
         rep.duplicates_dropped += dropped
@@ -310,6 +311,32 @@ def _value_open_interest(
             f"open interest: {unpriced} rows had no perp price at their time: the missing side (coin or USD) left empty"
         )
     return priced.drop("price")
+
+
+def one_sided(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
+    """Canonical one-sided ``oi_base``/``oi_usd``: rows without ``raw_sides`` hold the venue's own count, which
+    is divided by the venue's documented side count (``VenueInfo.oi_sides``); rows with it (levradar's exports)
+    are one-sided already."""
+    sides = {name: info.oi_sides for name, info in VENUES.items()}
+    as_reported = pl.col("raw_sides").is_null()
+    frame = frame.with_columns(
+        raw_sides=pl.coalesce(
+            "raw_sides", pl.col("venue").replace_strict(sides, default=1, return_dtype=pl.Int8)
+        ).cast(pl.Int8),
+        _as_reported=as_reported,
+    )
+    halve = pl.col("_as_reported")
+    frame = frame.with_columns(
+        oi_base=pl.when(halve).then(one_sided_oi_expr("oi_base")).otherwise(pl.col("oi_base")),
+        oi_usd=pl.when(halve).then(one_sided_oi_expr("oi_usd")).otherwise(pl.col("oi_usd")),
+    )
+    two = frame.filter(halve & (pl.col("raw_sides") == 2))["venue"].unique().sort().to_list()
+    if two:
+        report.assume(
+            f"open interest of {', '.join(two)} counts both sides (venue documentation, docs/data.md): stored "
+            "one-sided (halved) in oi_base/oi_usd; raw_value keeps the venue's figure, raw_sides = 2"
+        )
+    return frame.drop("_as_reported")
 
 
 def _describe(ds: Dataset, frame: pl.DataFrame, report: ImportReport) -> None:

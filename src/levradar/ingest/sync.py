@@ -208,7 +208,7 @@ def _bybit(client: HttpClient, assets: Sequence[str], since: datetime, until: da
     """Bybit v5 linear: funding history (paged backwards from the newest settlement), 1h klines, 1h OI (cursor).
 
     Bybit lists newest first; each page's oldest time bounds the next page, so symbols on 4h/1h funding get every
-    settlement. OI is in coin, as Bybit reports it (documented as counting both sides; see docs/data.md).
+    settlement. OI is in coin, as Bybit reports it (both sides; stored one-sided, see docs/data.md).
     """
     batch = Batch(ImportReport("sync:bybit", client.base_url))
     for asset in assets:

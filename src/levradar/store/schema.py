@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from levradar.domain.datasets import DATASETS, Dataset
+from levradar.domain.venues import VENUES
 
 _SQL_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
@@ -26,8 +27,14 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Columns a later migration adds: the table is created without them and the migration adds them, so a new store
+# and a migrated one have the same layout.
+ADDED_LATER: dict[str, tuple[str, ...]] = {"open_interest": ("raw_sides",)}
+
+
 def create_table_sql(ds: Dataset) -> str:
-    cols = [f"{q(c)} {sql_type(t)}" for c, t in ds.columns.items()]
+    later = ADDED_LATER.get(ds.name, ())
+    cols = [f"{q(c)} {sql_type(t)}" for c, t in ds.columns.items() if c not in later]
     cols.append('"ts_ingest" TIMESTAMP NOT NULL')
     not_null = {c for c in ds.required}
     cols = [c + (" NOT NULL" if c.split(" ")[0].strip('"') in not_null else "") for c in cols]
@@ -69,5 +76,15 @@ def _v3() -> list[str]:
     ]
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3())]
+def _v4() -> list[str]:
+    """One-sided open interest: ``raw_sides`` per row; values of venues that count both sides are halved."""
+    cases = " ".join(f"WHEN '{name}' THEN {info.oi_sides}" for name, info in VENUES.items())
+    return [
+        "ALTER TABLE open_interest ADD COLUMN raw_sides TINYINT",
+        f"UPDATE open_interest SET raw_sides = CASE venue {cases} ELSE 1 END",
+        "UPDATE open_interest SET oi_base = oi_base / raw_sides, oi_usd = oi_usd / raw_sides WHERE raw_sides <> 1",
+    ]
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3()), (4, _v4())]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

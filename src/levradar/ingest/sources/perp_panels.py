@@ -78,10 +78,6 @@ def _panel_columns(venue: str) -> dict[str, str | None]:
     raise InputError(NAME, None, None, f"no panel layout known for venue {venue!r}")
 
 
-BYBIT_OI_NOTE = (
-    "Bybit open interest is stored as reported (base coin); Bybit now documents it as counting both sides, "
-    "so compare its level with other venues with care"
-)
 OI_RAW_UNIT = {"binance": "usd", "okx": "usd", "bybit": "coin", "hyperliquid": "usd"}
 
 
@@ -168,8 +164,6 @@ def _load_panel(batch: Batch, file: Path, venue: str, coin: str, filters: Filter
                     pl.lit(QUALITY_AGGREGATE).alias("quality"),
                 ),
             )
-            if venue == "bybit":
-                report.assume(BYBIT_OI_NOTE)
 
 
 def _panel_candles(
@@ -302,4 +296,3 @@ def _load_bybit_oi(batch: Batch, file: Path, filters: Filters) -> None:
             oi_base="open_interest",
         ),
     )
-    batch.report.assume(BYBIT_OI_NOTE)
