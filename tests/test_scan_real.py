@@ -101,7 +101,7 @@ def contract_reads(sample_store: Store) -> dict[str, list[dict[str, Any]]]:
 # --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("when", ["2022-11-10T12:00", "2022-11-14T00:00", "2022-11-17T12:00"])
+@pytest.mark.parametrize("when", ["2022-11-10T12:00", "2022-11-14T00:00", "2022-11-16T12:00"])
 def test_sol_ftx_crash_reads_deep_negative_with_shorts_crowded(sol_store: Store, when: str) -> None:
     reads = scan(sol_store, utc(when))
     assert [r["asset"] for r in reads] == ["SOL"]
@@ -120,6 +120,22 @@ def test_sol_ftx_crash_reads_deep_negative_with_shorts_crowded(sol_store: Store,
     # a crowded-longs or stable-trend setup needs non-negative funding: never read here
     assert sol["setup"] in {"B", "C", None}, sol["setup"]
     assert sorted(v["venue"] for v in sol["venues"]) == ["binance", "bybit"]
+
+
+def test_sol_funding_follows_the_venue_that_trades_most(sol_store: Store) -> None:
+    """2022-11-17 12:00: Binance settled +0.0025 % for 2 h (+0.01 %/8h) while Bybit paid -0.0525 %/8h. Binance had
+    no OI history then, so the venues weigh by 24h traded USD (Binance about 70 %): the asset reads Binance's
+    near-default rate pulled down by Bybit — Negative, not the Deep Negative an equal mean would give."""
+    sol = scan(sol_store, utc("2022-11-17T12:00"))[0]
+    weighting = sol["funding"]["weighting"]
+    assert weighting["basis"] == "volume" and weighting["outliers"] == []
+    weights = weighting["weights"]
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3) and weights["binance"] > 0.6
+    rates = {v["venue"]: v["funding"]["rate_8h"] for v in sol["venues"]}
+    assert rates["binance"] == pytest.approx(0.0001)
+    expected = sum(weights[v] * rates[v] for v in rates)
+    assert sol["funding"]["rate_8h"] == pytest.approx(expected, rel=1e-3)
+    assert sol["funding"]["regime"] != "Deep Negative"
 
 
 def test_sol_at_the_cap_funding_is_deeply_negative(sol_store: Store) -> None:
@@ -517,7 +533,7 @@ def test_history_with_a_longer_window_agrees_with_the_scan(sample_store: Store, 
         row = frame.filter(pl.col("t") == t).row(0, named=True)
         r = reads[asset]
         assert row["price"] == r["price"]
-        assert round(row["rate_8h"], 8) == r["funding"]["rate_8h"]
+        assert round(row["rate_8h"], 10) == r["funding"]["rate_8h"]
         assert round(row["oi_roc_24h"], 8) == r["oi"]["roc_24h"]
         assert round(row["crowding"], 1) == r["scores"]["crowding"]
         assert (row["funding_regime"], row["oi_regime"], row["tag"]) == (

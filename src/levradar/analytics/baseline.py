@@ -74,7 +74,7 @@ def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[st
     return Grid(keys, hours.to_list(), rows)
 
 
-def _nanmedian(values: FloatArray) -> FloatArray:
+def nanmedian(values: FloatArray) -> FloatArray:
     """Row medians ignoring NaN (sort-based: much faster than numpy's nanmedian on 2-D input)."""
     ordered = np.sort(values, axis=1)  # NaN sort last
     count = np.sum(~np.isnan(values), axis=1)
@@ -125,8 +125,8 @@ def day_baseline(
     # newest first, every `stride` hours; a copy, never a view of a buffer that may later shift
     sample = values[:, lo:bound][:, ::-1][:, ::stride].copy()
     count = np.sum(~np.isnan(sample), axis=1)
-    med = _nanmedian(sample)
-    mad = _nanmedian(np.abs(sample - med[:, None]))
+    med = nanmedian(sample)
+    mad = nanmedian(np.abs(sample - med[:, None]))
     scale = np.where(count >= min_samples, np.maximum(MAD_TO_SIGMA * mad, floor), np.nan)
     return DayBaseline(med, scale, sample)
 

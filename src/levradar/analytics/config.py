@@ -32,6 +32,15 @@ class RegimeSpec:
 REQUIRED: dict[str, tuple[str, ...]] = {
     "baseline": ("window_days", "label_window_days", "min_history_days"),
     "floors": ("funding_rate_8h", "oi_roc_4h", "oi_roc_24h", "ret_24h", "rv_24h", "funding_dispersion_8h"),
+    "aggregation": (
+        "outlier_z",
+        "outlier_weight_cap",
+        "outlier_window_days",
+        "outlier_min_history_days",
+        "outlier_min_venues",
+        "main_share",
+        "stale_hours",
+    ),
     "funding": ("labels", "boundaries", "hysteresis", "default_rate_8h"),
     "oi": ("labels", "boundaries", "hysteresis"),
     "volatility": ("labels", "boundaries", "hysteresis"),

@@ -456,7 +456,7 @@ def asset_heatmap(
     """The model run over ``days`` of history before ``as_of`` for every venue of ``asset`` (or one venue),
     on shared bucket edges, summed over the venues that have OI."""
     start = as_of - timedelta(days=days)
-    markets = load_markets(store, start, as_of, [asset])
+    markets = load_markets(store, start, as_of, [asset]).filter(pl.col("bar_hours") == 1)  # an hourly model
     if venue:
         markets = markets.filter(pl.col("venue") == venue)
     if markets.is_empty():

@@ -18,6 +18,7 @@ from levradar.analytics.config import SignalConfig
 from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_z
 from levradar.analytics.series import asset_frame, with_price_features
 from levradar.analytics.signals import evaluate
+from levradar.analytics.venues import VenueRule, with_funding_weights
 
 RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volatility
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
@@ -65,9 +66,14 @@ class LiveRadar:
         self.min_samples = max(1, int(cfg.value("baseline", "min_history_days")) * 24 // 6)
         self.single = markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique()
         self.venue_of = markets.select("asset", "venue", "symbol").unique()
-        self.levels = {"asset": self._level(asset_frame(markets), start, end, True)}
+        self.rule = VenueRule.from_config(cfg)
+        # market rows kept for the venue-outlier baseline (the trailing days before each hour's day)
+        self.history = timedelta(days=self.rule.outlier_window_days + 1)
+        self.market_rows = markets.filter(pl.col("t") > end - self.history)
+        weighted = with_funding_weights(markets, self.rule)
+        self.levels = {"asset": self._level(asset_frame(weighted), start, end, True)}
         if not self.single:
-            self.levels["market"] = self._level(markets, start, end, False)
+            self.levels["market"] = self._level(weighted, start, end, False)
         self.evaluated = self._evaluate()
 
     def _level(self, frame: pl.DataFrame, start: datetime, end: datetime, is_asset: bool) -> _Level:
@@ -116,9 +122,13 @@ class LiveRadar:
         hour = self.end + timedelta(hours=1)
         if new_markets.is_empty() or new_markets["t"].n_unique() != 1 or new_markets["t"][0] != hour:
             raise LiveRadarError(f"advance expects the rows of exactly one hour, {hour:%Y-%m-%d %H:%M} UTC")
-        self._step(self.levels["asset"], asset_frame(new_markets), hour)
+        self.market_rows = pl.concat(
+            [self.market_rows.filter(pl.col("t") > hour - self.history), new_markets], how="diagonal_relaxed"
+        )
+        weighted = with_funding_weights(self.market_rows, self.rule).filter(pl.col("t") == hour)
+        self._step(self.levels["asset"], asset_frame(weighted), hour)
         if "market" in self.levels:
-            self._step(self.levels["market"], new_markets, hour)
+            self._step(self.levels["market"], weighted, hour)
         self.end = hour
         self.evaluated = self._evaluate()
         return self.evaluated

@@ -26,7 +26,8 @@ def liquidation_overlay(
     labels = list(cfg.value("liquidation", "labels"))
     bounds = [float(b) for b in cfg.value("liquidation", "boundaries")]
     span = float(cfg.value("liquidation", "component_span"))
-    recent = markets.filter((pl.col("t") > end - timedelta(days=days)) & (pl.col("t") <= end))
+    hourly = pl.col("bar_hours") == 1  # the model steps hour by hour: coarser bars do not feed it
+    recent = markets.filter((pl.col("t") > end - timedelta(days=days)) & (pl.col("t") <= end) & hourly)
     out: dict[str, dict[str, Any]] = {}
     for (asset,), frame in recent.sort("asset", "venue", "symbol", "t").group_by(
         ["asset"], maintain_order=True

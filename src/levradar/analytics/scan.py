@@ -19,6 +19,7 @@ from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.proximity import liquidation_overlay
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
+from levradar.analytics.venues import VenueRule, with_funding_weights
 from levradar.store import Store
 
 FEATURE_MARGIN = timedelta(days=8)
@@ -79,6 +80,7 @@ def evaluate_frames(
     """Labels and scores over the label window; with ``liquidation``, the heatmap model's proximity at ``end``."""
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
+    markets = with_funding_weights(markets, VenueRule.from_config(cfg))
     assets = with_price_features(asset_frame(markets))
     overlay: dict[str, dict[str, Any]] = {}
     if liquidation:
@@ -210,12 +212,31 @@ def _num(value: Any, digits: int = 8) -> float | None:
 def _funding_json(r: dict[str, Any]) -> dict[str, Any]:
     """Funding of one scan row (a market or an asset) as the JSON reports it."""
     return {
-        "rate_8h": _num(r["rate_8h"], 8),
+        "rate_8h": _num(r["rate_8h"], 10),
         "apr": _num(r["apr"]),
         "pct_90d": _num(r["rate_8h_pct_90d"], 4),
         "z": _num(r["funding_metric"], 3),
         "regime": r["funding_regime"],
         "persistence_h": r["funding_regime_h"] if r["funding_regime"] else None,
+    }
+
+
+WEIGHTING = {
+    "oi": "by one-sided open interest in USD (every quoting venue has OI)",
+    "volume": "by trailing 24h traded USD (not every quoting venue has OI)",
+    "equal": "equally (neither OI nor traded USD for every quoting venue)",
+}
+
+
+def _weighting(r: dict[str, Any], venues: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the asset's funding was combined from its venues at this hour (analytics/venues.py)."""
+    quoting = [v for v in venues if v["funding"]["rate_8h"] is not None]
+    basis = r.get("funding_basis") or ("equal" if len(quoting) == 1 else None)
+    return {
+        "basis": basis,
+        "rule": WEIGHTING.get(basis or "", "no venue quotes funding") + "; outliers capped (docs/signals.md §1)",
+        "weights": {v["venue"]: v["funding"]["weight"] for v in quoting},
+        "outliers": [v["venue"] for v in quoting if v["funding"]["outlier"]],
     }
 
 
@@ -266,7 +287,14 @@ def _venue_breakdown(markets: pl.DataFrame, asset: str, as_of: datetime) -> list
                 "venue": r["venue"],
                 "symbol": r["symbol"],
                 "price": _num(r["close"]),
-                "funding": _funding_json(r),
+                "funding": {
+                    **_funding_json(r),
+                    "weight": _num(r.get("funding_weight", 1.0 if r["rate_8h"] is not None else None), 4),
+                    "spread_8h": _num(r.get("funding_spread_8h"), 10),
+                    "spread_z": _num(r.get("funding_spread_z"), 2),
+                    "outlier": r.get("funding_outlier"),
+                    "counted_8h": _num(r.get("funding_counted_8h", r["rate_8h"]), 10),
+                },
                 "oi": {
                     "usd": _num(r["oi_usd"], 0),
                     "share": _num(r["oi_usd"] / total, 4) if r["oi_usd"] and total else None,
@@ -303,7 +331,11 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
                     "ret_24h": _num(r["ret_24h"]),
                     "z_24h": _num(r["ret_24h_z"], 3),
                 },
-                "funding": {**_funding_json(r), "dispersion_8h": _num(r["funding_dispersion_8h"], 8)},
+                "funding": {
+                    **_funding_json(r),
+                    "dispersion_8h": _num(r["funding_dispersion_8h"], 10),
+                    "weighting": _weighting(r, venues),
+                },
                 "oi": {
                     "usd": _num(r["oi_usd"], 0),
                     "roc_4h": _num(r["oi_roc_4h"]),

@@ -1,7 +1,12 @@
 """Hourly, point-in-time series per market (venue × symbol) and per asset (venues aggregated).
 
-Row ``t`` holds what was known at the instant ``t`` (an hour boundary): the close of the 1h bar that ended at
-``t``, the latest funding settlement at or before ``t``, the latest OI sample within two hours before ``t``.
+Row ``t`` holds what was known at the instant ``t`` (an hour boundary): the close of the bar that ended at ``t``,
+the latest funding settlement at or before ``t``, the latest OI sample within two hours before ``t``.
+
+Bars are 1h where the store has them; a market (or a stretch of time) with only coarser candles (4h, 8h, 1d — a
+common public export) gets a row at each coarse bar's close instead, and ``bar_hours`` says how long its bar was.
+Returns over 4h/24h then need bars that close at those lags; realised volatility uses each bar's log return scaled
+to one hour (÷ √bar_hours), so it keeps its unit; the liquidation model needs 1h bars (docs/signals.md §11).
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from levradar.analytics.venues import VenueRule, with_funding_weights
 from levradar.domain.units import HOURS_PER_YEAR
 from levradar.store import Store
 
+BAR_INTERVALS = ("1h", "4h", "8h", "1d")  # the bars the radar reads, finest first
 OI_STALE = timedelta(hours=2)
 FUNDING_STALE = timedelta(hours=24)
 PRICE_VENUE_ORDER = ("binance", "bybit", "okx", "hyperliquid")
@@ -25,25 +32,36 @@ def load_markets(
     store: Store, start: datetime, as_of: datetime, assets: Sequence[str] | None
 ) -> pl.DataFrame:
     """One row per market and hour in ``[start, as_of]`` with price, funding and OI as known then."""
-    candles = store.read(
-        "candles", assets=assets, interval="1h", start=start - timedelta(hours=1), as_of=as_of
-    )
+    candles = store.read("candles", assets=assets, start=start - timedelta(days=1), as_of=as_of)
     funding = store.read("funding", assets=assets, start=start - FUNDING_STALE, as_of=as_of)
     oi = store.read("open_interest", assets=assets, start=start - OI_STALE, as_of=as_of)
-    return market_frame(candles, funding, oi)
+    return market_frame(candles, funding, oi).filter(pl.col("t") >= start)
+
+
+def bars(candles: pl.DataFrame) -> pl.DataFrame:
+    """One bar per market and close time ``t``: the finest of the 1h/4h/8h/1d candles that close then."""
+    hours = {k: v for k, v in zip(BAR_INTERVALS, (1, 4, 8, 24), strict=True)}
+    return (
+        candles.filter(pl.col("interval").is_in(list(BAR_INTERVALS)))
+        .with_columns(bar_hours=pl.col("interval").replace_strict(hours, return_dtype=pl.Int32))
+        .with_columns(t=pl.col("ts") + pl.duration(hours=pl.col("bar_hours")))
+        .sort("venue", "symbol", "t", "bar_hours")
+        .unique(subset=["venue", "symbol", "t"], keep="first", maintain_order=True)
+    )
 
 
 def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame) -> pl.DataFrame:
     by = ["venue", "symbol"]
-    base = candles.select(
+    base = bars(candles).select(
         *by,
         "asset",
-        (pl.col("ts") + timedelta(hours=1)).alias("t"),
+        "t",
+        "bar_hours",
         "close",
         "high",
         "low",
         pl.coalesce("volume_quote", pl.col("volume_base") * pl.col("close")).alias("volume_usd"),
-    ).sort(*by, "t")
+    )
     fund = funding.select(*by, pl.col("ts").alias("t"), "rate_8h").sort(*by, "t")
     base = base.join_asof(
         fund, on="t", by=by, strategy="backward", tolerance=FUNDING_STALE, check_sortedness=False
@@ -52,7 +70,9 @@ def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame)
     base = base.join_asof(
         ois.sort(*by, "t"), on="t", by=by, strategy="backward", tolerance=OI_STALE, check_sortedness=False
     )
-    base = base.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
+    base = base.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol")).with_columns(
+        volume_usd_24h=pl.col("volume_usd").rolling_sum_by("t", window_size="24h").over("key")
+    )
     base = _with_lags(base, "key", ["close", "oi_base"], (4, 24))
     return base.with_columns(
         oi_roc_4h=pl.col("oi_base") / pl.col("oi_base_lag4") - 1.0,
@@ -77,13 +97,15 @@ def _venue_rank() -> pl.Expr:
     return pl.col("venue").replace_strict(ranks, default=len(PRICE_VENUE_ORDER), return_dtype=pl.Int32)
 
 
-def asset_frame(markets: pl.DataFrame) -> pl.DataFrame:
-    """Venues aggregated per asset and hour: OI summed (USD and coin), funding OI-weighted, price from the most
-    liquid venue; OI change over the venues present at both ends, so a venue joining is not a build-up.
+def asset_frame(markets: pl.DataFrame, rule: VenueRule | None = None) -> pl.DataFrame:
+    """Venues aggregated per asset and hour: OI summed (USD and coin, one-sided), funding weighted by the rule of
+    ``analytics.venues`` (OI, else 24h traded USD; outliers capped), price from the most liquid venue; OI change
+    over the venues present at both ends, so a venue joining is not a build-up.
 
-    Venues without OI weigh as much as the average venue with OI (all venues equally when none has OI).
     Plain sums per (asset, hour) only: vectorised, no per-group sorting.
     """
+    if "funding_weight" not in markets.columns:
+        markets = with_funding_weights(markets, rule or VenueRule())
     by = ["asset", "t"]
     m = markets.lazy().with_columns(rank=_venue_rank())
     best = pl.col("rank").arg_min()
@@ -95,25 +117,23 @@ def asset_frame(markets: pl.DataFrame) -> pl.DataFrame:
         pl.col("close_lag4").get(best),
         pl.col("close_lag24").get(best),
         pl.col("venue").get(best).alias("price_venue"),
+        pl.col("bar_hours").get(best),
         oi_usd.sum().alias("oi_usd"),
         pl.col("oi_base").sum().alias("oi_base"),
         oi_usd.count().alias("oi_venues"),
+        pl.len().alias("price_venues"),
         pl.when(both4).then(pl.col("oi_base")).sum().alias("_now4"),
         pl.when(both4).then(pl.col("oi_base_lag4")).sum().alias("_then4"),
         pl.when(both24).then(pl.col("oi_base")).sum().alias("_now24"),
         pl.when(both24).then(pl.col("oi_base_lag24")).sum().alias("_then24"),
-        (rate * oi_usd).sum().alias("_rate_x_oi"),
-        pl.when(rate.is_not_null()).then(oi_usd).sum().alias("_oi_with_rate"),
-        pl.when(rate.is_not_null() & oi_usd.is_null()).then(rate).sum().alias("_rate_no_oi"),
-        (rate.is_not_null() & oi_usd.is_null()).sum().alias("_n_no_oi"),
-        rate.count().alias("_n_rate"),
+        (pl.col("funding_counted_8h") * pl.col("funding_weight")).sum().alias("_rate_w"),
+        rate.count().alias("funding_venues"),
+        pl.col("funding_outlier").sum().alias("funding_outliers"),
+        pl.col("funding_basis").drop_nulls().first().alias("funding_basis"),
         (rate.max() - rate.min()).alias("funding_dispersion_8h"),
     )
-    mean_w = pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_usd") / pl.col("oi_venues")).otherwise(1.0)
-    num = pl.col("_rate_x_oi") + mean_w * pl.col("_rate_no_oi")
-    den = pl.col("_oi_with_rate") + mean_w * pl.col("_n_no_oi")
     sums = sums.with_columns(
-        rate_8h=pl.when((pl.col("_n_rate") > 0) & (den > 0)).then(num / den),
+        rate_8h=pl.when(pl.col("funding_venues") > 0).then(pl.col("_rate_w")),
         oi_roc_4h=pl.col("_now4") / pl.when(pl.col("_then4") > 0).then(pl.col("_then4")) - 1.0,
         oi_roc_24h=pl.col("_now24") / pl.when(pl.col("_then24") > 0).then(pl.col("_then24")) - 1.0,
         oi_usd=pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_usd")),
@@ -125,8 +145,10 @@ def asset_frame(markets: pl.DataFrame) -> pl.DataFrame:
 def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     """Returns and realised volatility from the hourly closes of each series (``key``)."""
     logret = (pl.col("close") / pl.col("close").shift(1).over("key")).log()
-    gap = (pl.col("t") - pl.col("t").shift(1).over("key")) != timedelta(hours=1)
-    out = frame.sort("key", "t").with_columns(logret=pl.when(gap).then(None).otherwise(logret))
+    bar = pl.duration(hours=pl.col("bar_hours")) if "bar_hours" in frame.columns else pl.duration(hours=1)
+    contiguous = (pl.col("t") - pl.col("t").shift(1).over("key")) == bar
+    per_hour = logret / (pl.col("bar_hours").cast(pl.Float64).sqrt() if "bar_hours" in frame.columns else 1.0)
+    out = frame.sort("key", "t").with_columns(logret=pl.when(contiguous).then(per_hour))
     return out.with_columns(
         ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
         ret_24h=pl.col("close") / pl.col("close_lag24") - 1.0,
