@@ -199,17 +199,21 @@ def test_new_data_refreshes_the_radar(tmp_path: Path) -> None:
     try:
         client = TestClient(create_app(svc))
         before = json.loads(client.get("/api/radar").content)
-        with svc.lock:  # one more hour of BTC candles on every venue, as the recorder/sync would write
-            candles = svc.store.read("candles", assets=["BTC"], interval="1h")
-            last = candles.sort("ts").group_by("venue", "symbol").last()
-            svc.store.write(
-                {"candles": last.with_columns(pl.col("ts") + timedelta(hours=1)).drop("ts_ingest")}
-            )
-        svc.data_changed()
+        as_of = datetime.fromisoformat(before["as_of"].replace("Z", "+00:00"))
+
+        def one_more_hour(assets: list[str] | None) -> None:
+            """The next 1h bar on every venue, as the recorder/sync would write it."""
+            with svc.lock:
+                candles = svc.store.read("candles", assets=assets, interval="1h", end=as_of - timedelta(hours=1))
+                last = candles.sort("ts").group_by("venue", "symbol").last()
+                svc.store.write({"candles": last.with_columns(ts=pl.lit(as_of)).drop("ts_ingest")})
+            svc.data_changed()
+
+        one_more_hour(["BTC"])  # one asset ahead: the radar waits for the main venues of every asset
+        assert svc.radar(fresh=True).as_of == as_of
+        one_more_hour(None)
         after = svc.radar(fresh=True)
-        assert after.as_of == datetime.fromisoformat(before["as_of"].replace("Z", "+00:00")) + timedelta(
-            hours=1
-        )
+        assert after.as_of == as_of + timedelta(hours=1)
         assert json.loads(client.get("/api/radar").content)["as_of"] == after.as_of.astimezone(UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"
         )

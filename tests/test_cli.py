@@ -140,10 +140,17 @@ def test_demo_json_has_one_row_per_asset(demo: DemoRuns) -> None:
         rv = r["volatility"]["rv_24h"]
         assert isinstance(rv, float) and math.isfinite(rv) and rv > 0, r
         assert math.isfinite(r["returns"]["ret_24h"]), r
-    # default "now": the close of the newest 1h candle in the sample
-    newest = pl.read_parquet(sample_dir() / "candles.parquet").filter(pl.col("interval") == "1h")["ts"].max()
-    assert isinstance(newest, datetime)
-    assert demo.first["as_of"] == iso(newest + timedelta(hours=1))
+    # default "now": the newest hour at which every asset's main venues have a closed bar (not the newest bar of
+    # any venue: Hyperliquid's sample runs a day past the others)
+    candles = pl.read_parquet(sample_dir() / "candles.parquet").filter(pl.col("interval") == "1h")
+    last_close = candles.group_by("asset", "venue").agg((pl.col("ts").max() + timedelta(hours=1)).alias("close"))
+    rule = demo.first["as_of_rule"]
+    ready = [
+        min(last_close.filter((pl.col("asset") == a) & pl.col("venue").is_in(v))["close"].to_list())
+        for a, v in rule["main_venues"].items()
+    ]
+    assert demo.first["as_of"] == iso(min(ready)) and rule["stale_assets"] == {}
+    assert demo.first["as_of"] < iso(candles["ts"].max())
 
 
 def test_demo_rerun_into_the_same_folder_changes_nothing(demo: DemoRuns) -> None:

@@ -9,6 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -120,12 +121,27 @@ def test_scan_assets_filter_in_json(data_dir: Path) -> None:
 
 
 def test_scan_default_as_of_is_the_newest_data(data_dir: Path) -> None:
+    """The default as-of is the newest hour at which every asset's main venues have a closed bar — not the newest
+    bar of any venue (Hyperliquid's runs a day past the others in the sample)."""
     data = ok_json("scan", "--json", "--data-dir", data_dir)
+    as_of = parse_z(data["as_of"])
     with Store(data_dir, read_only=True) as store:
         newest = store.read("candles", interval="1h", derived=False)["ts"].max()
-    assert isinstance(newest, datetime)
-    assert parse_z(data["as_of"]) == newest + timedelta(hours=1)
+        bars = store.read("candles", interval="1h", derived=False, start=as_of - timedelta(hours=1))
+    assert isinstance(newest, datetime) and as_of < newest
     assert sorted(r["asset"] for r in data["assets"]) == ASSETS
+    closed = bars.filter(pl.col("ts") == as_of - timedelta(hours=1))
+    for read in data["assets"]:
+        main = data["as_of_rule"]["main_venues"][read["asset"]]
+        have = set(closed.filter(pl.col("asset") == read["asset"])["venue"].to_list())
+        assert set(main) <= have, (read["asset"], main, have)
+        assert read["coverage"]["status"] in {"complete", "partial"}
+    # one hour later a main venue of some asset has no bar any more
+    later = bars.filter(pl.col("ts") == as_of)
+    assert any(
+        not set(data["as_of_rule"]["main_venues"][a]) <= set(later.filter(pl.col("asset") == a)["venue"].to_list())
+        for a in ASSETS
+    ), later
 
 
 @pytest.mark.parametrize(

@@ -353,11 +353,15 @@ def test_scan_json_contract_at_the_newest_data(
 
 @pytest.fixture(scope="module")
 def xrp_without_oi(sample_store: Store, contract_reads: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """XRP at the newest hour of the sample: only Hyperliquid has a closed bar, the sample holds no Hyperliquid
-    XRP open interest, and the other venues' XRP OI ends hours earlier, so XRP has no OI now (real data)."""
-    newest = newest_time(sample_store)
-    assert newest is not None
-    xrp = by_asset(contract_reads[newest.isoformat()])["XRP"]
+    """XRP at the newest bar of the sample (2026-03-07 02:00, Hyperliquid's last): only Hyperliquid has a closed
+    bar, the sample holds no Hyperliquid XRP open interest, and the other venues' XRP OI ends hours earlier, so XRP
+    has no OI then (real data). The radar says so: the reading is stale, its main venues missing."""
+    newest = utc("2026-03-07T02:00")
+    xrp = by_asset(scan(sample_store, newest))["XRP"]
+    coverage = xrp["coverage"]
+    assert coverage["status"] == "stale" and coverage["venues"] == ["hyperliquid"]
+    assert {m["venue"] for m in coverage["missing"]} == {"binance", "bybit", "okx"}
+    assert all(m["behind_h"] >= 19 for m in coverage["missing"])
     oi = sample_store.read("open_interest", assets=["XRP"], start=newest - timedelta(hours=2), derived=False)
     assert oi.is_empty()  # no OI sample within the 2 h an OI value stays current
     assert [v["venue"] for v in xrp["venues"]] == ["hyperliquid"]

@@ -17,7 +17,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from levradar import __version__
-from levradar.analytics.config import ConfigError, load_config
+from levradar.analytics.config import ConfigError, SignalConfig, load_config
+from levradar.analytics.coverage import choose_as_of
 from levradar.analytics.heatmap import asset_heatmap, book, grid_json, load_heatmap_config, summarize
 from levradar.analytics.scan import history, newest_time, scan, screen
 from levradar.analytics.scenario import scenario
@@ -280,11 +281,27 @@ def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: 
         _scan(store, as_of_text, assets, None, as_json, extra={"data_dir": str(directory)})
 
 
+NO_BARS = "the store holds no 1h, 4h, 8h or 1d candles: import or sync price data first"
+
+
 def _as_of(store: Store, text: str | None) -> datetime:
     as_of = parse_time(text, "--as-of") or newest_time(store)
     if as_of is None:
-        raise StoreError("the store holds no candles")
+        raise StoreError(NO_BARS)
     return as_of
+
+
+def _as_of_rule(
+    store: Store, text: str | None, cfg: SignalConfig, assets: list[str] | None
+) -> tuple[datetime, dict[str, Any]]:
+    """The as-of of a scan and how it was chosen (given, or the default rule with each asset's main venues)."""
+    given = parse_time(text, "--as-of")
+    if given is not None:
+        return given, {"as_of": given, "rule": "given with --as-of"}
+    choice = choose_as_of(store, cfg, assets)
+    if choice.as_of is None:
+        raise StoreError(NO_BARS)
+    return choice.as_of, choice.to_json()
 
 
 def _scan(
@@ -295,16 +312,18 @@ def _scan(
     as_json: bool,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    as_of = _as_of(store, as_of_text)
-    reads = scan(store, as_of, split_list(assets, upper=True), load_config(config))
+    cfg = load_config(config)
+    names = split_list(assets, upper=True)
+    as_of, rule = _as_of_rule(store, as_of_text, cfg, names)
+    reads = scan(store, as_of, names, cfg)
     if not reads and not as_json:
         raise InputError(
             "scan", None, None, f"no price data at or before {as_of:%Y-%m-%d %H:%M} UTC for these assets"
         )
     if as_json:
-        print_json({"as_of": as_of, **(extra or {}), "assets": reads})
+        print_json({"as_of": as_of, "as_of_rule": rule, **(extra or {}), "assets": reads})
     else:
-        print_scan(reads, as_of)
+        print_scan(reads, as_of, rule.get("stale_assets"))
 
 
 ConfigOpt = Annotated[

@@ -35,7 +35,19 @@ def usd(v: float | None) -> str:
     return f"${v / 1e9:,.2f}B" if v >= 1e8 else f"${v / 1e6:,.1f}M"
 
 
-def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
+def coverage_mark(read: dict[str, Any]) -> str:
+    """' (partial)' or ' (stale 38h)' after an asset whose reading misses venues; '' when complete."""
+    cov = read.get("coverage") or {}
+    status = cov.get("status")
+    if status == "stale":
+        behind = max([cov.get("behind_h") or 0.0] + [m["behind_h"] or 0.0 for m in cov.get("missing", [])])
+        return f" (stale {behind:.0f}h)" if behind else " (stale)"
+    return " (partial)" if status == "partial" else ""
+
+
+def print_scan(
+    reads: list[dict[str, Any]], as_of: datetime, stale_assets: dict[str, datetime] | None = None
+) -> None:
     table = Table(title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC (sorted by LSI)", title_justify="left")
     columns = (
         "asset",
@@ -78,8 +90,9 @@ def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
     for r in reads:
         s, f, o = r["scores"], r["funding"], r["oi"]
         style = TAG_STYLES.get(r["tag"], "")
+        mark = coverage_mark(r)
         table.add_row(
-            r["asset"],
+            r["asset"] + (f"[yellow]{mark}[/]" if mark else ""),
             f"[{style}]{r['tag']}[/]" if style else r["tag"],
             num(s["lsi"]) + ("*" if _partial(s) else ""),
             num(s["crowding"]),
@@ -101,11 +114,30 @@ def print_scan(reads: list[dict[str, Any]], as_of: datetime) -> None:
         )
     console.print(table)
     for r in reads:
+        cov = r.get("coverage") or {}
+        if cov.get("missing"):
+            gone = ", ".join(
+                f"{m['venue']} (last bar {m['last_bar']:%Y-%m-%d %H:%M})" if m["last_bar"] else m["venue"]
+                for m in cov["missing"]
+            )
+            console.print(
+                f"  {r['asset']}: {cov['status']} at {cov['data_time']:%Y-%m-%d %H:%M} UTC — read from "
+                f"{', '.join(cov['venues'])} ({cov['weight_present']:.0%} of its weight); missing: {gone}",
+                highlight=False,
+                style="yellow",
+            )
+    for asset, ready in (stale_assets or {}).items():
+        console.print(
+            f"  {asset}: its main venues stop at {ready:%Y-%m-%d %H:%M} UTC; the as-of did not wait for it",
+            style="yellow",
+        )
+    for r in reads:
         for c in r["contradictions"]:
             console.print(f"  {r['asset']}: {c['text']}", highlight=False)
     console.print(
         "scores 0-100 (crowding -100..100, + = longs crowded); LSI* = computed without funding or OI data; "
-        "OI change in coin; liquidation proximity from the "
+        "(partial)/(stale) = venues missing at this hour; funding weighted by OI (else 24h volume), OI one-sided "
+        "in USD; OI change in coin; liquidation proximity from the "
         "heatmap model (docs/heatmap.md); see docs/signals.md",
         style="dim",
     )

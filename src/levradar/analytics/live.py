@@ -175,4 +175,5 @@ class LiveRadar:
                 self.venue_of, on="asset", how="left"
             )
             by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
-        return Evaluated(self.end, by_asset, by_market, self.cfg)
+        recent = self.market_rows.filter(pl.col("t") > self.end - timedelta(hours=self.label_hours + 1))
+        return Evaluated(self.end, by_asset, by_market, self.cfg, recent_markets=recent)

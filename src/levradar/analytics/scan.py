@@ -15,6 +15,7 @@ import polars as pl
 from levradar.analytics import explain
 from levradar.analytics.baseline import make_grid, robust_baselines
 from levradar.analytics.config import SignalConfig, load_config
+from levradar.analytics.coverage import choose_as_of, row_coverage
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.proximity import liquidation_overlay
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
@@ -37,16 +38,17 @@ class Evaluated:
     markets: pl.DataFrame
     config: SignalConfig
     liquidation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per asset, at the scan's hour
+    recent_markets: pl.DataFrame = field(default_factory=pl.DataFrame)  # market rows of the label window
 
 
 def floor_hour(ts: datetime) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0)
 
 
-def newest_time(store: Store) -> datetime | None:
-    """The close time of the newest 1h candle in the store: the default 'now' of an offline store."""
-    newest = store.read("candles", interval="1h", derived=False).select(pl.col("ts").max()).item()
-    return None if newest is None else newest + timedelta(hours=1)
+def newest_time(store: Store, config: SignalConfig | None = None) -> datetime | None:
+    """The default 'now' of a store: the newest hour at which the main venues of every asset have a closed bar
+    (analytics/coverage.py); None when the store holds no bars."""
+    return choose_as_of(store, config or load_config()).as_of
 
 
 def evaluate_store(
@@ -81,6 +83,7 @@ def evaluate_frames(
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
     markets = with_funding_weights(markets, VenueRule.from_config(cfg))
+    recent = markets.filter(pl.col("t") > end - timedelta(hours=label_hours + 1))
     assets = with_price_features(asset_frame(markets))
     overlay: dict[str, dict[str, Any]] = {}
     if liquidation:
@@ -94,7 +97,7 @@ def evaluate_frames(
         by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
     else:
         by_market = _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
-    return Evaluated(end, by_asset, by_market, cfg, overlay)
+    return Evaluated(end, by_asset, by_market, cfg, overlay, recent)
 
 
 def level_metrics(cfg: SignalConfig, is_asset: bool) -> dict[str, float]:
@@ -314,6 +317,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
     if ev.assets.is_empty():
         return []
     latest = ev.assets.sort("t").group_by("key", maintain_order=True).last().sort("key")
+    share = float(ev.config.value("aggregation", "main_share"))
     reads = []
     for r in latest.iter_rows(named=True):
         venues = _venue_breakdown(ev.markets, r["asset"], r["t"])
@@ -324,6 +328,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
                 "asset": r["asset"],
                 "as_of": ev.as_of,
                 "data_time": r["t"],
+                "coverage": row_coverage(ev.recent_markets, r["asset"], ev.as_of, r["t"], share),
                 "price": _num(r["close"]),
                 "price_venue": r["price_venue"],
                 "returns": {
