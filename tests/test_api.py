@@ -254,3 +254,14 @@ def test_memo_endpoint(client: TestClient) -> None:
     body = client.get("/api/assets/ETH/memo", params={"as_of": "2025-10-10T12:00Z"}).json()
     assert set(body["views"]) == {"derivatives", "structure", "risk", "execution"}
     assert body["text"].startswith("ETH reads") and body["as_of"] == "2025-10-10T12:00:00Z"
+
+
+def test_an_hour_where_the_main_venues_are_missing_reads_stale(client: TestClient) -> None:
+    """2026-03-07 02:00: only Hyperliquid's sample runs that far; the reading says which venues are missing."""
+    body = client.get("/api/assets/BTC", params={"as_of": "2026-03-07T02:00:00Z"}).json()
+    coverage = body["coverage"]
+    assert coverage["status"] == "stale" and coverage["venues"] == ["hyperliquid"]
+    assert [m["venue"] for m in coverage["missing"]] == ["binance", "bybit", "okx"]
+    assert coverage["weight_present"] < 0.5
+    weighting = body["funding"]["weighting"]
+    assert set(weighting["weights"]) == {"hyperliquid"}

@@ -146,6 +146,14 @@ def test_asset_page_draws_the_heatmap_and_every_panel(server: str, page: Page) -
     assert page.locator("#memo").inner_text().startswith("BTC reads")
     assert page.locator("#summary .card").count() >= 8
     assert page.evaluate("window.levradarHeatmapMs") > 0
+    # the venues behind the reading: funding per venue with its weight (summing to 100 %), and the coverage
+    rows = page.locator("#venues tbody tr")
+    assert rows.count() == 4
+    weights = page.evaluate(
+        "[...document.querySelectorAll('#venues tbody tr td:nth-child(4)')].map(td => td.textContent)"
+    )
+    assert abs(sum(int(w.rstrip(" %")) for w in weights) - 100) <= 2, weights
+    assert page.locator("#coverage").inner_text().startswith("complete: read from binance, bybit, hyperliquid, okx")
     shot(page, "asset-BTC")
 
 

@@ -37,6 +37,7 @@ class AsOfChoice:
     ready: dict[str, datetime]
     main: dict[str, list[str]]
     stale: dict[str, datetime]
+    latest: datetime | None = None  # the newest bar close of any market: nothing exists after it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class AsOfChoice:
             "main_venues": self.main,
             "ready": self.ready,
             "stale_assets": self.stale,
+            "latest_bar": self.latest,
         }
 
 
@@ -120,7 +122,9 @@ def choose_as_of(
     newest = max(ready.values())
     current = {a: t for a, t in ready.items() if t >= newest - stale_after}
     stale = {a: t for a, t in ready.items() if a not in current}
-    return AsOfChoice(min(current.values()), ready, main, stale)
+    latest = weights["last_close"].max()
+    assert isinstance(latest, datetime)
+    return AsOfChoice(min(current.values()), ready, main, stale, latest)
 
 
 def row_coverage(

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from levradar.analytics.series import OI_STALE
 from levradar.analytics.signals import NEUTRAL_TAG, SETUP_TAGS
 from levradar.api.service import DEFAULT_DAYS, NotFound, RadarService
 from levradar.domain.units import apr
@@ -153,9 +155,26 @@ def funding_figure(service: RadarService, asset: str, as_of: datetime | None, da
     return _encode(fig)
 
 
+def coverage_changes(
+    series: dict[str, list[dict[str, Any]]], start: datetime, end: datetime, slack: timedelta
+) -> list[tuple[datetime, str]]:
+    """Where a venue's series starts after ``start`` or ends before ``end`` (beyond ``slack``): (time, label)."""
+    marks = []
+    for venue, rows in sorted(series.items()):
+        times = [r["ts"] for r in rows]
+        if not times:
+            continue
+        if min(times) > start + slack:
+            marks.append((min(times), f"{venue} starts"))
+        if max(times) < end - slack:
+            marks.append((max(times), f"{venue} ends"))
+    return marks
+
+
 def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
     end = service.newest() if as_of is None else as_of
-    data = service.venue_series(asset, end - timedelta(days=min(days, 90)), end)
+    start = end - timedelta(days=min(days, 90))
+    data = service.venue_series(asset, start, end)
     fig = go.Figure()
     for venue, rows in sorted(data["open_interest"].items()):
         fig.add_trace(
@@ -169,7 +188,17 @@ def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: i
                 hovertemplate="%{y:$,.3s}<extra>" + venue + "</extra>",
             )
         )
-    fig.update_layout(**LAYOUT, title={"text": f"{asset} open interest per venue (USD, stacked)"})
+    # a stacked total steps where a venue's data starts or ends: mark it, so it is not read as OI opening/closing
+    for when, label in coverage_changes(data["open_interest"], start, end, OI_STALE):
+        fig.add_vline(x=when, line={"dash": "dot", "width": 1, "color": "#888"})
+        fig.add_annotation(
+            x=when, y=1.0, yref="paper", text=label, showarrow=False, textangle=-90, xanchor="right",
+            font={"size": 10, "color": "#888"}, name="coverage",
+        )
+    fig.update_layout(
+        **LAYOUT,
+        title={"text": f"{asset} open interest per venue (one-sided USD, stacked; dotted: a venue's data starts/ends)"},
+    )
     return _encode(fig)
 
 

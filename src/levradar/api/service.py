@@ -28,7 +28,8 @@ from levradar.analytics.heatmap import (
     summarize,
 )
 from levradar.analytics.memo import memo
-from levradar.analytics.scan import history, newest_time, scan, screen
+from levradar.analytics.coverage import AsOfChoice, choose_as_of
+from levradar.analytics.scan import history, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.jsonio import to_json_bytes
 from levradar.store import Store
@@ -96,11 +97,17 @@ class RadarService:
 
     # -- reads -----------------------------------------------------------------------------------------
 
-    def newest(self) -> datetime:
+    def as_of_choice(self) -> AsOfChoice:
         with self.lock:
-            when = newest_time(self.store)
-        if when is None:
+            choice = choose_as_of(self.store, self.signal_config)
+        if choice.as_of is None:
             raise NotFound("the store holds no candles yet: import data (levradar demo, import-source, sync)")
+        return choice
+
+    def newest(self) -> datetime:
+        """The default as-of: the newest hour at which every asset's main venues have a closed bar."""
+        when = self.as_of_choice().as_of
+        assert when is not None
         return when
 
     def radar(self, *, fresh: bool = False) -> RadarSnapshot:
@@ -117,9 +124,11 @@ class RadarService:
         with self.lock:
             if self._radar is not None and self._radar.version == self.version:
                 return self._radar
-            version, as_of = self.version, self.newest()
+            version, choice = self.version, self.as_of_choice()
+            as_of = choice.as_of
+            assert as_of is not None
             reads = scan(self.store, as_of, config=self.signal_config)
-            body = to_json_bytes({"as_of": as_of, "assets": reads})
+            body = to_json_bytes({"as_of": as_of, "as_of_rule": choice.to_json(), "assets": reads})
             self._radar = RadarSnapshot(version, as_of, reads, body)
         if self.warm_heatmaps:
             self._in_background("levradar-heatmap-warm", lambda: self._warm([r["asset"] for r in reads]))
@@ -189,10 +198,10 @@ class RadarService:
         return str(found[0][0])
 
     def _when(self, as_of: datetime | None) -> datetime:
-        newest = self.newest()
-        if as_of is None:
-            return newest
-        return min(as_of, newest)
+        """``as_of``, or the default; a time past the newest bar of any venue is read at that bar."""
+        choice = self.as_of_choice()
+        assert choice.as_of is not None and choice.latest is not None
+        return choice.as_of if as_of is None else min(as_of, choice.latest)
 
     def asset(self, asset: str, as_of: datetime | None = None) -> dict[str, Any]:
         name = self.check_asset(asset)

@@ -40,6 +40,7 @@ function renderRead(r) {
   card("OI", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)}`);
   card("Pocket below", lr.pocket(r.liquidation.nearest_below));
   card("Pocket above", lr.pocket(r.liquidation.nearest_above));
+  renderVenues(r);
   const evidence = document.getElementById("evidence");
   for (const line of r.evidence) {
     const li = document.createElement("li");
@@ -54,6 +55,34 @@ function renderRead(r) {
     list.appendChild(li);
   }
   if (!r.contradictions.length) list.innerHTML = "<li class='muted'>none</li>";
+}
+
+function renderVenues(r) {
+  // the venues behind the reading: funding per venue with its weight, OI share, and what is missing
+  const cov = r.coverage || {};
+  const note = document.getElementById("coverage");
+  note.textContent = lr.coverageText(cov) + (r.funding.weighting ? ` · funding weighted ${r.funding.weighting.rule}` : "");
+  note.className = "coverage-note " + (cov.status || "");
+  const table = document.getElementById("venues");
+  table.innerHTML = "<thead><tr><th>Venue</th><th>Price</th><th>Funding / 8h</th><th>Weight</th><th>Spread z</th><th>OI (USD, one-sided)</th><th>OI share</th></tr></thead><tbody></tbody>";
+  for (const v of r.venues) {
+    const tr = document.createElement("tr");
+    lr.cell(tr, v.venue + (v.funding.outlier ? " (outlier, capped)" : ""), v.funding.outlier ? "lvl3" : "");
+    lr.cell(tr, v.price === null ? "–" : v.price.toLocaleString(), "num");
+    lr.cell(tr, v.funding.rate_8h === null ? "–" : (100 * v.funding.rate_8h).toFixed(4) + " %", "num");
+    lr.cell(tr, v.funding.weight === null ? "–" : Math.round(100 * v.funding.weight) + " %", "num");
+    lr.cell(tr, lr.num(v.funding.spread_z, 1), "num");
+    lr.cell(tr, lr.usd(v.oi.usd), "num");
+    lr.cell(tr, v.oi.share === null ? "–" : Math.round(100 * v.oi.share) + " %", "num");
+    table.tBodies[0].appendChild(tr);
+  }
+  for (const m of cov.missing || []) {
+    const tr = document.createElement("tr");
+    tr.className = "missing";
+    lr.cell(tr, m.venue + " (missing)", "muted");
+    lr.cell(tr, "last bar " + lr.when(m.last_bar), "muted");
+    table.tBodies[0].appendChild(tr);
+  }
 }
 
 function renderMemo(m) {

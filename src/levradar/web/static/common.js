@@ -29,6 +29,12 @@ const lr = {
   },
   pocket(p) { return p ? `${p.distance_pct.toFixed(1)} % · ${lr.usd(p.usd)}` : "–"; },
   when(iso) { return iso ? iso.replace("T", " ").replace(":00Z", " UTC") : ""; },
+  coverageText(c) { // who the reading rests on, and who is missing
+    if (!c || !c.status) return "";
+    const missing = (c.missing || []).map((m) => `${m.venue} (last bar ${lr.when(m.last_bar)})`).join(", ");
+    return `${c.status}: read from ${(c.venues || []).join(", ")} (${Math.round(100 * (c.weight_present ?? 0))} % of its weight)` +
+      (missing ? `; missing ${missing}` : "");
+  },
   cell(tr, text, cls) {
     const td = document.createElement("td");
     td.textContent = text;

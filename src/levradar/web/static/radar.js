@@ -15,6 +15,7 @@ function flatten(r) {
     below: liq.nearest_below ? liq.nearest_below.distance_pct : null, belowPocket: liq.nearest_below,
     above: liq.nearest_above ? liq.nearest_above.distance_pct : null, abovePocket: liq.nearest_above,
     ret: r.returns.ret_24h,
+    coverage: r.coverage || {},
   };
 }
 
@@ -35,7 +36,16 @@ function render() {
     const link = document.createElement("a");
     link.href = "/assets/" + encodeURIComponent(r.asset);
     link.textContent = r.asset;
-    lr.cell(tr, "").appendChild(link);
+    const name = lr.cell(tr, "");
+    name.appendChild(link);
+    const status = r.coverage.status;
+    if (status && status !== "complete") {
+      const badge = document.createElement("span");
+      badge.className = "coverage " + status;
+      badge.textContent = status;
+      badge.title = lr.coverageText(r.coverage);
+      name.append(" ", badge);
+    }
     const tag = lr.cell(tr, "");
     const chip = document.createElement("span");
     chip.className = "tag " + (r.setup || "");
