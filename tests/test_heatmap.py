@@ -906,3 +906,22 @@ def test_cli_heatmap_errors_are_one_line(sample: Sample, args: list[str], fragme
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and fragment in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_venues_without_a_bar_at_the_map_hour_are_named_not_counted(sample: Sample) -> None:
+    """2026-03-07 02:00, Hyperliquid's last bar in the sample: the other venues' data ended a day earlier; the map
+    is Hyperliquid's alone and says why the others are not in it."""
+    when = datetime(2026, 3, 7, 2, tzinfo=UTC)
+    with Store(sample.data_dir, read_only=True) as store:
+        ah = asset_heatmap(store, "BTC", when, days=90, venue=None, cfg=CFG)
+    assert ah.venues == ["hyperliquid"]
+    assert set(ah.skipped) == {"binance", "bybit", "okx"}
+    assert all(why.startswith("no bar since 2026-03-0") for why in ah.skipped.values())
+    hl = store_oi(sample.data_dir, "hyperliquid", when)
+    assert ah.map.oi_usd == pytest.approx(hl, rel=1e-9)
+
+
+def store_oi(data_dir: Path, venue: str, when: datetime) -> float:
+    with Store(data_dir, read_only=True) as store:
+        oi = store.read("open_interest", venues=[venue], assets=["BTC"], end=when)
+    return float(oi.sort("ts")["oi_usd"][-1])

@@ -461,6 +461,7 @@ def heatmap_cmd(
         "as_of": when,
         "data_time": ah.map.times[-1],
         "venues": ah.venues,
+        "venues_skipped": ah.skipped,
         **summary,
     }
     if grid:
@@ -518,6 +519,7 @@ def scenario_cmd(
         "as_of": when,
         "price": ah.map.price,
         "venues": ah.venues,
+        "venues_skipped": ah.skipped,
         "scenarios": results,
     }
     if as_json:

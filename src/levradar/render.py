@@ -219,6 +219,8 @@ def print_heatmap(out: dict[str, Any]) -> None:
         f"OI {usd(out['oi_usd'])} ({', '.join(out['venues'])})",
         highlight=False,
     )
+    for venue, why in (out.get("venues_skipped") or {}).items():
+        console.print(f"  {venue} not in the current map: {why}", style="yellow", highlight=False)
     table = Table(title="nearest dense pockets", title_justify="left")
     for col in ("side", "price", "distance", "USD", "leverage mix"):
         table.add_column(col)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -446,8 +446,9 @@ def grid_json(m: Heatmap, cfg: HeatmapConfig) -> dict[str, object]:
 @dataclass(frozen=True)
 class AssetHeatmap:
     map: Heatmap
-    venues: list[str]  # venues whose OI fed the model
+    venues: list[str]  # venues whose modelled book makes up the current map (OI at its last hour)
     impact_per_usd: float | None  # price response to traded USD, for the cascade simulation
+    skipped: dict[str, str] = field(default_factory=dict)  # venue -> why it is not in the current map
 
 
 def asset_heatmap(
@@ -463,17 +464,27 @@ def asset_heatmap(
         where = f" on {venue}" if venue else ""
         raise ValueError(f"no hourly data for {asset}{where} up to {as_of:%Y-%m-%d %H:%M} UTC")
     edges = price_edges(float(markets["low"].min()), float(markets["high"].max()), cfg)  # type: ignore[arg-type]
-    maps, used = [], []
+    maps, used, skipped = [], [], {}
     for (v, _sym), frame in markets.sort("venue", "symbol").group_by(
         ["venue", "symbol"], maintain_order=True
     ):
         if frame["oi_base"].drop_nulls().is_empty():
+            skipped[str(v)] = "no open interest in the period"
             continue
         maps.append(simulate_market(frame, edges, cfg))
         used.append(str(v))
     if not maps:
         raise ValueError(f"no open-interest history for {asset}: the heatmap model needs OI")
-    return AssetHeatmap(combine(maps), used, impact_per_usd(markets))
+    hm = combine(maps)
+    current = []
+    for venue, m in zip(used, maps, strict=True):
+        if m.times[-1] != hm.times[-1]:
+            skipped[venue] = f"no bar since {m.times[-1]:%Y-%m-%d %H:%M} UTC"
+        elif m.oi_usd is None:
+            skipped[venue] = "no open interest at the map's hour"
+        else:
+            current.append(venue)
+    return AssetHeatmap(hm, current, impact_per_usd(markets), dict(sorted(skipped.items())))
 
 
 def book(hm: Heatmap, cfg: HeatmapConfig, row: int = -1) -> Book:

@@ -279,6 +279,7 @@ class RadarService:
             "data_time": ah.map.times[-1],
             "days": days,
             "venues": ah.venues,
+            "venues_skipped": ah.skipped,
             **summarize(ah.map, self.heatmap_config),
         }
         if grid:
@@ -299,6 +300,7 @@ class RadarService:
             "as_of": when,
             "price": ah.map.price,
             "venues": ah.venues,
+            "venues_skipped": ah.skipped,
             "scenarios": [scenario(current, m, ah.impact_per_usd) for m in moves],
         }
 
