@@ -94,6 +94,9 @@ def print_report(report: ImportReport) -> None:
         ("anomalies flagged", report.anomalies),
         ("funding-interval changes", report.interval_changes),
         ("skipped", report.skipped),
+        ("conflicting duplicates (one kept)", report.conflicts),
+        ("corrections of stored rows", report.corrections),
+        ("set aside", report.set_aside_lines()),
     ):
         if lines:
             console.print(f"[bold]{title}[/] ({len(lines)})")

@@ -6,10 +6,13 @@ candles, settlement for funding); ``ts_ingest`` (added by the store) is when lev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
+
+from levradar.domain.units import OI_UNITS, STANDARD_FUNDING_INTERVALS_H
 
 UTC_TS = pl.Datetime("us", "UTC")
 LIQUIDATED_SIDES = ("long", "short")
@@ -24,14 +27,72 @@ CANDLE_INTERVALS: dict[str, timedelta] = {
 }
 
 
+# What a long/short ratio counts (venues publish several): share of *accounts* holding a net long vs short
+# position, or top traders' accounts / positions. ``ratio`` = long_share / short_share, hourly, as of ``ts``.
+LONG_SHORT_KINDS = ("accounts", "top_accounts", "top_positions")
+
+# -- plausible ranges (docs/data.md, "Validation and plausible ranges": each bound with its reason) -----------------
+EARLIEST_TS = datetime(2009, 1, 3, tzinfo=UTC)  # Bitcoin's genesis block: no crypto market data is older
+FUTURE_TOLERANCE = timedelta(minutes=15)  # clock skew between a venue and this machine
+PRICE_MIN, PRICE_MAX = 1e-12, 1e9  # USD per coin
+QTY_MAX = 1e18  # coins (or contracts) in one figure
+USD_MAX = 1e12  # USD in one open-interest figure or one bar's turnover
+LIQUIDATION_USD_MAX = 1e10  # USD in one liquidation fill
+FUNDING_PER_HOUR_MAX = 0.05  # |rate| / interval_hours
+FUNDING_INTERVAL_H = (float(min(STANDARD_FUNDING_INTERVALS_H)), float(max(STANDARD_FUNDING_INTERVALS_H)))
+NOTIONAL_TOLERANCE = 0.01  # |notional_usd - price * qty_base| as a fraction of price * qty_base
+RATIO_MAX = 1e4  # long/short ratio
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A plausible range for one float column (inclusive; ``low_open``: the low end itself is excluded)."""
+
+    low: float | None
+    high: float | None
+    low_open: bool = False
+
+    def bad(self, col: str) -> pl.Expr:
+        """True where the column is outside the range (null where it is empty: nothing to check)."""
+        c = pl.col(col)
+        out = pl.lit(False)
+        if self.low is not None:
+            out = out | ((c <= self.low) if self.low_open else (c < self.low))
+        if self.high is not None:
+            out = out | (c > self.high)
+        return out
+
+    @property
+    def rule(self) -> str:
+        low = None if self.low is None else (f"> {self.low:g}" if self.low_open else f">= {self.low:g}")
+        high = None if self.high is None else f"<= {self.high:g}"
+        return "must be " + " and ".join(t for t in (low, high) if t)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule across columns of one row: ``bad`` is true where the row breaks it (null: not applicable)."""
+
+    column: str  # the column an error names
+    shows: tuple[str, ...]  # the values an error quotes
+    bad: pl.Expr
+    rule: str
+
+
+PRICE = Bound(PRICE_MIN, PRICE_MAX)
+QTY = Bound(0.0, QTY_MAX)
+USD = Bound(0.0, USD_MAX)
+
+
 @dataclass(frozen=True)
 class Dataset:
     name: str
     columns: dict[str, pl.DataType]  # canonical columns, in order
     key: tuple[str, ...]
     required: tuple[str, ...]  # may not be null
-    positive: tuple[str, ...] = ()  # must be > 0 where present
-    non_negative: tuple[str, ...] = ()
+    bounds: Mapping[str, Bound] = field(default_factory=dict)  # plausible range of a float column
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the values a text column may take
+    checks: tuple[Check, ...] = ()  # rules across columns
     derived: tuple[str, ...] = field(default=())  # computed on read, ignored on import
 
     @property
@@ -61,8 +122,13 @@ DATASETS: dict[str, Dataset] = {
             },
             key=("venue", "symbol", "interval", "ts"),
             required=("venue", "symbol", "asset", "interval", "ts", "open", "high", "low", "close"),
-            positive=("open", "high", "low", "close"),
-            non_negative=("volume_base", "volume_quote"),
+            bounds={
+                **dict.fromkeys(("open", "high", "low", "close"), PRICE),
+                "volume_base": QTY,
+                "volume_quote": USD,
+            },
+            choices={"interval": tuple(CANDLE_INTERVALS)},
+            checks=(Check("high", ("high", "low"), pl.col("high") < pl.col("low"), "must not be below low"),),
         ),
         Dataset(
             "funding",
@@ -78,7 +144,15 @@ DATASETS: dict[str, Dataset] = {
             },
             key=("venue", "symbol", "ts"),
             required=("venue", "symbol", "asset", "ts", "rate", "interval_hours"),
-            positive=("interval_hours",),
+            bounds={"interval_hours": Bound(*FUNDING_INTERVAL_H)},
+            checks=(
+                Check(
+                    "rate",
+                    ("rate", "interval_hours"),
+                    (pl.col("rate") / pl.col("interval_hours")).abs() > FUNDING_PER_HOUR_MAX,
+                    f"|rate| / interval_hours must be <= {FUNDING_PER_HOUR_MAX:g} per hour",
+                ),
+            ),
             derived=("rate_1h", "rate_8h", "apr"),
         ),
         Dataset(
@@ -97,7 +171,8 @@ DATASETS: dict[str, Dataset] = {
             },
             key=("venue", "symbol", "ts"),
             required=("venue", "symbol", "asset", "ts", "raw_value", "raw_unit"),
-            non_negative=("oi_base", "oi_usd", "raw_value"),
+            bounds={"oi_base": QTY, "oi_usd": USD, "raw_value": QTY},
+            choices={"raw_unit": OI_UNITS},
         ),
         Dataset(
             "liquidations",
@@ -124,7 +199,21 @@ DATASETS: dict[str, Dataset] = {
                 "qty_base",
                 "notional_usd",
             ),
-            positive=("price", "qty_base", "notional_usd"),
+            bounds={
+                "price": PRICE,
+                "qty_base": Bound(0.0, QTY_MAX, low_open=True),
+                "notional_usd": Bound(0.0, LIQUIDATION_USD_MAX, low_open=True),
+            },
+            choices={"liquidated_side": LIQUIDATED_SIDES},
+            checks=(
+                Check(
+                    "notional_usd",
+                    ("notional_usd", "price", "qty_base"),
+                    (pl.col("notional_usd") - pl.col("price") * pl.col("qty_base")).abs()
+                    > NOTIONAL_TOLERANCE * pl.col("price") * pl.col("qty_base"),
+                    f"notional_usd must equal price * qty_base within {NOTIONAL_TOLERANCE:.0%}",
+                ),
+            ),
         ),
         Dataset(
             "mark_index",
@@ -138,7 +227,7 @@ DATASETS: dict[str, Dataset] = {
             },
             key=("venue", "symbol", "ts"),
             required=("venue", "symbol", "asset", "ts"),
-            positive=("mark", "index"),
+            bounds={"mark": PRICE, "index": PRICE},
             derived=("basis",),
         ),
         Dataset(
@@ -155,15 +244,15 @@ DATASETS: dict[str, Dataset] = {
             },
             key=("venue", "symbol", "kind", "ts"),
             required=("venue", "symbol", "asset", "kind", "ts"),
-            positive=("ratio",),
-            non_negative=("long_share", "short_share"),
+            bounds={
+                "long_share": Bound(0.0, 1.0),
+                "short_share": Bound(0.0, 1.0),
+                "ratio": Bound(0.0, RATIO_MAX, low_open=True),
+            },
+            choices={"kind": LONG_SHORT_KINDS},
         ),
     )
 }
-
-# What a long/short ratio counts (venues publish several): share of *accounts* holding a net long vs short
-# position, or top traders' accounts / positions. ``ratio`` = long_share / short_share, hourly, as of ``ts``.
-LONG_SHORT_KINDS = ("accounts", "top_accounts", "top_positions")
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 

@@ -12,9 +12,10 @@ from typing import IO
 
 import polars as pl
 
-from levradar.domain.datasets import DATASETS, QUALITY_VENUE, Dataset, dataset
+from levradar.domain.datasets import DATASETS, QUALITY_RECOVERED, QUALITY_VENUE, Dataset, dataset
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_markets
 from levradar.ingest.report import ImportReport
+from levradar.jsonio import dumps
 from levradar.store import Store
 
 FORMATS = ("csv", "json", "parquet")
@@ -143,6 +144,13 @@ def load_file(
     ignored = [c for c in frame.columns if c not in ds.columns and c not in _IGNORED_ON_IMPORT]
     if ignored:
         report.skipped.append(f"columns not in the {name} dataset, ignored: {', '.join(ignored)}")
+    if "quality" in frame.columns:
+        recovered = f"; {QUALITY_RECOVERED} where interval_source is 'recovered'" if name == "funding" else ""
+        report.skipped.append(
+            f"{path.name}: column 'quality' ignored: the importer assigns it ({QUALITY_VENUE}, a venue record"
+            f"{recovered})"
+        )
+        frame = frame.drop("quality")
     for col in ("venue", "symbol", "ts"):
         if col not in frame.columns:
             hint = " (use --venue/--symbol or --map)" if col in ("venue", "symbol") else " (use --map SRC=ts)"
@@ -152,8 +160,6 @@ def load_file(
     frame = with_markets(frame, "venue", "symbol", str(path))
     if "source" not in frame.columns:
         frame = frame.with_columns(source=pl.lit(f"import:{path.name}"))
-    if "quality" not in frame.columns:
-        frame = frame.with_columns(quality=pl.lit(QUALITY_VENUE))
     if name == "funding" and "interval_hours" in frame.columns:
         frame = frame.with_columns(
             interval_source=pl.coalesce(
@@ -161,9 +167,19 @@ def load_file(
                 pl.when(pl.col("interval_hours").is_not_null()).then(pl.lit("file")),
             )
         )
+    frame = frame.with_columns(quality=_quality(frame))
     batch = Batch(report)
     batch.add(name, frame)
     return batch
+
+
+def _quality(frame: pl.DataFrame) -> pl.Expr:
+    """The importer's quality for a canonical file's rows: a venue record, unless the row says it was recovered
+    from a forward-filled panel (then a real settlement record must still replace it). Never the file's own."""
+    if "interval_source" not in frame.columns:
+        return pl.lit(QUALITY_VENUE, pl.Int8)
+    recovered = pl.col("interval_source") == "recovered"
+    return pl.when(recovered).then(pl.lit(QUALITY_RECOVERED)).otherwise(pl.lit(QUALITY_VENUE)).cast(pl.Int8)
 
 
 def export_frame(
@@ -198,7 +214,7 @@ def write_frame(frame: pl.DataFrame, fmt: str, out: Path | None) -> None:
         if fmt == "csv":
             texty.write_csv(stream)
         else:
-            stream.write(json.dumps(texty.to_dicts(), indent=None).encode() + b"\n")
+            stream.write(dumps(texty.to_dicts()).encode() + b"\n")  # strict JSON: NaN/inf would be null
     finally:
         if out:
             stream.close()

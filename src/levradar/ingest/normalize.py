@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -12,14 +13,14 @@ import polars as pl
 from levradar.domain.datasets import (
     CANDLE_INTERVALS,
     DATASETS,
-    LIQUIDATED_SIDES,
-    LONG_SHORT_KINDS,
+    EARLIEST_TS,
+    FUTURE_TOLERANCE,
     UTC_TS,
     Dataset,
 )
 from levradar.domain.funding import detect_intervals, interval_changes, settlement_ts
 from levradar.domain.symbols import canonical_market
-from levradar.domain.units import OI_UNITS, one_sided_oi_expr
+from levradar.domain.units import one_sided_oi_expr
 from levradar.domain.venues import VENUES
 from levradar.ingest.report import ImportReport
 from levradar.store import Store
@@ -28,6 +29,7 @@ ROW = "_row"
 FILE = "_file"
 ANOMALY_Z = 10.0  # robust z-score (MAD units) beyond which a one-step change is flagged for review
 MAX_ANOMALY_LINES = 12
+MAX_CONFLICT_LINES = 12  # conflicting duplicates listed per dataset (all are counted)
 
 
 class InputError(ValueError):
@@ -116,68 +118,148 @@ def conform(ds: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select([*exprs, *[pl.col(c) for c in extra]])
 
 
-def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str, problem: str, file: str) -> None:
-    bad = frame.filter(mask)
+@dataclass(frozen=True)
+class Rule:
+    """One rule a stored row obeys: ``bad`` is true where a row breaks it (null: nothing to check)."""
+
+    column: str  # the column an error names
+    bad: pl.Expr
+    problem: str
+    shows: tuple[str, ...] = ()  # the values an error quotes (default: the column's own)
+
+
+def rules(ds: Dataset, now: datetime) -> list[Rule]:
+    """Every rule of ``ds``, in the order they are checked: presence, finiteness, time, range, values, rows."""
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    out = []
+    for col in ds.required:
+        missing = pl.col(col).is_null()
+        if ds.columns[col] == pl.Float64():
+            missing = missing | ~pl.col(col).is_finite()
+        out.append(Rule(col, missing, "required value is missing or not a finite number"))
+    latest = now + FUTURE_TOLERANCE
+    for col, dtype in ds.columns.items():
+        if dtype == pl.Float64():
+            out.append(
+                Rule(col, ~pl.col(col).is_finite(), "must be a finite number (leave it empty if missing)")
+            )
+        if isinstance(dtype, pl.Datetime):
+            out.append(
+                Rule(
+                    col,
+                    pl.col(col) < EARLIEST_TS,
+                    f"must not be before {_show(EARLIEST_TS)} (Bitcoin's genesis block: no market is older)",
+                )
+            )
+            out.append(
+                Rule(
+                    col,
+                    pl.col(col) > latest,
+                    f"must not be after now + {FUTURE_TOLERANCE.total_seconds() / 60:g} min "
+                    f"({_show(latest.replace(microsecond=0))}): rows stamped in the future are refused",
+                )
+            )
+    out += [Rule(col, bound.bad(col), bound.rule) for col, bound in ds.bounds.items()]
+    out += [
+        Rule(col, ~pl.col(col).is_in(list(allowed)), f"must be one of {', '.join(allowed)}")
+        for col, allowed in ds.choices.items()
+    ]
+    out += [Rule(c.column, c.bad, c.rule, c.shows) for c in ds.checks]
+    return out
+
+
+def _show(value: Any) -> str:
+    """A value as an error quotes it: times in ISO 8601 UTC, everything else as its repr."""
+    if isinstance(value, datetime):
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return text.removesuffix(".000000").removesuffix("+00:00") + "Z"
+    return repr(value)
+
+
+def _got(rule: Rule, row: dict[str, Any]) -> str:
+    if not rule.shows:
+        return _show(row.get(rule.column))
+    return ", ".join(f"{c}={_show(row.get(c))}" for c in rule.shows)
+
+
+def _first_bad(frame: pl.DataFrame, rule: Rule, file: str) -> None:
+    """Raise :class:`InputError` at the first row that breaks ``rule`` (file, row, column, value, rule)."""
+    bad = frame.filter(rule.bad)
     if bad.is_empty():
         return
     first = bad.row(0, named=True)
     row = first.get(ROW)
     src = first.get(FILE) or file
-    value = first.get(column)
     more = f" ({bad.height} rows in all)" if bad.height > 1 else ""
     raise InputError(
-        str(src), int(row) if row is not None else None, column, f"{problem}, got {value!r}{more}"
+        str(src),
+        int(row) if row is not None else None,
+        rule.column,
+        f"{rule.problem}, got {_got(rule, first)}{more}",
     )
 
 
-def validate(ds: Dataset, frame: pl.DataFrame, file: str) -> None:
-    """Raise :class:`InputError` at the first row that breaks a rule of the dataset."""
-    for col in ds.required:
-        dtype = ds.columns[col]
-        missing = pl.col(col).is_null()
-        if dtype == pl.Float64():
-            missing = missing | pl.col(col).is_nan() | pl.col(col).is_infinite()
-        _first_bad(frame, missing, col, "required value is missing or not a finite number", file)
-    for col in ds.positive:
-        _first_bad(frame, pl.col(col) <= 0, col, "must be positive", file)
-    for col in ds.non_negative:
-        _first_bad(frame, pl.col(col) < 0, col, "must not be negative", file)
-    if ds.name == "candles":
-        _first_bad(
-            frame,
-            ~pl.col("interval").is_in(list(CANDLE_INTERVALS)),
-            "interval",
-            f"interval must be one of {', '.join(CANDLE_INTERVALS)}",
-            file,
-        )
-    if ds.name == "liquidations":
-        _first_bad(
-            frame,
-            ~pl.col("liquidated_side").is_in(list(LIQUIDATED_SIDES)),
-            "liquidated_side",
-            "must be 'long' or 'short' (the side of the position that was liquidated)",
-            file,
-        )
-    if ds.name == "long_short_ratio":
-        _first_bad(
-            frame,
-            ~pl.col("kind").is_in(list(LONG_SHORT_KINDS)),
-            "kind",
-            f"must be one of {', '.join(LONG_SHORT_KINDS)}",
-            file,
-        )
-    if ds.name == "open_interest":
-        _first_bad(
-            frame,
-            ~pl.col("raw_unit").is_in(list(OI_UNITS)),
-            "raw_unit",
-            f"must be one of {', '.join(OI_UNITS)}",
-            file,
-        )
+def validate(ds: Dataset, frame: pl.DataFrame, file: str, *, now: datetime | None = None) -> None:
+    """Raise :class:`InputError` at the first row that breaks a rule of the dataset (file and source imports)."""
+    checks = rules(ds, now or datetime.now(UTC))
+    if (
+        frame.is_empty()
+        or not frame.select(pl.any_horizontal([r.bad.fill_null(False) for r in checks]).any()).item()
+    ):
+        return
+    for rule in checks:
+        _first_bad(frame, rule, file)
 
 
-def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame]:
-    """Canonical frames ready to write, with the report filled in (rows, ranges, gaps, anomalies)."""
+def set_aside(
+    ds: Dataset, frame: pl.DataFrame, *, now: datetime | None = None
+) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Live paths (sync, record): the rows that obey every rule, and the others with the first rule they break."""
+    checks = rules(ds, now or datetime.now(UTC))
+    first = pl.coalesce([pl.when(r.bad.fill_null(False)).then(pl.lit(i)) for i, r in enumerate(checks)])
+    marked = frame.with_columns(first.alias("_rule"))
+    aside = []
+    for row in marked.filter(pl.col("_rule").is_not_null()).iter_rows(named=True):
+        rule = checks[row.pop("_rule")]
+        row = {k: v for k, v in row.items() if k not in (ROW, FILE)}
+        aside.append(
+            {
+                "dataset": ds.name,
+                "venue": row.get("venue"),
+                "symbol": row.get("symbol"),
+                "ts": row.get("ts"),
+                "column": rule.column,
+                "reason": f"column '{rule.column}': {rule.problem}, got {_got(rule, row)}",
+                "row": row,
+            }
+        )
+    return marked.filter(pl.col("_rule").is_null()).drop("_rule"), aside
+
+
+def nan_to_null(frame: pl.DataFrame, report: ImportReport, file: str | Path) -> pl.DataFrame:
+    """For a source whose documented format writes a missing value as NaN: NaN becomes null, counted."""
+    floats = [c for c, t in frame.schema.items() if t.is_float()]
+    if not floats:
+        return frame
+    count = int(frame.select(pl.sum_horizontal([pl.col(c).is_nan().sum() for c in floats])).item())
+    if count:
+        report.nan_as_missing += count
+        report.assume(
+            f"{Path(file).name}: {count} NaN values read as missing (the set documents NaN as missing)"
+        )
+    return frame.with_columns([pl.col(c).fill_nan(None) for c in floats])
+
+
+def finalize(
+    batch: Batch, store: Store | None = None, *, now: datetime | None = None, live: bool = False
+) -> dict[str, pl.DataFrame]:
+    """Canonical frames ready to write, with the report filled in (rows, ranges, gaps, anomalies).
+
+    Every row is checked against its dataset's rules (:func:`rules`, ``now`` bounding the time): a file or source
+    import stops at the first bad row (:class:`InputError`); a ``live`` path (sync, record) sets such rows aside in
+    the report and keeps the others.
+    """
+    now = now or datetime.now(UTC)
     out: dict[str, pl.DataFrame] = {}
     report = batch.report
     candles = None
@@ -186,14 +268,15 @@ def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame
             continue
         ds = DATASETS[name]
         frame = conform(ds, pl.concat([conform(ds, p) for p in batch.parts[name]], how="diagonal_relaxed"))
-        if name == "funding":
+        if name == "funding":  # same-source duplicates go here: their conflicts are reported first
+            _report_conflicts(ds, frame.with_columns(ts=settlement_ts("ts")), report)
             frame = _funding_intervals(frame, report)
-        validate(ds, frame, report.path)
         if name == "liquidations":
             frame = _liquidation_seq(frame)
         if name == "open_interest":
             frame = one_sided(_value_open_interest(frame, candles, store, report), report)
-        frame, dropped = _dedupe(ds, frame)
+        frame = _checked(ds, frame, report, now, live)
+        frame, dropped = _dedupe(ds, frame, report, conflicts=name != "funding")
         rep = report.dataset(name)
         rep.duplicates_dropped += dropped
         frame = frame.drop([c for c in (ROW, FILE) if c in frame.columns]).sort(list(ds.key))
@@ -207,8 +290,72 @@ def finalize(batch: Batch, store: Store | None = None) -> dict[str, pl.DataFrame
     return out
 
 
-def _dedupe(ds: Dataset, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """One row per key: the highest quality wins; among equals, the last one read."""
+def _checked(
+    ds: Dataset, frame: pl.DataFrame, report: ImportReport, now: datetime, live: bool
+) -> pl.DataFrame:
+    """The rows to store: all of them or an :class:`InputError`; on a live path, those obeying every rule."""
+    if not live:
+        validate(ds, frame, report.path, now=now)
+        return frame
+    kept, aside = set_aside(ds, frame, now=now)
+    report.dataset(ds.name).set_aside += len(aside)
+    report.set_aside.extend(aside)
+    return kept
+
+
+def _report_conflicts(ds: Dataset, frame: pl.DataFrame, report: ImportReport) -> None:
+    """Keys read more than once with different numbers: both values and the rule that chose one, per pair."""
+    measures = [c for c, t in ds.columns.items() if t == pl.Float64() and c not in ds.key]
+    key = list(ds.key)
+    rows = frame.with_row_index("_order").filter(pl.len().over(key) > 1)
+    if rows.is_empty() or not measures:
+        return
+    kept = rows.sort("quality", "_order").unique(subset=key, keep="last")
+    pairs = rows.join(kept, on=key, suffix="_kept").filter(pl.col("_order") != pl.col("_order_kept"))
+    pairs = pairs.filter(
+        pl.any_horizontal([(pl.col(c) != pl.col(f"{c}_kept")).fill_null(False) for c in measures])
+    )
+    if pairs.is_empty():
+        return
+    report.dataset(ds.name).conflicts += pairs.height
+    for r in pairs.sort([*key, "_order"]).head(MAX_CONFLICT_LINES).iter_rows(named=True):
+        report.conflicts.append(_conflict_line(ds, r, measures))
+    if pairs.height > MAX_CONFLICT_LINES:
+        report.conflicts.append(
+            f"{ds.name}: ... and {pairs.height - MAX_CONFLICT_LINES} more keys read twice with different values"
+        )
+
+
+def _conflict_line(ds: Dataset, r: dict[str, Any], measures: list[str]) -> str:
+    def where(suffix: str) -> str:
+        file, row = r.get(FILE + suffix), r.get(ROW + suffix)
+        return f"{Path(str(file)).name} row {row}" if file and row else f"item {r['_order' + suffix] + 1}"
+
+    extra = "".join(
+        f" {k}={r[k] if isinstance(r[k], str) else _show(r[k])}"
+        for k in ds.key
+        if k not in ("venue", "symbol", "ts")
+    )
+    diffs = "; ".join(
+        f"{c} {_show(r[c])} ({where('')}) vs {_show(r[c + '_kept'])} ({where('_kept')})"
+        for c in measures
+        if r[c] is not None and r[c + "_kept"] is not None and r[c] != r[c + "_kept"]
+    )
+    q, q_kept = r["quality"], r["quality_kept"]
+    rule = (
+        f"higher quality wins ({q_kept} over {q})"
+        if q != q_kept
+        else f"equal quality {q}: the last one read wins"
+    )
+    return f"{ds.name} {r['venue']} {r['symbol']}{extra} {_show(r['ts'])}: {diffs}; kept {where('_kept')}: {rule}"
+
+
+def _dedupe(
+    ds: Dataset, frame: pl.DataFrame, report: ImportReport, *, conflicts: bool = True
+) -> tuple[pl.DataFrame, int]:
+    """One row per key: the highest quality wins; among equals, the last one read (conflicts reported)."""
+    if conflicts:
+        _report_conflicts(ds, frame, report)
     ranked = frame.with_row_index("_order").sort("quality", "_order").drop("_order")
     unique = ranked.unique(subset=list(ds.key), keep="last", maintain_order=True)
     return unique, frame.height - unique.height

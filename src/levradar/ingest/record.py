@@ -30,6 +30,7 @@ from levradar.domain.symbols import canonical_market
 from levradar.ingest.normalize import Batch
 from levradar.ingest.report import ImportReport
 from levradar.ingest.run import write_batch
+from levradar.jsonio import dumps
 from levradar.net.endpoints import endpoint
 from levradar.store import Store
 from levradar.venues import ParseError, parse
@@ -43,6 +44,7 @@ class StreamStats:
     records: int = 0
     malformed: int = 0
     reconnects: int = 0
+    set_aside: int = 0  # readable records breaking a rule (kept in rejected/ with the reason)
     gaps_s: list[float] = field(default_factory=list)  # time spent disconnected, per reconnect
     last_error: str | None = None
 
@@ -211,9 +213,16 @@ class Recorder:
         for records in by_type.values():
             batch.add(records[0].dataset_name, records_frame(records, source="record"))
         with self.lock:
-            report = write_batch(self.store, batch, "record")
+            report = write_batch(self.store, batch, "record", live=True)
         for name, rep in report.datasets.items():
             self.written[name] += rep.inserted or 0
+        for aside in report.set_aside:  # kept with the reason, like an unreadable message
+            venue = str(aside["venue"])
+            if venue in self.stats:
+                self.stats[venue].set_aside += 1
+            self._reject(
+                venue, dumps(aside["row"]), datetime.now(UTC), f"{aside['dataset']}: {aside['reason']}"
+            )
         if self.on_write is not None:
             self.on_write()
 

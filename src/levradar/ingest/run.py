@@ -19,10 +19,15 @@ class UnknownSourceError(ValueError):
     """The source name is not one levradar can import."""
 
 
-def write_batch(store: Store, batch: Batch, kind: str) -> ImportReport:
-    """Validate and write a batch atomically; fills the report's insert/update counts."""
+def write_batch(
+    store: Store, batch: Batch, kind: str, *, now: datetime | None = None, live: bool = False
+) -> ImportReport:
+    """Validate and write a batch atomically; fills the report's insert/update counts.
+
+    ``live`` (sync, record): rows breaking a rule are set aside in the report instead of stopping the write.
+    """
     started = datetime.now(UTC)
-    frames = finalize(batch, store)
+    frames = finalize(batch, store, now=now, live=live)
     instruments = _instruments(frames, batch)
     counts = store.write(
         frames,
@@ -38,7 +43,8 @@ def write_batch(store: Store, batch: Batch, kind: str) -> ImportReport:
     for name, c in counts.items():
         rep = batch.report.dataset(name)
         rep.inserted, rep.updated, rep.unchanged = c.inserted, c.updated, c.unchanged
-        rep.superseded = c.superseded
+        rep.superseded, rep.corrected = c.superseded, c.corrected
+        batch.report.corrections.extend(c.corrections)
     return batch.report
 
 

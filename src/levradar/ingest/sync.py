@@ -23,7 +23,7 @@ import polars as pl
 from levradar.domain.datasets import QUALITY_VENUE
 from levradar.domain.symbols import canonical_market
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
-from levradar.ingest.report import ImportReport
+from levradar.ingest.report import MAX_SET_ASIDE_LINES, ImportReport
 from levradar.ingest.run import write_batch
 from levradar.ingest.sources.common import Filters, canonical_rows, settlement_rows
 from levradar.ingest.sources.hyperliquid_rest import candle_rows, funding_rows
@@ -48,6 +48,7 @@ class VenueSummary:
     assets: int = 0
     needs_since: bool = False  # nothing stored yet for an asset: a first backfill needs a start time
     error: str | None = None
+    set_aside: list[str] = field(default_factory=list)  # rows not stored because they break a rule, and why
 
 
 def _ms(ts: datetime) -> int:
@@ -729,9 +730,10 @@ def sync(
                 )
             batch = syncer(client, wanted, start, end)
             with guard:
-                report = write_batch(store, batch, "sync")
+                report = write_batch(store, batch, "sync", live=True)  # bad rows set aside, the rest stored
             summary.assets = len(wanted)
             summary.rows = {name: rep.inserted or 0 for name, rep in report.datasets.items()}
+            summary.set_aside = [f"{a['dataset']} {a['symbol']}: {a['reason']}" for a in report.set_aside]
             summary.ok = True
         except (HttpError, InputError, SyncUnavailable, ValueError, KeyError) as exc:
             summary.error = str(exc)
@@ -748,4 +750,6 @@ def summary_dict(s: VenueSummary) -> dict[str, Any]:
         "inserted": s.rows,
         "requests": s.requests,
         "error": s.error,
+        "set_aside": len(s.set_aside),
+        "set_aside_reasons": s.set_aside[:MAX_SET_ASIDE_LINES],
     }

@@ -26,6 +26,7 @@ from levradar.store.schema import MIGRATIONS, SCHEMA_VERSION, q
 
 DB_FILENAME = "levradar.duckdb"
 ENV_DATA_DIR = "LEVRADAR_DATA_DIR"
+MAX_CORRECTION_LINES = 5
 
 
 class StoreError(RuntimeError):
@@ -39,6 +40,8 @@ class UpsertCounts:
     updated: int
     unchanged: int  # identical to what was stored, or outranked by better-quality rows already stored
     superseded: int = 0  # recovered funding events dropped because a real settlement record covers them
+    corrected: int = 0  # of ``updated``: equal quality, other values (a correction of the stored row)
+    corrections: tuple[str, ...] = ()  # the first few corrections, with old and new values
 
 
 def resolve_data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
@@ -178,6 +181,7 @@ class Store:
 
     def _upsert(self, ds: Dataset, frame: pl.DataFrame) -> UpsertCounts:
         cols = list(ds.columns)
+        _refuse_non_finite(ds, frame)
         stage = _naive_utc(frame.select(cols))
         if stage.is_empty():
             return UpsertCounts(0, 0, 0, 0)
@@ -191,12 +195,15 @@ class Store:
         differs = " OR ".join(f"s.{q(c)} IS DISTINCT FROM t.{q(c)}" for c in data_cols) or "FALSE"
         wins = f"(s.quality > t.quality OR (s.quality = t.quality AND ({differs})))"
         join = " AND ".join(f"s.{q(k)} = t.{q(k)}" for k in ds.key)
+        corrects = f"s.quality = t.quality AND ({differs})"
         row = self.con.execute(
             f"SELECT count(*) FILTER (WHERE t.{q(ds.key[0])} IS NULL),"
-            f" count(*) FILTER (WHERE t.{q(ds.key[0])} IS NOT NULL AND {wins})"
+            f" count(*) FILTER (WHERE t.{q(ds.key[0])} IS NOT NULL AND {wins}),"
+            f" count(*) FILTER (WHERE t.{q(ds.key[0])} IS NOT NULL AND {corrects})"
             f" FROM _stage s LEFT JOIN {q(ds.name)} t ON {join}"
         ).fetchall()[0]
-        inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+        inserted, updated, corrected = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+        corrections = self._corrections(ds, data_cols, join, corrects) if corrected else ()
         excluded_wins = wins.replace("s.", "excluded.").replace("t.", f"{q(ds.name)}.")
         sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in [*ds.value_columns, "ts_ingest"])
         col_list = ", ".join(q(c) for c in cols)
@@ -208,7 +215,33 @@ class Store:
         self.con.execute("DROP TABLE _stage")
         received = stage.height
         unchanged = received - inserted - updated - dropped_incoming
-        return UpsertCounts(received, inserted, updated, unchanged, dropped_incoming + dropped_stored)
+        return UpsertCounts(
+            received, inserted, updated, unchanged, dropped_incoming + dropped_stored, corrected, corrections
+        )
+
+    def _corrections(self, ds: Dataset, data_cols: list[str], join: str, corrects: str) -> tuple[str, ...]:
+        """The first few staged rows that correct a stored row of equal quality: key, old -> new values."""
+        pairs = ", ".join(f"t.{q(c)} AS {q('old_' + c)}, s.{q(c)} AS {q('new_' + c)}" for c in data_cols)
+        keys = ", ".join(f"s.{q(k)}" for k in ds.key)
+        rows = self._fetch(
+            f"SELECT {keys}, s.quality, {pairs} FROM _stage s JOIN {q(ds.name)} t ON {join}"
+            f" WHERE {corrects} ORDER BY {keys} LIMIT {MAX_CORRECTION_LINES}"
+        )
+        lines = []
+        for r in _aware_utc(rows).iter_rows(named=True):
+            market = " ".join(
+                str(r[k]) if k in ("venue", "symbol") else f"{k}={r[k]}" for k in ds.key if k != "ts"
+            )
+            changes = ", ".join(
+                f"{c} {r['old_' + c]!r} -> {r['new_' + c]!r}"
+                for c in data_cols
+                if r["old_" + c] != r["new_" + c]
+            )
+            lines.append(
+                f"{ds.name} {market} {r['ts']:%Y-%m-%d %H:%M:%S} UTC: {changes} (equal quality {r['quality']}: "
+                "the newer row is a correction)"
+            )
+        return tuple(lines)
 
     def _supersede_recovered(self, target: str) -> int:
         """Delete recovered funding events in ``target`` that lie inside a better record's coverage.
@@ -374,6 +407,21 @@ class Store:
             )
         sql = " UNION ALL ".join(parts) + ' ORDER BY dataset, venue, symbol, "interval"'
         return _aware_utc(self._fetch(sql))
+
+
+def _refuse_non_finite(ds: Dataset, frame: pl.DataFrame) -> None:
+    """The last guard: NaN and infinity are never stored, in any float column."""
+    for col, dtype in ds.columns.items():
+        if dtype != pl.Float64() or col not in frame.columns:
+            continue
+        bad = frame.filter(~pl.col(col).is_finite())
+        if not bad.is_empty():
+            first = bad.row(0, named=True)
+            key = ", ".join(f"{k}={first.get(k)}" for k in ds.key)
+            raise StoreError(
+                f"{ds.name}: column {col!r} holds {first[col]!r} at key ({key}); the store never holds NaN or "
+                f"infinity ({bad.height} rows)"
+            )
 
 
 def _interval_seconds_sql() -> str:

@@ -20,7 +20,7 @@ from levradar.domain.datasets import QUALITY_AGGREGATE, QUALITY_RECOVERED, QUALI
 from levradar.domain.funding import recover_from_forward_filled
 from levradar.domain.symbols import split_symbol
 from levradar.domain.venues import CONTRACT_SIZES
-from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
+from levradar.ingest.normalize import FILE, ROW, Batch, InputError, nan_to_null, with_market
 from levradar.ingest.report import ImportReport
 from levradar.ingest.sources.common import (
     Filters,
@@ -116,7 +116,7 @@ def _load_panel(batch: Batch, file: Path, venue: str, coin: str, filters: Filter
     report = batch.report
     report.files += 1
     cols = _panel_columns(venue)
-    raw = read_parquet(file)
+    raw = nan_to_null(read_parquet(file), report, file)  # the panels document missing data as NaN
     if "timestamp" not in raw.columns:
         raise InputError(str(file), None, "timestamp", "expected column is missing")
     need_columns(raw, [c for k, c in cols.items() if c and k in ("open", "high", "low", "close")], file)
