@@ -83,7 +83,9 @@ def test_export_then_import_gives_identical_data(
     assert code == 0, err
     original = stored(source_dir, name)
     assert original.height > 0
-    assert_frame_equal(stored(target, name), original, check_exact=True)
+    # identical data; the quality rank is the importer's (a canonical file is a venue record unless it says its
+    # funding was recovered), never the file's: tests/test_clean_inputs.py checks that rule
+    assert_frame_equal(stored(target, name).drop("quality"), original.drop("quality"), check_exact=True)
     for other in DATASETS:
         if other != name:
             assert stored(target, other).is_empty()

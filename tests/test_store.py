@@ -459,25 +459,29 @@ def test_import_order_does_not_change_the_tables(
 
 
 @pytest.mark.parametrize("name", ["funding", "candles"])
-@pytest.mark.parametrize("qualities_in_file", [(3, 1), (1, 3)], ids=["venue-first", "venue-last"])
-def test_better_quality_wins_within_one_import(
-    tmp_path: Path, name: str, qualities_in_file: tuple[int, int]
-) -> None:
-    """Two rows for one key in the same batch: the better-ranked one is kept, wherever it is in the file."""
-    head = (
-        "venue,symbol,ts,rate,interval_hours,quality"
+@pytest.mark.parametrize("qualities", [(3, 1), (1, 3)], ids=["venue-first", "venue-last"])
+def test_better_quality_wins_within_one_import(tmp_path: Path, name: str, qualities: tuple[int, int]) -> None:
+    """Two rows for one key in the same batch, as two importers rank them (a venue record and a recovered or
+    panel row): the better-ranked one is kept, wherever it comes in the batch. Files cannot set their quality."""
+    from levradar.ingest.normalize import Batch
+    from levradar.ingest.report import ImportReport
+
+    ts = datetime(2025, 10, 10, 8, tzinfo=UTC)
+    market = {"venue": "binance", "symbol": "BTCUSDT", "asset": "BTC", "ts": ts}
+    values = (
+        {3: {"rate": 0.0001, "interval_hours": 8.0}, 1: {"rate": -0.02, "interval_hours": 8.0}}
         if name == "funding"
-        else "venue,symbol,interval,ts,open,high,low,close,quality"
+        else {
+            3: {"interval": "1h", "open": 100.0, "high": 110.0, "low": 90.0, "close": 105.0},
+            1: {"interval": "1h", "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5},
+        }
     )
-    values = {3: "0.0001,8", 1: "-0.02,8"} if name == "funding" else {3: "100,110,90,105", 1: "1,2,0.5,1.5"}
-    interval = "" if name == "funding" else "1h,"
-    lines = [head] + [
-        f"binance,BTCUSDT,{interval}2025-10-10T08:00:00Z,{values[q]},{q}" for q in qualities_in_file
-    ]
-    path = tmp_path / f"{name}.csv"
-    path.write_text("\n".join(lines) + "\n")
+    batch = Batch(ImportReport("test", "two importers"))
+    for quality in qualities:
+        extra = {"interval_source": "recovered" if quality == 1 else "venue"} if name == "funding" else {}
+        batch.add(name, pl.DataFrame([{**market, **values[quality], **extra, "quality": quality}]))
     with Store(tmp_path / "s") as store:
-        write_batch(store, load_file(name, path), "import")
+        write_batch(store, batch, "import")
         stored = store.read(name, derived=False)
     assert stored.height == 1
     assert stored["quality"].to_list() == [QUALITY_VENUE]

@@ -365,7 +365,8 @@ class Store:
         if as_of is not None:
             where.append(f"{_known_at_sql(ds)} <= ?")
             params.append(_to_naive(as_of))
-        sql = f"SELECT * EXCLUDE (ts_ingest), ts_ingest FROM {q(ds.name)}"
+        # canonical column order, whatever order migrations added the columns in
+        sql = f"SELECT {', '.join(q(c) for c in ds.columns)}, ts_ingest FROM {q(ds.name)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         order = list(ds.key)  # the whole key: a repeatable order (same-millisecond fills included)
