@@ -14,6 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from levradar.analytics.models import (
+    LABEL_HORIZON,
+    SavedModel,
+    apply_registry,
+    load_registry,
+    model_at,
+    save_registry,
+)
+from levradar.analytics.scan import scan, screen
 from levradar.cli import app
 from levradar.evaluation.anomalies import anomalies
 from levradar.evaluation.signals import HORIZONS, Split, frozen_edges, with_outcomes
@@ -172,24 +181,87 @@ def test_evaluate_over_dask_equals_the_local_run(
     assert remote == local
 
 
-def test_scan_reports_the_model_only_when_it_beat_the_rules(
+def test_evaluate_saves_a_walk_forward_registry(
     data_dir: Path, evaluation: tuple[dict[str, object], Path]
 ) -> None:
+    """Every saved model carries its window; it may speak only after its training labels end, and it is
+    qualified only by the out-of-sample evidence that existed then."""
     result, _ = evaluation
     model = result["model"]
     assert isinstance(model, dict)
-    saved = model["saved"]
-    path = data_dir / "models" / "squeeze.json"
-    beat = [t for t, v in model["targets"].items() if v.get("radar_beats_rules")]
-    assert saved == sorted(beat) and path.exists() == bool(beat)
-    scan = json.loads(CliRunner().invoke(app, ["scan", "--json", "--data-dir", str(data_dir)]).stdout)
-    for read in scan["assets"]:
-        described = read["scores"]["squeeze_model"]
-        if "long_flush" in beat:
-            assert "P(long flush within 24h)" in described and "trained" in described
-            assert 0 <= read["scores"]["squeeze_long"] <= 100
-        else:
-            assert described.startswith("rule-based")
+    registry = load_registry(data_dir)
+    assert registry and len(registry) == len(model["saved"])
+    for m in registry:
+        assert m.trained_to + LABEL_HORIZON <= m.valid_from
+        assert m.qualified == bool(m.evidence["beats_rules"])
+        through = m.evidence["through"]
+        assert _when(through) <= m.valid_from  # the qualifying evidence ends before the model speaks
+    for target in ("long_flush", "short_squeeze"):
+        mine = sorted((m for m in registry if m.target == target), key=lambda m: m.valid_from)
+        if mine:
+            assert not mine[0].qualified  # the first fold has no out-of-sample evidence before it
+
+
+def _when(value: object) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("when", ["2025-10-11T00:00", "2026-02-01T12:00", "2026-03-05T23:00"])
+def test_a_scan_uses_no_model_trained_after_its_as_of(
+    data_dir: Path, evaluation: tuple[dict[str, object], Path], when: str
+) -> None:
+    """After evaluate, a historical scan's squeeze scores come from the model valid then (or the rules), and
+    scan and screen read the same numbers."""
+    as_of = datetime.fromisoformat(when).replace(tzinfo=UTC)
+    registry = load_registry(data_dir)
+    with Store(data_dir, read_only=True) as store:
+        reads = {r["asset"]: r for r in scan(store, as_of)}
+        ranked = screen(store, as_of)
+    for target, column in (("long_flush", "squeeze_long"), ("short_squeeze", "squeeze_short")):
+        chosen = model_at(registry, target, as_of)
+        assert chosen is None or (chosen.valid_from <= as_of and chosen.trained_to + LABEL_HORIZON <= as_of)
+        for read in reads.values():
+            described = read["scores"]["squeeze_model"]
+            if chosen is not None and chosen.qualified:
+                assert f"valid from {chosen.valid_from:%Y-%m-%d %H:%M}" in described
+            else:
+                assert f"{column}: rule-based" in described
+    for row in ranked["highest_squeeze_risk"]:
+        scores = reads[row["asset"]]["scores"]
+        assert row["score"] == pytest.approx(max(scores["squeeze_long"], scores["squeeze_short"]), abs=0.051)
+
+
+def test_a_model_is_never_used_before_it_is_valid(tmp_path: Path) -> None:
+    """A registry with a qualified model valid from T: rows before T keep the rule scores, rows after use it."""
+    t = datetime(2025, 10, 10, 12, tzinfo=UTC)
+    model = SavedModel(
+        target="long_flush",
+        valid_from=t,
+        trained_from=t - timedelta(days=200),
+        trained_to=t - timedelta(days=4),
+        qualified=True,
+        evidence={"through": t, "auc": 0.7, "auc_rules": 0.6, "beats_rules": True},
+        features=["funding_z"],
+        medians=[0.0],
+        mean=[0.0],
+        scale=[1.0],
+        coef=[1.0],
+        intercept=0.0,
+    )
+    save_registry(tmp_path, [model])
+    frame = pl.DataFrame(
+        {
+            "t": [t - timedelta(hours=1), t, t + timedelta(hours=1)],
+            "funding_metric": [0.0, 0.0, 2.0],
+            "squeeze_long": [40.0, 40.0, 40.0],
+            "squeeze_short": [10.0, 10.0, 10.0],
+        }
+    )
+    out = apply_registry(frame, load_registry(tmp_path))
+    assert out["squeeze_long"].to_list() == pytest.approx([40.0, 50.0, 100 / (1 + np.exp(-2.0))])
+    assert out["squeeze_short"].to_list() == [10.0, 10.0, 10.0]  # no model for that target
+    assert out["squeeze_model"][0].startswith("squeeze_long: rule-based") and "later data" in out["squeeze_model"][0]
+    assert "valid from 2025-10-10 12:00" in out["squeeze_model"][1]
 
 
 @pytest.mark.parametrize(

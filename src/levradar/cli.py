@@ -377,13 +377,13 @@ def scan_cmd(
     from levradar.evaluation.fanout import scan_distributed
 
     with Store(directory, read_only=True) as store:
-        when = _as_of(store, as_of)
+        when, rule = _as_of_rule(store, as_of, load_config(config), split_list(assets, upper=True))
         names = split_list(assets, upper=True) or store_assets(store)
     reads = scan_distributed(directory, names, when, config, address)
     if as_json:
-        print_json({"as_of": when, "cluster": address, "assets": reads})
+        print_json({"as_of": when, "as_of_rule": rule, "cluster": address, "assets": reads})
     else:
-        print_scan(reads, when)
+        print_scan(reads, when, rule.get("stale_assets"))
 
 
 @app.command("screen")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from levradar.analytics.baseline import make_grid, robust_baselines
 from levradar.analytics.config import SignalConfig, load_config
 from levradar.analytics.coverage import choose_as_of, row_coverage
 from levradar.analytics.heatmap import load_heatmap_config
+from levradar.analytics.models import RULES, apply_registry, load_registry
 from levradar.analytics.proximity import liquidation_overlay
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
@@ -58,9 +58,12 @@ def evaluate_store(
     config: SignalConfig | None = None,
     label_hours: int | None = None,
     liquidation: bool = True,
+    models: bool = True,
 ) -> Evaluated:
     """Features, regimes and scores for the hours ``(as_of - label_hours, as_of]`` of every asset and market;
-    with ``liquidation``, the heatmap model's proximity at ``as_of`` (see evaluate_frames)."""
+    with ``liquidation``, the heatmap model's proximity at ``as_of`` (see evaluate_frames); with ``models``, each
+    hour's squeeze scores come from the saved model valid at that hour where one qualified (analytics/models.py),
+    else they stay rule-based."""
     cfg = config or load_config()
     end = floor_hour(as_of)
     labels = label_hours if label_hours is not None else int(cfg.value("baseline", "label_window_days")) * 24
@@ -68,7 +71,10 @@ def evaluate_store(
     start = end - timedelta(days=window_days, hours=labels + 24)
     # read a margin before the grid so every grid hour has its 24h lags and 7-day volatility
     markets = load_markets(store, start - FEATURE_MARGIN, end, assets)
-    return evaluate_frames(markets, start, end, labels, cfg, liquidation)
+    ev = evaluate_frames(markets, start, end, labels, cfg, liquidation)
+    if not models or ev.assets.is_empty():
+        return ev
+    return replace(ev, assets=apply_registry(ev.assets, load_registry(store.data_dir)))
 
 
 def evaluate_frames(
@@ -365,7 +371,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
                     "fragility": _num(r["fragility"], 1),
                     "squeeze_long": _num(r["squeeze_long"], 1),
                     "squeeze_short": _num(r["squeeze_short"], 1),
-                    "squeeze_model": "rule-based 0-100 (not a calibrated probability)",
+                    "squeeze_model": r.get("squeeze_model") or RULES,
                     "deleveraging": r["deleveraging"],
                     "tradeability": _num(r["tradeability"], 1),
                     "lsi": _num(r["lsi"], 1),
@@ -396,46 +402,7 @@ def scan(
     Where ``levradar evaluate`` saved a probability model that beat the rule-based squeeze scores out of sample
     (``models/squeeze.json`` in the data directory), squeeze_long / squeeze_short are its probabilities (in %,
     within 24h) and ``squeeze_model`` names the model and its training window."""
-    ev = evaluate_store(store, as_of, assets, config, liquidation=liquidation)
-    reads = asset_reads(ev)
-    models = _squeeze_models(store)
-    if models and reads:
-        latest = {
-            r["asset"]: r
-            for r in ev.assets.sort("t").group_by("asset", maintain_order=True).last().iter_rows(named=True)
-        }
-        for read in reads:
-            _apply_models(read, latest[read["asset"]], models)
-    return reads
-
-
-def _squeeze_models(store: Store) -> dict[str, Any]:
-    path = store.data_dir / "models" / "squeeze.json"
-    if not path.exists():
-        return {}
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def _apply_models(read: dict[str, Any], row: dict[str, Any], models: dict[str, Any]) -> None:
-    from levradar.evaluation.model import probability
-
-    features = {**row, "funding_z": row.get("funding_metric")}
-    described = []
-    for target, key in (("long_flush", "squeeze_long"), ("short_squeeze", "squeeze_short")):
-        model = models.get(target)
-        if model is None:
-            continue
-        read["scores"][key] = round(probability(model, features) * 100.0, 1)
-        described.append(
-            f"{key}: P({target.replace('_', ' ')} within 24h) in %, logistic regression trained "
-            f"{str(model['trained_from'])[:10]}..{str(model['trained_to'])[:10]}, out-of-sample AUC "
-            f"{model['oos_auc']:.3f} vs rules {model['oos_auc_rules']:.3f}"
-        )
-    if described:
-        read["scores"]["squeeze_model"] = "; ".join(described)
+    return asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation))
 
 
 __all__ = [
@@ -449,16 +416,22 @@ __all__ = [
 
 
 def history(
-    store: Store, asset: str, start: datetime, end: datetime, config: SignalConfig | None = None
+    store: Store,
+    asset: str,
+    start: datetime,
+    end: datetime,
+    config: SignalConfig | None = None,
+    models: bool = True,
 ) -> pl.DataFrame:
-    """Hourly labels and scores of one asset between ``start`` and ``end`` (each hour as known then)."""
+    """Hourly labels and scores of one asset between ``start`` and ``end`` (each hour as known then; squeeze
+    scores from the saved model valid at each hour where one qualified, unless ``models`` is False)."""
     cfg = config or load_config()
     end_h, start_h = floor_hour(end), floor_hour(start)
     hours = int((end_h - start_h) / timedelta(hours=1))
     if hours < 0:
         raise ValueError("--from must not be after --to")
     # the liquidation overlay is modelled at a scan's hour only: history rows do not carry it
-    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours, liquidation=False)
+    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours, liquidation=False, models=models)
     if ev.assets.is_empty():
         return pl.DataFrame()
     return ev.assets.filter(pl.col("t") >= start_h).select(

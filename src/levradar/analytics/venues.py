@@ -19,7 +19,7 @@ The rule, in one place (docs/signals.md §1):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -114,11 +114,10 @@ def with_funding_weights(markets: pl.DataFrame, rule: VenueRule) -> pl.DataFrame
 def _spread_z(frame: pl.DataFrame, rule: VenueRule) -> pl.Series:
     """Robust z of each row's spread against the same market's spreads of the trailing days (before its day)."""
     keys = frame["key"].unique().sort().to_list()
-    t0 = frame["t"].min()
-    t1 = frame["t"].max()
-    assert t0 is not None and t1 is not None
-    day0 = t0.replace(hour=0, minute=0, second=0, microsecond=0)  # type: ignore[union-attr]
-    n_days = int((t1 - day0) / timedelta(days=1)) + 1  # type: ignore[operator]
+    t0, t1 = frame["t"].min(), frame["t"].max()
+    assert isinstance(t0, datetime) and isinstance(t1, datetime)
+    day0 = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+    n_days = int((t1 - day0) / timedelta(days=1)) + 1
     per_day = 24 // SAMPLE_STRIDE_H
     k_idx = frame["key"].replace_strict({k: i for i, k in enumerate(keys)}, return_dtype=pl.Int64).to_numpy()
     hours = ((frame["t"] - day0).dt.total_hours()).to_numpy()

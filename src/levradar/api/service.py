@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from levradar.analytics.config import SignalConfig, load_config
+from levradar.analytics.coverage import AsOfChoice, choose_as_of
 from levradar.analytics.heatmap import (
     AssetHeatmap,
     HeatmapConfig,
@@ -28,7 +29,6 @@ from levradar.analytics.heatmap import (
     summarize,
 )
 from levradar.analytics.memo import memo
-from levradar.analytics.coverage import AsOfChoice, choose_as_of
 from levradar.analytics.scan import history, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.jsonio import to_json_bytes

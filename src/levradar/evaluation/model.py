@@ -27,6 +27,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from levradar.analytics.models import LABEL_HORIZON, SavedModel
+
 RADAR_FEATURES = (
     "funding_z",
     "oi_roc_4h",
@@ -104,6 +106,7 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
         t: {"radar": [], "volatility": [], "rules": [], "y": []} for t in TARGETS
     }
     folds = []
+    registry: list[SavedModel] = []
     for start in starts:
         end = start + timedelta(days=92)
         train = data.filter(pl.col("t") < start - EMBARGO)
@@ -121,10 +124,15 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
                 continue
             for model_name, cols in (("radar", RADAR_FEATURES), ("volatility", VOL_FEATURES)):
                 model = _model().fit(_x(train, cols)[ok_tr], ytr)
+                if model_name == "radar":  # qualified by what the folds before it showed, nothing later
+                    evidence = _evidence(preds[name], through=start)
+                    labelled = train.filter(pl.Series(ok_tr))["t"]
+                    registry.append(_saved(model, name, start, labelled, evidence))
                 preds[name][model_name].append(model.predict_proba(_x(test, cols)[ok_te])[:, 1])
             preds[name]["rules"].append(np.nan_to_num(test[rule].to_numpy()[ok_te] / 100.0, nan=0.0))
             preds[name]["y"].append(y_test[name][ok_te].astype(bool))
     out: dict[str, Any] = {
+        "registry": registry,
         "folds": [f.__dict__ for f in folds],
         "definition": {
             "move_daily_vols": MOVE_VOLS,
@@ -164,42 +172,79 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
     return out
 
 
-def fit_final(frames: dict[str, pl.DataFrame], scores: dict[str, Any]) -> dict[str, Any]:
-    """For each target on which the radar model beat the rule scores out of sample: the model refitted on all the
-    data, as plain numbers (imputation medians, standardisation, coefficients) that ``scan`` can apply."""
+def _evidence(pred: dict[str, list[np.ndarray]], through: datetime) -> dict[str, Any]:
+    """Out-of-sample AUC and Brier of the radar models so far vs the rule scores; beats = both better."""
+    if not pred["y"]:
+        return {"through": through, "rows": 0, "beats_rules": False}
+    y = np.concatenate(pred["y"])
+    radar, rules = np.concatenate(pred["radar"]), np.concatenate(pred["rules"])
+    if not 0 < y.sum() < y.size:
+        return {"through": through, "rows": int(y.size), "beats_rules": False}
+    auc, auc_rules = float(roc_auc_score(y, radar)), float(roc_auc_score(y, rules))
+    brier, brier_rules = float(brier_score_loss(y, radar)), float(brier_score_loss(y, np.clip(rules, 0, 1)))
+    return {
+        "through": through,
+        "rows": int(y.size),
+        "auc": auc,
+        "auc_rules": auc_rules,
+        "brier": brier,
+        "brier_rules": brier_rules,
+        "beats_rules": auc > auc_rules and brier < brier_rules,
+    }
+
+
+def _saved(
+    pipe: Pipeline, target: str, valid_from: datetime, labelled: pl.Series, evidence: dict[str, Any]
+) -> SavedModel:
+    """A fitted pipeline as plain numbers with its window (``labelled``: the hours whose labels trained it)."""
+    imputer, scaler, lr = (pipe.named_steps[k] for k in ("simpleimputer", "standardscaler", "logisticregression"))
+    first, last = labelled.min(), labelled.max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    assert last + LABEL_HORIZON <= valid_from, "a model may only speak after its training labels end"
+    return SavedModel(
+        target=target,
+        valid_from=valid_from,
+        trained_from=first,
+        trained_to=last,
+        qualified=bool(evidence.get("beats_rules")),
+        evidence=evidence,
+        features=list(RADAR_FEATURES),
+        medians=imputer.statistics_.tolist(),
+        mean=scaler.mean_.tolist(),
+        scale=scaler.scale_.tolist(),
+        coef=lr.coef_[0].tolist(),
+        intercept=float(lr.intercept_[0]),
+    )
+
+
+def fit_final(frames: dict[str, pl.DataFrame], scores: dict[str, Any]) -> list[SavedModel]:
+    """Per target, the radar model refitted on all the data, valid once its last label is known; qualified when
+    the whole walk-forward (all before that time) beat the rule scores."""
     data = _design(frames)
     oi_drop = float(np.nanquantile(data["oi_chg_24h"].drop_nulls().to_numpy(), OI_DROP_QUANTILE))
     y_all = targets(data, oi_drop)
-    out: dict[str, Any] = {}
+    out: list[SavedModel] = []
     for name in TARGETS:
         t = scores["targets"].get(name, {})
-        if not t.get("radar_beats_rules"):
+        if not t.get("evaluated"):
             continue
         ok = ~np.isnan(y_all[name].astype(float))
-        pipe = _model().fit(_x(data, RADAR_FEATURES)[ok], y_all[name][ok].astype(bool))
-        imputer, scaler, lr = (
-            pipe.named_steps[k] for k in ("simpleimputer", "standardscaler", "logisticregression")
-        )
-        out[name] = {
-            "features": list(RADAR_FEATURES),
-            "medians": imputer.statistics_.tolist(),
-            "mean": scaler.mean_.tolist(),
-            "scale": scaler.scale_.tolist(),
-            "coef": lr.coef_[0].tolist(),
-            "intercept": float(lr.intercept_[0]),
-            "trained_from": data["t"].min(),
-            "trained_to": data["t"].max(),
-            "oos_auc": t["models"]["radar"]["auc"],
-            "oos_auc_rules": t["models"]["rules"]["auc"],
-            "oos_brier": t["models"]["radar"]["brier"],
-            "oos_brier_rules": t["models"]["rules"]["brier"],
+        y = y_all[name][ok].astype(bool)
+        if y.sum() < 10 or (~y).sum() < 10:
+            continue
+        pipe = _model().fit(_x(data, RADAR_FEATURES)[ok], y)
+        labelled = data.filter(pl.Series(ok))["t"]
+        last = labelled.max()
+        assert isinstance(last, datetime)
+        radar, rules = t["models"]["radar"], t["models"]["rules"]
+        evidence = {
+            "through": last + LABEL_HORIZON,
+            "rows": t["rows"],
+            "auc": radar["auc"],
+            "auc_rules": rules["auc"],
+            "brier": radar["brier"],
+            "brier_rules": rules["brier"],
+            "beats_rules": bool(t.get("radar_beats_rules")),
         }
+        out.append(_saved(pipe, name, last + LABEL_HORIZON, labelled, evidence))
     return out
-
-
-def probability(model: dict[str, Any], row: dict[str, Any]) -> float:
-    """A saved model's probability for one hour's features (missing ones take the training median)."""
-    x = np.array([row.get(f) if row.get(f) is not None else np.nan for f in model["features"]], dtype=float)
-    x = np.where(np.isfinite(x), x, np.array(model["medians"]))
-    z = (x - np.array(model["mean"])) / np.where(np.array(model["scale"]) > 0, np.array(model["scale"]), 1.0)
-    return float(1.0 / (1.0 + math.exp(-(float(np.dot(z, model["coef"])) + model["intercept"]))))

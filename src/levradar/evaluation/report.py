@@ -6,11 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from levradar.analytics.models import save_registry
 from levradar.evaluation.model import fit_final, walk_forward
 from levradar.evaluation.signals import default_split, evaluate_states, event_table, load_frames
-from levradar.jsonio import dumps
-
-MODEL_FILE = Path("models") / "squeeze.json"
 
 Q_LEVEL = 0.10  # false-discovery rate at which an effect is called "supported"
 
@@ -30,7 +28,17 @@ def run(
     split = default_split(list(frames.values()), train_share)
     states = evaluate_states(frames, split)
     model = walk_forward(frames)
-    model["saved"] = save_model(store_dir, fit_final(frames, model))
+    registry = [*model.pop("registry"), *fit_final(frames, model)]
+    save_registry(store_dir, registry)
+    model["saved"] = [
+        {
+            "target": m.target,
+            "valid_from": m.valid_from,
+            "trained": [m.trained_from, m.trained_to],
+            "qualified": m.qualified,
+        }
+        for m in registry
+    ]
     return {
         "period": {"from": start, "to": end},
         "assets": sorted(frames),
@@ -41,17 +49,6 @@ def run(
         "events": event_table(frames),
         "model": model,
     }
-
-
-def save_model(store_dir: Path, models: dict[str, Any]) -> list[str]:
-    """Keep the models that beat the rule scores where ``scan`` finds them; remove a stale file otherwise."""
-    path = store_dir / MODEL_FILE
-    if not models:
-        path.unlink(missing_ok=True)
-        return []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(models, indent=2))
-    return sorted(models)
 
 
 def _pct(x: float | None, digits: int = 2) -> str:

@@ -31,7 +31,7 @@ MIN_DAYS = 5  # a state seen on fewer unique days is listed but not tested
 def asset_history(asset: str, data_dir: str, start: datetime, end: datetime) -> pl.DataFrame:
     """One asset's hourly reads (opens the store itself, read-only: runs on a Dask worker as well)."""
     with Store(data_dir, read_only=True) as store:
-        frame = history(store, asset, start, end)
+        frame = history(store, asset, start, end, models=False)  # the rule scores, never a saved model's
     return frame
 
 
