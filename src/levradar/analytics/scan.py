@@ -25,7 +25,8 @@ from levradar.store import Store
 
 FEATURE_MARGIN = timedelta(days=8)
 LIQUIDATION_UNAVAILABLE = (
-    "unavailable: no venue with open interest has a bar at this hour, or no pocket exists"
+    "unavailable: no venue with open interest has a 1h bar at this hour (the model steps hour by hour), "
+    "or no pocket exists"
 )
 
 
