@@ -37,7 +37,8 @@ function renderRead(r) {
   card("Fragility", lr.num(s.fragility), lr.level(s.fragility));
   card("Squeeze long / short", `${lr.num(s.squeeze_long)} / ${lr.num(s.squeeze_short)}`);
   card("Funding", `${r.funding.regime || "–"} · ${lr.num((r.funding.apr ?? NaN) * 100, 1)} % APR`);
-  card("OI", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)}`);
+  card("Funding spread across venues", r.funding.dispersion_8h === null ? "–" : (100 * r.funding.dispersion_8h).toFixed(4) + " % / 8h");
+  card("OI (one-sided)", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)}`);
   card("Pocket below", lr.pocket(r.liquidation.nearest_below));
   card("Pocket above", lr.pocket(r.liquidation.nearest_above));
   renderVenues(r);
