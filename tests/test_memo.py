@@ -88,6 +88,17 @@ def test_memo_is_deterministic_and_every_number_is_a_findings(store: Store) -> N
     assert set(first["views"]) == {"derivatives", "structure", "risk", "execution"}
 
 
+def test_a_stale_reading_says_so_first(store: Store) -> None:
+    """2026-03-07 02:00: only Hyperliquid's sample reaches that hour; the memo opens with what the read rests on."""
+    out = memo(store, "BTC", datetime(2026, 3, 7, 2, tzinfo=UTC))
+    first = out["text"].splitlines()[0]
+    assert first.startswith("Read stale at 2026-03-07 02:00 UTC from hyperliquid")
+    assert "missing binance (last bar 2026-03-06 00:00 UTC)" in first
+    finding_text = " ".join(f["text"] for fs in out["views"].values() for f in fs)
+    assert numbers(out["text"]) <= numbers(finding_text)
+    assert "Read " not in memo(store, "BTC", BEFORE_CASCADE)["text"].splitlines()[0]  # complete: no line
+
+
 def test_memo_after_the_cascade_reads_the_flush(store: Store) -> None:
     out = memo(store, "SOL", datetime(2025, 10, 11, 2, tzinfo=UTC))
     assert "Deleveraging (Post-Flush)" in out["text"] and "reclaim" in out["text"]

@@ -112,6 +112,7 @@ def memo_text(a: Analysis) -> str:
         return next((f.text for f in a.views[view] if f.id == fid), "")
 
     lines = [
+        text("derivatives", "coverage"),
         " ".join(
             x
             for x in (

@@ -126,6 +126,24 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
         ),
     ]
     out += [Finding(f"contradiction:{c['id']}", c["text"], {}, {}, t) for c in read["contradictions"]]
+    cov = read.get("coverage") or {}
+    if cov.get("status") in ("partial", "stale"):
+        missing = ", ".join(
+            f"{m['venue']} (last bar {m['last_bar']:%Y-%m-%d %H:%M} UTC)" if m["last_bar"] else m["venue"]
+            for m in cov.get("missing", [])
+        )
+        out.append(
+            Finding(
+                "coverage",
+                f"Read {cov['status']} at {cov['data_time']:%Y-%m-%d %H:%M} UTC from {', '.join(cov['venues'])} "
+                f"({cov['weight_present'] * 100:.0f} % of the asset's weight)"
+                + (f"; missing {missing}" if missing else "")
+                + ".",
+                {k: cov.get(k) for k in ("status", "venues", "weight_present", "behind_h")},
+                {"main_share": cfg.value("aggregation", "main_share")},
+                t,
+            )
+        )
     return out
 
 
