@@ -59,6 +59,14 @@ def panel(name: str) -> pl.DataFrame:
     return frame.with_columns(utc_ts.cast(pl.Datetime("us", "UTC")).alias("ts"))
 
 
+def price_known_at(bars: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``ts, price`` from 1h bars (``ts, open, close``): the close of the bar ending at ``ts``, else the open of
+    the bar starting then (what OI is valued at: a price known at the OI time)."""
+    closes = bars.select(*by, (pl.col("ts") + HOUR).alias("ts"), pl.col("close").alias("price"))
+    opens = bars.select(*by, "ts", pl.col("open").alias("price"))
+    return pl.concat([closes, opens]).unique([*by, "ts"], keep="first", maintain_order=True)
+
+
 def copy_file(src: Path, dst: Path) -> Path:
     """Copy without the fixture's read-only mode bits."""
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -179,15 +187,15 @@ def test_perp_panels_binance_oi_is_usd_converted_to_coin(tmp_path: Path, store: 
 
     import_source(store, "perp-panels", tmp_path / "pp", Filters())
     oi = store.read("open_interest")
-    candles = store.read("candles", interval="1h").select("ts", "open")
+    candles = store.read("candles", interval="1h").select("ts", "open", "close")
     assert oi.height == frame.height
     assert set(oi["venue"]) == {"binance"} and set(oi["symbol"]) == {"BTCUSDT"}
     assert set(oi["raw_unit"]) == {"usd"} and set(oi["usd_method"]) == {"venue"}
     assert (oi["oi_usd"] == oi["raw_value"]).all()
-    joined = oi.join(candles, on="ts")
+    joined = oi.join(price_known_at(candles), on="ts")
     assert joined.height == oi.height
     for r in joined.iter_rows(named=True):
-        assert r["oi_base"] == pytest.approx(r["oi_usd"] / r["open"], rel=1e-12)
+        assert r["oi_base"] == pytest.approx(r["oi_usd"] / r["price"], rel=1e-12)
 
 
 def test_perp_panels_okx_oi_is_usd_as_reported(panels: tuple[Store, ImportReport]) -> None:
@@ -196,11 +204,14 @@ def test_perp_panels_okx_oi_is_usd_as_reported(panels: tuple[Store, ImportReport
     raw = panel("okx_BTC_2018-01-11_2026-03-05.parquet").filter(pl.col("open_interest_usd_okx").is_not_null())
     assert oi.height == raw.height > 0
     assert set(oi["raw_unit"]) == {"usd"} and set(oi["usd_method"]) == {"venue"}
-    joined = oi.join(raw.select("ts", "open_interest_usd_okx", "open_perp_okx"), on="ts")
+    bars = panel("okx_BTC_2018-01-11_2026-03-05.parquet").select(
+        "ts", pl.col("open_perp_okx").alias("open"), pl.col("close_perp_okx").alias("close")
+    )
+    joined = oi.join(raw.select("ts", "open_interest_usd_okx"), on="ts").join(price_known_at(bars), on="ts")
     assert joined.height == oi.height
     assert (joined["oi_usd"] == joined["open_interest_usd_okx"]).all()
     for r in joined.iter_rows(named=True):
-        assert r["oi_base"] == pytest.approx(r["oi_usd"] / r["open_perp_okx"], rel=1e-12)
+        assert r["oi_base"] == pytest.approx(r["oi_usd"] / r["price"], rel=1e-12)
 
 
 def test_perp_panels_hyperliquid_repeated_8h_candles_are_stored_once_as_8h(
@@ -367,7 +378,8 @@ def test_perp_panels_sol_intervals_follow_the_real_settlements(panels: tuple[Sto
     assert sol == [
         "binance SOLUSDT: funding interval 8h -> 4h at 2022-11-09 20:00 UTC",
         "binance SOLUSDT: funding interval 4h -> 2h at 2022-11-10 06:00 UTC",
-        "binance SOLUSDT: funding interval 2h -> 8h at 2022-11-18 16:00 UTC",
+        # past-only: the first 8 h step (to 2022-11-18 16:00) may be missed 2 h settlements; the second confirms
+        "binance SOLUSDT: funding interval 2h -> 8h at 2022-11-19 00:00 UTC",
     ]
     row = store.read("funding", venues=["binance"], symbols=["SOLUSDT"], start=utc(2022, 11, 10, 8)).row(
         0, named=True
@@ -384,7 +396,7 @@ def test_perp_panels_sol_intervals_follow_the_real_settlements(panels: tuple[Sto
     assert changes == [
         (utc(2022, 11, 9, 20), 8.0, 4.0),
         (utc(2022, 11, 10, 6), 4.0, 2.0),
-        (utc(2022, 11, 18, 16), 2.0, 8.0),
+        (utc(2022, 11, 19), 2.0, 8.0),
     ]
     assert stored.filter(pl.col("interval_source") == "recovered").is_empty()
 
@@ -404,8 +416,11 @@ def test_perp_panels_report_counts_match_the_store(panels: tuple[Store, ImportRe
     assert report.files == 9
     counts = store.counts()
     for name, rep in report.datasets.items():
-        assert rep.rows == counts[name] == rep.inserted
+        assert rep.rows == counts[name] + rep.superseded and counts[name] == rep.inserted
         assert rep.updated == 0 and rep.unchanged == 0
+    # the six 2 h events recovered from the SOL panel after the switch back to 8 h (2022-11-18 10:00..22:00,
+    # before a second 8 h gap confirmed it) lie within 8 h after a real settlement: superseded, never stored
+    assert report.datasets["funding"].superseded == 6
     assert counts["liquidations"] == 0
     assert store.imports()["source"].to_list() == ["perp-panels"]
 
@@ -576,14 +591,16 @@ def test_multivenue_usd_oi_is_converted_to_coin_with_a_stored_candle_price(
 
     report = import_source(store, "multivenue-2025", MULTIVENUE, Filters())
     oi = store.read("open_interest").join(
-        candles.select("symbol", "ts", "open"), on=["symbol", "ts"], how="left"
+        price_known_at(candles.select("symbol", "ts", "open", "close"), ("symbol",)),
+        on=["symbol", "ts"],
+        how="left",
     )
     priced = oi.filter(pl.col("asset") != "HYPE")  # the sample has no HYPE
-    assert priced.height == 4 * 38 and priced["open"].null_count() == 0
+    assert priced.height == 4 * 38 and priced["price"].null_count() == 0
     assert set(priced["usd_method"]) == {"venue"}
     for r in priced.iter_rows(named=True):
         assert r["oi_usd"] == r["raw_value"]
-        assert r["oi_base"] == pytest.approx(r["oi_usd"] / r["open"], rel=1e-12)
+        assert r["oi_base"] == pytest.approx(r["oi_usd"] / r["price"], rel=1e-12)
     btc = priced.filter((pl.col("asset") == "BTC") & (pl.col("ts") == utc(2025, 12, 7, 12))).row(
         0, named=True
     )
@@ -603,7 +620,10 @@ def test_hyperliquid_rest_funding_switches_from_8h_to_1h(hl_rest: tuple[Store, I
     funding = store.read("funding")
     assert set(funding["symbol"]) == {"BTC"}
     switch = utc(2023, 6, 8, 1)
-    assert set(funding.filter(pl.col("ts") < switch)["interval_hours"]) == {8.0}
+    # the first settlement has no step before it: it takes Hyperliquid's nominal interval (1 h, hourly since
+    # 2023-06-08); the next step sets 8 h at once (past-only, nothing after a settlement decides its interval)
+    assert funding.row(0, named=True)["interval_hours"] == 1.0
+    assert set(funding.filter(pl.col("ts") < switch)["interval_hours"][1:]) == {8.0}
     assert set(funding.filter(pl.col("ts") >= switch)["interval_hours"]) == {1.0}
     assert funding.filter(pl.col("ts") >= switch)["ts"][0] == switch
     assert report.interval_changes == ["hyperliquid BTC: funding interval 8h -> 1h at 2023-06-08 01:00 UTC"]
@@ -792,8 +812,8 @@ def test_filters_on_the_sample(store: Store) -> None:
     filters = Filters(assets=frozenset({"ETH"}), venues=frozenset({"okx"}), start=start, end=end)
     import_source(store, "sample", Path("."), filters)
     assert {(v, s) for _, v, s in _markets(store)} == {("okx", "ETH-USDT-SWAP")}
-    candles = store.read("candles")
-    assert candles.height == 25 and candles["ts"].min() == start and candles["ts"].max() == end
+    candles = store.read("candles")  # --to: only bars closed by then (the 1h bar opening at `end` is not)
+    assert candles.height == 24 and candles["ts"].min() == start and candles["ts"].max() == end - HOUR
 
 
 # --------------------------------------------------------------------------------------------------------

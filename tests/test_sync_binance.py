@@ -181,7 +181,7 @@ def test_funding_paged_by_last_settlement_keeps_every_2h_settlement(server: str,
     assert changes == [
         (datetime(2022, 11, 9, 20, tzinfo=UTC), 8.0, 4.0),
         (datetime(2022, 11, 10, 6, tzinfo=UTC), 4.0, 2.0),
-        (datetime(2022, 11, 18, 16, tzinfo=UTC), 2.0, 8.0),
+        (datetime(2022, 11, 19, tzinfo=UTC), 2.0, 8.0),  # past-only: the second 8 h step confirms 8 h
     ]
     calls = [q for p, q in Binance.calls if p == "/fapi/v1/fundingRate"]
     assert len(calls) == FUNDING.height // 25 + 1

@@ -1,20 +1,26 @@
 """Funding settlements: interval detection from timestamps and recovery of events from forward-filled panels.
 
-Interval of a settlement = time since the previous settlement (the period the payment covers). A gap in
-the data (a step longer than the longest plausible interval, or not a whole number of hours) is not an
-interval: such a settlement takes the interval of the settlement before it (or after it, for the first one)
-and is counted as a gap.
+Both are **past-only**: the interval of a settlement, and every event recovered from a panel, depend only on
+data stamped at or before that settlement, so an import cut at any time T gives exactly the rows <= T of the
+full import. Venues settle every 1, 2, 4 or 8 hours (``STANDARD_INTERVALS_H``), on UTC hours divisible by the
+interval. A finer cadence is accepted at once; a coarser one only once a second step (or gap between rate
+changes) confirms it, so a switch back to a longer interval is recognised one settlement late.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
+STANDARD_INTERVALS_H = (8, 4, 2, 1)  # the funding intervals venues use, longest first
 MAX_INTERVAL_H = 8.0
+CADENCE_MEMORY = 2  # rate-change gaps a recovered cadence must divide: a coarser cadence needs two in a row
 _MINUTE_TOLERANCE = 1.0 / 60.0
+_HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -29,33 +35,66 @@ def settlement_ts(col: str = "ts") -> pl.Expr:
     return pl.col(col).dt.round("1m")
 
 
-def detect_intervals(ts: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Per-settlement interval in hours from sorted settlement timestamps of one market.
+def aligned_interval(ts: datetime, limit: float = MAX_INTERVAL_H) -> float:
+    """The longest standard interval, at most ``limit``, whose settlements fall on the hour of ``ts``."""
+    if ts.minute or ts.second or ts.microsecond:
+        return float(STANDARD_INTERVALS_H[-1])
+    return float(next((s for s in STANDARD_INTERVALS_H if s <= limit and ts.hour % s == 0), 1))
+
+
+def detect_intervals(ts: pl.Series, nominal_hours: float = MAX_INTERVAL_H) -> tuple[pl.Series, pl.Series]:
+    """Per-settlement interval in hours from sorted settlement timestamps of one market, past-only.
+
+    The interval is the step since the previous settlement when that step is a standard interval (1, 2, 4,
+    8 h within a minute) and agrees with what came before: a shorter step is a change at once; a longer one
+    is a gap (missed settlements) that keeps the current interval, until a second equal step confirms the
+    longer interval. Any other step (longer than 8 h, not a whole standard number of hours) is a gap. The
+    first settlement has no step: it takes the venue's ``nominal_hours`` where its hour of day allows,
+    and the first standard step then sets the interval without confirmation.
 
     Returns ``(interval_hours, is_gap)``; ``is_gap`` marks steps that were data gaps, not intervals.
     """
-    steps = ts.diff().dt.total_milliseconds().cast(pl.Float64) / 3_600_000.0
-    frame = pl.DataFrame({"step": steps})
-    whole = (frame["step"] - frame["step"].round(0)).abs() <= _MINUTE_TOLERANCE
-    step = frame["step"].round(0)
-    valid = whole & (step > 0) & (step <= MAX_INTERVAL_H)
-    # a step that is a whole multiple of the cadence on both sides of it is a missed settlement, not a change
-    before, after = step.shift(1), step.shift(-1)
-    missed = (before == after) & (step > before) & ((step % before) == 0)
-    valid = valid & ~missed.fill_null(False)
-    interval = (
-        frame.with_columns(iv=pl.when(valid).then(pl.col("step").round(0)))
-        .select(pl.col("iv").forward_fill().backward_fill())
-        .to_series()
+    stamps = ts.dt.round("1m").to_list()
+    steps = (ts.diff().dt.total_milliseconds().cast(pl.Float64) / 3_600_000.0).to_list()
+    intervals: list[float | None] = []
+    gaps: list[bool] = []
+    current: float | None = None  # the interval steps have shown (None: only the prior so far)
+    prior: float | None = None
+    last: float | None = None  # the previous standard step
+    for stamp, step in zip(stamps, steps, strict=True):
+        if step is None:
+            prior = aligned_interval(stamp, nominal_hours) if stamp is not None else None
+            intervals.append(prior)
+            gaps.append(False)
+            continue
+        standard = _standard_step(step)
+        gap = standard is None or (current is not None and standard > current and standard != last)
+        if not gap:
+            current = standard
+        intervals.append(current if current is not None else prior)
+        gaps.append(gap)
+        last = standard
+    return (
+        pl.Series("interval_hours", intervals, dtype=pl.Float64),
+        pl.Series("is_gap", gaps, dtype=pl.Boolean),
     )
-    is_gap = (~valid.fill_null(True)) & steps.is_not_null()
-    return interval.rename("interval_hours"), is_gap.rename("is_gap")
 
 
-def interval_changes(frame: pl.DataFrame) -> list[IntervalChange]:
-    """Where the settlement interval of one market changes (``ts``, ``interval_hours`` sorted by ``ts``)."""
+def _standard_step(hours: float) -> float | None:
+    """``hours`` as a standard interval, or None where it is not one (within a minute)."""
+    whole = round(hours)
+    return float(whole) if abs(hours - whole) <= _MINUTE_TOLERANCE and whole in STANDARD_INTERVALS_H else None
+
+
+def interval_changes(frame: pl.DataFrame, skip_first: bool = False) -> list[IntervalChange]:
+    """Where the settlement interval of one market changes (``ts``, ``interval_hours`` sorted by ``ts``).
+
+    ``skip_first`` leaves out a change at the second settlement: the first one's interval was assumed, not seen.
+    """
     prev = frame["interval_hours"].shift(1)
     mask = (frame["interval_hours"] != prev).fill_null(False)
+    if skip_first:
+        mask = mask & (pl.int_range(frame.height, eager=True) > 1)
     rows = frame.with_columns(prev.alias("prev")).filter(mask)
     return [
         IntervalChange(r["ts"], float(r["prev"]), float(r["interval_hours"]))
@@ -66,18 +105,25 @@ def interval_changes(frame: pl.DataFrame) -> list[IntervalChange]:
 def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.DataFrame:
     """Settlement events from an hourly grid whose funding column is forward-filled between settlements.
 
-    A change of value proves a settlement at that hour. Between two changes ``g`` hours apart the venue kept
-    a regular cadence: the largest standard interval (8, 4, 2, 1 h) that divides ``g`` and the hour of day
-    of the change. A coarse segment between two finer ones is narrowed to the coarser of its neighbours, so
-    that an hourly venue that paid the same rate for a while is not read as an 8-hour one. Each contiguous
-    block of the panel (no missing hours) is recovered on its own, so a hole never links distant data.
-    Settlements are emitted on the recovered cadence at the hours the panel covers; the interval of an event
-    is the time since the previous event (the cadence after a hole). Settlements at an unchanged rate *off*
-    the recovered cadence cannot be seen in such data; importers mark these events ``recovered`` so a real
-    settlement record always wins. Returns ``ts, rate, interval_hours``.
+    Past-only: an event, its rate and its interval depend only on panel rows at or before its own time.
+
+    * A change of value from one hour to the next proves a settlement at that hour. The first row of a
+      contiguous block (after a hole or at the start) proves nothing.
+    * The cadence at a proven change is the longest standard interval (8, 4, 2, 1 h) that divides its hour
+      of day and the last ``CADENCE_MEMORY`` (2) gaps between proven changes. A finer cadence shows at once;
+      a coarser one once two gaps in a row agree, so a switch back to a longer interval is seen one change
+      late, and events at the finer cadence are emitted until then.
+    * Events are emitted at the change and on that cadence until the next change or the end of the block,
+      each with ``interval_hours`` = the cadence. A block that starts after a hole continues the cadence of
+      the last change before it (on the hours that cadence allows); before the first change of the panel the
+      cadence is the longest standard interval the first row's hour of day allows (8 h at 00/08/16 UTC).
+
+    Settlements at an unchanged rate *off* the cadence cannot be seen in such data; importers mark these
+    events ``recovered`` so a real settlement record always wins. Returns ``ts, rate, interval_hours``.
     """
     in_type = frame.schema["ts"]
     ts_type = pl.Datetime("us", in_type.time_zone if isinstance(in_type, pl.Datetime) else None)
+    empty = pl.DataFrame(schema={"ts": ts_type, "rate": pl.Float64, "interval_hours": pl.Float64})
     obs = (
         frame.select(pl.col("ts").cast(ts_type), pl.col(value).alias("rate"))
         .drop_nulls()
@@ -85,70 +131,62 @@ def recover_from_forward_filled(frame: pl.DataFrame, value: str = "rate") -> pl.
         .sort("ts")
     )
     if obs.is_empty():
-        return pl.DataFrame(schema={"ts": ts_type, "rate": pl.Float64, "interval_hours": pl.Float64})
-    blocks = obs.with_columns(block=(pl.col("ts").diff() > timedelta(hours=1)).fill_null(False).cum_sum())
-    events = pl.concat(
-        [_recover_block(b.drop("block")) for b in blocks.partition_by("block", maintain_order=True)]
+        return empty
+    segments = _segments(obs)
+    segments = segments.with_columns(
+        pl.Series("cadence", _cadences(segments["ts"], segments["first"]), dtype=pl.Int64)
     )
-    events = (
-        events.with_columns(pl.col("ts").cast(ts_type)).sort("ts").join(obs.select("ts"), on="ts", how="semi")
+    parts = [_events(segments.filter(pl.col("cadence") == step), step) for step in STANDARD_INTERVALS_H]
+    events = pl.concat(parts).filter(pl.col("ts").is_not_null())
+    return events.with_columns(pl.col("ts").cast(ts_type)).sort("ts") if not events.is_empty() else empty
+
+
+def _segments(obs: pl.DataFrame) -> pl.DataFrame:
+    """Stretches of one rate inside one contiguous block: ``ts`` (start), ``end`` (exclusive), ``rate``,
+    ``first`` (the stretch starts a block, so its start is no proven settlement)."""
+    blocks = (
+        obs.with_columns(first=(pl.col("ts").diff() != _HOUR).fill_null(True))
+        .with_columns(block=pl.col("first").cum_sum())
+        .with_columns(block_end=pl.col("ts").max().over("block") + _HOUR)
     )
-    since_prev = pl.col("ts").diff().dt.total_minutes() / 60.0
-    cadence = pl.col("cadence").cast(pl.Float64)
-    longest = pl.max_horizontal(cadence, cadence.shift(1))
-    return events.select(
-        "ts",
+    starts = blocks.filter(pl.col("first") | (pl.col("rate") != pl.col("rate").shift(1)))
+    return starts.with_columns(
+        end=pl.col("ts").shift(-1).over("block").fill_null(pl.col("block_end"))
+    ).select("ts", "end", "rate", "first")
+
+
+def _cadences(starts: pl.Series, first: pl.Series) -> list[int]:
+    """Cadence (hours) of each stretch, from its own start and the rate changes before it only."""
+    gaps: deque[int] = deque(maxlen=CADENCE_MEMORY)
+    previous: datetime | None = None  # the last rate change in the current block
+    cadence: int | None = None  # the cadence of the last rate change, carried over holes
+    out: list[int] = []
+    for ts, block_start in zip(starts.to_list(), first.to_list(), strict=True):
+        if block_start:  # the rows before a hole tell nothing about the settlements inside it
+            previous = None
+            out.append(cadence if cadence is not None else _cadence(ts.hour, ()))
+            continue
+        if previous is not None:
+            gaps.append(int((ts - previous) / _HOUR))
+        previous = ts
+        cadence = _cadence(ts.hour, gaps)
+        out.append(cadence)
+    return out
+
+
+def _cadence(hour_of_day: int, gaps: Iterable[int]) -> int:
+    """Longest standard interval that divides the hour of day and every recent gap between rate changes."""
+    recent = list(gaps)
+    return next(s for s in STANDARD_INTERVALS_H if hour_of_day % s == 0 and all(g % s == 0 for g in recent))
+
+
+def _events(segments: pl.DataFrame, step: int) -> pl.DataFrame:
+    """Events every ``step`` hours on the UTC grid of that step, from each segment's start to its end."""
+    aligned = pl.col("ts").dt.truncate(f"{step}h")
+    start = pl.when(aligned < pl.col("ts")).then(aligned + timedelta(hours=step)).otherwise(pl.col("ts"))
+    grid = segments.with_columns(start=start).filter(pl.col("start") < pl.col("end"))
+    return grid.select(
+        pl.datetime_ranges("start", "end", interval=f"{step}h", closed="left").alias("ts"),
         "rate",
-        pl.when(since_prev <= longest).then(since_prev).otherwise(cadence).alias("interval_hours"),
-    )
-
-
-def _recover_block(obs: pl.DataFrame) -> pl.DataFrame:
-    """Events of one contiguous hourly block: ``ts, rate, cadence``."""
-    last_ts = obs["ts"][-1]
-    changes = obs.filter((pl.col("rate") != pl.col("rate").shift(1)).fill_null(True)).with_columns(
-        end=pl.col("ts").shift(-1).fill_null(last_ts + timedelta(hours=1))
-    )
-    gap_h = (changes["end"] - changes["ts"]).dt.total_hours().to_list()
-    hours = changes["ts"].dt.hour().to_list()
-    own = [_cadence(g, h) for g, h in zip(gap_h, hours, strict=True)]
-    if len(own) > 1:  # the last segment is cut by the end of the block: keep the cadence before it
-        own[-1] = next(s for s in (8, 4, 2, 1) if s <= own[-2] and hours[-1] % s == 0)
-    if len(own) > 1:  # the block's first row follows a hole or the start of data: not a proven settlement
-        own[0] = own[1]
-    cadence = [min(c, _neighbour_cadence(own, i)) for i, c in enumerate(own)]
-    changes = changes.with_columns(pl.Series("cadence", cadence, dtype=pl.Int64))
-    first = pl.int_range(pl.len()) == 0
-    parts = []
-    for step in sorted(set(cadence)):
-        seg = changes.with_columns(first.alias("first")).filter(pl.col("cadence") == step)
-        aligned = pl.col("ts").dt.truncate(f"{step}h")
-        start = pl.when(pl.col("first") & (aligned < pl.col("ts"))).then(aligned + timedelta(hours=step))
-        seg = seg.with_columns(start=start.otherwise(pl.col("ts"))).filter(pl.col("start") < pl.col("end"))
-        grid = seg.select(
-            pl.datetime_ranges(pl.col("start"), pl.col("end"), interval=f"{step}h", closed="left").alias(
-                "ts"
-            ),
-            "rate",
-            "cadence",
-        )
-        parts.append(grid.explode("ts"))
-    return pl.concat(parts)
-
-
-def _neighbour_cadence(own: list[int], i: int) -> int:
-    """The coarser of the two neighbouring cadences: only an isolated coarse segment is narrowed."""
-    around = own[max(i - 1, 0) : i] + own[i + 1 : i + 2]
-    return max(around) if around else own[i]
-
-
-def _cadence(gap_hours: int, hour_of_day: int) -> int:
-    """Largest standard cadence aligned with the hour of day that fits the segment.
-
-    A long segment (over two 8-hour periods) may end off-cadence where the venue changed its interval.
-    """
-    for step in (8, 4, 2, 1):
-        fits = gap_hours % step == 0 or gap_hours > 2 * MAX_INTERVAL_H
-        if fits and hour_of_day % step == 0:
-            return step
-    return 1
+        pl.lit(float(step)).alias("interval_hours"),
+    ).explode("ts")

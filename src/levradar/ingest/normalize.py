@@ -18,7 +18,7 @@ from levradar.domain.datasets import (
     UTC_TS,
     Dataset,
 )
-from levradar.domain.funding import detect_intervals, interval_changes, settlement_ts
+from levradar.domain.funding import MAX_INTERVAL_H, detect_intervals, interval_changes, settlement_ts
 from levradar.domain.symbols import canonical_market
 from levradar.domain.units import one_sided_oi_expr
 from levradar.domain.venues import VENUES
@@ -362,7 +362,11 @@ def _dedupe(
 
 
 def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
-    """Settlement times on the minute; intervals detected per market *and source* where not given."""
+    """Settlement times on the minute; intervals detected per market *and source* where not given.
+
+    Detection is past-only (``detect_intervals``); the first settlement of a series takes the venue's nominal
+    interval, so a change right after it is an assumption corrected, not a change, and is not reported.
+    """
     frame = frame.with_columns(ts_venue=pl.coalesce("ts_venue", "ts")).with_columns(ts=settlement_ts("ts"))
     parts = []
     for (venue, symbol, _source), part in frame.group_by(["venue", "symbol", "source"], maintain_order=True):
@@ -372,7 +376,7 @@ def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFram
         )
         report.dataset("funding").duplicates_dropped += rows - part.height
         if part["interval_hours"].is_null().any():
-            detected, gaps = detect_intervals(part["ts"])
+            detected, gaps = detect_intervals(part["ts"], _nominal_interval(str(venue)))
             part = part.with_columns(
                 interval_source=pl.when(pl.col("interval_hours").is_null())
                 .then(pl.lit("detected"))
@@ -381,13 +385,19 @@ def _funding_intervals(frame: pl.DataFrame, report: ImportReport) -> pl.DataFram
             )
             report.dataset("funding").gaps += int(gaps.sum())
         how = " (recovered from a forward-filled panel)" if part["interval_source"][0] == "recovered" else ""
-        for change in interval_changes(part.select("ts", "interval_hours")):
+        for change in interval_changes(part.select("ts", "interval_hours"), skip_first=True):
             report.interval_changes.append(
                 f"{venue} {symbol}: funding interval {change.from_hours:g}h -> {change.to_hours:g}h "
                 f"at {change.ts:%Y-%m-%d %H:%M} UTC{how}"
             )
         parts.append(part)
     return pl.concat(parts) if parts else frame
+
+
+def _nominal_interval(venue: str) -> float:
+    """The venue's documented default funding interval (8 h where the venue is unknown)."""
+    info = VENUES.get(venue)
+    return float(info.nominal_funding_interval_h) if info else MAX_INTERVAL_H
 
 
 def _liquidation_seq(frame: pl.DataFrame) -> pl.DataFrame:
@@ -397,7 +407,10 @@ def _liquidation_seq(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _price_points(candles: pl.DataFrame | None, store: Store | None, markets: pl.DataFrame) -> pl.DataFrame:
-    """Price at an instant: each 1h bar gives its open at its start and its close at its end."""
+    """Price known at an instant: the close of the 1h bar ending then, else the open of the bar starting then.
+
+    The close comes first: that bar has closed by the instant, so a store cut there holds it too.
+    """
     frames = []
     if candles is not None:
         frames.append(
@@ -418,7 +431,7 @@ def _price_points(candles: pl.DataFrame | None, store: Store | None, markets: pl
     )
     return (
         pl.concat([closes, opens])
-        .unique(subset=["venue", "symbol", "ts"], keep="last")
+        .unique(subset=["venue", "symbol", "ts"], keep="first")
         .sort("venue", "symbol", "ts")
     )
 
@@ -426,7 +439,9 @@ def _price_points(candles: pl.DataFrame | None, store: Store | None, markets: pl
 def _value_open_interest(
     frame: pl.DataFrame, candles: pl.DataFrame | None, store: Store | None, report: ImportReport
 ) -> pl.DataFrame:
-    """Fill ``oi_base``/``oi_usd`` where the venue gave only one of them, with the price at the OI time."""
+    """Fill ``oi_base``/``oi_usd`` where the venue gave only one of them, with the price known at the OI time
+    (``_price_points``): a store cut at T values every row before T (and at T, where a bar ends then) as the full
+    store does."""
     need = frame.filter(pl.col("oi_usd").is_null() | pl.col("oi_base").is_null())
     if need.is_empty():
         return frame.with_columns(usd_method=pl.coalesce("usd_method", pl.lit("venue")))
@@ -450,8 +465,9 @@ def _value_open_interest(
     )
     unpriced = priced.filter(pl.col("oi_usd").is_null() | pl.col("oi_base").is_null()).height
     report.assume(
-        "open interest reported in coin is valued in USD at the perp price at the OI timestamp (the open of the 1h "
-        "bar starting then, else the close of the bar ending then); USD-reported OI is converted to coin the same way"
+        "open interest reported in coin is valued in USD at the perp price known at the OI timestamp (the close of "
+        "the 1h bar ending then, else the open of the bar starting then); USD-reported OI is converted to coin the "
+        "same way"
     )
     if unpriced:
         report.anomalies.append(

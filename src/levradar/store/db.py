@@ -246,9 +246,12 @@ class Store:
     def _supersede_recovered(self, target: str) -> int:
         """Delete recovered funding events in ``target`` that lie inside a better record's coverage.
 
-        A recovered event is covered when the same market has a higher-quality settlement at most one maximal
-        interval (8 h) before it *and* one at most 8 h after it (in the store or in this import): the real record
-        then says exactly when settlements happened, and an extra recovered event would double-count funding.
+        Past-only: a recovered event is covered when the same market has a higher-quality settlement at its own
+        time or less than one maximal interval (8 h) before it (in the store or in this import). Until the next
+        settlement is due, the real record says when settlements happen, and an extra recovered event would
+        double-count funding. Only records at or before the event decide, so a store cut at any T keeps the
+        same events <= T as the full store. Cost: where a real record ends, recovered events in the following
+        8 h are dropped (none on an 8-hourly venue, whose next settlement is due exactly 8 h later).
         """
         better = (
             "SELECT venue, symbol, ts, quality FROM funding WHERE (venue, symbol) IN"
@@ -257,10 +260,8 @@ class Store:
         covered = f"""
             SELECT DISTINCT r.venue, r.symbol, r.ts FROM {target} r JOIN ({better}) b
               ON b.venue = r.venue AND b.symbol = r.symbol AND b.quality > r.quality
-             AND b.ts BETWEEN r.ts - INTERVAL 8 HOUR AND r.ts + INTERVAL 8 HOUR
-            WHERE r.interval_source = 'recovered'
-            GROUP BY r.venue, r.symbol, r.ts
-            HAVING min(b.ts) <= r.ts AND max(b.ts) >= r.ts"""
+             AND b.ts > r.ts - INTERVAL 8 HOUR AND b.ts <= r.ts
+            WHERE r.interval_source = 'recovered'"""
         count = self.con.execute(f"SELECT count(*) FROM ({covered})").fetchall()[0][0]
         if count:
             self.con.execute(

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from levradar.domain.datasets import QUALITY_VENUE
+from levradar.domain.datasets import CANDLE_INTERVALS, QUALITY_VENUE
 from levradar.ingest.normalize import FILE, ROW, InputError, to_utc
 
 
 @dataclass(frozen=True)
 class Filters:
-    """Optional narrowing of what a source importer reads."""
+    """Optional narrowing of what a source importer reads.
+
+    ``start``/``end`` (``--from``/``--to``) select what was *known* in that span, as ``Store.read(as_of=end)``
+    sees it: a candle once its bar has closed (``ts + interval <= end``), any other row once its time has
+    passed (``ts <= end``), to the minute: funding settlements are stored on the minute, so one the venue
+    stamped a few milliseconds after ``end`` is ``end``'s.
+    """
 
     assets: frozenset[str] | None = None
     venues: frozenset[str] | None = None
@@ -26,12 +32,30 @@ class Filters:
             return False
         return not (asset is not None and self.assets and asset.upper() not in self.assets)
 
-    def window(self, frame: pl.DataFrame, col: str = "ts") -> pl.DataFrame:
+    def window(
+        self, frame: pl.DataFrame, col: str = "ts", *, bar: timedelta | str | None = None
+    ) -> pl.DataFrame:
+        """The rows of ``frame`` known within ``[start, end]``.
+
+        ``bar`` marks candles: their length, or the name of a column holding candle intervals (``"1h"``); a
+        frame with a string ``interval`` column holds candles. A candle is kept once its bar has closed.
+        """
+        if bar is None and frame.schema.get("interval") == pl.String:
+            bar = "interval"
+        stamp = pl.col(col) if bar is not None else pl.col(col).dt.round("1m")
         if self.start is not None:
-            frame = frame.filter(pl.col(col) >= self.start)
+            frame = frame.filter(stamp >= self.start)
         if self.end is not None:
-            frame = frame.filter(pl.col(col) <= self.end)
+            frame = frame.filter(stamp + self._bar_length(bar) <= self.end)
         return frame
+
+    @staticmethod
+    def _bar_length(bar: timedelta | str | None) -> pl.Expr:
+        """The time from a row's stamp until it is known: its bar's length (an unknown interval: none)."""
+        if isinstance(bar, str):
+            lengths = dict(CANDLE_INTERVALS)
+            return pl.col(bar).replace_strict(lengths, default=timedelta(0), return_dtype=pl.Duration("us"))
+        return pl.lit(bar or timedelta(0), dtype=pl.Duration("us"))
 
 
 def read_parquet(path: Path) -> pl.DataFrame:
