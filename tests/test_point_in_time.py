@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from levradar.analytics.scan import scan
 from levradar.cli import app
-from levradar.domain.datasets import DATASET_NAMES, QUALITY_RECOVERED, QUALITY_VENUE, UTC_TS
+from levradar.domain.datasets import CANDLE_INTERVALS, DATASET_NAMES, QUALITY_RECOVERED, QUALITY_VENUE, UTC_TS
 from levradar.domain.funding import recover_from_forward_filled
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
@@ -265,3 +265,31 @@ def test_a_recovered_event_is_superseded_only_by_real_records_at_or_before_it(tm
     assert kept[24] == [utc(2022, 11, 18) + HOUR * h for h in (0, 2, 4, 6)]
     for cut in (6, 12):
         assert kept[cut] == [t for t in kept[24] if t <= utc(2022, 11, 18) + HOUR * cut]
+
+
+@pytest.mark.parametrize("source", ["perp-panels", "multivenue-2025", "hyperliquid-rest"])
+def test_to_t_stores_only_closed_bars(tmp_path: Path, source: str) -> None:
+    """``--to T`` keeps a candle only once its bar has closed, for every source (hourly panels included)."""
+    folder = {
+        "perp-panels": FIXTURES / "perp-panels",
+        "multivenue-2025": FIXTURES / "multivenue-2025",
+        "hyperliquid-rest": FIXTURES / "hyperliquid-rest-samples",
+    }[source]
+    with Store(tmp_path / "full") as store:
+        import_source(store, source, folder)
+        candles = store.read("candles")
+    assert not candles.is_empty()
+    close = pl.col("ts") + pl.col("interval").replace_strict(
+        {k: v for k, v in CANDLE_INTERVALS.items()}, return_dtype=pl.Duration("us")
+    )
+    # a T that cuts through bars of every interval: the middle of the data, half past an hour
+    middle = candles.sort("ts")["ts"][candles.height // 2]
+    assert isinstance(middle, datetime)
+    cut = middle + timedelta(minutes=30)
+    with Store(tmp_path / "cut") as store:
+        import_source(store, source, folder, Filters(end=cut))
+        stored = store.read("candles")
+    assert stored.filter(close.alias("close") > cut).is_empty()
+    expected = candles.filter(close <= cut).drop("ts_ingest", "quality").sort("venue", "symbol", "interval", "ts")
+    got = stored.drop("ts_ingest", "quality").sort("venue", "symbol", "interval", "ts")
+    assert got.equals(expected)
