@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, nanmedian
@@ -68,47 +69,84 @@ def with_funding_weights(markets: pl.DataFrame, rule: VenueRule) -> pl.DataFrame
             funding_weight=pl.lit(None, pl.Float64),
             funding_counted_8h=pl.lit(None, pl.Float64),
         )
-    rate = pl.col("rate_8h")
-    has_rate = rate.is_not_null()
-    median = rate.median().over(ASSET_HOUR)
-    out = markets.with_columns(
-        _n_rate=has_rate.sum().over(ASSET_HOUR),
-        _median=median,
-        funding_spread_8h=rate - median,
-    )
-    cross_sigma = pl.max_horizontal(
-        MAD_TO_SIGMA * pl.col("funding_spread_8h").abs().median().over(ASSET_HOUR), pl.lit(rule.spread_floor_8h)
-    )
-    out = out.with_columns(funding_spread_z=_spread_z(out, rule), _band=rule.outlier_z * cross_sigma)
-    outlier = (
-        (pl.col("_n_rate") >= rule.outlier_min_venues)
-        & (pl.col("funding_spread_z").abs() >= rule.outlier_z)
-        & (pl.col("funding_spread_8h").abs() >= pl.col("_band"))
-    ).fill_null(False)
-    all_oi = (~has_rate | (pl.col("oi_usd") > 0).fill_null(False)).all().over(ASSET_HOUR)
-    all_volume = (~has_rate | (pl.col("volume_usd_24h") > 0).fill_null(False)).all().over(ASSET_HOUR)
-    basis = pl.when(all_oi).then(pl.lit("oi")).when(all_volume).then(pl.lit("volume")).otherwise(pl.lit("equal"))
-    out = out.with_columns(funding_outlier=pl.when(has_rate).then(outlier), funding_basis=basis)
-    raw = (
-        pl.when(pl.col("funding_basis") == "oi")
-        .then(pl.col("oi_usd"))
-        .when(pl.col("funding_basis") == "volume")
-        .then(pl.col("volume_usd_24h"))
-        .otherwise(1.0)
-    )
-    out = out.with_columns(_w=pl.when(has_rate).then(raw))
-    flagged = pl.col("funding_outlier")
-    kept_total = pl.when(~flagged).then(pl.col("_w")).sum().over(ASSET_HOUR)
+    g, n_groups = _asset_hour_groups(markets)
+    rate = markets["rate_8h"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    has_rate = ~np.isnan(rate)
+    n_rate = np.bincount(g, weights=has_rate, minlength=n_groups)[g]
+    median = _group_median(g, rate, n_groups)[g]
+    spread = rate - median
+    cross_sigma = np.maximum(MAD_TO_SIGMA * _group_median(g, np.abs(spread), n_groups)[g], rule.spread_floor_8h)
+    band = rule.outlier_z * cross_sigma
+    out = markets.with_columns(funding_spread_8h=pl.Series(spread).fill_nan(None))
+    spread_z = _spread_z(out, rule).fill_null(np.nan).to_numpy()
+    with np.errstate(invalid="ignore"):
+        outlier = (
+            has_rate
+            & (n_rate >= rule.outlier_min_venues)
+            & (np.abs(spread_z) >= rule.outlier_z)
+            & (np.abs(spread) >= band)
+        )
+    oi = markets["oi_usd"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    volume = markets["volume_usd_24h"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    lacks = has_rate & ~(oi > 0)
+    all_oi = np.bincount(g, weights=lacks, minlength=n_groups)[g] == 0
+    all_volume = np.bincount(g, weights=has_rate & ~(volume > 0), minlength=n_groups)[g] == 0
+    raw = np.where(all_oi, oi, np.where(all_volume, volume, 1.0))
+    w = np.where(has_rate, raw, 0.0)
+    kept_total = np.bincount(g, weights=np.where(outlier, 0.0, w), minlength=n_groups)[g]
     share = rule.outlier_weight_cap
-    cap = kept_total * (share / (1.0 - share))
-    capped = pl.when(flagged & (kept_total > 0)).then(pl.min_horizontal("_w", cap)).otherwise(pl.col("_w"))
-    out = out.with_columns(_w=capped)
-    counted = pl.col("_median") + pl.col("funding_spread_8h").clip(-pl.col("_band"), pl.col("_band"))
-    return out.with_columns(
-        funding_weight=pl.col("_w") / pl.col("_w").sum().over(ASSET_HOUR),
-        funding_basis=pl.when(has_rate).then(pl.col("funding_basis")),
-        funding_counted_8h=pl.when(flagged).then(counted).otherwise(rate),
-    ).drop("_w", "_n_rate", "_median", "_band")
+    w = np.where(outlier & (kept_total > 0), np.minimum(w, kept_total * share / (1.0 - share)), w)
+    total = np.bincount(g, weights=w, minlength=n_groups)[g]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = np.where(has_rate & (total > 0), w / total, np.nan)
+    counted = np.where(outlier, median + np.clip(spread, -band, band), rate)
+    quoted = pl.col("_has_rate")
+    return (
+        out.with_columns(
+            _has_rate=pl.Series(has_rate),
+            _all_oi=pl.Series(all_oi),
+            _all_volume=pl.Series(all_volume),
+            funding_spread_z=pl.Series(spread_z).fill_nan(None),
+            funding_outlier=pl.Series(outlier),
+            funding_weight=pl.Series(weight).fill_nan(None),
+            funding_counted_8h=pl.Series(counted).fill_nan(None),
+        )
+        .with_columns(
+            funding_outlier=pl.when(quoted).then(pl.col("funding_outlier")),
+            funding_basis=pl.when(~quoted)
+            .then(None)
+            .when(pl.col("_all_oi"))
+            .then(pl.lit("oi"))
+            .when(pl.col("_all_volume"))
+            .then(pl.lit("volume"))
+            .otherwise(pl.lit("equal")),
+        )
+        .drop("_has_rate", "_all_oi", "_all_volume")
+    )
+
+
+def _asset_hour_groups(markets: pl.DataFrame) -> tuple[npt.NDArray[np.int64], int]:
+    """An integer id per (asset, hour) for every row, and the number of ids."""
+    assets = markets["asset"].unique().sort().to_list()
+    t0 = markets["t"].min()
+    assert isinstance(t0, datetime)
+    a = markets["asset"].replace_strict({x: i for i, x in enumerate(assets)}, return_dtype=pl.Int64).to_numpy()
+    h = ((markets["t"] - t0).dt.total_hours()).to_numpy().astype(np.int64)
+    n_hours = int(h.max()) + 1
+    return a * n_hours + h, len(assets) * n_hours
+
+
+def _group_median(g: npt.NDArray[np.int64], values: FloatArray, n_groups: int) -> FloatArray:
+    """The median of the non-NaN ``values`` of each group (NaN for a group without any)."""
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return np.full(n_groups, np.nan)
+    medians = (
+        pl.DataFrame({"g": g[ok], "v": values[ok]}).group_by("g").agg(pl.col("v").median())
+    )
+    out = np.full(n_groups, np.nan)
+    out[medians["g"].to_numpy()] = medians["v"].to_numpy()
+    return out
 
 
 def _spread_z(frame: pl.DataFrame, rule: VenueRule) -> pl.Series:
