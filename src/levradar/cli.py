@@ -52,6 +52,7 @@ from levradar.render import (
     print_scan,
     print_scenarios,
     print_screen,
+    print_validation,
 )
 from levradar.store import Store, StoreError, resolve_data_dir
 
@@ -780,8 +781,42 @@ def anomalies_cmd(
 
 alerts_app = typer.Typer(help="Alert rules: test delivery, replay over history, check the newest hour.")
 journal_app = typer.Typer(help="The decision journal: what each memo and alert said, and how it turned out.")
+validate_app = typer.Typer(help="Validate the models against realised outcomes.")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(journal_app, name="journal")
+app.add_typer(validate_app, name="validate")
+
+
+@validate_app.command("liquidations")
+@clean_errors
+def validate_liquidations_cmd(
+    file: Annotated[Path, typer.Argument(help="Realised liquidations (CSV/Parquet): ts, asset, long_usd, short_usd.")],
+    period: Annotated[str, typer.Option(help="The file's period: 1h, 4h or 1d.")] = "4h",
+    assets: Assets = None,
+    start: Annotated[str | None, typer.Option("--from", help="First period start (ISO 8601).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period start (ISO 8601).")] = None,
+    mapping: Annotated[
+        list[str] | None, typer.Option("--map", help="Rename a file column: SRC=DST (e.g. period_start=ts).")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """The liquidation model against realised liquidations, period by period and point-in-time: swept levels,
+    fuel near the price, the ex-ante forecast, LSI and fragility vs naive baselines (Spearman, block-bootstrap
+    intervals, partial correlations). See docs/heatmap.md."""
+    from levradar.evaluation.liquidations import PERIODS, Span, read_realised, validate
+
+    if period not in PERIODS:
+        raise InputError("--period", None, None, f"expected one of {', '.join(PERIODS)}, got {period!r}")
+    realised = read_realised(file, parse_mapping(mapping or []))
+    span = Span(timedelta(hours=PERIODS[period]), parse_time(start, "--from"), parse_time(end, "--to"))
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        names = known_assets(store, split_list(assets, upper=True) or []) if assets else None
+        result = validate(store, realised, span, names)
+    if as_json:
+        print_json(result)
+    else:
+        print_validation(result)
 RulesFile = Annotated[
     Path | None, typer.Option("--rules", help="Alert rules file (default: the bundled alerts.toml).")
 ]

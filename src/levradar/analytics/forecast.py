@@ -1,0 +1,124 @@
+"""The ex-ante forecast of forced flow: the modelled book weighed by the chance that price reaches each level.
+
+For the next ``H`` hours, a level at log distance ``d`` from the price is reached with probability
+``P = 2 · Φ(−d / (σ · √H))`` (the reflection principle for a driftless random walk). The expected forced flow of a
+side is the sum of its levels' USD times that probability: it rises with the fuel near the price, with volatility
+and with OI. σ is the hourly volatility expected over the horizon (``expected_hourly_vol``): a fixed blend of the
+realised hourly variance of the last 4 hours (0.4), 24 hours (0.4) and 7 days (0.2) — volatility clusters — times
+the hour-of-day profile of the last 30 days for the hours ahead (the US session moves more than the Asian night).
+The blend is set, not fitted; docs/heatmap.md §4 measures the forecast against naive baselines out of sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtr
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class BookAt:
+    """A modelled book at one hour: USD of long and short levels per price bucket (``edges`` are the bounds)."""
+
+    edges: FloatArray
+    long_usd: FloatArray
+    short_usd: FloatArray
+
+    @property
+    def centers(self) -> FloatArray:
+        return np.sqrt(self.edges[:-1] * self.edges[1:])
+
+    def _between(self, usd: FloatArray, lo: float, hi: float) -> float:
+        """USD in ``[lo, hi]``, the end buckets cut in proportion to their log-price overlap."""
+        if not (hi > lo > 0):
+            return 0.0
+        left, right = np.log(self.edges[:-1]), np.log(self.edges[1:])
+        overlap = np.clip(np.minimum(right, math.log(hi)) - np.maximum(left, math.log(lo)), 0.0, None)
+        return float(np.sum(usd * overlap / (right - left)))
+
+    def long_between(self, lo: float, hi: float) -> float:
+        return self._between(self.long_usd, lo, hi)
+
+    def short_between(self, lo: float, hi: float) -> float:
+        return self._between(self.short_usd, lo, hi)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    long_usd: float | None  # expected USD of long positions liquidated over the horizon
+    short_usd: float | None
+    horizon_hours: float
+    hourly_vol: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "long_usd": self.long_usd,
+            "short_usd": self.short_usd,
+            "total_usd": None if self.long_usd is None or self.short_usd is None else self.long_usd + self.short_usd,
+            "horizon_hours": self.horizon_hours,
+            "hourly_vol": self.hourly_vol,
+            "method": "modelled book × P(price reaches the level) from recent realised volatility (docs/heatmap.md)",
+        }
+
+
+def hit_probability(distance: FloatArray, hourly_vol: float, hours: float) -> FloatArray:
+    """P(the price touches a level at log distance ``distance`` within ``hours``), driftless random walk."""
+    scale = hourly_vol * math.sqrt(hours)
+    return np.asarray(2.0 * ndtr(-np.abs(distance) / scale), dtype=np.float64)
+
+
+def forced_flow_forecast(book: BookAt, price: float, hourly_vol: float | None, horizon: timedelta) -> Forecast:
+    """Expected forced flow per side over ``horizon`` (``hourly_vol``: see ``expected_hourly_vol``)."""
+    hours = horizon / timedelta(hours=1)
+    if hourly_vol is None or not math.isfinite(hourly_vol) or hourly_vol <= 0 or not price > 0:
+        return Forecast(None, None, hours, None)
+    sigma = hourly_vol
+    distance = np.log(book.centers / price)
+    p = hit_probability(distance, sigma, hours)
+    below, above = distance < 0, distance > 0
+    return Forecast(
+        float(np.sum(book.long_usd[below] * p[below])),
+        float(np.sum(book.short_usd[above] * p[above])),
+        hours,
+        sigma,
+    )
+
+
+VOL_BLEND = ((4, 0.4), (24, 0.4), (168, 0.2))  # (trailing hours, weight) of the hourly variance blend
+SEASON_DAYS = 30
+
+
+class HourlyVol:
+    """The hourly volatility expected over a horizon after any hour of a price path, from the closes up to that hour
+    only: the variance blend of ``VOL_BLEND`` times the hour-of-day variance profile of the last 30 days."""
+
+    def __init__(self, times: list[datetime], closes: FloatArray) -> None:
+        t = np.asarray([np.datetime64(x.replace(tzinfo=None), "s") for x in times])
+        step = np.diff(t) == np.timedelta64(3600, "s")
+        self.end = t[1:]  # each return is known at the close of its bar
+        self.r = np.where(step, np.diff(np.log(np.asarray(closes, dtype=np.float64))), np.nan)
+        self.hour = (self.end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
+
+    def at(self, when: datetime, horizon: timedelta) -> float | None:
+        end = np.datetime64(when.replace(tzinfo=None), "s")
+        hi = int(np.searchsorted(self.end, end, side="right"))
+        lo = int(np.searchsorted(self.end, end - np.timedelta64(SEASON_DAYS, "D"), side="right"))
+        r, hour = self.r[lo:hi], self.hour[lo:hi]
+        ok = ~np.isnan(r)
+        r, hour = r[ok], hour[ok]
+        if r.size < 48:
+            return None
+        var = sum(w * float(np.mean(r[-n:] ** 2)) for n, w in VOL_BLEND)
+        ahead = [(int(when.hour) + k) % 24 for k in range(1, max(1, int(horizon / timedelta(hours=1))) + 1)]
+        sq = r**2
+        per_hour = np.bincount(hour, weights=sq, minlength=24) / np.maximum(np.bincount(hour, minlength=24), 1)
+        mean = float(np.mean(sq))
+        season = float(np.mean(per_hour[ahead]) / mean) if mean > 0 else 1.0
+        vol = math.sqrt(var * (season if season > 0 else 1.0))
+        return vol if vol > 0 else None

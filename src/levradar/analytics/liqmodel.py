@@ -1,0 +1,400 @@
+"""The liquidation model (v2): a forward simulation of where leveraged positions would be force-closed.
+
+Hour by hour, per market, on log-spaced price buckets (kernel compiled with numba; docs/heatmap.md §1):
+
+1. **Ageing**: each distance band keeps ``exp(−1/τ_k)`` of its positions per hour (high leverage lives shorter).
+2. **Consumption**: the bar's range removes every long level at or above its low and every short level at or below
+   its high (path-aware: a wick that crossed a level removed it, even if price came back).
+3. **OI decrease, attributed**: a fall of OI (one-sided, in USD) is first explained by the levels the bar crossed
+   (they were liquidated); only the rest closes the remaining positions proportionally.
+4. **New positions**: an OI increase opens the same USD of longs and of shorts (every contract has both sides),
+   spread over the bar's range. Each side splits into *leveraged* positions, placed at a liquidation distance drawn
+   from contiguous bands (a continuous density from a few tenths of a percent to the last band edge), and a *hedged*
+   reserve (spot-hedged, cross-margined far beyond any plausible move) that counts in the OI but has no level within
+   reach. The crowded side — by funding and the bar's direction — holds more leveraged positions, the other side more
+   hedged ones. Trading churns positions even when OI stands still: a share of each hour's traded USD opens new
+   positions the same way (the rescaling closes as much of the older book). Levels of the new cohort that the bar's close is already
+   beyond were liquidated within the bar and are removed.
+5. **Rescaling**: each side's book is scaled to the one-sided OI in USD at that hour (longs = shorts = OI).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from levradar.analytics.config import ConfigError
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class HeatmapConfig:
+    """The model's parameters (``levradar/config/heatmap.toml``; provenance in docs/heatmap.md)."""
+
+    band_edges: FloatArray  # liquidation distance from the entry (fraction of the price), contiguous bands
+    weights: FloatArray  # share of a side's leveraged new USD per band (sums to 1)
+    decay_hours: FloatArray  # per band, and one more for the hedged reserve
+    leveraged_share: float  # share of each side's new USD that is leveraged (the rest hedged, far away)
+    churn: float  # positions opened and closed again while OI stands still: this share of each hour's traded USD
+    damping: float  # how far funding and the bar's direction move that share between the sides
+    funding_scale: float
+    return_scale: float
+    buckets: int
+    display_range_pct: float
+    pocket_quantile: float
+    provenance: str = ""
+
+    @property
+    def n_bands(self) -> int:
+        return int(self.weights.size)
+
+    @property
+    def near(self) -> FloatArray:
+        """Per band: the nearest liquidation distance from the entry."""
+        return self.band_edges[:-1]
+
+    @property
+    def far(self) -> FloatArray:
+        return self.band_edges[1:]
+
+    @property
+    def leverage(self) -> FloatArray:
+        """A representative leverage per band (1 / the band's geometric-mean distance), for the pockets' mix."""
+        return 1.0 / np.sqrt(self.near * self.far)
+
+
+def _floats(raw: dict[str, Any], section: str, key: str) -> FloatArray:
+    return np.asarray(raw[section][key], dtype=np.float64)
+
+
+def load_heatmap_config(path: str | Path | None = None) -> HeatmapConfig:
+    file = Path(path) if path else Path(str(files("levradar") / "config" / "heatmap.toml"))
+    try:
+        raw = tomllib.loads(file.read_text())
+        edges = _floats(raw, "distance", "band_edges")
+        weights = _floats(raw, "distance", "weights")
+        cfg = HeatmapConfig(
+            edges,
+            weights / weights.sum(),
+            _floats(raw, "distance", "decay_hours"),
+            float(raw["split"]["leveraged_share"]),
+            float(raw["churn"]["share_of_volume"]),
+            float(raw["split"]["damping"]),
+            float(raw["split"]["funding_scale"]),
+            float(raw["split"]["return_scale"]),
+            int(raw["grid"]["buckets"]),
+            float(raw["grid"]["display_range_pct"]),
+            float(raw["grid"]["pocket_quantile"]),
+            str(raw.get("provenance", {}).get("fitted", "")),
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{file}: cannot read heatmap configuration ({exc!r})") from exc
+    _check(cfg, file)
+    return cfg
+
+
+def _check(cfg: HeatmapConfig, file: Path) -> None:
+    edges = cfg.band_edges
+    if edges.size < 2 or (np.diff(edges) <= 0).any() or edges[0] <= 0 or edges[-1] >= 1:
+        raise ConfigError(f"{file}: band_edges must increase from above 0 to below 1")
+    if cfg.weights.size != edges.size - 1 or (cfg.weights < 0).any() or not cfg.weights.sum() > 0:
+        raise ConfigError(f"{file}: one non-negative weight per band ({edges.size - 1} bands)")
+    if cfg.decay_hours.size != cfg.weights.size + 1 or (cfg.decay_hours <= 0).any():
+        raise ConfigError(f"{file}: decay_hours: one positive value per band plus one for the hedged reserve")
+    if not 0 < cfg.leveraged_share < 1 or not 0 <= cfg.damping < min(cfg.leveraged_share, 1 - cfg.leveraged_share):
+        raise ConfigError(f"{file}: leveraged_share in (0, 1) and damping below min(share, 1 - share)")
+    if cfg.buckets < 10:
+        raise ConfigError(f"{file}: buckets >= 10")
+
+
+@numba.njit(cache=True)
+def _deposit(book: FloatArray, edges: FloatArray, lo: float, hi: float, mass: float) -> None:
+    """Spread ``mass`` uniformly over prices [lo, hi] into the buckets of ``book`` (1-D)."""
+    n = book.shape[0]
+    if mass <= 0.0:
+        return
+    if hi <= lo:
+        point = int(np.searchsorted(edges, lo, side="right")) - 1
+        if point == n and lo == edges[n]:
+            point = n - 1
+        if 0 <= point < n:
+            book[point] += mass
+        return
+    density = mass / (hi - lo)
+    j = max(int(np.searchsorted(edges, lo, side="right")) - 1, 0)
+    while j < n and edges[j] < hi:
+        overlap = min(edges[j + 1], hi) - max(edges[j], lo)
+        if overlap > 0.0:
+            book[j] += density * overlap
+        j += 1
+
+
+@numba.njit(cache=True)
+def _clear(book: FloatArray, lo: int, hi: int) -> float:
+    """Zero buckets ``[lo, hi)`` of one band's book and return what they held."""
+    held = 0.0
+    for j in range(max(lo, 0), min(hi, book.shape[0])):
+        held += book[j]
+        book[j] = 0.0
+    return held
+
+
+@numba.njit(cache=True)
+def _simulate(
+    low: FloatArray,
+    high: FloatArray,
+    close: FloatArray,
+    oi_usd: FloatArray,
+    new_usd: FloatArray,
+    lev_long: FloatArray,
+    edges: FloatArray,
+    near: FloatArray,
+    far: FloatArray,
+    weights: FloatArray,
+    lev_share: float,
+    decay: FloatArray,
+    record: npt.NDArray[np.bool_],
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The hourly loop (module docstring). Returns the long and short USD per bucket at the hours marked in
+    ``record`` (in order) and the final books per band (bands × buckets). Band ``n_bands`` (the last decay) is
+    the hedged reserve: it counts in each side's OI but has no level within reach, so it holds a total only."""
+    n_hours, n_buckets, n_bands = low.shape[0], edges.shape[0] - 1, weights.shape[0]
+    longs = np.zeros((n_bands, n_buckets))
+    shorts = np.zeros((n_bands, n_buckets))
+    s_long = np.ones(n_bands + 1)  # lazy per-band scale factors (the reserve last)
+    s_short = np.ones(n_bands + 1)
+    t_long = np.zeros(n_bands + 1)  # per-band totals before scaling (the reserve's is its whole book)
+    t_short = np.zeros(n_bands + 1)
+    top = np.full(n_bands, -1, dtype=np.int64)  # highest occupied long bucket per band
+    bottom = np.full(n_bands, n_buckets, dtype=np.int64)  # lowest occupied short bucket per band
+    rows = int(record.sum())
+    long_grid = np.zeros((rows, n_buckets))
+    short_grid = np.zeros((rows, n_buckets))
+    r = 0
+    for h in range(n_hours):
+        if not (np.isnan(low[h]) or np.isnan(high[h])):
+            jl = max(int(np.searchsorted(edges, low[h], side="right")) - 1, 0)
+            jh = min(int(np.searchsorted(edges, high[h], side="left")), n_buckets)
+            crossed_long, crossed_short = 0.0, 0.0
+            for k in range(n_bands + 1):
+                s_long[k] *= decay[k]
+                s_short[k] *= decay[k]
+            for k in range(n_bands):
+                if top[k] >= jl:
+                    got = _clear(longs[k], jl, top[k] + 1)
+                    t_long[k] -= got
+                    crossed_long += got * s_long[k]
+                    top[k] = jl - 1
+                if bottom[k] < jh:
+                    got = _clear(shorts[k], bottom[k], jh)
+                    t_short[k] -= got
+                    crossed_short += got * s_short[k]
+                    bottom[k] = jh
+            _close(s_long, t_long, oi_usd, h, crossed_long)
+            _close(s_short, t_short, oi_usd, h, crossed_short)
+            if new_usd[h] > 0.0:
+                jc = max(int(np.searchsorted(edges, close[h], side="right")) - 1, 0)
+                lev_l = lev_long[h]
+                lev_s = 2.0 * lev_share - lev_l
+                for k in range(n_bands):
+                    lo_l, hi_l = low[h] * (1.0 - far[k]), high[h] * (1.0 - near[k])
+                    lo_s, hi_s = low[h] * (1.0 + near[k]), high[h] * (1.0 + far[k])
+                    m_l = new_usd[h] * lev_l * weights[k] / s_long[k]
+                    m_s = new_usd[h] * lev_s * weights[k] / s_short[k]
+                    _deposit(longs[k], edges, lo_l, hi_l, m_l)
+                    _deposit(shorts[k], edges, lo_s, hi_s, m_s)
+                    t_long[k] += m_l
+                    t_short[k] += m_s
+                    top[k] = max(top[k], min(int(np.searchsorted(edges, hi_l, side="right")) - 1, n_buckets - 1))
+                    bottom[k] = min(bottom[k], max(int(np.searchsorted(edges, lo_s, side="right")) - 1, 0))
+                    # levels of the new cohort that the close is already beyond were liquidated within the bar
+                    if top[k] >= jc:
+                        t_long[k] -= _clear(longs[k], jc, top[k] + 1)
+                        top[k] = jc - 1
+                    if bottom[k] <= jc:
+                        t_short[k] -= _clear(shorts[k], bottom[k], jc + 1)
+                        bottom[k] = jc + 1
+                t_long[n_bands] += new_usd[h] * (1.0 - lev_l) / s_long[n_bands]
+                t_short[n_bands] += new_usd[h] * (1.0 - lev_s) / s_short[n_bands]
+            _rescale(s_long, t_long, longs, oi_usd[h])
+            _rescale(s_short, t_short, shorts, oi_usd[h])
+        if record[h]:
+            for k in range(n_bands):
+                long_grid[r] += longs[k] * s_long[k]
+                short_grid[r] += shorts[k] * s_short[k]
+            r += 1
+    for k in range(n_bands):
+        longs[k] *= s_long[k]
+        shorts[k] *= s_short[k]
+    return long_grid, short_grid, longs, shorts
+
+
+@numba.njit(cache=True)
+def _close(scale: FloatArray, totals: FloatArray, oi_usd: FloatArray, h: int, crossed: float) -> None:
+    """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally."""
+    if h == 0 or np.isnan(oi_usd[h]) or np.isnan(oi_usd[h - 1]):
+        return
+    drop = oi_usd[h - 1] - oi_usd[h] - crossed
+    held = 0.0
+    for k in range(totals.shape[0]):
+        held += totals[k] * scale[k]
+    if drop <= 0.0 or held <= 0.0:
+        return
+    keep = max(0.0, 1.0 - drop / held)
+    for k in range(totals.shape[0]):
+        scale[k] *= keep
+
+
+@numba.njit(cache=True)
+def _rescale(scale: FloatArray, totals: FloatArray, book: FloatArray, target: float) -> None:
+    """Scale one side (its bands and its reserve) to the OI in USD; fold factors in before they under/overflow."""
+    held = 0.0
+    for k in range(totals.shape[0]):
+        held += totals[k] * scale[k]
+    if np.isnan(target) or held <= 0.0:
+        return
+    f = target / held
+    for k in range(totals.shape[0]):
+        scale[k] *= f
+        if scale[k] < 1e-150 or scale[k] > 1e150:
+            if k < book.shape[0]:
+                book[k] *= scale[k]
+            totals[k] *= scale[k]
+            scale[k] = 1.0
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A market's (or an asset's) modelled liquidation book."""
+
+    times: list[datetime]  # hour each grid row is as of
+    edges: FloatArray  # bucket edges (prices), buckets = edges[:-1]..edges[1:]
+    long_usd: FloatArray  # hours × buckets (USD of long positions whose liquidation price is in the bucket)
+    short_usd: FloatArray
+    long_tiers: FloatArray  # bands × buckets at the last hour (the far band last)
+    short_tiers: FloatArray
+    price: float
+    oi_usd: float | None
+    leverage: FloatArray
+    closes: FloatArray | None = None  # the price path, one close per grid row
+
+    @property
+    def centers(self) -> FloatArray:
+        return np.sqrt(self.edges[:-1] * self.edges[1:])
+
+
+def price_edges(low: float, high: float, cfg: HeatmapConfig) -> FloatArray:
+    """Log-spaced bucket edges covering every liquidation price the bars' range can produce."""
+    lo = low * (1.0 - float(cfg.band_edges[-1])) * 0.999
+    hi = high * (1.0 + float(cfg.band_edges[-1])) * 1.001
+    return np.exp(np.linspace(math.log(lo), math.log(hi), cfg.buckets + 1))
+
+
+def leveraged_long_share(rate_8h: FloatArray, log_return: FloatArray, cfg: HeatmapConfig) -> FloatArray:
+    """Per hour, the leveraged share of new long USD (shorts get ``2·leveraged_share − it``): tilted toward the
+    side funding and the bar's direction say is crowded."""
+    tilt = 0.5 * (np.tanh(rate_8h / cfg.funding_scale) + np.tanh(log_return / cfg.return_scale))
+    return np.asarray(cfg.leveraged_share + cfg.damping * tilt, dtype=np.float64)
+
+
+def simulate_market(
+    frame: pl.DataFrame,
+    edges: FloatArray,
+    cfg: HeatmapConfig,
+    record: bool = True,
+    at: Sequence[datetime] | None = None,
+) -> Heatmap:
+    """Run the model over one market's hourly rows (``t, high, low, close, oi_base, oi_usd, rate_8h``).
+
+    The map keeps every hour (``record``), only the hours in ``at`` (each as known at that hour: one run, read
+    as it goes), or only the last hour."""
+    f = frame.sort("t")
+    hours = f["t"]
+    if at is not None:
+        marks = hours.is_in(list(at)).to_numpy()
+    elif record:
+        marks = np.ones(f.height, dtype=np.bool_)
+    else:
+        marks = np.zeros(f.height, dtype=np.bool_)
+        marks[-1] = True
+    close = f["close"].cast(pl.Float64).to_numpy()
+    low = f["low"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    high = f["high"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    oi = f["oi_base"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    oi_usd = f["oi_usd"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    prev = np.concatenate([[np.nan], oi[:-1]])
+    typical = (high + low + close) / 3.0
+    delta = np.where(np.isnan(oi) | np.isnan(prev), 0.0, oi - prev)
+    volume = f["volume_usd"].cast(pl.Float64).fill_null(0.0).to_numpy() if "volume_usd" in f.columns else 0.0
+    new_usd = np.where(delta > 0, delta * typical, 0.0) + cfg.churn * np.nan_to_num(volume)
+    rate = f["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    ret = np.nan_to_num(np.concatenate([[0.0], np.diff(np.log(close))]))
+    lg, sg, lt, st = _simulate(
+        low,
+        high,
+        close,
+        oi_usd,
+        new_usd,
+        leveraged_long_share(rate, ret, cfg),
+        edges,
+        cfg.near,
+        cfg.far,
+        cfg.weights,
+        cfg.leveraged_share,
+        np.exp(-1.0 / cfg.decay_hours),
+        marks,
+    )
+    last_oi = float(oi_usd[-1]) if not np.isnan(oi_usd[-1]) else None
+    return Heatmap(
+        hours.filter(pl.Series(marks)).to_list(),
+        edges,
+        lg,
+        sg,
+        lt,
+        st,
+        float(close[-1]),
+        last_oi,
+        cfg.leverage,
+        close[marks],
+    )
+
+
+def combine(maps: list[Heatmap]) -> Heatmap:
+    """Sum venue maps that share their edges (an asset's map), hour by hour over the union of their hours."""
+    times = sorted({t for m in maps for t in m.times})
+    index = {t: i for i, t in enumerate(times)}
+    shape = (len(times), maps[0].edges.size - 1)
+    long_usd, short_usd = np.zeros(shape), np.zeros(shape)
+    closes = np.full(len(times), np.nan)
+    for m in maps:
+        rows = np.asarray([index[t] for t in m.times], dtype=np.int64)
+        long_usd[rows] += m.long_usd
+        short_usd[rows] += m.short_usd
+        if m.closes is not None:
+            closes[rows] = np.where(np.isnan(closes[rows]), m.closes, closes[rows])
+    last = [m for m in maps if m.times[-1] == times[-1]]  # venues with data at the last hour
+    ois = [m.oi_usd for m in last if m.oi_usd is not None]
+    return Heatmap(
+        times,
+        maps[0].edges,
+        long_usd,
+        short_usd,
+        np.sum([m.long_tiers for m in last], axis=0),
+        np.sum([m.short_tiers for m in last], axis=0),
+        last[0].price if last else maps[0].price,
+        float(sum(ois)) if ois else None,
+        maps[0].leverage,
+        closes,
+    )
