@@ -137,8 +137,23 @@ def test_asset_page_draws_the_heatmap_and_every_panel(server: str, page: Page) -
     page.wait_for_selector("body[data-loaded=asset]", timeout=30000)
     # Plotly drew the heatmap (its image layer) with the price line over it
     assert page.locator("#chart-heatmap .hm image").count() == 1
-    traces = page.evaluate("document.getElementById('chart-heatmap').data.map(t => t.type)")
-    assert traces == ["heatmap", "scatter"]
+    traces = page.evaluate("document.getElementById('chart-heatmap').data.map(t => [t.type, t.name])")
+    assert traces == [
+        ["heatmap", "liquidation map"],
+        ["scatter", "price"],
+        ["scatter", "longs liquidated"],  # the real OKX prints of 2026-03-04..05, inside the 90-day window
+        ["scatter", "shorts liquidated"],
+    ]
+    points = page.evaluate("document.getElementById('chart-heatmap').data.slice(2).map(t => t.x.length)")
+    assert points == [611, 1000]  # every BTC fill of the sample, one marker each
+    # and Plotly drew them: one SVG marker per print in the two print traces
+    drawn = page.evaluate(
+        "[...document.querySelectorAll('#chart-heatmap .scatterlayer .trace')].slice(1)"
+        ".map(t => t.querySelectorAll('path.point').length)"
+    )
+    assert drawn == [611, 1000]
+    legend = page.evaluate("document.querySelector('#chart-heatmap .legend').textContent")
+    assert "longs liquidated" in legend and "shorts liquidated" in legend
     for chart in ("funding", "oi", "timeline"):
         assert page.locator(f"#chart-{chart} .main-svg").count() >= 1, chart
     assert page.locator("#scenarios tbody tr").count() == 4

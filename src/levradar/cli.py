@@ -452,10 +452,14 @@ def heatmap_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """The modelled liquidation map: long clusters below price, short clusters above, nearest pockets."""
+    from levradar.analytics.prints import liquidation_prints
+
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
         ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
+        # the real forced orders over the map's window, as known at the as-of (one venue's with --venue)
+        prints = liquidation_prints(store, asset.upper(), ah.map, when, venues=[venue] if venue else None)
     summary = summarize(ah.map, cfg)
     out = {
         "asset": asset.upper(),
@@ -464,6 +468,7 @@ def heatmap_cmd(
         "venues": ah.venues,
         "venues_skipped": ah.skipped,
         **summary,
+        "prints": prints.to_json(),
     }
     if grid:
         out["grid"] = grid_json(ah.map, cfg)
@@ -471,7 +476,7 @@ def heatmap_cmd(
         from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
 
         title = f"{asset.upper()} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
-        heatmap_png(ah.map, png, title, cfg.display_range_pct)
+        heatmap_png(ah.map, png, title, cfg.display_range_pct, prints)
         out["png"] = str(png)
     if as_json:
         print_json(out)

@@ -1,7 +1,11 @@
-"""Static PNG of the liquidation heatmap: USD per price bucket per hour, with the price line drawn over it."""
+"""Static PNG of the liquidation heatmap: USD per price bucket per hour, with the price line drawn over it and the
+real liquidation prints of the store over both (``levradar.analytics.prints``)."""
 
 from __future__ import annotations
 
+import math
+import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import matplotlib
@@ -11,13 +15,81 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from matplotlib.colors import LogNorm
+from matplotlib.lines import Line2D
 
 from levradar.analytics.heatmap import Heatmap
+from levradar.analytics.prints import SIDE_LABELS, SIDES, Prints, short_usd
+
+# prints: colours that the inferno scale (black → purple → red → yellow) and the cyan price line do not use,
+# with a white edge so a marker reads on the dark and on the hot cells alike
+PRINT_COLOURS = {"long": "#ff2bd1", "short": "#39ff6a"}
+MAX_AREA = 420.0  # marker area (pt²) of the largest print or sum drawn; area ∝ USD
+MIN_AREA = 3.0  # a floor so the smallest prints stay visible
 
 
-def heatmap_png(hm: Heatmap, path: Path, title: str, range_pct: float = 25.0) -> None:
-    """Draw long + short USD per bucket per hour (log colour scale) and the close over it."""
+def _plain(text: str) -> str:
+    """Text for matplotlib without mathtext: two dollar signs would set what lies between them as maths."""
+    return text.replace("$", r"\$")
+
+
+def _areas(usd: npt.NDArray[np.float64], largest: float) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = np.maximum(MAX_AREA * usd / largest, MIN_AREA)
+    return out
+
+
+def _size_steps(largest: float) -> list[float]:
+    """Up to three round USD sizes (1, 2, 5 × 10^k) at and below the largest marker, a decade apart."""
+    top = 10 ** math.floor(math.log10(largest))
+    top = max(m * top for m in (1, 2, 5) if m * top <= largest)
+    steps = [top / 100, top / 10, top]
+    return [v for v in steps if MAX_AREA * v / largest >= MIN_AREA * 2]
+
+
+def _draw_prints(ax: Axes, prints: Prints) -> None:
+    """One scatter per side, area ∝ USD, and a second legend with the marker sizes."""
+    largest = float(prints.points["usd"].max())  # type: ignore[arg-type]
+    for side in SIDES:
+        rows = prints.side(side)
+        if rows.is_empty():
+            continue
+        total = prints.totals[side]
+        ax.scatter(
+            mdates.date2num(rows["t"].to_list()),  # type: ignore[no-untyped-call]
+            rows["price"].to_numpy(),
+            s=_areas(rows["usd"].to_numpy(), largest),
+            c=PRINT_COLOURS[side],
+            edgecolors="white",
+            linewidths=0.5,
+            alpha=0.85,
+            zorder=3,
+            label=_plain(f"{SIDE_LABELS[side]}: {total.count:,} prints, {short_usd(total.usd)}"),
+        )
+    steps = _size_steps(largest)
+    if steps:
+        handles = [
+            Line2D(
+                [], [], linestyle="", marker="o", markersize=math.sqrt(MAX_AREA * v / largest),
+                markerfacecolor="none", markeredgecolor="#444444", label=_plain(short_usd(v)),
+            )
+            for v in steps
+        ]
+        per = "per print" if not prints.aggregated else prints.bin_text.replace("summed ", "")
+        sizes = ax.legend(
+            handles=handles, loc="lower right", title=f"marker area ∝ USD ({per})", fontsize=8,
+            title_fontsize=8, labelspacing=1.2, borderpad=0.9,
+        )
+        ax.add_artist(sizes)
+
+
+def heatmap_png(
+    hm: Heatmap, path: Path, title: str, range_pct: float = 25.0, prints: Prints | None = None
+) -> None:
+    """Draw long + short USD per bucket per hour (log colour scale), the close over it and, given ``prints``,
+    the real liquidation prints (longs and shorts liquidated, area ∝ USD) with their totals under the title."""
     grid = (hm.long_usd + hm.short_usd).T  # buckets × hours
     closes = hm.closes if hm.closes is not None else np.full(len(hm.times), np.nan)
     lo = np.nanmin(closes) * (1 - range_pct / 100)
@@ -38,12 +110,25 @@ def heatmap_png(hm: Heatmap, path: Path, title: str, range_pct: float = 25.0) ->
         )
         fig.colorbar(mesh, ax=ax, label="modelled liquidation USD per bucket")
     ax.plot(mdates.date2num(hm.times), closes, color="#00e5ff", linewidth=1.0, label="price")  # type: ignore[no-untyped-call]
+    if prints is not None and not prints.empty:
+        _draw_prints(ax, prints)
+        left, right = ax.get_xlim()
+        ax.set_xlim(left, right + 0.015 * (right - left))  # room for the markers of the last hours
     ax.set_yscale("log")
     ax.set_ylim(lo, hi)
-    ax.set_title(title)
+    if prints is not None:
+        note = "\n".join(textwrap.wrap(prints.note(), 150))
+        ax.set_title(_plain(f"{title}\n{note}"), fontsize=10)
+    else:
+        ax.set_title(title)
     ax.set_ylabel("price")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
-    ax.legend(loc="upper left")
+    short_span = hm.times[-1] - hm.times[0] < timedelta(days=5)  # several ticks a day: show the hour
+    fmt = "%m-%d %H:%M" if short_span else "%Y-%m-%d"
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))  # type: ignore[no-untyped-call]
+    legend = ax.legend(loc="upper left", fontsize=8)
+    for handle in legend.legend_handles:  # the side markers at one size (the sizes have their own legend)
+        if isinstance(handle, PathCollection):
+            handle.set_sizes([40.0])
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path)

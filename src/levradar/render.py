@@ -238,6 +238,9 @@ def print_heatmap(out: dict[str, Any]) -> None:
     for pct, v in out["cumulative"].items():
         cum.add_row(f"±{pct}", usd(v["below_long_usd"]), usd(v["above_short_usd"]))
     console.print(cum)
+    prints = out.get("prints")
+    if prints is not None:  # the real forced orders of the store over the map's window
+        console.print(prints["note"], style="dim" if not prints["count"] else None, highlight=False)
     console.print(
         "model-derived (docs/heatmap.md): a high-likelihood cascade zone, not a guaranteed magnet",
         style="dim",

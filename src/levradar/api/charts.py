@@ -1,7 +1,8 @@
 """Dashboard charts as Plotly figures, built with the plotly Python package and sent as JSON (typed arrays).
 
 The heatmap is the modelled liquidation map over time (price × hour, long + short USD per bucket) with the price
-line over it, as on the big analytics sites. Large grids are pooled to at most ``MAX_COLUMNS`` × ``MAX_ROWS``
+line over it and the real liquidation prints of the store (one marker trace per side, area ∝ USD), as on the big
+analytics sites. Large grids are pooled to at most ``MAX_COLUMNS`` × ``MAX_ROWS``
 cells (sums over buckets, the maximum over hours) so a 90-day map draws in well under a second.
 """
 
@@ -19,6 +20,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from levradar.analytics.prints import SIDE_LABELS, SIDES, Prints, short_usd
 from levradar.analytics.series import OI_STALE
 from levradar.analytics.signals import NEUTRAL_TAG, SETUP_TAGS
 from levradar.api.service import DEFAULT_DAYS, NotFound, RadarService
@@ -34,6 +36,10 @@ HEAT_COLOURS = [  # dark → hot, like the liquidation maps traders know
     [0.85, "#f2e34c"],
     [1.0, "#fff7a8"],
 ]
+# real prints: colours the heat scale (purple → teal → green → yellow) and the white price line do not use, with a
+# white edge so a marker reads on the dark and on the hot cells alike
+PRINT_COLOURS = {"long": "#ff2bd1", "short": "#3fa9ff"}
+PRINT_MAX_PX = 26  # marker diameter of the largest print (or sum) drawn
 VENUE_COLOURS = {"binance": "#f0b90b", "bybit": "#f7a600", "okx": "#8c8c8c", "hyperliquid": "#50d2c1"}
 LAYOUT = {
     "template": "plotly_dark",
@@ -84,7 +90,9 @@ def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, da
     pooled = _pool(grid, hours, rows)
     prices = m.centers[keep]
     price_rows = np.array([prices[i : i + rows].mean() for i in range(0, prices.size, rows)])
-    times = _naive(m.times)[::hours]
+    # the book of row t (after the bar that closed at t) holds from t to the next hour: centre each column there,
+    # so a print lands in the column of the book it hit (the price line's close at t is the column's left edge)
+    times = _naive(m.times)[::hours] + np.timedelta64(hours * 30, "m")
     filled = pooled[pooled > 0]
     zmax = float(np.quantile(filled, 0.99)) if filled.size else 1.0
     fig = go.Figure(
@@ -109,16 +117,63 @@ def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, da
             ),
         ]
     )
+    prints = service.prints(asset, ah, when)
+    for trace in print_traces(prints):
+        fig.add_trace(trace)
     pooled_note = f", {hours}h columns" if hours > 1 else ""
-    fig.update_layout(
-        **LAYOUT,
-        title={
-            "text": f"{asset} modelled liquidation heatmap ({', '.join(ah.venues)}){pooled_note}, "
-            f"to {when:%Y-%m-%d %H:%M} UTC"
-        },
-        yaxis={"title": {"text": "price"}},
+    title = (
+        f"{asset} modelled liquidation heatmap ({', '.join(ah.venues)}){pooled_note}, to {when:%Y-%m-%d %H:%M} UTC"
     )
+    layout = dict(LAYOUT)
+    if not prints.empty:
+        largest = float(prints.points["usd"].max())  # type: ignore[arg-type]
+        title += f"<br><sup>{prints.note()}; marker area ∝ USD (largest {short_usd(largest)})</sup>"
+        layout["margin"] = {**LAYOUT["margin"], "t": 90}  # type: ignore[dict-item]
+        layout["legend"] = {**LAYOUT["legend"], "y": 1.02, "yanchor": "bottom"}  # type: ignore[dict-item]
+    fig.update_layout(**layout, title={"text": title}, yaxis={"title": {"text": "price"}})
     return _encode(fig)
+
+
+def print_traces(prints: Prints) -> list[go.Scatter]:
+    """The real prints as one marker trace per side (none for a side without prints), area ∝ USD on one scale
+    for both sides; hover: time, price, side, USD, venue (and how many prints a sum holds)."""
+    if prints.empty:
+        return []
+    largest = float(prints.points["usd"].max())  # type: ignore[arg-type]
+    traces = []
+    for side in SIDES:
+        rows = prints.side(side)
+        if rows.is_empty():
+            continue
+        label = SIDE_LABELS[side]
+        what = f"%{{customdata[1]}} prints {prints.bin_text}<br>" if prints.aggregated else ""
+        traces.append(
+            go.Scatter(
+                x=_naive(rows["t"].to_list()),
+                y=rows["price"].to_numpy(),
+                mode="markers",
+                name=label,
+                marker={
+                    "size": rows["usd"].to_numpy(),
+                    "sizemode": "area",
+                    "sizeref": 2.0 * largest / PRINT_MAX_PX**2,
+                    "sizemin": 3,
+                    "color": PRINT_COLOURS[side],
+                    "opacity": 0.85,
+                    "line": {"color": "#ffffff", "width": 0.7},
+                },
+                customdata=[
+                    [round(usd, 2), count, venues]
+                    for usd, count, venues in rows.select("usd", "count", "venues").iter_rows()
+                ],
+                hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>price %{y:,.6g}<br>"
+                + label
+                + "<br>%{customdata[0]:$,.0f}<br>"
+                + what
+                + "%{customdata[2]}<extra>real print</extra>",
+            )
+        )
+    return traces
 
 
 def funding_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:

@@ -29,6 +29,7 @@ from levradar.analytics.heatmap import (
     summarize,
 )
 from levradar.analytics.memo import memo
+from levradar.analytics.prints import Prints, liquidation_prints
 from levradar.analytics.scan import history, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.jsonio import to_json_bytes
@@ -271,6 +272,13 @@ class RadarService:
             self._heatmaps.move_to_end(key)
         return cached, when
 
+    def prints(self, asset: str, ah: AssetHeatmap, when: datetime) -> Prints:
+        """The real liquidation prints (every venue) over the window of a map from :meth:`heatmap`, as known at
+        its as-of ``when``."""
+        name = self.check_asset(asset)
+        with self.lock:
+            return liquidation_prints(self.store, name, ah.map, when)
+
     def heatmap_json(self, asset: str, as_of: datetime | None, days: int, grid: bool) -> dict[str, Any]:
         ah, when = self.heatmap(asset, as_of, days)
         out: dict[str, Any] = {
@@ -281,6 +289,7 @@ class RadarService:
             "venues": ah.venues,
             "venues_skipped": ah.skipped,
             **summarize(ah.map, self.heatmap_config),
+            "prints": self.prints(asset, ah, when).to_json(),
         }
         if grid:
             out["grid"] = grid_json(ah.map, self.heatmap_config)
