@@ -3,10 +3,12 @@
 Usage: python scripts/evaluate_heatmap.py [--data-dir DIR] [--days 30]
 Without --data-dir the bundled sample is loaded into a temporary store. For every hour with real fills (OKX
 liquidation orders, 2026-03-04..05 in the sample) and every asset, the model is run on that venue's data up to the
-*start* of the hour (nothing after it is used), and each fill is checked against the model's dense zone on the
-fill's side (long fills against long levels below the price, short fills against short levels above). The naive
-baseline puts bands at ±1, 2, 4 and 10 % from the price with the same total width as the model's dense zone on
-that side. Reported: the share of liquidated USD inside each, overall and per asset.
+*start* of the hour (nothing after it is used), and each fill is checked, on its side (long fills against levels
+below the price, short fills above), against: the model's **likely zone** for the hour (buckets whose expected
+forced flow, USD × the chance price reaches them, is in the side's top decile), the model's **dense buckets** (the
+book alone, top decile of USD), the **naive bands** at ±1, 2, 4 and 10 % from the price and a **contiguous band**
+from the price — the last two with the same total width as the likely zone. Reported: the share of liquidated USD
+inside each, overall, per asset and per side; and the same for the 2025-10-10 cascade's OI-drop proxy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from levradar.analytics.heatmap import asset_heatmap, book, load_heatmap_config
+from levradar.analytics.forecast import hit_probability
+from levradar.analytics.heatmap import LIKELY_HOURS, asset_heatmap, book, likely_mask, load_heatmap_config
 from levradar.ingest.run import import_source
 from levradar.store import Store
 
@@ -38,6 +41,9 @@ def _baseline_hit(price: float, fill: float, width: float, below: bool) -> bool:
 
 
 def evaluate(store: Store, days: int) -> dict[str, object]:
+    """Each fill against four zones of equal width on its side: the model's likely zone for the hour (fuel × the
+    chance price reaches it), the model's dense buckets (the book alone), the naive bands and a contiguous band
+    from the price."""
     cfg = load_heatmap_config()
     fills = store.read("liquidations", derived=False).with_columns(hour=pl.col("ts").dt.truncate("1h"))
     rows = []
@@ -48,21 +54,31 @@ def evaluate(store: Store, days: int) -> dict[str, object]:
             continue  # no OI history for the venue: the model has nothing to say
         b = book(ah.map, cfg)
         widths = np.diff(ah.map.edges)
+        vol = ah.vol.at(hour, timedelta(hours=LIKELY_HOURS)) if ah.vol else None
+        if vol is None:
+            continue
+        reach = hit_probability(np.log(b.centers / b.price), vol, LIKELY_HOURS)
         for r in group.iter_rows(named=True):
             below = r["liquidated_side"] == "long"
+            side = b.centers < b.price if below else b.centers > b.price
+            likely = likely_mask((b.long_usd if below else b.short_usd) * reach * side, cfg.pocket_quantile)
             dense = b.dense_long if below else b.dense_short
             j = int(np.searchsorted(ah.map.edges, r["price"], side="right")) - 1
-            in_model = 0 <= j < dense.size and bool(dense[j])
-            zone_width = float(widths[dense].sum())
+            width = float(widths[likely].sum())
+            near = b.price * (1 - width / b.price) <= r["price"] <= b.price if below else (
+                b.price <= r["price"] <= b.price * (1 + width / b.price)
+            )
             rows.append(
                 {
                     "asset": asset,
                     "venue": venue,
                     "usd": r["notional_usd"],
                     "side": r["liquidated_side"],
-                    "model": in_model,
-                    "baseline": _baseline_hit(b.price, r["price"], zone_width, below),
-                    "zone_width_pct": zone_width / b.price * 100.0,
+                    "likely": 0 <= j < likely.size and bool(likely[j]),
+                    "dense": 0 <= j < dense.size and bool(dense[j]),
+                    "bands": _baseline_hit(b.price, r["price"], width, below),
+                    "contiguous": bool(near),
+                    "zone_width_pct": width / b.price * 100.0,
                 }
             )
     frame = pl.DataFrame(rows)
@@ -71,20 +87,18 @@ def evaluate(store: Store, days: int) -> dict[str, object]:
 
     def shares(f: pl.DataFrame) -> dict[str, float]:
         total = f["usd"].sum()
-        return {
-            "fills": f.height,
-            "usd": round(float(total), 2),
-            "model_share_usd": round(float(f.filter(pl.col("model"))["usd"].sum() / total), 4),
-            "baseline_share_usd": round(float(f.filter(pl.col("baseline"))["usd"].sum() / total), 4),
-            "mean_zone_width_pct": round(float(f["zone_width_pct"].mean()), 3),  # type: ignore[arg-type]
-        }
+        out = {"fills": f.height, "usd": round(float(total), 2)}
+        for zone in ("likely", "dense", "bands", "contiguous"):
+            out[f"{zone}_share_usd"] = round(float(f.filter(pl.col(zone))["usd"].sum() / total), 4)
+        out["mean_zone_width_pct"] = round(float(f["zone_width_pct"].mean()), 3)  # type: ignore[arg-type]
+        return out
 
     return {
         "overall": shares(frame),
         "by_asset": {str(a): shares(g) for (a,), g in frame.group_by(["asset"], maintain_order=True)},
         "by_side": {str(s): shares(g) for (s,), g in frame.group_by(["side"], maintain_order=True)},
         "model_days": days,
-        "window": "hour of each fill, model as of the start of that hour",
+        "window": "hour of each fill, model as of the start of that hour; zones of equal width on the fill's side",
     }
 
 
@@ -99,7 +113,7 @@ def cascade(store: Store, days: int) -> dict[str, object]:
     start, end = (datetime.fromisoformat(x) for x in CASCADE)
     out: dict[str, object] = {}
     for asset in ("BTC", "ETH", "SOL"):
-        model_usd = base_usd = total = 0.0
+        model_usd = base_usd = near_usd = total = 0.0
         bars = store.read("candles", venues=["bybit"], assets=[asset], interval="1h", start=start, end=end)
         oi = store.read(
             "open_interest", venues=["bybit"], assets=[asset], start=start - timedelta(hours=1), end=end
@@ -114,24 +128,33 @@ def cascade(store: Store, days: int) -> dict[str, object]:
             b = book(ah.map, cfg)
             edges, widths = ah.map.edges, np.diff(ah.map.edges)
             below = bar["close"] <= bar["open"]  # a falling bar liquidates longs, a rising one shorts
-            dense = b.dense_long if below else b.dense_short
+            vol = ah.vol.at(t0, timedelta(hours=LIKELY_HOURS)) if ah.vol else None
+            if vol is None:
+                continue
+            side = b.centers < b.price if below else b.centers > b.price
+            reach = hit_probability(np.log(b.centers / b.price), vol, LIKELY_HOURS)
+            likely = likely_mask((b.long_usd if below else b.short_usd) * reach * side, cfg.pocket_quantile)
             lo, hi = bar["low"], bar["high"]
             overlap = np.clip(np.minimum(edges[1:], hi) - np.maximum(edges[:-1], lo), 0.0, None)
             share = overlap / max(hi - lo, 1e-12)
-            model_usd += flow * float(share[dense].sum())
-            zone = float(widths[dense].sum())
+            model_usd += flow * float(share[likely].sum())
+            zone = float(widths[likely].sum())
             half = zone / len(OFFSETS) / 2.0
             bands = [(b.price * (1 - o if below else 1 + o)) for o in OFFSETS]
             in_base = sum(max(0.0, min(hi, c + half) - max(lo, c - half)) for c in bands) / max(
                 hi - lo, 1e-12
             )
             base_usd += flow * min(in_base, 1.0)
+            near = (b.price - zone, b.price) if below else (b.price, b.price + zone)
+            in_near = max(0.0, min(hi, near[1]) - max(lo, near[0])) / max(hi - lo, 1e-12)
+            near_usd += flow * min(in_near, 1.0)
             total += flow
         if total > 0:
             out[asset] = {
                 "proxy_forced_usd": round(total, 0),
-                "model_share_usd": round(model_usd / total, 4),
-                "baseline_share_usd": round(base_usd / total, 4),
+                "likely_share_usd": round(model_usd / total, 4),
+                "bands_share_usd": round(base_usd / total, 4),
+                "contiguous_share_usd": round(near_usd / total, 4),
             }
     return out
 

@@ -521,7 +521,8 @@ def run_flat(
     p = np.full(n, price)
     edges = price_edges(price, price, cfg)
     return _simulate(
-        p, p, p, new_usd, share, ratio, edges, cfg.long_factor, cfg.short_factor, cfg.weights, decay, np.ones(n, dtype=np.bool_)
+        p, p, p, new_usd, share, ratio, edges, cfg.long_factor, cfg.short_factor, cfg.weights, decay,
+        np.ones(n, dtype=np.bool_),
     )
 
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from levradar import __version__
 from levradar.analytics.config import ConfigError, SignalConfig, load_config
 from levradar.analytics.coverage import choose_as_of
-from levradar.analytics.heatmap import asset_heatmap, book, grid_json, load_heatmap_config, summarize
+from levradar.analytics.heatmap import asset_heatmap, book, grid_json, load_heatmap_config, outlook, summarize
 from levradar.analytics.scan import history, newest_time, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.cli_support import (
@@ -468,6 +468,7 @@ def heatmap_cmd(
         "venues": ah.venues,
         "venues_skipped": ah.skipped,
         **summary,
+        **outlook(ah, cfg),
         "prints": prints.to_json(),
     }
     if grid:

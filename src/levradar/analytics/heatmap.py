@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
 from levradar.analytics.liqmodel import (
     Heatmap,
     HeatmapConfig,
@@ -31,7 +32,9 @@ __all__ = [
     "book",
     "combine",
     "grid_json",
+    "likely_zones",
     "load_heatmap_config",
+    "outlook",
     "price_edges",
     "simulate_market",
     "summarize",
@@ -151,6 +154,7 @@ class AssetHeatmap:
     venues: list[str]  # venues whose modelled book makes up the current map (OI at its last hour)
     impact_per_usd: float | None  # price response to traded USD, for the cascade simulation
     skipped: dict[str, str] = field(default_factory=dict)  # venue -> why it is not in the current map
+    vol: HourlyVol | None = None  # the price path's expected hourly volatility, for the likely zones and forecast
 
 
 def asset_heatmap(
@@ -186,7 +190,71 @@ def asset_heatmap(
             skipped[venue] = "no open interest at the map's hour"
         else:
             current.append(venue)
-    return AssetHeatmap(hm, current, impact_per_usd(markets), dict(sorted(skipped.items())))
+    path = markets.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
+    vol = HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy())
+    return AssetHeatmap(hm, current, impact_per_usd(markets), dict(sorted(skipped.items())), vol)
+
+
+LIKELY_HOURS = 1.0  # the likely zones look one hour ahead
+FORECAST_HOURS = 24.0
+
+
+def outlook(ah: AssetHeatmap, cfg: HeatmapConfig) -> dict[str, object]:
+    """The map's likely zones for the next hour and its expected forced flow over the next 24 hours."""
+    when, b = ah.map.times[-1], book(ah.map, cfg)
+    vol = ah.vol
+    hour_vol = vol.at(when, timedelta(hours=LIKELY_HOURS)) if vol else None
+    day_vol = vol.at(when, timedelta(hours=FORECAST_HOURS)) if vol else None
+    current = BookAt(ah.map.edges, ah.map.long_usd[-1], ah.map.short_usd[-1])
+    return {
+        "likely_zones": likely_zones(b, hour_vol, cfg.pocket_quantile),
+        "forecast_24h": forced_flow_forecast(current, b.price, day_vol, timedelta(hours=FORECAST_HOURS)).to_json(),
+    }
+
+
+def likely_zones(b: Book, hourly_vol: float | None, quantile: float, hours: float = LIKELY_HOURS) -> dict[str, object]:
+    """Where liquidations are most likely over the next ``hours``: the buckets whose expected forced flow (the
+    book's USD × the chance price reaches the bucket, analytics/forecast.py) is at or above ``quantile`` of that
+    side's, as price ranges nearest first with their expected USD. Unlike the dense pockets (the book alone) they
+    weigh fuel by reach: fuel far away is unlikely to burn within the hour."""
+    if hourly_vol is None or not hourly_vol > 0:
+        return {"horizon_hours": hours, "below": [], "above": [], "status": "no volatility estimate"}
+    reach = hit_probability(np.log(b.centers / b.price), hourly_vol, hours)
+    out: dict[str, object] = {"horizon_hours": hours, "hourly_vol": hourly_vol}
+    for name, usd, side in (("below", b.long_usd, b.centers < b.price), ("above", b.short_usd, b.centers > b.price)):
+        flow = usd * reach * side
+        mask = likely_mask(flow, quantile)
+        out[name] = _segments(b.centers, flow, mask, b.price, near_first=True)
+    return out
+
+
+def likely_mask(flow: FloatArray, quantile: float) -> npt.NDArray[np.bool_]:
+    """Buckets whose expected flow is at or above ``quantile`` of the side's non-zero buckets."""
+    filled = flow[flow > 0]
+    if filled.size == 0:
+        return np.zeros(flow.shape, dtype=bool)
+    return np.asarray(flow >= np.quantile(filled, quantile)) & (flow > 0)
+
+
+def _segments(
+    centers: FloatArray, flow: FloatArray, mask: npt.NDArray[np.bool_], price: float, near_first: bool
+) -> list[dict[str, float]]:
+    """Contiguous runs of ``mask`` as price ranges with their expected USD, nearest the price first (at most 3)."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    segs = [
+        {
+            "low": float(centers[r[0]]),
+            "high": float(centers[r[-1]]),
+            "distance_pct": float((np.sqrt(centers[r[0]] * centers[r[-1]]) / price - 1.0) * 100.0),
+            "expected_usd": float(flow[r].sum()),
+        }
+        for r in runs
+    ]
+    segs.sort(key=lambda x: abs(x["distance_pct"]) if near_first else -x["expected_usd"])
+    return segs[:3]
 
 
 def book(hm: Heatmap, cfg: HeatmapConfig, row: int = -1) -> Book:

@@ -12,9 +12,9 @@ Hour by hour, per market, on log-spaced price buckets (kernel compiled with numb
    from contiguous bands (a continuous density from a few tenths of a percent to the last band edge), and a *hedged*
    reserve (spot-hedged, cross-margined far beyond any plausible move) that counts in the OI but has no level within
    reach. The crowded side — by funding and the bar's direction — holds more leveraged positions, the other side more
-   hedged ones. Trading churns positions even when OI stands still: a share of each hour's traded USD opens new
-   positions the same way (the rescaling closes as much of the older book). Levels of the new cohort that the bar's close is already
-   beyond were liquidated within the bar and are removed.
+   hedged ones. Trading churns positions even when OI stands still: a share of each hour's traded USD opens
+   new positions the same way (the rescaling closes as much of the older book). Levels of the new cohort that the
+   bar's close is already beyond were liquidated within the bar and are removed.
 5. **Rescaling**: each side's book is scaled to the one-sided OI in USD at that hour (longs = shorts = OI).
 """
 
@@ -166,10 +166,11 @@ def _simulate(
     lev_share: float,
     decay: FloatArray,
     record: npt.NDArray[np.bool_],
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """The hourly loop (module docstring). Returns the long and short USD per bucket at the hours marked in
-    ``record`` (in order) and the final books per band (bands × buckets). Band ``n_bands`` (the last decay) is
-    the hedged reserve: it counts in each side's OI but has no level within reach, so it holds a total only."""
+    ``record`` (in order), the final books per band (bands × buckets) and the hedged reserve of each side at the
+    marked hours (rows × 2: long, short). Band ``n_bands`` (the last decay) is the reserve: it counts in each side's
+    OI but has no level within reach, so it holds a total only."""
     n_hours, n_buckets, n_bands = low.shape[0], edges.shape[0] - 1, weights.shape[0]
     longs = np.zeros((n_bands, n_buckets))
     shorts = np.zeros((n_bands, n_buckets))
@@ -182,6 +183,7 @@ def _simulate(
     rows = int(record.sum())
     long_grid = np.zeros((rows, n_buckets))
     short_grid = np.zeros((rows, n_buckets))
+    reserve = np.zeros((rows, 2))
     r = 0
     for h in range(n_hours):
         if not (np.isnan(low[h]) or np.isnan(high[h])):
@@ -234,11 +236,13 @@ def _simulate(
             for k in range(n_bands):
                 long_grid[r] += longs[k] * s_long[k]
                 short_grid[r] += shorts[k] * s_short[k]
+            reserve[r, 0] = t_long[n_bands] * s_long[n_bands]
+            reserve[r, 1] = t_short[n_bands] * s_short[n_bands]
             r += 1
     for k in range(n_bands):
         longs[k] *= s_long[k]
         shorts[k] *= s_short[k]
-    return long_grid, short_grid, longs, shorts
+    return long_grid, short_grid, longs, shorts, reserve
 
 
 @numba.njit(cache=True)
@@ -289,6 +293,7 @@ class Heatmap:
     oi_usd: float | None
     leverage: FloatArray
     closes: FloatArray | None = None  # the price path, one close per grid row
+    reserve: FloatArray | None = None  # per grid row: the hedged reserve of longs and of shorts (rows × 2), USD
 
     @property
     def centers(self) -> FloatArray:
@@ -341,7 +346,7 @@ def simulate_market(
     new_usd = np.where(delta > 0, delta * typical, 0.0) + cfg.churn * np.nan_to_num(volume)
     rate = f["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
     ret = np.nan_to_num(np.concatenate([[0.0], np.diff(np.log(close))]))
-    lg, sg, lt, st = _simulate(
+    lg, sg, lt, st, reserve = _simulate(
         low,
         high,
         close,
@@ -368,6 +373,7 @@ def simulate_market(
         last_oi,
         cfg.leverage,
         close[marks],
+        reserve,
     )
 
 
@@ -378,10 +384,13 @@ def combine(maps: list[Heatmap]) -> Heatmap:
     shape = (len(times), maps[0].edges.size - 1)
     long_usd, short_usd = np.zeros(shape), np.zeros(shape)
     closes = np.full(len(times), np.nan)
+    reserve = np.zeros((len(times), 2))
     for m in maps:
         rows = np.asarray([index[t] for t in m.times], dtype=np.int64)
         long_usd[rows] += m.long_usd
         short_usd[rows] += m.short_usd
+        if m.reserve is not None:
+            reserve[rows] += m.reserve
         if m.closes is not None:
             closes[rows] = np.where(np.isnan(closes[rows]), m.closes, closes[rows])
     last = [m for m in maps if m.times[-1] == times[-1]]  # venues with data at the last hour
@@ -397,4 +406,5 @@ def combine(maps: list[Heatmap]) -> Heatmap:
         float(sum(ois)) if ois else None,
         maps[0].leverage,
         closes,
+        reserve,
     )

@@ -123,7 +123,7 @@ def memo_text(a: Analysis) -> str:
             if x
         ),
         f"Playbook: {a.read['playbook']}" if a.read["playbook"] else "",
-        text("derivatives", "liquidations"),
+        " ".join(x for x in (text("derivatives", "liquidations"), text("derivatives", "forced_flow")) if x),
         " ".join(x for x in (text("execution", "bias"), text("execution", "trigger")) if x),
         " ".join(x for x in (text("risk", "invalidation"), text("risk", "size")) if x),
         text("risk", "what_changes"),

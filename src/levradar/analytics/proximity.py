@@ -15,7 +15,10 @@ import numpy as np
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
+from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast
 from levradar.analytics.heatmap import HeatmapConfig, combine, price_edges, simulate_market, summarize
+
+FORECAST_HORIZON = timedelta(hours=24)
 
 
 def liquidation_overlay(
@@ -46,6 +49,12 @@ def liquidation_overlay(
         if hm.times[-1] != end:
             continue  # no venue with OI has a bar at the scan's hour
         summary = summarize(hm, heat)
+        forecast = forced_flow_forecast(
+            BookAt(hm.edges, hm.long_usd[-1], hm.short_usd[-1]),
+            float(summary["price"]),  # type: ignore[arg-type]
+            _vol(frame, end),
+            FORECAST_HORIZON,
+        )
         above, below = summary["nearest_above"], summary["nearest_below"]
         distances = [abs(float(p["distance_pct"])) / 100.0 for p in (above, below) if isinstance(p, dict)]
         rv = asset_rv.get(str(asset))
@@ -61,5 +70,12 @@ def liquidation_overlay(
             "nearest_below": below,
             "venues": sorted(venues),
             "model_days": days,
+            "forecast_24h": forecast.to_json(),
         }
     return out
+
+
+def _vol(frame: pl.DataFrame, end: datetime) -> float | None:
+    """The expected hourly volatility of the next 24 h from the asset's hourly closes (one venue per hour)."""
+    path = frame.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
+    return HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy()).at(end, FORECAST_HORIZON)

@@ -125,6 +125,18 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
             t,
         ),
     ]
+    forecast = liq.get("forecast_24h") or {}
+    if forecast.get("total_usd") is not None:
+        out.append(
+            Finding(
+                "forced_flow",
+                f"Expected forced flow over the next 24h: longs {money(forecast['long_usd'])}, shorts "
+                f"{money(forecast['short_usd'])} (modelled levels × the chance price reaches them).",
+                {k: forecast.get(k) for k in ("long_usd", "short_usd", "total_usd", "hourly_vol")},
+                {"horizon_hours": forecast.get("horizon_hours")},
+                t,
+            )
+        )
     out += [Finding(f"contradiction:{c['id']}", c["text"], {}, {}, t) for c in read["contradictions"]]
     cov = read.get("coverage") or {}
     if cov.get("status") in ("partial", "stale"):

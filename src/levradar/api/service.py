@@ -26,6 +26,7 @@ from levradar.analytics.heatmap import (
     book,
     grid_json,
     load_heatmap_config,
+    outlook,
     summarize,
 )
 from levradar.analytics.memo import memo
@@ -289,6 +290,7 @@ class RadarService:
             "venues": ah.venues,
             "venues_skipped": ah.skipped,
             **summarize(ah.map, self.heatmap_config),
+            **outlook(ah, self.heatmap_config),
             "prints": self.prints(asset, ah, when).to_json(),
         }
         if grid:
