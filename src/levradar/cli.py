@@ -520,7 +520,7 @@ def scenario_cmd(
         when = _as_of(store, as_of)
         ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
     current = book(ah.map, cfg)
-    results = [scenario(current, m, ah.impact_per_usd) for m in changes]
+    results = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in changes]
     out = {
         "asset": asset.upper(),
         "as_of": when,

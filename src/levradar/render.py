@@ -258,24 +258,25 @@ def print_scenarios(out: dict[str, Any]) -> None:
         "forced USD",
         "after cascade",
         "amplification",
+        "in a real-cascade stress",
         "pockets ignited",
-        "steps",
     ):
         table.add_column(col, justify="right")
     for s in out["scenarios"]:
-        c = s["cascade"]
+        c, st = s["cascade"], s.get("cascade_stress")
         table.add_row(
             f"{s['move_pct']:+.2f}%",
             str(len(s["pockets_hit"])),
             usd(s["forced_usd"]),
             "-" if c is None else f"{c['final_move_pct']:+.2f}%",
             "-" if c is None or c["amplification"] is None else f"{c['amplification']:.2f}x",
+            "-" if st is None else f"{st['final_move_pct']:+.2f}% ({st['amplification']:.1f}x)",
             "-" if c is None else str(len(c["pockets_ignited"])),
-            "-" if c is None else str(c["steps"]),
         )
     console.print(table)
     console.print(
-        "impact model: median |1h return| per traded USD over 7 days; a stress estimate, not a forecast",
+        "impact: median |1h return| per traded USD over 7 days, scaled so a -2 % shock extends like typical real "
+        "shocks (amplification) and like the 2024-08-05 unwind (stress); docs/heatmap.md §3",
         style="dim",
     )
 

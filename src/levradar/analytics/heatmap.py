@@ -152,9 +152,10 @@ def grid_json(m: Heatmap, cfg: HeatmapConfig) -> dict[str, object]:
 class AssetHeatmap:
     map: Heatmap
     venues: list[str]  # venues whose modelled book makes up the current map (OI at its last hour)
-    impact_per_usd: float | None  # price response to traded USD, for the cascade simulation
+    impact_per_usd: float | None  # price response to forced USD in a typical shock (the cascade simulation)
     skipped: dict[str, str] = field(default_factory=dict)  # venue -> why it is not in the current map
     vol: HourlyVol | None = None  # the price path's expected hourly volatility, for the likely zones and forecast
+    stress_impact: float | None = None  # ... and in a real cascade
 
 
 def asset_heatmap(
@@ -192,7 +193,10 @@ def asset_heatmap(
             current.append(venue)
     path = markets.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
     vol = HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy())
-    return AssetHeatmap(hm, current, impact_per_usd(markets), dict(sorted(skipped.items())), vol)
+    lam = impact_per_usd(markets)
+    typical = None if lam is None else lam * cfg.impact_typical
+    stress = None if lam is None else lam * cfg.impact_stress
+    return AssetHeatmap(hm, current, typical, dict(sorted(skipped.items())), vol, stress)
 
 
 LIKELY_HOURS = 1.0  # the likely zones look one hour ahead

@@ -54,6 +54,8 @@ class HeatmapConfig:
     buckets: int
     display_range_pct: float
     pocket_quantile: float
+    impact_typical: float = 1.0  # multiplier of the volume-based price impact for a typical shock
+    impact_stress: float = 1.0  # ... and for a real cascade (docs/heatmap.md §3)
     provenance: str = ""
 
     @property
@@ -97,6 +99,8 @@ def load_heatmap_config(path: str | Path | None = None) -> HeatmapConfig:
             int(raw["grid"]["buckets"]),
             float(raw["grid"]["display_range_pct"]),
             float(raw["grid"]["pocket_quantile"]),
+            float(raw["cascade"]["impact_typical"]),
+            float(raw["cascade"]["impact_stress"]),
             str(raw.get("provenance", {}).get("fitted", "")),
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -117,6 +121,8 @@ def _check(cfg: HeatmapConfig, file: Path) -> None:
         raise ConfigError(f"{file}: leveraged_share in (0, 1) and damping below min(share, 1 - share)")
     if cfg.buckets < 10:
         raise ConfigError(f"{file}: buckets >= 10")
+    if not 0 < cfg.impact_typical <= cfg.impact_stress:
+        raise ConfigError(f"{file}: [cascade] impact multipliers must be positive, typical <= stress")
 
 
 @numba.njit(cache=True)
@@ -204,8 +210,8 @@ def _simulate(
                     t_short[k] -= got
                     crossed_short += got * s_short[k]
                     bottom[k] = jh
-            _close(s_long, t_long, oi_usd, h, crossed_long)
-            _close(s_short, t_short, oi_usd, h, crossed_short)
+            _close(longs, s_long, t_long, oi_usd, h, crossed_long)
+            _close(shorts, s_short, t_short, oi_usd, h, crossed_short)
             if new_usd[h] > 0.0:
                 jc = max(int(np.searchsorted(edges, close[h], side="right")) - 1, 0)
                 lev_l = lev_long[h]
@@ -246,8 +252,11 @@ def _simulate(
 
 
 @numba.njit(cache=True)
-def _close(scale: FloatArray, totals: FloatArray, oi_usd: FloatArray, h: int, crossed: float) -> None:
-    """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally."""
+def _close(
+    book: FloatArray, scale: FloatArray, totals: FloatArray, oi_usd: FloatArray, h: int, crossed: float
+) -> None:
+    """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally; a
+    fall of all of it empties the side (scale factors stay positive, so later cohorts are never divided by 0)."""
     if h == 0 or np.isnan(oi_usd[h]) or np.isnan(oi_usd[h - 1]):
         return
     drop = oi_usd[h - 1] - oi_usd[h] - crossed
@@ -256,9 +265,15 @@ def _close(scale: FloatArray, totals: FloatArray, oi_usd: FloatArray, h: int, cr
         held += totals[k] * scale[k]
     if drop <= 0.0 or held <= 0.0:
         return
-    keep = max(0.0, 1.0 - drop / held)
+    keep = 1.0 - drop / held
     for k in range(totals.shape[0]):
-        scale[k] *= keep
+        if keep > 1e-12:
+            scale[k] *= keep
+        else:
+            if k < book.shape[0]:
+                book[k, :] = 0.0
+            totals[k] = 0.0
+            scale[k] = 1.0
 
 
 @numba.njit(cache=True)

@@ -85,7 +85,7 @@ def analyse(store: Store, asset: str, as_of: datetime, cfg: Configs | None = Non
         ah = asset_heatmap(store, asset, as_of, days=HEATMAP_DAYS, venue=None, cfg=configs.heatmap)
         moves = [float(m) for m in configs.views["risk"]["stress_moves"]]
         current = book(ah.map, configs.heatmap)
-        scenarios = [scenario(current, m, ah.impact_per_usd) for m in moves]
+        scenarios = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in moves]
     except ValueError:  # no OI history: no heatmap, no stress
         scenarios = []
     risk_view = risk(read, struct, scenarios, side, configs.views)

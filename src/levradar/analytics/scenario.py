@@ -20,6 +20,7 @@ import polars as pl
 FloatArray = npt.NDArray[np.float64]
 MAX_STEPS = 50
 MIN_STEP = 1e-4
+MAX_PUSH = 0.5  # one step moves the price by at most half: the walk never crosses zero
 
 
 @dataclass(frozen=True)
@@ -74,30 +75,36 @@ def _pockets(book: Book, a: float, b: float, down: bool) -> list[dict[str, float
     return sorted(out, key=lambda p: abs(p["price"] - book.price))
 
 
-def scenario(book: Book, move: float, impact: float | None) -> dict[str, Any]:
-    """A move of ``move`` (fraction, signed): static forced flow, then the cascade through the impact model."""
+def scenario(
+    book: Book, move: float, impact: float | None, stress_impact: float | None = None
+) -> dict[str, Any]:
+    """A move of ``move`` (fraction, signed): static forced flow, then the cascade through the impact model —
+    ``cascade`` with the typical impact, ``cascade_stress`` with the impact of a real cascade (docs/heatmap.md §3)."""
     down = move < 0
     target = book.price * (1.0 + move)
     forced = _between(book, book.price, target, down)
-    out: dict[str, Any] = {
+    return {
         "move_pct": move * 100.0,
         "target_price": target,
         "pockets_hit": _pockets(book, book.price, target, down),
         "forced_usd": forced,
+        "cascade": None if impact is None else _cascade(book, move, target, forced, impact),
+        "cascade_stress": None if stress_impact is None else _cascade(book, move, target, forced, stress_impact),
     }
-    if impact is None:
-        out["cascade"] = None
-        return out
+
+
+def _cascade(book: Book, move: float, target: float, forced: float, impact: float) -> dict[str, Any]:
+    down = move < 0
     extent, fresh, total, steps = target, forced, forced, 0
     while steps < MAX_STEPS and fresh > 0:
-        push = impact * fresh
+        push = min(impact * fresh, MAX_PUSH)
         if push < MIN_STEP:
             break
         nxt = extent * (1.0 - push) if down else extent * (1.0 + push)
         fresh = _between(book, extent, nxt, down)
         extent, total, steps = nxt, total + fresh, steps + 1
     final = extent / book.price - 1.0
-    out["cascade"] = {
+    return {
         "final_move_pct": final * 100.0,
         "amplification": final / move if move else None,
         "forced_usd_total": total,
@@ -105,4 +112,3 @@ def scenario(book: Book, move: float, impact: float | None) -> dict[str, Any]:
         "steps": steps,
         "impact_per_usd": impact,
     }
-    return out

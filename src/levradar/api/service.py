@@ -312,7 +312,7 @@ class RadarService:
             "price": ah.map.price,
             "venues": ah.venues,
             "venues_skipped": ah.skipped,
-            "scenarios": [scenario(current, m, ah.impact_per_usd) for m in moves],
+            "scenarios": [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in moves],
         }
 
     def memo(self, asset: str, as_of: datetime | None) -> bytes:

@@ -141,8 +141,10 @@ def period_rows(
     assets: Sequence[str] | None = None,
     heat: HeatmapConfig | None = None,
     signals: SignalConfig | None = None,
+    reads: bool = True,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """One row per (asset, period) with realised, model and baseline values; and the periods skipped, with why."""
+    """One row per (asset, period) with realised, model and baseline values; and the periods skipped, with why.
+    Without ``reads`` the radar's LSI and fragility are left out (the calibration needs only the model)."""
     heat = heat or load_heatmap_config()
     signals = signals or load_config()
     frame = realised
@@ -154,10 +156,11 @@ def period_rows(
         frame = frame.filter(pl.col("ts") <= span.end)
     rows, skipped = [], []
     for (asset,), part in frame.group_by(["asset"], maintain_order=True):
-        got, why = _asset_rows(store, str(asset), part, span.period, heat, signals)
+        got, why = _asset_rows(store, str(asset), part, span.period, heat, signals if reads else None)
         rows.append(got)
         skipped.extend(why)
-    out = pl.concat([r for r in rows if not r.is_empty()], how="diagonal_relaxed") if rows else pl.DataFrame()
+    kept = [r for r in rows if not r.is_empty()]
+    out = pl.concat(kept, how="diagonal_relaxed") if kept else pl.DataFrame()
     return out, skipped
 
 
@@ -167,7 +170,7 @@ def _asset_rows(
     realised: pl.DataFrame,
     period: timedelta,
     heat: HeatmapConfig,
-    signals: SignalConfig,
+    signals: SignalConfig | None,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     opens = realised["ts"].to_list()
     first, last = min(opens), max(opens)
@@ -179,7 +182,12 @@ def _asset_rows(
     path = _price_path(hourly)
     vol = HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy())
     book = _books(hourly, opens, heat)
-    reads = history(store, asset, first, last, signals).select("t", "lsi", "fragility", "oi_usd", "rv_24h", "rate_8h")
+    if signals is not None:
+        reads = history(store, asset, first, last, signals).select("t", "lsi", "fragility", "oi_usd")
+    else:  # the model alone: OI from the markets (one-sided, summed over venues)
+        reads = hourly.group_by("t").agg(pl.col("oi_usd").sum()).with_columns(
+            lsi=pl.lit(None, pl.Float64), fragility=pl.lit(None, pl.Float64)
+        )
     rows = []
     for r in realised.iter_rows(named=True):
         t = r["ts"]

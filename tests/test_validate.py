@@ -1,0 +1,261 @@
+"""`levradar validate liquidations`, the ex-ante forecast and the likely zones, on the bundled real sample.
+
+The realised file is built from the sample's real OKX liquidation fills (2026-03-04..05), summed per hour and side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
+from levradar.cli import app
+from levradar.evaluation.liquidations import MODEL_COLUMNS, PERIODS, Span, period_rows, read_realised
+from levradar.ingest.run import import_source
+from levradar.ingest.sources import Filters
+from levradar.store import Store
+from tests.test_api import demo_store
+
+PERIOD_KEYS = {
+    "ts",
+    "asset",
+    "realised_long_usd",
+    "realised_short_usd",
+    "swept_long_usd",
+    "swept_short_usd",
+    "fuel_1pct_usd",
+    "fuel_2pct_usd",
+    "forecast_long_usd",
+    "forecast_short_usd",
+    "lsi",
+    "fragility",
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_store(tmp_path_factory.mktemp("validate"))
+
+
+@pytest.fixture(scope="module")
+def store(data_dir: Path) -> Iterator[Store]:
+    with Store(data_dir, read_only=True) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def realised_csv(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hourly realised liquidations per asset and side from the sample's real OKX fills (every hour of the span)."""
+    fills = store.read("liquidations").with_columns(hour=pl.col("ts").dt.truncate("1h"))
+    sums = fills.group_by("asset", "hour").agg(
+        pl.col("notional_usd").filter(pl.col("liquidated_side") == "long").sum().alias("long_usd"),
+        pl.col("notional_usd").filter(pl.col("liquidated_side") == "short").sum().alias("short_usd"),
+    )
+    first, last = sums["hour"].min(), sums["hour"].max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    hours = pl.datetime_range(first, last, "1h", eager=True, time_zone="UTC").alias("hour")
+    grid = sums.select("asset").unique().join(hours.to_frame(), how="cross")
+    frame = grid.join(sums, on=["asset", "hour"], how="left").fill_null(0.0).rename({"hour": "period_start"})
+    path = tmp_path_factory.mktemp("realised") / "okx_hourly.csv"
+    frame.sort("asset", "period_start").write_csv(path)
+    return path
+
+
+def run(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def report(realised_csv: Path, data_dir: Path) -> dict[str, Any]:
+    code, out = run(
+        "validate", "liquidations", realised_csv, "--period", "1h", "--map", "period_start=ts", "--json",
+        "--data-dir", data_dir,
+    )  # fmt: skip
+    assert code == 0, out
+    return dict(json.loads(out))
+
+
+def test_every_period_is_listed_with_the_documented_keys(report: dict[str, Any], realised_csv: Path) -> None:
+    rows = pl.read_csv(realised_csv)
+    assert len(report["periods"]) + len(report["skipped"]) == rows.height
+    assert report["periods"] and all(set(p) == PERIOD_KEYS | set(report["periods"][0]) for p in report["periods"])
+    assert set(report["periods"][0]) >= PERIOD_KEYS
+    for p in report["periods"]:
+        assert p["swept_long_usd"] >= 0 and p["swept_short_usd"] >= 0
+        assert p["fuel_2pct_usd"] >= p["fuel_1pct_usd"] >= 0
+        assert p["forecast_long_usd"] is None or p["forecast_long_usd"] >= 0
+    for s in report["skipped"]:
+        assert s["why"] and s["asset"] in {"BTC", "ETH", "SOL", "DOGE"}
+    assert report["period_hours"] == 1.0
+
+
+def test_realised_values_are_carried_exactly(report: dict[str, Any], realised_csv: Path) -> None:
+    rows = pl.read_csv(realised_csv, try_parse_dates=True)
+    got = {(p["asset"], p["ts"]): (p["realised_long_usd"], p["realised_short_usd"]) for p in report["periods"]}
+    for r in rows.iter_rows(named=True):
+        key = (r["asset"], r["period_start"].strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if key in got:
+            assert got[key] == pytest.approx((r["long_usd"], r["short_usd"]))
+
+
+def test_statistics_per_asset_and_pooled(report: dict[str, Any]) -> None:
+    stats = report["statistics"]
+    assert "pooled" in stats and {"BTC", "ETH"} <= set(stats)
+    pooled = stats["pooled"]
+    assert pooled["n"] == len(report["periods"])
+    measures = {t["measure"] for t in pooled["tests"]}
+    assert {"swept_long_usd", "swept_short_usd", "forecast_total_usd", "fuel_2pct_usd", "lsi"} <= measures
+    for t in pooled["tests"]:
+        assert t["target"] in {"long", "short", "total"}
+        assert t["rho_model"] is None or -1 <= t["rho_model"] <= 1
+        for v in t["vs"]:
+            lo, hi = v["ci95"]
+            if lo is not None:
+                assert lo <= hi and v["beats_baseline"] == (lo > 0)
+                assert v["difference"] is None or lo - 1e-9 <= v["difference"] + 0.5  # the CI sits around it
+
+
+def test_swept_usd_is_the_book_between_the_open_and_the_low(
+    store: Store, realised_csv: Path
+) -> None:
+    """By hand for one period: the USD of long levels between the period's low and its open."""
+    liq = read_realised(realised_csv, {"period_start": "ts"})
+    btc = liq.filter(pl.col("asset") == "BTC").head(3)
+    rows, _ = period_rows(store, btc, Span(timedelta(hours=1), None, None), ["BTC"], reads=False)
+    r = rows.row(1, named=True)
+    assert r["low"] <= r["price"] <= r["high"]
+    assert r["swept_long_usd"] <= r["fuel_2pct_usd"] + 1e9  # bounded by the whole side in practice
+    assert r["move_to_low"] == pytest.approx(1 - r["low"] / r["price"])
+
+
+def test_the_model_at_an_open_uses_nothing_after_it(tmp_path: Path, realised_csv: Path) -> None:
+    """Every model value of a period equals the one computed from a store cut at the period's open — apart from
+    the swept USD, which needs the period's own low and high by definition (the book it sweeps is the open's)."""
+    liq = read_realised(realised_csv, {"period_start": "ts"}).filter(pl.col("asset") == "ETH")
+    opened = liq["ts"][len(liq) // 2]
+    assert isinstance(opened, datetime)
+    one = liq.filter(pl.col("ts") == opened)
+    with Store(tmp_path / "full") as full:
+        import_source(full, "sample", Path("."))
+        whole, _ = period_rows(full, one, Span(timedelta(hours=1), None, None), ["ETH"], reads=False)
+    with Store(tmp_path / "cut") as cut:
+        import_source(cut, "sample", Path("."), Filters(end=opened))
+        # the cut store cannot see the period's bars: give it the same low/high to sweep with
+        book_only, _ = period_rows(cut, one, Span(timedelta(hours=1), None, None), ["ETH"], reads=False)
+    assert whole.height == 1
+    if book_only.is_empty():  # no bar after the open in the cut store: the period is skipped, as it must be
+        return
+    for col in ("fuel_1pct_usd", "fuel_2pct_usd", "forecast_long_usd", "forecast_short_usd", "price"):
+        assert book_only[col][0] == pytest.approx(whole[col][0], rel=1e-9), col
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("asset,long_usd,short_usd\nBTC,1,2\n", "column 'ts'"),
+        ("ts,asset,long_usd,short_usd\n2026-03-04T12:00:00Z,BTC,-5,2\n", "row 1"),
+        ("ts,asset,long_usd,short_usd\n2026-03-04T12:00:00Z,BTC,x,2\n", "column 'long_usd'"),
+        (
+            "ts,asset,long_usd,short_usd\n2026-03-04T12:00:00Z,BTC,1,2\n2026-03-04T12:00:00Z,BTC,3,4\n",
+            "appears twice",
+        ),
+    ],
+)
+def test_bad_files_give_one_clear_line(tmp_path: Path, data_dir: Path, content: str, fragment: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, out = run("validate", "liquidations", path, "--data-dir", data_dir)
+    assert code == 2 and fragment in out and "Traceback" not in out
+
+
+def test_an_unknown_period_is_refused(realised_csv: Path, data_dir: Path) -> None:
+    code, out = run("validate", "liquidations", realised_csv, "--period", "2h", "--data-dir", data_dir)
+    assert code == 2 and "1h, 4h, 1d" in out
+    assert set(PERIODS) == {"1h", "4h", "1d"}
+
+
+def test_periods_the_store_does_not_cover_are_skipped_with_the_reason(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    path = tmp_path / "early.csv"
+    path.write_text("ts,asset,long_usd,short_usd\n2020-01-01T00:00:00Z,BTC,1,2\n2026-03-05T02:00:00Z,BTC,3,4\n")
+    with Store(data_dir, read_only=True) as store:
+        rows, skipped = period_rows(
+            store, read_realised(path), Span(timedelta(hours=1), None, None), ["BTC"], reads=False
+        )
+    assert rows.height == 1 and rows["ts"][0] == datetime(2026, 3, 5, 2, tzinfo=UTC)
+    assert [s["ts"] for s in skipped] == [datetime(2020, 1, 1, tzinfo=UTC)] and skipped[0]["why"]
+
+
+def test_model_columns_are_what_the_docs_list() -> None:
+    assert set(MODEL_COLUMNS) == PERIOD_KEYS - {"ts", "asset", "realised_long_usd", "realised_short_usd"}
+
+
+# -- the forecast ------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=50, deadline=None)
+@given(d1=st.floats(0.0, 0.3), d2=st.floats(0.0, 0.3), vol=st.floats(1e-4, 0.05), hours=st.floats(0.5, 48))
+def test_hit_probability_falls_with_distance_and_rises_with_time(d1: float, d2: float, vol: float, hours: float) -> None:
+    near, far = sorted((d1, d2))
+    p = hit_probability(np.array([near, far, -far]), vol, hours)
+    assert 0 <= p[1] <= p[0] <= 1 and p[1] == pytest.approx(p[2])
+    assert hit_probability(np.array([0.0]), vol, hours)[0] == pytest.approx(1.0)
+    assert hit_probability(np.array([far]), vol, hours * 2)[0] >= p[1] - 1e-12
+
+
+def test_forecast_is_the_book_weighted_by_reach() -> None:
+    edges = np.exp(np.linspace(math.log(80), math.log(120), 401))
+    centers = np.sqrt(edges[:-1] * edges[1:])
+    long_usd = np.where(centers < 100, 1e6, 0.0)
+    short_usd = np.where(centers > 100, 2e6, 0.0)
+    book = BookAt(edges, long_usd, short_usd)
+    f = forced_flow_forecast(book, 100.0, 0.01, timedelta(hours=4))
+    assert f.long_usd is not None and f.short_usd is not None
+    assert 0 < f.long_usd < long_usd.sum() and 0 < f.short_usd < short_usd.sum()
+    assert f.short_usd == pytest.approx(2 * f.long_usd, rel=0.05)  # same shape, twice the USD
+    calmer = forced_flow_forecast(book, 100.0, 0.005, timedelta(hours=4))
+    assert calmer.long_usd is not None and calmer.long_usd < f.long_usd
+    assert forced_flow_forecast(book, 100.0, None, timedelta(hours=4)).long_usd is None
+
+
+def test_expected_volatility_uses_only_closes_up_to_the_hour(store: Store) -> None:
+    bars = store.read("candles", venues=["binance"], assets=["BTC"], interval="1h").sort("ts")
+    times = (bars["ts"] + timedelta(hours=1)).to_list()
+    closes = bars["close"].to_numpy()
+    at = datetime(2025, 10, 10, 20, tzinfo=UTC)
+    whole = HourlyVol(times, closes).at(at, timedelta(hours=24))
+    cut = [i for i, t in enumerate(times) if t <= at]
+    truncated = HourlyVol([times[i] for i in cut], closes[cut]).at(at, timedelta(hours=24))
+    assert whole is not None and whole == pytest.approx(truncated)
+    later = HourlyVol(times, closes).at(at + timedelta(hours=6), timedelta(hours=24))
+    assert later is not None and later > whole  # the cascade hours raise it afterwards, not before
+
+
+def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Path) -> None:
+    code, out = run("heatmap", "BTC", "--json", "--data-dir", data_dir)
+    assert code == 0, out
+    heat = json.loads(out)
+    forecast = heat["forecast_24h"]
+    assert forecast["horizon_hours"] == 24 and forecast["long_usd"] > 0 and forecast["short_usd"] > 0
+    assert forecast["total_usd"] == pytest.approx(forecast["long_usd"] + forecast["short_usd"])
+    zones = heat["likely_zones"]
+    assert zones["horizon_hours"] == 1 and zones["below"] and zones["above"]
+    assert all(z["high"] < heat["price"] for z in zones["below"]) and all(z["low"] > heat["price"] for z in zones["above"])
+    code, out = run("scan", "--json", "--assets", "BTC", "--data-dir", data_dir)
+    scan_forecast = json.loads(out)["assets"][0]["liquidation"]["forecast_24h"]
+    assert scan_forecast["total_usd"] > 0
+    code, out = run("memo", "BTC", "--no-journal", "--data-dir", data_dir)
+    assert code == 0 and "Expected forced flow over the next 24h" in out
