@@ -163,6 +163,7 @@ def _simulate(
     high: FloatArray,
     close: FloatArray,
     oi_usd: FloatArray,
+    oi_before: float,
     new_usd: FloatArray,
     lev_long: FloatArray,
     edges: FloatArray,
@@ -172,20 +173,21 @@ def _simulate(
     lev_share: float,
     decay: FloatArray,
     record: npt.NDArray[np.bool_],
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The hourly loop (module docstring). Returns the long and short USD per bucket at the hours marked in
-    ``record`` (in order), the final books per band (bands × buckets) and the hedged reserve of each side at the
-    marked hours (rows × 2: long, short). Band ``n_bands`` (the last decay) is the reserve: it counts in each side's
-    OI but has no level within reach, so it holds a total only."""
+    longs: FloatArray,
+    shorts: FloatArray,
+    s_long: FloatArray,
+    s_short: FloatArray,
+    t_long: FloatArray,
+    t_short: FloatArray,
+    top: npt.NDArray[np.int64],
+    bottom: npt.NDArray[np.int64],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The hourly loop (module docstring), advancing the state it is given (``longs``/``shorts``: bands × buckets
+    before scaling; ``s_*``: lazy per-band scale factors, the hedged reserve last; ``t_*``: per-band totals before
+    scaling, the reserve's being its whole book; ``top``/``bottom``: the occupied extent per band; ``oi_before``: the
+    OI in USD of the hour before the first). Returns the long and short USD per bucket and the reserve of each side
+    (rows × 2) at the hours marked in ``record``, in order."""
     n_hours, n_buckets, n_bands = low.shape[0], edges.shape[0] - 1, weights.shape[0]
-    longs = np.zeros((n_bands, n_buckets))
-    shorts = np.zeros((n_bands, n_buckets))
-    s_long = np.ones(n_bands + 1)  # lazy per-band scale factors (the reserve last)
-    s_short = np.ones(n_bands + 1)
-    t_long = np.zeros(n_bands + 1)  # per-band totals before scaling (the reserve's is its whole book)
-    t_short = np.zeros(n_bands + 1)
-    top = np.full(n_bands, -1, dtype=np.int64)  # highest occupied long bucket per band
-    bottom = np.full(n_bands, n_buckets, dtype=np.int64)  # lowest occupied short bucket per band
     rows = int(record.sum())
     long_grid = np.zeros((rows, n_buckets))
     short_grid = np.zeros((rows, n_buckets))
@@ -210,8 +212,9 @@ def _simulate(
                     t_short[k] -= got
                     crossed_short += got * s_short[k]
                     bottom[k] = jh
-            _close(longs, s_long, t_long, oi_usd, h, crossed_long)
-            _close(shorts, s_short, t_short, oi_usd, h, crossed_short)
+            before = oi_before if h == 0 else oi_usd[h - 1]
+            _close(longs, s_long, t_long, oi_usd[h], before, crossed_long)
+            _close(shorts, s_short, t_short, oi_usd[h], before, crossed_short)
             if new_usd[h] > 0.0:
                 jc = max(int(np.searchsorted(edges, close[h], side="right")) - 1, 0)
                 lev_l = lev_long[h]
@@ -245,21 +248,16 @@ def _simulate(
             reserve[r, 0] = t_long[n_bands] * s_long[n_bands]
             reserve[r, 1] = t_short[n_bands] * s_short[n_bands]
             r += 1
-    for k in range(n_bands):
-        longs[k] *= s_long[k]
-        shorts[k] *= s_short[k]
-    return long_grid, short_grid, longs, shorts, reserve
+    return long_grid, short_grid, reserve
 
 
 @numba.njit(cache=True)
-def _close(
-    book: FloatArray, scale: FloatArray, totals: FloatArray, oi_usd: FloatArray, h: int, crossed: float
-) -> None:
+def _close(book: FloatArray, scale: FloatArray, totals: FloatArray, now: float, before: float, crossed: float) -> None:
     """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally; a
     fall of all of it empties the side (scale factors stay positive, so later cohorts are never divided by 0)."""
-    if h == 0 or np.isnan(oi_usd[h]) or np.isnan(oi_usd[h - 1]):
+    if np.isnan(now) or np.isnan(before):
         return
-    drop = oi_usd[h - 1] - oi_usd[h] - crossed
+    drop = before - now - crossed
     held = 0.0
     for k in range(totals.shape[0]):
         held += totals[k] * scale[k]
@@ -329,6 +327,90 @@ def leveraged_long_share(rate_8h: FloatArray, log_return: FloatArray, cfg: Heatm
     return np.asarray(cfg.leveraged_share + cfg.damping * tilt, dtype=np.float64)
 
 
+class MarketBook:
+    """One market's model state on fixed bucket edges, advanced hour by hour: advancing it over some hours and then
+    over the next ones gives exactly one run over all of them (the live radar keeps one per market)."""
+
+    def __init__(self, edges: FloatArray, cfg: HeatmapConfig) -> None:
+        n_bands, n_buckets = cfg.n_bands, edges.size - 1
+        self.edges, self.cfg = edges, cfg
+        self.longs, self.shorts = np.zeros((n_bands, n_buckets)), np.zeros((n_bands, n_buckets))
+        self.s_long, self.s_short = np.ones(n_bands + 1), np.ones(n_bands + 1)
+        self.t_long, self.t_short = np.zeros(n_bands + 1), np.zeros(n_bands + 1)
+        self.top = np.full(n_bands, -1, dtype=np.int64)
+        self.bottom = np.full(n_bands, n_buckets, dtype=np.int64)
+        self.last_t: datetime | None = None
+        self.last_close, self.last_oi, self.last_oi_usd = math.nan, math.nan, math.nan
+
+    def advance(self, frame: pl.DataFrame, record: bool = True, at: Sequence[datetime] | None = None) -> Heatmap:
+        """Fold in the rows of ``frame`` after the last hour seen (``t, high, low, close, oi_base, oi_usd,
+        rate_8h``, optionally ``volume_usd``); the map keeps every new hour (``record``), the hours in ``at``, or
+        the last hour only."""
+        f = frame.sort("t")
+        if self.last_t is not None:
+            f = f.filter(pl.col("t") > self.last_t)
+        if f.is_empty():
+            raise ValueError("no hour after the book's last one to fold in")
+        hours = f["t"]
+        if at is not None:
+            marks = hours.is_in(list(at)).to_numpy()
+        else:
+            marks = np.full(f.height, record, dtype=np.bool_)
+            marks[-1] = True
+        close = f["close"].cast(pl.Float64).to_numpy()
+        low = f["low"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        high = f["high"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        oi = f["oi_base"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        oi_usd = f["oi_usd"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        prev = np.concatenate([[self.last_oi], oi[:-1]])
+        typical = (high + low + close) / 3.0
+        delta = np.where(np.isnan(oi) | np.isnan(prev), 0.0, oi - prev)
+        volume = f["volume_usd"].cast(pl.Float64).fill_null(0.0).to_numpy() if "volume_usd" in f.columns else 0.0
+        new_usd = np.where(delta > 0, delta * typical, 0.0) + self.cfg.churn * np.nan_to_num(volume)
+        rate = f["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
+        ret = np.nan_to_num(np.diff(np.log(np.concatenate([[self.last_close], close]))))
+        lg, sg, reserve = _simulate(
+            low,
+            high,
+            close,
+            oi_usd,
+            self.last_oi_usd,
+            new_usd,
+            leveraged_long_share(rate, ret, self.cfg),
+            self.edges,
+            self.cfg.near,
+            self.cfg.far,
+            self.cfg.weights,
+            self.cfg.leveraged_share,
+            np.exp(-1.0 / self.cfg.decay_hours),
+            marks,
+            self.longs,
+            self.shorts,
+            self.s_long,
+            self.s_short,
+            self.t_long,
+            self.t_short,
+            self.top,
+            self.bottom,
+        )
+        self.last_t = hours[-1]
+        self.last_close, self.last_oi, self.last_oi_usd = float(close[-1]), float(oi[-1]), float(oi_usd[-1])
+        n = self.cfg.n_bands
+        return Heatmap(
+            hours.filter(pl.Series(marks)).to_list(),
+            self.edges,
+            lg,
+            sg,
+            self.longs * self.s_long[:n, None],
+            self.shorts * self.s_short[:n, None],
+            float(close[-1]),
+            None if np.isnan(oi_usd[-1]) else float(oi_usd[-1]),
+            self.cfg.leverage,
+            close[marks],
+            reserve,
+        )
+
+
 def simulate_market(
     frame: pl.DataFrame,
     edges: FloatArray,
@@ -336,60 +418,10 @@ def simulate_market(
     record: bool = True,
     at: Sequence[datetime] | None = None,
 ) -> Heatmap:
-    """Run the model over one market's hourly rows (``t, high, low, close, oi_base, oi_usd, rate_8h``).
-
-    The map keeps every hour (``record``), only the hours in ``at`` (each as known at that hour: one run, read
-    as it goes), or only the last hour."""
-    f = frame.sort("t")
-    hours = f["t"]
-    if at is not None:
-        marks = hours.is_in(list(at)).to_numpy()
-    elif record:
-        marks = np.ones(f.height, dtype=np.bool_)
-    else:
-        marks = np.zeros(f.height, dtype=np.bool_)
-        marks[-1] = True
-    close = f["close"].cast(pl.Float64).to_numpy()
-    low = f["low"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    high = f["high"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    oi = f["oi_base"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    oi_usd = f["oi_usd"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    prev = np.concatenate([[np.nan], oi[:-1]])
-    typical = (high + low + close) / 3.0
-    delta = np.where(np.isnan(oi) | np.isnan(prev), 0.0, oi - prev)
-    volume = f["volume_usd"].cast(pl.Float64).fill_null(0.0).to_numpy() if "volume_usd" in f.columns else 0.0
-    new_usd = np.where(delta > 0, delta * typical, 0.0) + cfg.churn * np.nan_to_num(volume)
-    rate = f["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
-    ret = np.nan_to_num(np.concatenate([[0.0], np.diff(np.log(close))]))
-    lg, sg, lt, st, reserve = _simulate(
-        low,
-        high,
-        close,
-        oi_usd,
-        new_usd,
-        leveraged_long_share(rate, ret, cfg),
-        edges,
-        cfg.near,
-        cfg.far,
-        cfg.weights,
-        cfg.leveraged_share,
-        np.exp(-1.0 / cfg.decay_hours),
-        marks,
-    )
-    last_oi = float(oi_usd[-1]) if not np.isnan(oi_usd[-1]) else None
-    return Heatmap(
-        hours.filter(pl.Series(marks)).to_list(),
-        edges,
-        lg,
-        sg,
-        lt,
-        st,
-        float(close[-1]),
-        last_oi,
-        cfg.leverage,
-        close[marks],
-        reserve,
-    )
+    """Run the model over one market's hourly rows (``t, high, low, close, oi_base, oi_usd, rate_8h``) from an
+    empty book. The map keeps every hour (``record``), only the hours in ``at`` (each as known at that hour: one run,
+    read as it goes), or only the last hour."""
+    return MarketBook(edges, cfg).advance(frame, record, at)
 
 
 def combine(maps: list[Heatmap]) -> Heatmap:

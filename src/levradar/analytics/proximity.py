@@ -8,6 +8,7 @@ LSI use come from ``[liquidation]`` in signals.toml.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,14 +18,74 @@ import polars as pl
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast
 from levradar.analytics.heatmap import HeatmapConfig, combine, price_edges, simulate_market, summarize
+from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook
 
 FORECAST_HORIZON = timedelta(hours=24)
 
 
+GRID_HEADROOM = 1.25  # a book's buckets reach this far beyond the prices it was built on (live books keep them)
+
+
+@dataclass
+class _Kept:
+    book: MarketBook
+    last: Heatmap
+
+
+@dataclass
+class BookCache:
+    """The live radar's books, one per market, advanced hour by hour instead of re-run over the whole window.
+
+    A market's book is built once from the window (``model_days``) and then only folds in new hours, so it also
+    remembers (decayed) positions older than the window — the same numbers as one run from its first hour, tested.
+    It is rebuilt when hours are missing, the clock goes back, or the price leaves its buckets' range."""
+
+    edges: dict[str, FloatArray] = field(default_factory=dict)  # per asset: the shared buckets
+    books: dict[tuple[str, str, str], _Kept] = field(default_factory=dict)  # (asset, venue, symbol)
+
+    def market_map(
+        self, key: tuple[str, str, str], rows: pl.DataFrame, end: datetime, heat: HeatmapConfig
+    ) -> Heatmap:
+        """The market's current map at ``end``: its kept book advanced by the new hours, or a new one."""
+        edges = self.edges[key[0]]
+        kept = self.books.get(key)
+        if kept is not None and kept.book.last_t is not None:
+            if kept.book.last_t == end:
+                return kept.last
+            new = rows.filter(pl.col("t") > kept.book.last_t)
+            step = new["t"][0] - kept.book.last_t if not new.is_empty() else None
+            if kept.book.last_t < end and step == timedelta(hours=1):
+                kept.last = kept.book.advance(new, record=False)
+                return kept.last
+        book = MarketBook(edges, heat)
+        self.books[key] = _Kept(book, book.advance(rows, record=False))
+        return self.books[key].last
+
+    def ensure_edges(self, asset: str, low: float, high: float, heat: HeatmapConfig) -> FloatArray:
+        """The asset's buckets; new ones (and no kept books) when the price range left the old ones."""
+        edges = self.edges.get(asset)
+        reach = float(heat.band_edges[-1])
+        if edges is None or low * (1 - reach) < edges[0] or high * (1 + reach) > edges[-1]:
+            edges = price_edges(low / GRID_HEADROOM, high * GRID_HEADROOM, heat)
+            self.edges[asset] = edges
+            self.books = {k: v for k, v in self.books.items() if k[0] != asset}
+        return edges
+
+
+def _fresh_edges(low: float, high: float, heat: HeatmapConfig) -> FloatArray:
+    return price_edges(low / GRID_HEADROOM, high * GRID_HEADROOM, heat)
+
+
 def liquidation_overlay(
-    markets: pl.DataFrame, asset_rv: dict[str, float], end: datetime, cfg: SignalConfig, heat: HeatmapConfig
+    markets: pl.DataFrame,
+    asset_rv: dict[str, float],
+    end: datetime,
+    cfg: SignalConfig,
+    heat: HeatmapConfig,
+    books: BookCache | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per asset: proximity label, component, nearest pockets (from the model over ``model_days`` before ``end``)."""
+    """Per asset: proximity label, component, nearest pockets (from the model over ``model_days`` before ``end``,
+    or from the live books in ``books``, advanced to ``end``)."""
     days = int(cfg.value("liquidation", "model_days"))
     labels = list(cfg.value("liquidation", "labels"))
     bounds = [float(b) for b in cfg.value("liquidation", "boundaries")]
@@ -38,12 +99,16 @@ def liquidation_overlay(
         with_oi = frame.filter(pl.col("oi_base").is_not_null())
         if with_oi.is_empty():
             continue
-        edges = price_edges(float(frame["low"].min()), float(frame["high"].max()), heat)  # type: ignore[arg-type]
+        low, high = float(frame["low"].min()), float(frame["high"].max())  # type: ignore[arg-type]
+        edges = books.ensure_edges(str(asset), low, high, heat) if books else _fresh_edges(low, high, heat)
         maps, venues = [], []
-        for (venue, _symbol), part in frame.group_by(["venue", "symbol"], maintain_order=True):
+        for (venue, symbol), part in frame.group_by(["venue", "symbol"], maintain_order=True):
             if part["oi_base"].drop_nulls().is_empty():
                 continue
-            maps.append(simulate_market(part, edges, heat, record=False))
+            if books is not None:
+                maps.append(books.market_map((str(asset), str(venue), str(symbol)), part, end, heat))
+            else:
+                maps.append(simulate_market(part, edges, heat, record=False))
             venues.append(str(venue))
         hm = combine(maps)
         if hm.times[-1] != end:

@@ -17,7 +17,7 @@ from levradar.analytics.config import SignalConfig, load_config
 from levradar.analytics.coverage import choose_as_of, row_coverage
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.models import RULES, apply_registry, load_registry
-from levradar.analytics.proximity import liquidation_overlay
+from levradar.analytics.proximity import BookCache, liquidation_overlay
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
 from levradar.analytics.venues import VenueRule, with_funding_weights
@@ -60,6 +60,7 @@ def evaluate_store(
     label_hours: int | None = None,
     liquidation: bool = True,
     models: bool = True,
+    books: BookCache | None = None,
 ) -> Evaluated:
     """Features, regimes and scores for the hours ``(as_of - label_hours, as_of]`` of every asset and market;
     with ``liquidation``, the heatmap model's proximity at ``as_of`` (see evaluate_frames); with ``models``, each
@@ -72,7 +73,7 @@ def evaluate_store(
     start = end - timedelta(days=window_days, hours=labels + 24)
     # read a margin before the grid so every grid hour has its 24h lags and 7-day volatility
     markets = load_markets(store, start - FEATURE_MARGIN, end, assets)
-    ev = evaluate_frames(markets, start, end, labels, cfg, liquidation)
+    ev = evaluate_frames(markets, start, end, labels, cfg, liquidation, books)
     if not models or ev.assets.is_empty():
         return ev
     return replace(ev, assets=apply_registry(ev.assets, load_registry(store.data_dir)))
@@ -85,8 +86,10 @@ def evaluate_frames(
     label_hours: int,
     cfg: SignalConfig,
     liquidation: bool = True,
+    books: BookCache | None = None,
 ) -> Evaluated:
-    """Labels and scores over the label window; with ``liquidation``, the heatmap model's proximity at ``end``."""
+    """Labels and scores over the label window; with ``liquidation``, the heatmap model's proximity at ``end``
+    (from the live ``books`` where given, advanced hour by hour)."""
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
     markets = with_funding_weights(markets, VenueRule.from_config(cfg))
@@ -95,7 +98,7 @@ def evaluate_frames(
     overlay: dict[str, dict[str, Any]] = {}
     if liquidation:
         rv = dict(assets.filter(pl.col("t") == end).select("asset", "rv_24h").drop_nulls().iter_rows())
-        overlay = liquidation_overlay(markets, rv, end, cfg, load_heatmap_config())
+        overlay = liquidation_overlay(markets, rv, end, cfg, load_heatmap_config(), books)
     by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, overlay)
     if markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique():
         # one market per asset: the market's read is the asset's (no second pass over the same series)
@@ -397,13 +400,14 @@ def scan(
     assets: Sequence[str] | None = None,
     config: SignalConfig | None = None,
     liquidation: bool = True,
+    books: BookCache | None = None,
 ) -> list[dict[str, Any]]:
     """The radar read of every asset as of ``as_of`` (nothing stamped after it is used).
 
     Where ``levradar evaluate`` saved a probability model that beat the rule-based squeeze scores out of sample
     (``models/squeeze.json`` in the data directory), squeeze_long / squeeze_short are its probabilities (in %,
     within 24h) and ``squeeze_model`` names the model and its training window."""
-    return asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation))
+    return asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation, books=books))
 
 
 __all__ = [

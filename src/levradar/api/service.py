@@ -31,6 +31,7 @@ from levradar.analytics.heatmap import (
 )
 from levradar.analytics.memo import memo
 from levradar.analytics.prints import Prints, liquidation_prints
+from levradar.analytics.proximity import BookCache
 from levradar.analytics.scan import history, scan, screen
 from levradar.analytics.scenario import scenario
 from levradar.jsonio import to_json_bytes
@@ -73,6 +74,7 @@ class RadarService:
         self.store = Store(data_dir, read_only=not writable)
         self.lock = threading.RLock()
         self.signal_config = signal_config or load_config()
+        self.books = BookCache()  # the radar's liquidation books, advanced hour by hour as data arrives
         self.heatmap_config = heatmap_config or load_heatmap_config()
         self.version = 0  # bumped whenever new data is written (recorder, sync)
         self._radar: RadarSnapshot | None = None
@@ -129,7 +131,7 @@ class RadarService:
             version, choice = self.version, self.as_of_choice()
             as_of = choice.as_of
             assert as_of is not None
-            reads = scan(self.store, as_of, config=self.signal_config)
+            reads = scan(self.store, as_of, config=self.signal_config, books=self.books)
             body = to_json_bytes({"as_of": as_of, "as_of_rule": choice.to_json(), "assets": reads})
             self._radar = RadarSnapshot(version, as_of, reads, body)
         if self.warm_heatmaps:
