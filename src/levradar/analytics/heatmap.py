@@ -130,6 +130,9 @@ def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object
         "cumulative": cumulative,
         "total_long_usd": float(long_usd.sum()),
         "total_short_usd": float(short_usd.sum()),
+        # the hedged reserve of each side: in the OI, without a level within reach (levels + reserve = OI)
+        "reserve_long_usd": float(m.reserve[row, 0]) if m.reserve is not None else None,
+        "reserve_short_usd": float(m.reserve[row, 1]) if m.reserve is not None else None,
     }
 
 

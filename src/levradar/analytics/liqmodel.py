@@ -87,6 +87,8 @@ def load_heatmap_config(path: str | Path | None = None) -> HeatmapConfig:
         raw = tomllib.loads(file.read_text())
         edges = _floats(raw, "distance", "band_edges")
         weights = _floats(raw, "distance", "weights")
+        if (weights < 0).any() or not weights.sum() > 0:
+            raise ConfigError(f"{file}: weights must be non-negative with a positive sum")
         cfg = HeatmapConfig(
             edges,
             weights / weights.sum(),
@@ -121,6 +123,10 @@ def _check(cfg: HeatmapConfig, file: Path) -> None:
         raise ConfigError(f"{file}: leveraged_share in (0, 1) and damping below min(share, 1 - share)")
     if cfg.buckets < 10:
         raise ConfigError(f"{file}: buckets >= 10")
+    if cfg.churn < 0 or not cfg.funding_scale > 0 or not cfg.return_scale > 0:
+        raise ConfigError(f"{file}: churn must be >= 0, funding_scale and return_scale > 0")
+    if not 0 < cfg.pocket_quantile < 1 or not cfg.display_range_pct > 0:
+        raise ConfigError(f"{file}: pocket_quantile in (0, 1), display_range_pct > 0")
     if not 0 < cfg.impact_typical <= cfg.impact_stress:
         raise ConfigError(f"{file}: [cascade] impact multipliers must be positive, typical <= stress")
 
@@ -239,8 +245,9 @@ def _simulate(
                         bottom[k] = jc + 1
                 t_long[n_bands] += new_usd[h] * (1.0 - lev_l) / s_long[n_bands]
                 t_short[n_bands] += new_usd[h] * (1.0 - lev_s) / s_short[n_bands]
-            _rescale(s_long, t_long, longs, oi_usd[h])
-            _rescale(s_short, t_short, shorts, oi_usd[h])
+        # every hour, with or without a bar: each side is the OI of that hour
+        _rescale(s_long, t_long, longs, oi_usd[h])
+        _rescale(s_short, t_short, shorts, oi_usd[h])
         if record[h]:
             for k in range(n_bands):
                 long_grid[r] += longs[k] * s_long[k]
@@ -257,13 +264,10 @@ def _close(book: FloatArray, scale: FloatArray, totals: FloatArray, now: float, 
     fall of all of it empties the side (scale factors stay positive, so later cohorts are never divided by 0)."""
     if np.isnan(now) or np.isnan(before):
         return
-    drop = before - now - crossed
-    held = 0.0
-    for k in range(totals.shape[0]):
-        held += totals[k] * scale[k]
-    if drop <= 0.0 or held <= 0.0:
+    uncrossed = before - crossed  # what was left of last hour's OI once the crossed levels were liquidated
+    if now >= uncrossed or uncrossed <= 0.0:
         return
-    keep = 1.0 - drop / held
+    keep = now / uncrossed  # the rest of the fall closes that share of every remaining position (ageing aside)
     for k in range(totals.shape[0]):
         if keep > 1e-12:
             scale[k] *= keep
