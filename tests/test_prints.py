@@ -125,7 +125,9 @@ def test_a_window_without_prints_says_so_and_draws_none(data_dir: Path, tmp_path
     assert p["count"] == 0 and p["long"] == {"count": 0, "usd": 0.0} and p["short"] == {"count": 0, "usd": 0.0}
     assert p["venues"] == {} and p["sampled"] is False and p["points"] == 0
     assert p["note"] == "no liquidation prints in the store for this period"
-    assert print_pixels(png) == {"long": 0, "short": 0}
+    # no marker drawn: a marker covers dozens of pixels; a stray anti-aliased pixel where the cyan price line
+    # crosses the yellow end of the colour scale can fall in the marker colour's range
+    assert all(n <= 5 for n in print_pixels(png).values()), print_pixels(png)
     text = runner.invoke(app, ["heatmap", "BTC", "--as-of", "2026-02-01T00:00", "--days", "30",
                                "--data-dir", str(data_dir)])
     assert text.exit_code == 0 and "no liquidation prints in the store for this period" in text.stdout
