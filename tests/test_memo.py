@@ -101,8 +101,53 @@ def test_a_stale_reading_says_so_first(store: Store) -> None:
 
 def test_memo_after_the_cascade_reads_the_flush(store: Store) -> None:
     out = memo(store, "SOL", datetime(2025, 10, 11, 2, tzinfo=UTC))
-    assert "Deleveraging (Post-Flush)" in out["text"] and "reclaim" in out["text"]
+    assert "Deleveraging (Post-Flush)" in out["text"] and "base-building" in out["text"]
     assert out["side"] == "none"
+
+
+def _read(setup: str | None, crowding: float = 0.0) -> dict[str, Any]:
+    return {
+        "setup": setup,
+        "tag": "t",
+        "data_time": BEFORE_CASCADE,
+        "scores": {"crowding": crowding, "deleveraging": "stable"},
+        "volatility": {"pct_90d": 0.5},
+    }
+
+
+def _structure(trend: str, character: str) -> list[Any]:
+    from levradar.analytics.views import Finding
+
+    return [
+        Finding("trend", "", {"trend": trend}, {}, BEFORE_CASCADE),
+        Finding("character", "", {"character": character}, {}, BEFORE_CASCADE),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "trend", "crowding", "side", "trigger", "words"),
+    [
+        ("A", "up", 80.0, "none", "flush-and-reclaim", "avoid late longs"),  # never "look for shorts"
+        ("B", "down", -80.0, "none", "break-and-hold", "do not chase breakdowns"),
+        ("C", "down", 0.0, "none", "base-building", "volatility compression"),
+        ("D", "up", 20.0, "long", "break-and-hold", "trend-follow"),
+        ("D", "down", -20.0, "short", "break-and-hold", "trend-follow"),
+        (None, "up", 20.0, "long", "break-and-hold", "clear uptrend"),
+        (None, "up", 80.0, "none", "wick-and-close", "stand aside"),  # the most crowded asset: no "look for longs"
+        (None, "flat", 0.0, "none", "wick-and-close", "stand aside"),
+    ],
+)
+def test_execution_follows_each_playbook(
+    setup: str | None, trend: str, crowding: float, side: str, trigger: str, words: str
+) -> None:
+    from levradar.analytics.views import bias, execution, load_views_config
+
+    read = _read(setup, crowding)
+    struct = _structure(trend, "trending" if trend != "flat" else "ranging")
+    got_side, why = bias(read, struct)
+    assert got_side == side and words in why
+    findings = {f.id: f for f in execution(read, struct, got_side, why, load_views_config())}
+    assert findings["trigger"].values["trigger"] == trigger
 
 
 def test_checklist_covers_the_watchlist(store: Store) -> None:

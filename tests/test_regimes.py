@@ -4,6 +4,7 @@ run lengths; RegimeSpec validation and loading the signal configuration."""
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from levradar.analytics.config import ConfigError, RegimeSpec, default_config_path, load_config
-from levradar.analytics.regimes import MISSING, label_codes, names, run_hours
+from levradar.analytics.regimes import MISSING, dwell, label_codes, names, run_hours, sides
 
 PROPS = settings(max_examples=40, deadline=None)
 
@@ -335,7 +336,7 @@ def test_config_error_is_a_value_error() -> None:
 def test_packaged_config_loads() -> None:
     config = load_config()
     funding = config.regime("funding")
-    assert funding == FUNDING
+    assert funding == dataclasses.replace(FUNDING, min_dwell=2)
     assert config.regime("oi").boundaries == (-2.0, -0.75, 0.75, 2.0)
     assert config.regime("volatility").labels == ("Contracting", "Normal", "Expanding")
     assert len(config.digest) == 12
@@ -396,3 +397,35 @@ def test_regime_missing_a_key_in_a_file_is_a_config_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="hysteresis") as info:
         load_config(bad)
     assert str(bad) in str(info.value)
+
+
+
+def test_a_one_hour_blip_does_not_flip_the_label() -> None:
+    """min_dwell 2: a new label must be proposed two hours running; a blip of one hour is ignored."""
+    spec = dataclasses.replace(FUNDING, min_dwell=2)
+    z = np.array([[0.0, 0.0, 1.6, 0.0, 0.0, 1.6, 1.6, 1.6]])
+    assert [str(x) for x in names(label_codes(z, spec), spec)[0]] == [
+        "Neutral", "Neutral", "Neutral", "Neutral", "Neutral", "Neutral", "Positive", "Positive"
+    ]
+
+
+def test_a_label_never_contradicts_its_metric_sign() -> None:
+    """Held by dwell or not, a positive-side label gives way at once when the metric turns negative."""
+    spec = dataclasses.replace(FUNDING, min_dwell=5)
+    z = np.array([[3.0, 3.0, -1.5, -1.5]])
+    got = [str(x) for x in names(label_codes(z, spec), spec)[0]]
+    assert got[:2] == ["Extreme Positive", "Extreme Positive"] and got[2] == "Negative"
+
+
+def test_escalating_within_a_side_continues_the_run() -> None:
+    """Persistence counts hours on a side: Negative → Deep Negative does not restart it."""
+    codes = np.array([[2, 1, 1, 0, 0, 2]])  # Neutral, Negative, Negative, Deep, Deep, Neutral
+    hours = np.arange(6, dtype=np.int64)[None, :]
+    assert run_hours(sides(codes, FUNDING), hours)[0].tolist() == [0, 0, 1, 2, 3, 0]
+    assert run_hours(codes, hours)[0].tolist() == [0, 0, 1, 0, 1, 0]
+
+
+def test_dwell_holds_categorical_labels_and_lets_alarms_in() -> None:
+    codes = np.array([[0, 0, 1, 0, 0, 2, 0, 1, 1]])
+    assert dwell(codes, 2)[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert dwell(codes, 2, immediate=[2])[0].tolist() == [0, 0, 0, 0, 0, 2, 2, 2, 1]

@@ -19,6 +19,7 @@ class RegimeSpec:
     labels: tuple[str, ...]
     boundaries: tuple[float, ...]
     hysteresis: float
+    min_dwell: int = 1  # hours a new label must be proposed running before it replaces the current one
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.boundaries) + 1:
@@ -27,6 +28,8 @@ class RegimeSpec:
             raise ConfigError(f"boundaries must increase: {self.boundaries}")
         if self.hysteresis < 0:
             raise ConfigError("hysteresis must not be negative")
+        if self.min_dwell < 1:
+            raise ConfigError("min_dwell_hours must be at least 1")
 
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -41,6 +44,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "main_share",
         "stale_hours",
     ),
+    "labels": ("min_dwell_hours",),
     "funding": ("labels", "boundaries", "hysteresis", "default_rate_8h"),
     "oi": ("labels", "boundaries", "hysteresis"),
     "volatility": ("labels", "boundaries", "hysteresis"),
@@ -78,7 +82,10 @@ class SignalConfig:
         sec = self.section(name)
         try:
             return RegimeSpec(
-                tuple(sec["labels"]), tuple(float(b) for b in sec["boundaries"]), float(sec["hysteresis"])
+                tuple(sec["labels"]),
+                tuple(float(b) for b in sec["boundaries"]),
+                float(sec["hysteresis"]),
+                int(sec.get("min_dwell_hours", 1)),
             )
         except (ConfigError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{self.path}: [{name}] {exc}") from None

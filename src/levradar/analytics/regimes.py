@@ -22,8 +22,10 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
 
     Outside every band the label is the metric's bucket. Inside a band the previous hour's label holds, clipped
     to the two labels the band separates (a jump from far away lands on the nearer of them); the first hour of
-    the window takes its bucket. A NaN hour has no label and leaves the state as it was.
-    Vectorised over markets; one step per hour.
+    the window takes its bucket. A new label must then be proposed ``spec.min_dwell`` hours running before it
+    replaces the current one (one-hour blips do not flip the label), except that a label whose side contradicts
+    the metric's sign is replaced at once (the metric's middle is zero: z-scores, log ratios). A NaN hour has no label and leaves the state
+    as it was. Vectorised over markets; one step per hour.
     """
     m = np.asarray(metric, dtype=np.float64)
     bounds = np.asarray(spec.boundaries)
@@ -34,12 +36,46 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
     missing = np.isnan(m)
     out = np.empty_like(raw)
     prev = np.full(m.shape[:-1], MISSING, dtype=np.int64)
+    candidate = np.full(m.shape[:-1], MISSING, dtype=np.int64)
+    streak = np.zeros(m.shape[:-1], dtype=np.int64)
+    dwell = max(1, int(spec.min_dwell))
+    middle = (len(spec.labels) - 1) / 2.0
     for j in range(m.shape[-1]):
         held = np.where(prev == MISSING, raw[..., j], np.clip(prev, lower[..., j], lower[..., j] + 1))
-        cur = np.where(in_band[..., j], held, raw[..., j])
+        proposed = np.where(in_band[..., j], held, raw[..., j])
+        # a different label must be proposed `dwell` hours running before it replaces the current one — unless the
+        # current label's side contradicts the metric's sign (a label never says the opposite of its evidence)
+        streak = np.where(proposed == candidate, streak + 1, 1)
+        candidate = proposed
+        contradicts = np.sign(prev - middle) * np.sign(np.nan_to_num(m[..., j])) < 0
+        accept = (prev == MISSING) | (proposed == prev) | (streak >= dwell) | contradicts
+        cur = np.where(accept, proposed, prev)
         cur = np.where(missing[..., j], MISSING, cur)
         out[..., j] = cur
         prev = np.where(missing[..., j], prev, cur)
+        streak = np.where(missing[..., j], 0, streak)
+    return out
+
+
+def dwell(codes: IntArray, min_dwell: int, immediate: list[int] | None = None) -> IntArray:
+    """Categorical labels (markets × hours) where a new value must hold ``min_dwell`` hours running before it
+    replaces the current one (the ``immediate`` codes are entered at once); until then the current value holds.
+    MISSING cells stay MISSING and leave the state."""
+    now = np.asarray(immediate or [], dtype=np.int64)
+    out = np.empty_like(codes)
+    prev = np.full(codes.shape[:-1], MISSING, dtype=np.int64)
+    candidate = np.full(codes.shape[:-1], MISSING, dtype=np.int64)
+    streak = np.zeros(codes.shape[:-1], dtype=np.int64)
+    for j in range(codes.shape[-1]):
+        proposed = codes[..., j]
+        missing = proposed == MISSING
+        streak = np.where(proposed == candidate, streak + 1, 1)
+        candidate = proposed
+        accept = (prev == MISSING) | (proposed == prev) | (streak >= max(1, min_dwell)) | np.isin(proposed, now)
+        cur = np.where(accept, proposed, prev)
+        out[..., j] = np.where(missing, MISSING, cur)
+        prev = np.where(missing, prev, cur)
+        streak = np.where(missing, 0, streak)
     return out
 
 
@@ -49,8 +85,17 @@ def names(codes: IntArray, spec: RegimeSpec) -> npt.NDArray[np.object_]:
     return table[np.where(codes == MISSING, len(spec.labels), codes)]
 
 
+def sides(codes: IntArray, spec: RegimeSpec) -> IntArray:
+    """The side of each label: −1 below the middle label, 0 the middle, +1 above (Deep Negative and Negative are
+    one side: escalating within a side is not a new run); MISSING stays MISSING."""
+    middle = (len(spec.labels) - 1) / 2.0
+    side = np.sign(codes - middle).astype(np.int64)
+    return np.where(codes == MISSING, MISSING - 1, side)
+
+
 def run_hours(codes: IntArray, hours: IntArray) -> IntArray:
-    """Hours each cell's label has held (time since the label last changed), along axis 1."""
+    """Hours each cell's value has held (time since it last changed), along axis 1 (pass ``sides(...)`` to count
+    how long a side has held)."""
     change = np.ones_like(codes, dtype=bool)
     change[..., 1:] = codes[..., 1:] != codes[..., :-1]
     start = np.where(change, hours, np.iinfo(np.int64).min)

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.regimes import label_codes, names, run_hours
+from levradar.analytics.regimes import MISSING, dwell, label_codes, names, run_hours, sides
 
 SETUP_TAGS = {
     "A": "Crowded Longs (Fragile)",
@@ -19,6 +19,7 @@ SETUP_TAGS = {
     "D": "Stable Trend (Tradeable)",
 }
 NEUTRAL_TAG = "Neutral"
+NO_SETUP = "-"  # "no setup" as a value of its own while labels dwell (a change to no setup dwells too)
 PLAYBOOKS = {
     "A": "Avoid late longs without invalidation; prefer flush-and-reclaim entries; size shorts smaller.",
     "B": "Do not chase breakdowns into nearby short clusters; look for break-and-hold; keep invalidations tight.",
@@ -43,7 +44,8 @@ def _regime(
     hours = frame["hour_index"].to_numpy().reshape(shape).astype(np.int64)
     return frame.with_columns(
         pl.Series(f"{spec_name}_regime", names(codes, spec).ravel().tolist(), dtype=pl.String),
-        pl.Series(f"{spec_name}_regime_h", run_hours(codes, hours).ravel(), dtype=pl.Int64),
+        # persistence: how long the label's side has held (escalating Negative → Deep Negative continues it)
+        pl.Series(f"{spec_name}_regime_h", run_hours(sides(codes, spec), hours).ravel(), dtype=pl.Int64),
     )
 
 
@@ -73,10 +75,9 @@ def evaluate(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int]) 
     fz = pl.col("rate_8h_z")
     fz = pl.when(pl.col("rate_8h") <= 0).then(pl.min_horizontal(fz, 0.0)).otherwise(fz)
     fz = pl.when(pl.col("rate_8h") >= default).then(pl.max_horizontal(fz, 0.0)).otherwise(fz)
-    stronger = pl.when(pl.col("oi_roc_4h_z").abs() > pl.col("oi_roc_24h_z").abs().fill_null(0.0))
     out = frame.with_columns(
         funding_metric=fz,
-        oi_metric=stronger.then(pl.col("oi_roc_4h_z")).otherwise(pl.col("oi_roc_24h_z")),
+        oi_metric=pl.col("oi_roc_24h_z"),  # the OI regime is the 24h OI change's z: the change every row shows
         vol_metric=(pl.col("rv_24h") / pl.col("rv_7d")).log(),
     )
     out = _regime(out, "funding_metric", "funding", config, shape)
@@ -84,9 +85,32 @@ def evaluate(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int]) 
     out = _regime(out, "vol_metric", "volatility", config, shape)
     out = out.rename({"volatility_regime": "vol_regime", "volatility_regime_h": "vol_regime_h"})
     out = out.with_columns(quadrant=_quadrant(), deleveraging=_deleveraging(config))
+    stay = int(config.value("labels", "min_dwell_hours"))
+    out = _steady(out, "quadrant", shape, stay)
+    out = _steady(out, "deleveraging", shape, stay, immediate=("flushing",))  # an alarm enters at once
     out = _scores(out, config, sat)
-    out = _setups(out, config)
+    out = _setups(out, config, shape, stay)
     return _contradiction_flags(out, config)
+
+
+def _steady(
+    frame: pl.DataFrame, column: str, shape: tuple[int, int], stay: int, immediate: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """``column`` with a minimum dwell: a new value must hold ``stay`` hours running before it replaces the
+    current one (regimes.dwell), except the ``immediate`` values, entered at once; null stays null."""
+    values = frame[column]
+    categories = sorted(values.drop_nulls().unique().to_list())
+    if not categories:
+        return frame
+    codes = (
+        values.replace_strict({c: i for i, c in enumerate(categories)}, default=MISSING, return_dtype=pl.Int64)
+        .to_numpy()
+        .reshape(shape)
+    )
+    table = np.array([*categories, None], dtype=object)
+    steady = dwell(codes, stay, [categories.index(v) for v in immediate if v in categories])
+    labels = table[np.where(steady == MISSING, len(categories), steady)].ravel().tolist()
+    return frame.with_columns(pl.Series(column, labels, dtype=pl.String))
 
 
 def _quadrant() -> pl.Expr:
@@ -154,7 +178,7 @@ def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFra
     )
 
 
-def _setups(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
+def _setups(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int) -> pl.DataFrame:
     st = config.section("setups")
     persistent = pl.col("funding_regime_h") >= int(st["persistence_hours"])
     oi_up = pl.col("oi_regime").is_in(["Rising", "Rising Fast"])
@@ -175,7 +199,8 @@ def _setups(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
         .then(pl.lit("D"))
         .otherwise(pl.lit(None, pl.String))
     )
-    out = frame.with_columns(setup=setup)
+    out = _steady(frame.with_columns(setup=setup.fill_null(pl.lit(NO_SETUP))), "setup", shape, stay)
+    out = out.with_columns(setup=pl.when(pl.col("setup") != NO_SETUP).then(pl.col("setup")))
     out = out.with_columns(
         tag=pl.col("setup").replace_strict(SETUP_TAGS, default=NEUTRAL_TAG, return_dtype=pl.String)
     )

@@ -21,6 +21,7 @@ import polars as pl
 from levradar.analytics.config import SignalConfig
 
 Bias = Literal["long", "short", "none"]
+CROWDED = 60.0  # |crowding| at or above which positioning is crowded: no trend-following into it
 
 
 @dataclass(frozen=True)
@@ -296,19 +297,46 @@ def value(findings: list[Finding], fid: str, key: str) -> Any:
     return next((f.values.get(key) for f in findings if f.id == fid), None)
 
 
+PLAYBOOK_BIAS: dict[str, tuple[Bias, str]] = {
+    "A": (
+        "none",
+        "crowded longs (setup A): avoid late longs; a long only after a flush and reclaim, any short smaller",
+    ),
+    "B": (
+        "none",
+        "crowded shorts (setup B): do not chase breakdowns into the short clusters; a long only on a "
+        "break-and-hold, invalidation tight",
+    ),
+    "C": (
+        "none",
+        "post-flush deleveraging (setup C): wait for volatility compression, a base and funding normalising",
+    ),
+}
+PLAYBOOK_TRIGGER = {
+    "A": "flush-and-reclaim",
+    "B": "break-and-hold",
+    "C": "base-building",
+    "D": "break-and-hold",
+}
+
+
 def bias(read: dict[str, Any], struct: list[Finding]) -> tuple[Bias, str]:
-    """The side a trade would take, and why: from the setup, else from a clear structural trend."""
+    """The side a trade would take, and why — the setup's playbook (docs/memo.md): A, B and C stand aside until
+    their trigger; D follows the trend; without a setup, stand aside unless the structure is clearly trending."""
     setup = read["setup"]
-    if setup == "A":
-        return "short", "crowded longs are fragile (setup A): longs are the side at risk"
-    if setup == "B":
-        return "long", "crowded shorts risk a squeeze (setup B)"
-    if setup == "C":
-        return "none", "post-flush deleveraging (setup C): wait for a base"
+    if setup in PLAYBOOK_BIAS:
+        return PLAYBOOK_BIAS[setup]
     trend, character = value(struct, "trend", "trend"), value(struct, "character", "character")
-    if trend in ("up", "down") and character == "trending":
-        return ("long" if trend == "up" else "short"), f"a trending market, trend {trend}"
-    return "none", "no setup and no clear trend"
+    clear = trend in ("up", "down") and character == "trending"
+    if setup == "D" and clear:
+        return (
+            "long" if trend == "up" else "short"
+        ), f"stable trend (setup D): trend-follow the {trend}trend with an invalidation"
+    if setup is None and clear and abs(read["scores"]["crowding"] or 0.0) < CROWDED:
+        return (
+            "long" if trend == "up" else "short"
+        ), f"no setup; a clear {trend}trend, positioning not crowded"
+    return "none", "no setup and no clear, uncrowded trend: stand aside"
 
 
 def risk(
@@ -397,8 +425,10 @@ def execution(
     t = read["data_time"]
     character = value(struct, "character", "character")
     crowding = read["scores"]["crowding"] or 0.0
-    mode = "continuation" if character == "trending" and abs(crowding) < 60 else "mean reversion"
-    if read["setup"] == "C" or read["scores"]["deleveraging"] in ("flushing", "post-flush"):
+    mode = "continuation" if character == "trending" and abs(crowding) < CROWDED else "mean reversion"
+    if read["setup"] in PLAYBOOK_TRIGGER:
+        trigger = PLAYBOOK_TRIGGER[read["setup"]]
+    elif read["scores"]["deleveraging"] in ("flushing", "post-flush"):
         trigger = "reclaim"
     elif mode == "continuation":
         trigger = "break-and-hold"
@@ -423,7 +453,7 @@ def execution(
             "trigger",
             f"Trigger: {trigger} on the {timeframe} chart; {mode}.",
             {"trigger": trigger, "timeframe": timeframe, "mode": mode, "character": character},
-            {"fast_vol_pct": cfg["execution"]["fast_vol_pct"], "crowded_abs": 60},
+            {"fast_vol_pct": cfg["execution"]["fast_vol_pct"], "crowded_abs": CROWDED},
             t,
         ),
     ]
