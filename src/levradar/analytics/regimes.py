@@ -24,8 +24,8 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
     to the two labels the band separates (a jump from far away lands on the nearer of them); the first hour of
     the window takes its bucket. A new label must then be proposed ``spec.min_dwell`` hours running before it
     replaces the current one (one-hour blips do not flip the label), except that a label whose side contradicts
-    the metric's sign is replaced at once (the metric's middle is zero: z-scores, log ratios). A NaN hour has no label and leaves the state
-    as it was. Vectorised over markets; one step per hour.
+    the metric's sign is replaced at once (the metric's middle is zero: z-scores, log ratios). A NaN hour has no
+    label and leaves the state as it was. Vectorised over markets; one step per hour.
     """
     m = np.asarray(metric, dtype=np.float64)
     bounds = np.asarray(spec.boundaries)
