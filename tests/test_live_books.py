@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from levradar.analytics.config import load_config
-from levradar.analytics.heatmap import combine, load_heatmap_config, summarize
+from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.liqmodel import MarketBook, simulate_market
-from levradar.analytics.proximity import BookCache, liquidation_overlay
+from levradar.analytics.proximity import BookCache, anchor, hourly_reads
 from levradar.analytics.scan import scan
 from levradar.analytics.series import load_markets
 from levradar.ingest.run import import_source
@@ -51,40 +51,68 @@ def test_a_book_advanced_in_pieces_equals_one_run(store: Store) -> None:
         book.advance(rows)
 
 
-def test_the_radar_advances_its_books_instead_of_rerunning_the_window(store: Store) -> None:
-    """Scans hour by hour with one cache: each market's book at the last hour equals one run from the first
-    scan's window start to that hour, on the cache's buckets."""
+def test_the_live_cache_reads_what_a_fresh_scan_reads(store: Store) -> None:
+    """Scans hour by hour with one cache advance the kept books (the same objects, one hour on) and read exactly
+    what a scan without a cache reads at each hour."""
     cache = BookCache()
-    hours = [START + timedelta(hours=k) for k in range(0, 8)]
-    reads = [scan(store, t, ["BTC"], books=cache)[0] for t in hours]
-    assert all(r["liquidation"]["nearest_below"] for r in reads)
-    kept = {k: v for k, v in cache.books.items() if k[0] == "BTC"}
-    assert kept and all(v.book.last_t == hours[-1] for v in kept.values())
-    days = int(SIGNALS.value("liquidation", "model_days"))
-    frame = hourly(store, "BTC", hours[0], hours[-1]).filter(
-        pl.col("t") > hours[0] - timedelta(days=days)
-    )
-    maps = []
-    for (venue, symbol), part in frame.sort("venue", "symbol", "t").group_by(["venue", "symbol"], maintain_order=True):
-        if ("BTC", str(venue), str(symbol)) in kept:
-            maps.append(simulate_market(part, cache.edges["BTC"], HEAT, record=False))
-    assert len(maps) == len(kept)
-    by_hand = summarize(combine(maps), HEAT)
-    last = reads[-1]["liquidation"]
-    assert last["nearest_below"]["price"] == pytest.approx(by_hand["nearest_below"]["price"], rel=1e-9)  # type: ignore[index]
-    assert last["nearest_above"]["usd"] == pytest.approx(by_hand["nearest_above"]["usd"], rel=1e-9)  # type: ignore[index]
+    hours = [START + timedelta(hours=k) for k in range(0, 6)]
+    kept: dict[tuple[str, str], MarketBook] = {}
+    for t in hours:
+        live = scan(store, t, ["BTC"], books=cache)[0]["liquidation"]
+        fresh = scan(store, t, ["BTC"])[0]["liquidation"]
+        assert live["nearest_below"] is not None and live["proximity"] is not None
+        for key in ("proximity", "distance_in_daily_vol", "run_from"):
+            assert live[key] == fresh[key]
+        for side in ("nearest_below", "nearest_above"):
+            assert live[side]["price"] == pytest.approx(fresh[side]["price"], rel=1e-9)
+            assert live[side]["usd"] == pytest.approx(fresh[side]["usd"], rel=1e-9)
+        books = cache.runs["BTC"].books
+        assert all(b.last_t == t for b in books.values())
+        assert all(books[k] is b for k, b in kept.items())  # advanced, not rebuilt
+        kept = dict(books)
 
 
-def test_a_gap_or_a_step_back_rebuilds_the_book(store: Store) -> None:
+def rv_frame(hours: list[datetime]) -> pl.DataFrame:
+    return pl.DataFrame({"asset": "BTC", "t": hours, "rv_24h": 0.5})
+
+
+def test_an_hour_reads_only_what_was_known_then(store: Store) -> None:
+    """Every hour's reading is the same from a store cut at that hour as from one holding the days after."""
+    hours = [START + timedelta(hours=k) for k in range(-3, 4)]
+    markets = hourly(store, "BTC", START, hours[-1])
+    window, _ = hourly_reads(markets, hours, rv_frame(hours), SIGNALS, HEAT)
+    assert window.height == len(hours) and window["liq_proximity"].null_count() == 0
+    for t in hours:
+        cut, last = hourly_reads(markets.filter(pl.col("t") <= t), [t], rv_frame([t]), SIGNALS, HEAT)
+        assert cut.row(0) == window.filter(pl.col("t") == t).row(0)
+        assert last["BTC"]["run_from"] == anchor(t, int(SIGNALS.value("liquidation", "model_days")))
+
+
+def test_each_month_has_one_run_started_before_it() -> None:
+    days = 30
+    assert anchor(datetime(2025, 11, 1, 1, tzinfo=UTC), days) == datetime(2025, 10, 2, tzinfo=UTC)
+    assert anchor(datetime(2025, 11, 30, 23, tzinfo=UTC), days) == datetime(2025, 10, 2, tzinfo=UTC)
+    # the month's first hour closes the last bar of the month before: it is read by that month's run
+    assert anchor(datetime(2025, 11, 1, tzinfo=UTC), days) == datetime(2025, 9, 1, tzinfo=UTC)
+
+
+def test_a_new_month_or_a_step_back_starts_again(store: Store) -> None:
     cache = BookCache()
-    rv = {"BTC": 0.5}
-    markets = hourly(store, "BTC", START, START + timedelta(hours=10))
-    liquidation_overlay(markets, rv, START, SIGNALS, HEAT, cache)
-    first = {k: v.book for k, v in cache.books.items()}
-    liquidation_overlay(markets, rv, START + timedelta(hours=1), SIGNALS, HEAT, cache)
-    assert {k: v.book for k, v in cache.books.items()} == first  # the same books, one hour on
-    liquidation_overlay(markets, rv, START + timedelta(hours=5), SIGNALS, HEAT, cache)  # 4 hours at once: fine
-    assert {k: v.book for k, v in cache.books.items()} == first
-    liquidation_overlay(markets, rv, START + timedelta(hours=2), SIGNALS, HEAT, cache)  # back in time: rebuilt
-    assert all(v.book is not first[k] for k, v in cache.books.items())
-    assert all(v.book.last_t == START + timedelta(hours=2) for v in cache.books.values())
+    turn = datetime(2025, 11, 1, tzinfo=UTC)
+    hours = [turn + timedelta(hours=k) for k in range(-1, 3)]
+    markets = hourly(store, "BTC", hours[0], hours[-1])
+    fresh, _ = hourly_reads(markets, hours, rv_frame(hours), SIGNALS, HEAT)
+
+    def live(t: datetime) -> pl.DataFrame:
+        return hourly_reads(markets.filter(pl.col("t") <= t), [t], rv_frame([t]), SIGNALS, HEAT, cache)[0]
+
+    reads = {t: live(t) for t in hours[:2]}
+    october = cache.runs["BTC"]
+    reads |= {t: live(t) for t in hours[2:]}
+    assert cache.runs["BTC"] is not october and cache.runs["BTC"].start > october.start
+    for t in hours:
+        assert reads[t].row(0) == fresh.filter(pl.col("t") == t).row(0)
+    book = next(iter(cache.runs["BTC"].books.values()))
+    cache.forget_before(hours[-1] + timedelta(hours=1))
+    assert live(hours[2]).row(0) == reads[hours[2]].row(0)  # asked again after a step back: the same numbers
+    assert next(iter(cache.runs["BTC"].books.values())) is not book  # from a rebuilt book

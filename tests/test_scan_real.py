@@ -507,7 +507,7 @@ def test_history_with_the_scan_window_equals_the_scan(sample_store: Store, when:
     """A history that starts exactly 7 days (the scan's label window) before t: the same rows, so every
     label and score at t equals the scan's."""
     t = utc(when)
-    reads = by_asset(scan(sample_store, t, liquidation=False))  # history rows carry no liquidation overlay
+    reads = by_asset(scan(sample_store, t))
     for asset in ASSETS:
         frame = history(sample_store, asset, t - timedelta(days=7), t)
         assert frame.height == 7 * 24 + 1
@@ -521,6 +521,7 @@ def test_history_with_the_scan_window_equals_the_scan(sample_store: Store, when:
         assert row["deleveraging"] == r["scores"]["deleveraging"]
         assert row["setup"] == r["setup"] and row["tag"] == r["tag"]
         assert row["contradiction_count"] == len(r["contradictions"])
+        assert row["liq_proximity"] == r["liquidation"]["proximity"]  # every hour has the scan's pocket reading
         for col, value in (("crowding", r["scores"]["crowding"]), ("lsi", r["scores"]["lsi"])):
             assert round(row[col], 1) == value, (asset, col)
 
@@ -531,7 +532,7 @@ def test_history_with_a_longer_window_agrees_with_the_scan(sample_store: Store, 
     """A longer window starts the regimes' hysteresis state earlier than the scan does, so labels could in
     principle differ by a margin-hold; the numbers never can. On these real hours the labels agree too."""
     t = utc(when)
-    reads = by_asset(scan(sample_store, t, liquidation=False))  # history rows carry no liquidation overlay
+    reads = by_asset(scan(sample_store, t))
     for asset in ASSETS:
         frame = history(sample_store, asset, t - timedelta(days=days), t)
         assert frame.height == days * 24 + 1
@@ -541,6 +542,7 @@ def test_history_with_a_longer_window_agrees_with_the_scan(sample_store: Store, 
         assert round(row["rate_8h"], 10) == r["funding"]["rate_8h"]
         assert round(row["oi_roc_24h"], 8) == r["oi"]["roc_24h"]
         assert round(row["crowding"], 1) == r["scores"]["crowding"]
+        assert round(row["lsi"], 1) == r["scores"]["lsi"]  # the liquidation component is the same at t
         assert (row["funding_regime"], row["oi_regime"], row["tag"]) == (
             r["funding"]["regime"],
             r["oi"]["regime"],

@@ -53,7 +53,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "lsi": ("weights",),
     "liquidation": ("model_days", "labels", "boundaries", "component_span"),
     "setups": ("persistence_hours", "trend_z", "dump_z"),
-    "contradictions": ("breakout_z", "flat_oi_z", "funding_rise_z", "dispersion_z"),
+    "contradictions": ("breakout_z", "flat_oi_z", "funding_rise_z", "dispersion_z", "dispersion_min_8h"),
 }
 
 

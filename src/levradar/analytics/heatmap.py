@@ -13,6 +13,7 @@ import polars as pl
 
 from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
 from levradar.analytics.liqmodel import (
+    FloatArray,
     Heatmap,
     HeatmapConfig,
     combine,
@@ -39,8 +40,6 @@ __all__ = [
     "simulate_market",
     "summarize",
 ]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 CUMULATIVE_PCTS = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -121,18 +120,31 @@ def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object
             {"price": float(c), "long_usd": float(lu), "short_usd": float(su)}
             for c, lu, su in zip(centers[near], long_usd[near], short_usd[near], strict=True)
         ],
-        "nearest_above": _pocket(
-            short_usd, centers, short_tiers, m.leverage, price, True, cfg.pocket_quantile
-        ),
-        "nearest_below": _pocket(
-            long_usd, centers, long_tiers, m.leverage, price, False, cfg.pocket_quantile
-        ),
+        **nearest_pockets(m, cfg, row, (long_tiers, short_tiers)),
         "cumulative": cumulative,
         "total_long_usd": float(long_usd.sum()),
         "total_short_usd": float(short_usd.sum()),
         # the hedged reserve of each side: in the OI, without a level within reach (levels + reserve = OI)
         "reserve_long_usd": float(m.reserve[row, 0]) if m.reserve is not None else None,
         "reserve_short_usd": float(m.reserve[row, 1]) if m.reserve is not None else None,
+    }
+
+
+def nearest_pockets(
+    m: Heatmap, cfg: HeatmapConfig, row: int = -1, tiers: tuple[FloatArray, FloatArray] | None = None
+) -> dict[str, dict[str, object] | None]:
+    """The nearest dense pocket above (shorts) and below (longs) the price of row ``row``; with ``tiers`` (the
+    long and short tier books of that hour), each pocket's leverage mix."""
+    price = row_price(m, row)
+    empty = np.zeros((m.leverage.size, m.centers.size))
+    long_tiers, short_tiers = tiers if tiers is not None else (empty, empty)
+    return {
+        "nearest_above": _pocket(
+            m.short_usd[row], m.centers, short_tiers, m.leverage, price, True, cfg.pocket_quantile
+        ),
+        "nearest_below": _pocket(
+            m.long_usd[row], m.centers, long_tiers, m.leverage, price, False, cfg.pocket_quantile
+        ),
     }
 
 

@@ -1,4 +1,10 @@
-"""Liquidation proximity for the scan: the heatmap model's nearest dense pockets at the scan's hour, as a regime.
+"""Liquidation proximity every hour: the model's nearest dense pockets, as a regime, for scans, history and alerts.
+
+**One book per hour, one definition.** The book at hour ``t`` is the liquidation model (docs/heatmap.md) run over
+every venue with OI from the *anchor* ``A(t)`` — the first hour of ``t``'s UTC month minus ``model_days`` — through
+``t``, on buckets fixed by the prices before the month began. ``scan``, ``history``, ``alerts replay``, ``evaluate``
+and the live service therefore read the same pockets for the same hour; one run per market and month serves every
+hour of that month (read as it goes: nothing after an hour enters its book).
 
 Distance to the nearest pocket (either side) is measured in daily realised volatility (rv_24h / sqrt(365)) so that
 "near" means the same thing for a quiet and a wild asset; labels and the 0..1 component that fragility and the
@@ -8,6 +14,7 @@ LSI use come from ``[liquidation]`` in signals.toml.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,127 +24,205 @@ import polars as pl
 
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast
-from levradar.analytics.heatmap import HeatmapConfig, combine, price_edges, simulate_market, summarize
+from levradar.analytics.heatmap import HeatmapConfig, combine, nearest_pockets, price_edges, summarize
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook
 
 FORECAST_HORIZON = timedelta(hours=24)
+GRID_HEADROOM = 1.25  # a run's buckets reach this far beyond the prices before its month (levels beyond drop)
+HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "liq_proximity": pl.String,
+    "c_liquidation_proximity": pl.Float64,
+    "liq_distance_vol": pl.Float64,
+    "liq_below_pct": pl.Float64,
+    "liq_above_pct": pl.Float64,
+    "liq_below_usd": pl.Float64,
+    "liq_above_usd": pl.Float64,
+}
 
 
-GRID_HEADROOM = 1.25  # a book's buckets reach this far beyond the prices it was built on (live books keep them)
+def anchor(t: datetime, days: int) -> datetime:
+    """The start of the run whose book speaks for hour ``t``: the first hour of ``t``'s UTC month minus ``days``."""
+    month = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if t == month:  # the month's first hour closes the last bar of the month before: it belongs to that month
+        month = (month - timedelta(hours=1)).replace(day=1, hour=0)
+    return month - timedelta(days=days)
+
+
+def month_edges(frame: pl.DataFrame, start: datetime, days: int, heat: HeatmapConfig) -> FloatArray | None:
+    """The run's buckets, from the prices of its warm-up (before the month): nothing the month brings decides them."""
+    warm = frame.filter((pl.col("t") > start) & (pl.col("t") <= start + timedelta(days=days)))
+    if warm.is_empty():
+        warm = frame.filter(pl.col("t") > start).head(1)
+    if warm.is_empty():
+        return None
+    low, high = float(warm["low"].min()), float(warm["high"].max())  # type: ignore[arg-type]
+    return price_edges(low / GRID_HEADROOM, high * GRID_HEADROOM, heat)
 
 
 @dataclass
-class _Kept:
-    book: MarketBook
-    last: Heatmap
+class _Run:
+    start: datetime
+    edges: FloatArray
+    books: dict[tuple[str, str], MarketBook] = field(default_factory=dict)
 
 
 @dataclass
 class BookCache:
-    """The live radar's books, one per market, advanced hour by hour instead of re-run over the whole window.
+    """The live service's books and readings: one run per asset and month, advanced only by the hours that arrive
+    (the same numbers as a fresh run over the same rows, tested). Each hour is read once, as known when first
+    asked for; a new month starts a new run, an hour before the books' last one rebuilds them."""
 
-    A market's book is built once from the window (``model_days``) and then only folds in new hours, so it also
-    remembers (decayed) positions older than the window — the same numbers as one run from its first hour, tested.
-    It is rebuilt when hours are missing, the clock goes back, or the price leaves its buckets' range."""
+    runs: dict[str, _Run] = field(default_factory=dict)
+    reads: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
+    asked: set[tuple[str, datetime]] = field(default_factory=set)
+    last: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
 
-    edges: dict[str, FloatArray] = field(default_factory=dict)  # per asset: the shared buckets
-    books: dict[tuple[str, str, str], _Kept] = field(default_factory=dict)  # (asset, venue, symbol)
-
-    def market_map(
-        self, key: tuple[str, str, str], rows: pl.DataFrame, end: datetime, heat: HeatmapConfig
-    ) -> Heatmap:
-        """The market's current map at ``end``: its kept book advanced by the new hours, or a new one."""
-        edges = self.edges[key[0]]
-        kept = self.books.get(key)
-        if kept is not None and kept.book.last_t is not None:
-            if kept.book.last_t == end:
-                return kept.last
-            new = rows.filter(pl.col("t") > kept.book.last_t)
-            step = new["t"][0] - kept.book.last_t if not new.is_empty() else None
-            if kept.book.last_t < end and step == timedelta(hours=1):
-                kept.last = kept.book.advance(new, record=False)
-                return kept.last
-        book = MarketBook(edges, heat)
-        self.books[key] = _Kept(book, book.advance(rows, record=False))
-        return self.books[key].last
-
-    def ensure_edges(self, asset: str, low: float, high: float, heat: HeatmapConfig) -> FloatArray:
-        """The asset's buckets; new ones (and no kept books) when the price range left the old ones."""
-        edges = self.edges.get(asset)
-        reach = float(heat.band_edges[-1])
-        if edges is None or low * (1 - reach) < edges[0] or high * (1 + reach) > edges[-1]:
-            edges = price_edges(low / GRID_HEADROOM, high * GRID_HEADROOM, heat)
-            self.edges[asset] = edges
-            self.books = {k: v for k, v in self.books.items() if k[0] != asset}
-        return edges
+    def forget_before(self, t: datetime) -> None:
+        """Drop readings of hours before ``t`` (a live service keeps only its label window)."""
+        self.reads = {k: v for k, v in self.reads.items() if k[1] >= t}
+        self.asked = {k for k in self.asked if k[1] >= t}
 
 
-def _fresh_edges(low: float, high: float, heat: HeatmapConfig) -> FloatArray:
-    return price_edges(low / GRID_HEADROOM, high * GRID_HEADROOM, heat)
-
-
-def liquidation_overlay(
-    markets: pl.DataFrame,
-    asset_rv: dict[str, float],
-    end: datetime,
-    cfg: SignalConfig,
+def asset_maps(
+    frame: pl.DataFrame,
+    asset: str,
+    hours: Sequence[datetime],
     heat: HeatmapConfig,
-    books: BookCache | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Per asset: proximity label, component, nearest pockets (from the model over ``model_days`` before ``end``,
-    or from the live books in ``books``, advanced to ``end``)."""
-    days = int(cfg.value("liquidation", "model_days"))
-    labels = list(cfg.value("liquidation", "labels"))
-    bounds = [float(b) for b in cfg.value("liquidation", "boundaries")]
-    span = float(cfg.value("liquidation", "component_span"))
-    hourly = pl.col("bar_hours") == 1  # the model steps hour by hour: coarser bars do not feed it
-    recent = markets.filter((pl.col("t") > end - timedelta(days=days)) & (pl.col("t") <= end) & hourly)
-    out: dict[str, dict[str, Any]] = {}
-    for (asset,), frame in recent.sort("asset", "venue", "symbol", "t").group_by(
-        ["asset"], maintain_order=True
-    ):
-        with_oi = frame.filter(pl.col("oi_base").is_not_null())
-        if with_oi.is_empty():
-            continue
-        low, high = float(frame["low"].min()), float(frame["high"].max())  # type: ignore[arg-type]
-        edges = books.ensure_edges(str(asset), low, high, heat) if books else _fresh_edges(low, high, heat)
-        maps, venues = [], []
-        for (venue, symbol), part in frame.group_by(["venue", "symbol"], maintain_order=True):
+    days: int,
+    cache: BookCache | None = None,
+) -> dict[datetime, tuple[Heatmap, int]]:
+    """The asset's combined map at each of ``hours`` (hourly rows of every market of the asset), as (map, row)."""
+    out: dict[datetime, tuple[Heatmap, int]] = {}
+    groups: dict[datetime, list[datetime]] = {}
+    for h in sorted(hours):
+        groups.setdefault(anchor(h, days), []).append(h)
+    for start, wanted in groups.items():
+        window = frame.filter((pl.col("t") > start) & (pl.col("t") <= wanted[-1]))
+        run = cache.runs.get(asset) if cache is not None else None
+        if run is None or run.start != start:
+            edges = month_edges(window, start, days, heat)
+            if edges is None:
+                continue
+            run = _Run(start, edges)
+            if cache is not None:
+                cache.runs[asset] = run
+        maps = []
+        for (venue, symbol), part in window.group_by(["venue", "symbol"], maintain_order=True):
             if part["oi_base"].drop_nulls().is_empty():
                 continue
-            if books is not None:
-                maps.append(books.market_map((str(asset), str(venue), str(symbol)), part, end, heat))
-            else:
-                maps.append(simulate_market(part, edges, heat, record=False))
-            venues.append(str(venue))
-        hm = combine(maps)
-        if hm.times[-1] != end:
-            continue  # no venue with OI has a bar at the scan's hour
-        summary = summarize(hm, heat)
-        forecast = forced_flow_forecast(
-            BookAt(hm.edges, hm.long_usd[-1], hm.short_usd[-1]),
-            float(summary["price"]),  # type: ignore[arg-type]
-            _vol(frame, end),
-            FORECAST_HORIZON,
-        )
-        above, below = summary["nearest_above"], summary["nearest_below"]
-        distances = [abs(float(p["distance_pct"])) / 100.0 for p in (above, below) if isinstance(p, dict)]
-        rv = asset_rv.get(str(asset))
-        daily = rv / math.sqrt(365.0) if rv and rv > 0 else None
-        if not distances or daily is None:
+            key = (str(venue), str(symbol))
+            book = run.books.get(key)
+            if book is None or (book.last_t is not None and book.last_t >= wanted[0]):
+                book = run.books[key] = MarketBook(run.edges, heat)
+            new = part.filter(pl.col("t") > book.last_t) if book.last_t is not None else part
+            if new.is_empty():
+                continue
+            mapped = book.advance(new, at=wanted)
+            if mapped.times:
+                maps.append(mapped)
+        if not maps:
             continue
-        in_vol = min(distances) / daily
-        out[str(asset)] = {
-            "proximity": labels[int(np.searchsorted(bounds, in_vol, side="right"))],
-            "component": max(0.0, min(1.0, 1.0 - in_vol / span)),
-            "distance_in_daily_vol": in_vol,
-            "nearest_above": above,
-            "nearest_below": below,
-            "venues": sorted(venues),
-            "model_days": days,
-            "forecast_24h": forecast.to_json(),
-        }
+        hm = combine(maps)
+        for i, t in enumerate(hm.times):
+            out[t] = (hm, i)
     return out
+
+
+def hourly_reads(
+    markets: pl.DataFrame,
+    hours: Sequence[datetime],
+    rv: pl.DataFrame,
+    cfg: SignalConfig,
+    heat: HeatmapConfig,
+    cache: BookCache | None = None,
+) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
+    """Per asset and hour of ``hours``: proximity label, component, distance in daily vols and the nearest pockets'
+    distance and USD (``HOUR_COLUMNS``); and, per asset, the full reading at the last hour (the scan's JSON)."""
+    days = int(cfg.value("liquidation", "model_days"))
+    hourly = markets.filter(pl.col("bar_hours") == 1)  # the model steps hour by hour: coarser bars do not feed it
+    rv_at = {(a, t): v for a, t, v in rv.select("asset", "t", "rv_24h").iter_rows() if v is not None}
+    cache = cache if cache is not None else BookCache()
+    rows: list[dict[str, Any]] = []
+    last: dict[str, dict[str, Any]] = {}
+    end = max(hours) if hours else None
+    for (asset,), frame in hourly.sort("asset", "venue", "symbol", "t").group_by(["asset"], maintain_order=True):
+        name = str(asset)
+        todo = [h for h in hours if (name, h) not in cache.asked]
+        for t, (hm, i) in sorted(asset_maps(frame, name, todo, heat, days, cache).items()):
+            row = _row(hm, i, heat, cfg, name, t, rv_at.get((name, t)))
+            if row is None:
+                continue
+            cache.reads[(name, t)] = row
+            if t == end:
+                cache.last[name] = (t, _reading(hm, i, heat, frame, t, row, days))
+        cache.asked.update((name, h) for h in todo)
+        rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)
+        if end is not None and name in cache.last and cache.last[name][0] == end:
+            last[name] = cache.last[name][1]
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        "asset": pl.String,
+        "t": pl.Datetime("us", "UTC"),
+        **HOUR_COLUMNS,
+    }
+    return pl.DataFrame(rows, schema=schema), last
+
+
+def _row(
+    hm: Heatmap, i: int, heat: HeatmapConfig, cfg: SignalConfig, asset: str, t: datetime, rv_24h: float | None
+) -> dict[str, Any] | None:
+    """One hour's proximity: None without a pocket on either side or without a volatility to measure it in."""
+    labels = list(cfg.value("liquidation", "labels"))
+    bounds = np.asarray([float(b) for b in cfg.value("liquidation", "boundaries")])
+    span = float(cfg.value("liquidation", "component_span"))
+    pockets = nearest_pockets(hm, heat, i)
+    above, below = pockets["nearest_above"], pockets["nearest_below"]
+    daily = rv_24h / math.sqrt(365.0) if rv_24h and rv_24h > 0 else None
+    distances = [abs(float(p["distance_pct"])) / 100.0 for p in (above, below) if isinstance(p, dict)]  # type: ignore[arg-type]
+    if not distances or daily is None:
+        return None
+    in_vol = min(distances) / daily
+    return {
+        "asset": asset,
+        "t": t,
+        "liq_proximity": labels[int(np.searchsorted(bounds, in_vol, side="right"))],
+        "c_liquidation_proximity": max(0.0, min(1.0, 1.0 - in_vol / span)),
+        "liq_distance_vol": in_vol,
+        "liq_below_pct": _field(below, "distance_pct"),
+        "liq_above_pct": _field(above, "distance_pct"),
+        "liq_below_usd": _field(below, "usd"),
+        "liq_above_usd": _field(above, "usd"),
+    }
+
+
+def _field(pocket: dict[str, object] | None, key: str) -> float | None:
+    return float(pocket[key]) if pocket is not None else None  # type: ignore[arg-type]
+
+
+def _reading(
+    hm: Heatmap, i: int, heat: HeatmapConfig, frame: pl.DataFrame, end: datetime, row: dict[str, Any], days: int
+) -> dict[str, Any]:
+    """The scan's liquidation block at its hour: pockets (with the leverage mix), venues, the 24h forecast."""
+    summary = summarize(hm, heat, i)
+    venues = sorted(
+        frame.filter((pl.col("t") == end) & pl.col("oi_base").is_not_null())["venue"].unique().to_list()
+    )
+    forecast = forced_flow_forecast(
+        BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i]),
+        float(summary["price"]),  # type: ignore[arg-type]
+        _vol(frame, end),
+        FORECAST_HORIZON,
+    )
+    return {
+        "proximity": row["liq_proximity"],
+        "component": row["c_liquidation_proximity"],
+        "distance_in_daily_vol": row["liq_distance_vol"],
+        "nearest_above": summary["nearest_above"],
+        "nearest_below": summary["nearest_below"],
+        "venues": venues,
+        "model_days": days,
+        "run_from": anchor(end, days),
+        "forecast_24h": forecast.to_json(),
+    }
 
 
 def _vol(frame: pl.DataFrame, end: datetime) -> float | None:

@@ -17,7 +17,7 @@ from levradar.analytics.config import SignalConfig, load_config
 from levradar.analytics.coverage import choose_as_of, row_coverage
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.models import RULES, apply_registry, load_registry
-from levradar.analytics.proximity import BookCache, liquidation_overlay
+from levradar.analytics.proximity import HOUR_COLUMNS, BookCache, anchor, hourly_reads
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
 from levradar.analytics.venues import VenueRule, with_funding_weights
@@ -63,7 +63,7 @@ def evaluate_store(
     books: BookCache | None = None,
 ) -> Evaluated:
     """Features, regimes and scores for the hours ``(as_of - label_hours, as_of]`` of every asset and market;
-    with ``liquidation``, the heatmap model's proximity at ``as_of`` (see evaluate_frames); with ``models``, each
+    with ``liquidation``, the heatmap model's proximity at every hour (see evaluate_frames); with ``models``, each
     hour's squeeze scores come from the saved model valid at that hour where one qualified (analytics/models.py),
     else they stay rule-based."""
     cfg = config or load_config()
@@ -71,8 +71,10 @@ def evaluate_store(
     labels = label_hours if label_hours is not None else int(cfg.value("baseline", "label_window_days")) * 24
     window_days = int(cfg.value("baseline", "window_days"))
     start = end - timedelta(days=window_days, hours=labels + 24)
-    # read a margin before the grid so every grid hour has its 24h lags and 7-day volatility
-    markets = load_markets(store, start - FEATURE_MARGIN, end, assets)
+    # read a margin before the grid so every grid hour has its 24h lags and 7-day volatility, and far enough back
+    # for the liquidation model's run behind the first labelled hour (analytics/proximity.py)
+    first = anchor(end - timedelta(hours=labels), int(cfg.value("liquidation", "model_days")))
+    markets = load_markets(store, min(start - FEATURE_MARGIN, first), end, assets)
     ev = evaluate_frames(markets, start, end, labels, cfg, liquidation, books)
     if not models or ev.assets.is_empty():
         return ev
@@ -88,18 +90,23 @@ def evaluate_frames(
     liquidation: bool = True,
     books: BookCache | None = None,
 ) -> Evaluated:
-    """Labels and scores over the label window; with ``liquidation``, the heatmap model's proximity at ``end``
-    (from the live ``books`` where given, advanced hour by hour)."""
+    """Labels and scores over the label window; with ``liquidation``, the heatmap model's proximity at every hour
+    of it (analytics/proximity.py; the live service's ``books`` keep runs and readings between calls) and the
+    full liquidation reading at ``end``."""
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
     markets = with_funding_weights(markets, VenueRule.from_config(cfg))
     recent = markets.filter(pl.col("t") > end - timedelta(hours=label_hours + 1))
     assets = with_price_features(asset_frame(markets))
     overlay: dict[str, dict[str, Any]] = {}
+    reads = None
     if liquidation:
-        rv = dict(assets.filter(pl.col("t") == end).select("asset", "rv_24h").drop_nulls().iter_rows())
-        overlay = liquidation_overlay(markets, rv, end, cfg, load_heatmap_config(), books)
-    by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, overlay)
+        hours = [end - timedelta(hours=k) for k in range(label_hours, -1, -1)]
+        rv = assets.filter(pl.col("t") >= hours[0]).select("asset", "t", "rv_24h")
+        reads, overlay = hourly_reads(markets, hours, rv, cfg, load_heatmap_config(), books)
+        if books is not None:
+            books.forget_before(hours[0])  # a live service keeps its label window's readings only
+    by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, reads)
     if markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique():
         # one market per asset: the market's read is the asset's (no second pass over the same series)
         venue_of = markets.select("asset", "venue", "symbol").unique()
@@ -139,11 +146,7 @@ def with_z(rows: pl.DataFrame, z: dict[str, np.ndarray], is_asset: bool) -> pl.D
     rows = rows.with_columns(zs).rename({"log_oi_usd_z": "oi_usd_z"})
     if not is_asset:
         rows = rows.with_columns(funding_dispersion_8h_z=pl.lit(None, pl.Float64))
-    return rows.with_columns(
-        liq_proximity=pl.lit(None, pl.String),
-        c_liquidation_proximity=pl.lit(None, pl.Float64),
-        liq_distance_vol=pl.lit(None, pl.Float64),
-    )
+    return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in HOUR_COLUMNS.items())
 
 
 def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: datetime) -> pl.DataFrame:
@@ -170,7 +173,7 @@ def _evaluate_level(
     label_hours: int,
     cfg: SignalConfig,
     is_asset: bool,
-    overlay: dict[str, dict[str, Any]] | None = None,
+    reads: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     grid = make_grid(level_input(frame), start, end)
     metrics = level_metrics(cfg, is_asset)
@@ -185,35 +188,18 @@ def _evaluate_level(
     rows = with_z(
         grid.tail(n_labels).with_columns(hour_index=pl.int_range(pl.len()).over("key")), base.z, is_asset
     )
-    if overlay:
-        rows = with_overlay(rows, overlay, end)
+    if reads is not None:
+        rows = with_reads(rows, reads)
     out = evaluate(rows, cfg, (len(grid.keys), n_labels))
     return finish(out, grid.keys, base.pct_last, end)
 
 
-def with_overlay(rows: pl.DataFrame, overlay: dict[str, dict[str, Any]], end: datetime) -> pl.DataFrame:
-    """Liquidation proximity and its score component on each asset's row at the scan's hour."""
-    table = pl.DataFrame(
-        {
-            "key": list(overlay),
-            "_prox": [v["proximity"] for v in overlay.values()],
-            "_comp": [float(v["component"]) for v in overlay.values()],
-            "_dist": [float(v["distance_in_daily_vol"]) for v in overlay.values()],
-        },
-        schema={"key": pl.String, "_prox": pl.String, "_comp": pl.Float64, "_dist": pl.Float64},
+def with_reads(rows: pl.DataFrame, reads: pl.DataFrame) -> pl.DataFrame:
+    """Each asset hour's liquidation proximity (analytics/proximity.py) on its row; hours without one stay null."""
+    joined = rows.drop(HOUR_COLUMNS).join(
+        reads.rename({"asset": "key"}), on=["key", "t"], how="left", maintain_order="left"
     )
-    at_end = pl.col("t") == end
-    return (
-        rows.join(table, on="key", how="left", maintain_order="left")
-        .with_columns(
-            liq_proximity=pl.when(at_end).then(pl.col("_prox")).otherwise(pl.col("liq_proximity")),
-            c_liquidation_proximity=pl.when(at_end)
-            .then(pl.col("_comp"))
-            .otherwise(pl.col("c_liquidation_proximity")),
-            liq_distance_vol=pl.when(at_end).then(pl.col("_dist")),
-        )
-        .drop("_prox", "_comp", "_dist")
-    )
+    return joined.select(rows.columns)
 
 
 def _num(value: Any, digits: int = 8) -> float | None:
@@ -435,8 +421,7 @@ def history(
     hours = int((end_h - start_h) / timedelta(hours=1))
     if hours < 0:
         raise ValueError("--from must not be after --to")
-    # the liquidation overlay is modelled at a scan's hour only: history rows do not carry it
-    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours, liquidation=False, models=models)
+    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours, models=models)
     if ev.assets.is_empty():
         return pl.DataFrame()
     return ev.assets.filter(pl.col("t") >= start_h).select(
@@ -466,7 +451,9 @@ def history(
         "lsi",
         "setup",
         "tag",
+        *HOUR_COLUMNS,  # the liquidation model's nearest pockets at each hour
         "contradiction_count",
+        pl.selectors.starts_with("x_"),  # each contradiction's flag
     )
 
 

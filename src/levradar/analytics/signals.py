@@ -216,10 +216,15 @@ def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFr
         x_stealth_build=(pl.col("oi_regime") == "Rising Fast") & (pl.col("funding_regime") == "Neutral"),
         x_coiled_spring=pl.col("liq_proximity").is_in(["Near", "Very Near"])
         & (pl.col("vol_regime") == "Contracting"),
+        # a big move with flat OI reads spot-led — never while OI or the deleveraging state say leverage is flushing
         x_spot_led_move=(pl.col("ret_24h_z").abs() >= float(c["breakout_z"]))
-        & (pl.col("oi_roc_24h_z").abs() < float(c["flat_oi_z"])),
+        & (pl.col("oi_roc_24h_z").abs() < float(c["flat_oi_z"]))
+        & ~pl.col("deleveraging").is_in(["flushing", "post-flush"]).fill_null(False)
+        & ~oi_falling.fill_null(False),
         x_funding_up_oi_down=(funding_rise >= float(c["funding_rise_z"])) & oi_falling,
-        x_venue_divergence=pl.col("funding_dispersion_8h_z") >= float(c["dispersion_z"]),
+        # divergent only when unusual for the asset AND material in itself
+        x_venue_divergence=(pl.col("funding_dispersion_8h_z") >= float(c["dispersion_z"]))
+        & (pl.col("funding_dispersion_8h") >= float(c["dispersion_min_8h"])),
         funding_rate_8h_24h_ago=pl.col("rate_8h").shift(24).over("key"),
     )
     flags = [col for col in out.columns if col.startswith("x_")]
