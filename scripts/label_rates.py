@@ -1,9 +1,13 @@
 """How often does each contradiction and each alert rule fire? Rates over a store's history; prints JSON.
 
 Usage: python scripts/label_rates.py --data-dir STORE [--assets BTC,ETH,SOL,XRP,DOGE] [--from ISO] [--to ISO]
+       [--cache DIR]
 
 Per contradiction: the share of asset-hours it is flagged. Per alert rule (config/alerts.toml, replayed hour by hour
-as `levradar alerts replay` does): alerts per asset per day, and whether it fired inside each named stress window.
+as `levradar alerts replay` does), ranked by forward effect: alerts per asset per day, the assets it fired for inside
+each named stress window, and the forward effect — the absolute price move of the next 24 h after an alert over the
+mean of the same in hours of the same realised-volatility decile (1 = no information beyond the volatility level),
+with a 95 % interval that resamples whole days.
 docs/signals.md §6 and docs/alerts.md quote it.
 """
 
@@ -14,11 +18,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+from histories import add_arguments, histories  # scripts/histories.py
 
 from levradar.alerts import evaluate, load_alert_config
-from levradar.analytics.scan import history
-from levradar.store import Store
 
 STRESS = {  # the named stress windows of the shared data (its README)
     "2021-05-19 crash": ("2021-05-18", "2021-05-21"),
@@ -31,59 +35,58 @@ STRESS = {  # the named stress windows of the shared data (its README)
 
 
 def _forward_moves(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """Per asset and hour: |log(price 24 h later / price)| over the asset's mean of the same (1 = typical)."""
+    """Per asset and hour: |log(price 24 h later / price)| over the mean of the same across the asset's hours in
+    the same decile of realised volatility (rv_24h) — 1 is what the volatility level alone predicts, so a rule
+    that merely fires in volatile hours scores 1."""
     out = {}
     for asset, f in frames.items():
-        g = f.sort("t").select("t", "price")
+        g = f.sort("t").select("t", "price", "rv_24h")
         later = g.select((pl.col("t") - timedelta(hours=24)).alias("t"), pl.col("price").alias("p24"))
-        g = g.join(later, on="t", how="left").with_columns(m=(pl.col("p24") / pl.col("price")).log().abs())
-        out[asset] = g.with_columns(rel=pl.col("m") / pl.col("m").mean()).select("t", "rel")
+        g = g.join(later, on="t", how="left").with_columns(
+            m=(pl.col("p24") / pl.col("price")).log().abs(),
+            decile=(pl.col("rv_24h").rank() * 10 / (pl.col("rv_24h").count() + 1)).floor(),
+        )
+        out[asset] = g.with_columns(rel=pl.col("m") / pl.col("m").mean().over("decile")).select("t", "rel")
     return out
 
 
-def _effect(alerts: list[dict[str, object]], forward: dict[str, pl.DataFrame]) -> dict[str, float | None]:
-    """Mean relative forward move after the rule's alerts, with a 95 % bootstrap interval over alerts."""
-    import numpy as np
-
-    rel = []
+def _effect(alerts: list[dict[str, object]], forward: dict[str, pl.DataFrame]) -> dict[str, object]:
+    """Mean relative forward move after the rule's alerts, with a 95 % bootstrap interval that resamples whole UTC
+    days (alerts of one day, across assets, move together)."""
+    by_day: dict[object, list[float]] = {}
     for a in alerts:
-        f = forward[str(a["asset"])]
-        hit = f.filter(pl.col("t") == a["time"])["rel"]
+        hit = forward[str(a["asset"])].filter(pl.col("t") == a["time"])["rel"]
         if hit.len() and hit[0] is not None:
-            rel.append(float(hit[0]))
-    if len(rel) < 5:
-        return {"n": len(rel), "mean": None, "ci95": None}  # type: ignore[dict-item]
-    x = np.asarray(rel)
+            by_day.setdefault(a["time"].date(), []).append(float(hit[0]))  # type: ignore[attr-defined]
+    n = sum(len(v) for v in by_day.values())
+    if len(by_day) < 5:
+        return {"n": n, "days": len(by_day), "mean": None, "ci95": None}
+    sums = np.asarray([sum(v) for v in by_day.values()])
+    counts = np.asarray([len(v) for v in by_day.values()])
     rng = np.random.default_rng(7)
-    boots = x[rng.integers(0, x.size, (2000, x.size))].mean(axis=1)
+    pick = rng.integers(0, sums.size, (4000, sums.size))
+    boots = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
     lo, hi = np.quantile(boots, [0.025, 0.975])
-    return {"n": len(rel), "mean": round(float(x.mean()), 3), "ci95": [round(float(lo), 3), round(float(hi), 3)]}  # type: ignore[dict-item]
+    return {
+        "n": n,
+        "days": len(by_day),
+        "mean": round(float(sums.sum() / counts.sum()), 3),
+        "ci95": [round(float(lo), 3), round(float(hi), 3)],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--assets", default="BTC,ETH,SOL,XRP,DOGE")
-    parser.add_argument("--from", dest="start", default=None)
-    parser.add_argument("--to", dest="end", default=None)
+    add_arguments(parser)
+    parser.add_argument("--rules", type=Path, default=None, help="an alert rules file (default: the packaged one)")
     args = parser.parse_args()
-    frames: dict[str, pl.DataFrame] = {}
-    with Store(args.data_dir, read_only=True) as store:
-        for asset in args.assets.split(","):
-            b = store.query(
-                "SELECT min(ts) AS a, max(ts) AS b FROM candles WHERE asset = ? AND \"interval\" = '1h'", [asset]
-            )
-            if b["a"][0] is None:
-                continue
-            start = datetime.fromisoformat(args.start).replace(tzinfo=UTC) if args.start else b["a"][0]
-            end = datetime.fromisoformat(args.end).replace(tzinfo=UTC) if args.end else b["b"][0]
-            frames[asset] = history(store, asset, start, end, models=False)
+    frames = histories(args)
     hours = sum(f.height for f in frames.values())
     out: dict[str, object] = {"asset_hours": hours}
     flags = [c for c in next(iter(frames.values())).columns if c.startswith("x_")] if frames else []
     pooled = pl.concat(frames.values(), how="diagonal_relaxed") if frames else pl.DataFrame()
     out["contradictions"] = {f[2:]: round(float(pooled[f].fill_null(False).mean()), 4) for f in flags}  # type: ignore[arg-type]
-    config = load_alert_config(None)
+    config = load_alert_config(args.rules)
     fired = evaluate(config, frames)
     forward = _forward_moves(frames)
     days = hours / 24.0
@@ -98,10 +101,14 @@ def main() -> None:
         per_rule[rule.id] = {
             "alerts": len(mine),
             "per_asset_day": round(len(mine) / days, 4) if days else None,
-            "forward_24h_abs_move_vs_all_hours": _effect(mine, forward),
+            "forward_24h_abs_move_vs_same_vol_decile": _effect(mine, forward),
             "stress_windows": windows,
         }
-    out["alerts"] = per_rule
+    def effect(rule_id: str) -> float:
+        e = per_rule[rule_id]["forward_24h_abs_move_vs_same_vol_decile"]  # type: ignore[index]
+        return -1.0 if e["mean"] is None else float(e["mean"])
+
+    out["alerts"] = {k: per_rule[k] for k in sorted(per_rule, key=effect, reverse=True)}  # ranked by effect
     out["alerts_per_asset_day"] = round(len(fired) / days, 4) if days else None
     print(json.dumps(out, indent=2, default=str))
 

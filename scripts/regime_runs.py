@@ -1,6 +1,6 @@
 """How stable are the radar's labels? Run lengths of every label family over a store's whole history; prints JSON.
 
-Usage: python scripts/regime_runs.py --data-dir STORE [--assets BTC,ETH] [--from ISO] [--to ISO]
+Usage: python scripts/regime_runs.py --data-dir STORE [--assets BTC,ETH] [--from ISO] [--to ISO] [--cache DIR]
 
 A run is a stretch of consecutive hours with the same label (an hour without a label ends a run). Reported per
 family (funding, OI, volatility regimes, quadrant, deleveraging, setup, tag), pooled over assets: the number of runs,
@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
-
-from levradar.analytics.scan import history
-from levradar.store import Store
+from histories import add_arguments, histories  # scripts/histories.py
 
 FAMILIES = ("funding_regime", "oi_regime", "vol_regime", "quadrant", "deleveraging", "setup", "tag")
 
@@ -39,27 +35,11 @@ def runs(frame: pl.DataFrame, column: str) -> pl.Series:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--assets", default="BTC,ETH,SOL,XRP,DOGE")
-    parser.add_argument("--from", dest="start", default=None)
-    parser.add_argument("--to", dest="end", default=None)
+    add_arguments(parser)
     args = parser.parse_args()
-    lengths: dict[str, list[pl.Series]] = {f: [] for f in FAMILIES}
-    hours = 0
-    with Store(args.data_dir, read_only=True) as store:
-        for asset in args.assets.split(","):
-            bounds = store.query(
-                "SELECT min(ts) AS a, max(ts) AS b FROM candles WHERE asset = ? AND \"interval\" = '1h'", [asset]
-            )
-            first, last = bounds["a"][0], bounds["b"][0]
-            if first is None:
-                continue
-            start = datetime.fromisoformat(args.start).replace(tzinfo=UTC) if args.start else first
-            end = datetime.fromisoformat(args.end).replace(tzinfo=UTC) if args.end else last
-            frame = history(store, asset, start, end, models=False)
-            hours += frame.height
-            for family in FAMILIES:
-                lengths[family].append(runs(frame, family))
+    frames = list(histories(args).values())
+    hours = sum(f.height for f in frames)
+    lengths = {family: [runs(f, family) for f in frames] for family in FAMILIES}
     out: dict[str, object] = {"hours": hours}
     for family, parts in lengths.items():
         all_runs = pl.concat(parts) if parts else pl.Series([], dtype=pl.UInt32)
@@ -72,7 +52,40 @@ def main() -> None:
             "p90_h": float(all_runs.quantile(0.9) or 0),  # type: ignore[arg-type]
             "hours_in_one_hour_runs": round(ones / max(1, int(all_runs.sum())), 4),
         }
+    out["setups"] = setup_shares(pl.concat(frames) if frames else pl.DataFrame())
     print(json.dumps(out, indent=2))
+
+
+def setup_shares(f: pl.DataFrame) -> dict[str, object]:
+    """Share of hours per setup, how often the strongest signatures carry their tag, and the invariants (a setup
+    never contradicts its funding sign)."""
+    if f.is_empty():
+        return {}
+    fast = pl.col("oi_regime") == "Rising Fast"
+    signatures = {
+        "extreme_positive_and_oi_rising_fast": (pl.col("funding_regime") == "Extreme Positive") & fast,
+        "deep_negative_and_oi_rising_fast": (pl.col("funding_regime") == "Deep Negative") & fast,
+    }
+    tags = {"extreme_positive_and_oi_rising_fast": "A", "deep_negative_and_oi_rising_fast": "B"}
+    out: dict[str, object] = {
+        "share_of_hours": {str(k): round(v / f.height, 4) for k, v in f["setup"].value_counts().iter_rows()},
+        "setup_B_with_funding_at_or_above_zero": f.filter(pl.col("setup") == "B")
+        .select((pl.col("rate_8h") >= 0).mean())
+        .item(),
+        "setup_D_with_funding_at_or_below_zero": f.filter(pl.col("setup") == "D")
+        .select((pl.col("rate_8h") <= 0).mean())
+        .item(),
+    }
+    for name, cond in signatures.items():
+        hit = f.filter(cond)
+        out[name] = {
+            "hours": hit.height,
+            "tagged_share": round(float((hit["setup"] == tags[name]).fill_null(False).mean() or 0.0), 4)
+            if hit.height
+            else None,
+            "setup_counts": {str(k): v for k, v in hit["setup"].value_counts().iter_rows()},
+        }
+    return out
 
 
 if __name__ == "__main__":

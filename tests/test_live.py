@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
 from levradar.analytics.live import LiveRadar, LiveRadarError
-from levradar.analytics.scan import FEATURE_MARGIN, evaluate_frames
+from levradar.analytics.scan import FEATURE_MARGIN, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
 from levradar.ingest.run import import_source
 from levradar.store import Store
@@ -32,11 +32,22 @@ def window_start(end: datetime) -> datetime:
     return end - timedelta(days=90, hours=LABEL_HOURS + 24)
 
 
-def batch(store: Store, end: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+def batch(store: Store, end: datetime) -> Evaluated:
     start = window_start(end)
     markets = load_markets(store, start - FEATURE_MARGIN, end, None)
-    ev = evaluate_frames(markets, start, end, LABEL_HOURS, load_config(), liquidation=False)
-    return ev.assets, ev.markets
+    return evaluate_frames(markets, start, end, LABEL_HOURS, load_config())
+
+
+def same_liquidation(live: Evaluated, fresh: Evaluated) -> None:
+    """The live books' pockets at the hour equal a fresh scan's (the model advanced, not re-run)."""
+    assert live.liquidation.keys() == fresh.liquidation.keys() and live.liquidation
+    for asset, read in live.liquidation.items():
+        other = fresh.liquidation[asset]
+        assert read["proximity"] == other["proximity"]
+        for side in ("nearest_below", "nearest_above"):
+            assert (read[side] is None) == (other[side] is None)
+            if read[side] is not None:
+                assert read[side]["usd"] == pytest.approx(other[side]["usd"], rel=1e-9)
 
 
 def new_hour(store: Store, hour: datetime) -> pl.DataFrame:
@@ -70,15 +81,17 @@ def test_advancing_hour_by_hour_equals_a_fresh_scan(
         LABEL_HOURS,
         cfg,
     )
-    assets, markets = batch(sample_store, START_END)
-    same(radar.evaluated.assets, assets)
-    same(radar.evaluated.markets, markets)
+    fresh = batch(sample_store, START_END)
+    same(radar.evaluated.assets, fresh.assets)
+    same(radar.evaluated.markets, fresh.markets)
+    assert radar.evaluated.assets["liq_proximity"].null_count() < radar.evaluated.assets.height // 10
     for k in range(1, 9):  # 18:00 .. 02:00: through the 22:00 flush and over midnight (new baselines)
         hour = START_END + timedelta(hours=k)
         ev = radar.advance(new_hour(sample_store, hour))
-        assets, markets = batch(sample_store, hour)
-        same(ev.assets, assets)
-        same(ev.markets, markets)
+        fresh = batch(sample_store, hour)
+        same(ev.assets, fresh.assets)
+        same(ev.markets, fresh.markets)
+        same_liquidation(ev, fresh)
     last = ev.assets.filter(pl.col("t") == ev.as_of)
     assert set(last.filter(pl.col("asset").is_in(["BTC", "ETH", "SOL"]))["deleveraging"]) <= {
         "flushing",

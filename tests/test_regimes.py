@@ -429,3 +429,16 @@ def test_dwell_holds_categorical_labels_and_lets_alarms_in() -> None:
     codes = np.array([[0, 0, 1, 0, 0, 2, 0, 1, 1]])
     assert dwell(codes, 2)[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 1]
     assert dwell(codes, 2, immediate=[2])[0].tolist() == [0, 0, 0, 0, 0, 2, 2, 2, 1]
+
+
+def test_an_extreme_label_is_an_alarm_entered_at_once() -> None:
+    """Past its band, an extreme label needs no dwell (a flush hour reads Falling Fast, not the label before); it
+    is left only by the dwell, so it never lasts a single hour."""
+    spec = dataclasses.replace(FUNDING, min_dwell=3)
+    z = np.array([[0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 2.6, 1.6]])
+    got = [str(x) for x in names(label_codes(z, spec), spec)[0]]
+    assert got == [
+        "Neutral", "Neutral", "Extreme Positive", "Extreme Positive", "Extreme Positive", "Neutral",
+        # 2.6 lies inside the 2.5 ± 0.25 band: not past it, so it waits like any other label
+        "Neutral", "Neutral",
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -74,11 +75,13 @@ def load_alert_config(path: str | Path | None = None) -> AlertConfig:
             "match": ("when",),
             "transition": ("family", "to"),
             "cross": ("metric",),
-            "pocket": ("within_pct",),
+            "pocket": (),
         }
         missing = [k for k in needs[kind] if k not in r]
         if kind == "cross" and not ({"above", "below"} & set(r)):
             missing.append("above or below")
+        if kind == "pocket" and len({"within_pct", "within_vol"} & set(r)) != 1:
+            missing.append("within_pct or within_vol (one of them)")
         if missing:
             raise AlertConfigError(f"{where}: rule {rid!r} ({kind}) needs {', '.join(missing)}")
         spec = {
@@ -137,12 +140,29 @@ def condition(rule: Rule, hours: pl.DataFrame) -> pl.Series:
         if metric not in hours.columns:
             raise AlertConfigError(f"rule {rule.id!r}: unknown metric {metric!r}")
         expr = pl.col(metric) >= float(s["above"]) if "above" in s else pl.col(metric) <= float(s["below"])
-    else:  # pocket: needs the liquidation overlay columns (live reads only)
-        if "pocket_distance_pct" not in hours.columns:
-            return pl.Series([False] * hours.height)
-        distance, usd = pl.col("pocket_distance_pct").cast(pl.Float64), pl.col("pocket_usd").cast(pl.Float64)
-        expr = (distance.abs() <= float(s["within_pct"])) & (usd >= float(s.get("min_usd", 0)))
+    else:
+        expr = _pocket_near(rule, hours)
     return hours.select(expr.fill_null(False).alias("c"))["c"]
+
+
+def _pocket_near(rule: Rule, hours: pl.DataFrame) -> pl.Expr:
+    """A dense pocket on either side within ``within_pct`` % (or ``within_vol`` daily vols) of the price, holding
+    at least ``min_usd`` (or ``min_oi_share`` of the asset's one-sided OI): from the hourly proximity columns."""
+    s = rule.spec
+    needed = ["liq_below_pct", "liq_above_pct", "liq_below_usd", "liq_above_usd", "rv_24h", "oi_usd"]
+    missing = [c for c in needed if c not in hours.columns]
+    if missing:
+        raise AlertConfigError(f"rule {rule.id!r}: the hourly read lacks {', '.join(missing)}")
+    daily_pct = pl.col("rv_24h") / math.sqrt(365.0) * 100.0
+    reach = pl.lit(float(s["within_pct"])) if "within_pct" in s else float(s["within_vol"]) * daily_pct
+    floor = pl.lit(float(s.get("min_usd", 0.0))) if "min_oi_share" not in s else float(s["min_oi_share"]) * pl.col(
+        "oi_usd"
+    )
+    near = pl.lit(False)
+    for side in ("below", "above"):
+        pct, usd = pl.col(f"liq_{side}_pct"), pl.col(f"liq_{side}_usd")
+        near = near | ((pct.abs() <= reach) & (usd >= floor)).fill_null(False)
+    return near
 
 
 def fires(rule: Rule, hours: pl.DataFrame) -> list[int]:
@@ -189,8 +209,13 @@ def alert_payload(rule: Rule, row: dict[str, Any], config_digest: str) -> dict[s
             "crowding",
             "fragility",
             "lsi",
-            "pocket_distance_pct",
-            "pocket_usd",
+            "oi_usd",
+            "rv_24h",
+            "liq_proximity",
+            "liq_below_pct",
+            "liq_below_usd",
+            "liq_above_pct",
+            "liq_above_usd",
         )
         if k in row
     }

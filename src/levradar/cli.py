@@ -465,6 +465,10 @@ def heatmap_cmd(
         "asset": asset.upper(),
         "as_of": when,
         "data_time": ah.map.times[-1],
+        # the model's window: this map's pockets come from the hours since run_from (scan, history and the
+        # dashboard name theirs too: one run per month, docs/heatmap.md)
+        "run_from": ah.map.times[0],
+        "model_days": days,
         "venues": ah.venues,
         "venues_skipped": ah.skipped,
         **summary,
@@ -873,7 +877,7 @@ def alerts_replay_cmd(
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Run the rules over history: what would have fired, and when (pocket rules are live-only)."""
+    """Run the rules over history: what would have fired, and when."""
     from levradar.alerts import evaluate, load_alert_config
 
     config = load_alert_config(rules)
@@ -916,20 +920,8 @@ def alerts_check_cmd(
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
         now = _as_of(store, None)
-        reads = scan(store, now)
-        names = split_list(assets, upper=True) or [r["asset"] for r in reads]
+        names = split_list(assets, upper=True) or [r["asset"] for r in scan(store, now, liquidation=False)]
         frames = _alert_hours(store, names, now - _rule_lookback(config), now)
-    for r in reads:  # the liquidation overlay exists at the scan hour only: the pocket rule's input
-        if r["asset"] in frames:
-            pockets = [p for p in (r["liquidation"]["nearest_below"], r["liquidation"]["nearest_above"]) if p]
-            near = min(pockets, key=lambda p: abs(p["distance_pct"]), default=None)
-            last_hour = pl.col("t") == pl.col("t").max()
-            frames[r["asset"]] = frames[r["asset"]].with_columns(
-                pocket_distance_pct=pl.when(last_hour).then(
-                    pl.lit(near["distance_pct"] if near else None, pl.Float64)
-                ),
-                pocket_usd=pl.when(last_hour).then(pl.lit(near["usd"] if near else None, pl.Float64)),
-            )
     newest: Any = pl.concat([f.select("t") for f in frames.values()])["t"].max() if frames else None
     due = [a for a in evaluate(config, frames) if a["time"] == newest]
     sent = []

@@ -216,7 +216,7 @@ def print_heatmap(out: dict[str, Any]) -> None:
     price = out["price"]
     console.print(
         f"[bold]{out['asset']}[/] liquidation map as of {out['as_of']:%Y-%m-%d %H:%M} UTC — price {price:,.6g}, "
-        f"OI {usd(out['oi_usd'])} ({', '.join(out['venues'])})",
+        f"OI {usd(out['oi_usd'])} ({', '.join(out['venues'])}); modelled from {out['run_from']:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
     for venue, why in (out.get("venues_skipped") or {}).items():

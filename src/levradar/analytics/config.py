@@ -52,7 +52,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "scores": ("z_saturation", "crowding_funding_weight", "crowding_oi_weight", "fragility_weights"),
     "lsi": ("weights",),
     "liquidation": ("model_days", "labels", "boundaries", "component_span"),
-    "setups": ("persistence_hours", "trend_z", "dump_z"),
+    "setups": (
+        "persistence_hours",
+        "strong_funding_z",
+        "cluster_within_vol",
+        "clear_beyond_vol",
+        "trend_z",
+        "dump_z",
+        "dump_hours",
+        "consumed_share",
+    ),
     "contradictions": ("breakout_z", "flat_oi_z", "funding_rise_z", "dispersion_z", "dispersion_min_8h"),
 }
 

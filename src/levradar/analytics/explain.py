@@ -41,30 +41,43 @@ def why(family: str, r: dict[str, Any]) -> str:
     return "; ".join(evidence(r)) or "no setup conditions met"
 
 
+def _pocket(r: dict[str, Any], side: str) -> str:
+    pct, usd = r.get(f"liq_{side}_pct"), r.get(f"liq_{side}_usd")
+    if pct is None or usd is None or not r.get("rv_24h"):
+        return f"no dense {side} pocket modelled at this hour"
+    daily = r["rv_24h"] / 365**0.5
+    return f"dense pocket {side} {pct:+.2f} % ({abs(pct) / 100 / daily:.2f} daily vols), ${usd / 1e6:,.0f}M"
+
+
 def evidence(r: dict[str, Any]) -> list[str]:
-    """The facts behind the row's setup."""
+    """The facts behind the row's setup, one per condition (analytics/signals.setup_conditions)."""
     setup = r.get("setup")
-    if setup in ("A", "B"):
-        return [
-            f"funding {r['funding_regime']} for {r['funding_regime_h']} h "
-            f"({_rate(r['rate_8h'])}, z {_z(r['funding_metric'])})",
-            f"OI {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h)",
-            f"nearest liquidation pocket: {r.get('liq_proximity') or 'not modelled at this hour'}"
-            + (
-                f" ({r['liq_distance_vol']:.2f} daily vols away)"
-                if r.get("liq_distance_vol") is not None
-                else ""
-            ),
-        ]
+    funding = (
+        f"funding {r['funding_regime']} for {r['funding_regime_h']} h ({_rate(r['rate_8h'])}, "
+        f"z {_z(r['funding_metric'])})"
+    )
+    oi = f"OI {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h, z {_z(r.get('oi_metric'))})"
+    if setup == "A":
+        return [funding, oi, "long liquidations: " + _pocket(r, "below")]
+    if setup == "B":
+        return [funding, oi, "short liquidations: " + _pocket(r, "above")]
     if setup == "C":
+        drawdown = r.get("long_book_drawdown")
         return [
-            f"deleveraging {r['deleveraging']}: OI {r['oi_regime']} ({_pct(r['oi_roc_24h'])} in 24h)",
-            f"price {_pct(r['ret_24h'])} in 24h (z {_z(r['ret_24h_z'])})",
+            f"price {_pct(r['ret_24h'])} in 24h (z {_z(r['ret_24h_z'])}) after a sharp drop",
+            f"deleveraging {r['deleveraging']}: {oi}",
+            "long clusters consumed: the modelled long book is "
+            + ("n/a" if drawdown is None else f"{drawdown * 100:.0f} %")
+            + " below its recent high",
         ]
     if setup == "D":
+        distance = r.get("liq_distance_vol")
         return [
             f"price {_pct(r['ret_24h'])} in 24h (z {_z(r['ret_24h_z'])})",
-            f"OI {r['oi_regime']}, funding {r['funding_regime']} ({_rate(r['rate_8h'])})",
+            oi,
+            funding + ": positive, not extreme",
+            "clusters not close: nearest dense pocket "
+            + ("n/a" if distance is None else f"{distance:.2f} daily vols away"),
         ]
     return []
 

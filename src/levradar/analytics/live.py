@@ -2,20 +2,24 @@
 
 ``LiveRadar.advance`` gives exactly what a fresh scan of the same window would (a test checks it hour by hour),
 but touches only the new hour: the 90-day baselines are reused within a UTC day, the metric arrays shift by one
-column, and only the label window is re-labelled.
+column, and only the label window is re-labelled; the liquidation model's books advance by the new hour
+(analytics/proximity.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from levradar.analytics.baseline import DayBaseline, FloatArray, day_baseline, day_bound, make_grid
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_z
+from levradar.analytics.heatmap import load_heatmap_config
+from levradar.analytics.proximity import BookCache, anchor, hourly_reads
+from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_reads, with_z
 from levradar.analytics.series import asset_frame, with_price_features
 from levradar.analytics.signals import evaluate
 from levradar.analytics.venues import VenueRule, with_funding_weights
@@ -74,6 +78,12 @@ class LiveRadar:
         self.levels = {"asset": self._level(asset_frame(weighted), start, end, True)}
         if not self.single:
             self.levels["market"] = self._level(weighted, start, end, False)
+        # the liquidation model: hourly rows back to the start of the run behind the first labelled hour
+        self.heat, self.books = load_heatmap_config(), BookCache()
+        self.model_days = int(cfg.value("liquidation", "model_days"))
+        self.model_rows = markets.filter(pl.col("t") > anchor(end - timedelta(hours=label_hours), self.model_days))
+        self.liquidation: dict[str, dict[str, Any]] = {}
+        self._read_liquidation()
         self.evaluated = self._evaluate()
 
     def _level(self, frame: pl.DataFrame, start: datetime, end: datetime, is_asset: bool) -> _Level:
@@ -125,13 +135,27 @@ class LiveRadar:
         self.market_rows = pl.concat(
             [self.market_rows.filter(pl.col("t") > hour - self.history), new_markets], how="diagonal_relaxed"
         )
+        first = anchor(hour - timedelta(hours=self.label_hours), self.model_days)
+        self.model_rows = pl.concat(
+            [self.model_rows.filter(pl.col("t") > first), new_markets], how="diagonal_relaxed"
+        )
         weighted = with_funding_weights(self.market_rows, self.rule).filter(pl.col("t") == hour)
         self._step(self.levels["asset"], asset_frame(weighted), hour)
         if "market" in self.levels:
             self._step(self.levels["market"], weighted, hour)
         self.end = hour
+        self._read_liquidation()
         self.evaluated = self._evaluate()
         return self.evaluated
+
+    def _read_liquidation(self) -> None:
+        """Liquidation proximity for every hour of the asset level's label window (new hours only are modelled)."""
+        level = self.levels["asset"]
+        hours = [self.end - timedelta(hours=k) for k in range(self.label_hours, -1, -1)]
+        rv = level.tail.select(pl.col("key").alias("asset"), "t", "rv_24h")
+        reads, self.liquidation = hourly_reads(self.model_rows, hours, rv, self.cfg, self.heat, self.books)
+        self.books.forget_before(hours[0])
+        level.tail = with_reads(level.tail, reads)
 
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> None:
         unknown = set(new_rows["key"].to_list()) - set(level.keys)
@@ -176,4 +200,4 @@ class LiveRadar:
             )
             by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
         recent = self.market_rows.filter(pl.col("t") > self.end - timedelta(hours=self.label_hours + 1))
-        return Evaluated(self.end, by_asset, by_market, self.cfg, recent_markets=recent)
+        return Evaluated(self.end, by_asset, by_market, self.cfg, self.liquidation, recent)

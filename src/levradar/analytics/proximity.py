@@ -37,6 +37,8 @@ HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "liq_above_pct": pl.Float64,
     "liq_below_usd": pl.Float64,
     "liq_above_usd": pl.Float64,
+    "liq_long_book_usd": pl.Float64,  # every modelled long level (USD): what a dump can consume
+    "liq_short_book_usd": pl.Float64,
 }
 
 
@@ -191,6 +193,8 @@ def _row(
         "liq_above_pct": _field(above, "distance_pct"),
         "liq_below_usd": _field(below, "usd"),
         "liq_above_usd": _field(above, "usd"),
+        "liq_long_book_usd": float(hm.long_usd[i].sum()),
+        "liq_short_book_usd": float(hm.short_usd[i].sum()),
     }
 
 

@@ -24,8 +24,9 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
     to the two labels the band separates (a jump from far away lands on the nearer of them); the first hour of
     the window takes its bucket. A new label must then be proposed ``spec.min_dwell`` hours running before it
     replaces the current one (one-hour blips do not flip the label), except that a label whose side contradicts
-    the metric's sign is replaced at once (the metric's middle is zero: z-scores, log ratios). A NaN hour has no
-    label and leaves the state as it was. Vectorised over markets; one step per hour.
+    the metric's sign is replaced at once (the metric's middle is zero: z-scores, log ratios), and an extreme label
+    (Deep Negative, Extreme Positive, Falling Fast, ...) is entered at once when the metric is past its band. A NaN
+    hour has no label and leaves the state as it was. Vectorised over markets; one step per hour.
     """
     m = np.asarray(metric, dtype=np.float64)
     bounds = np.asarray(spec.boundaries)
@@ -40,6 +41,7 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
     streak = np.zeros(m.shape[:-1], dtype=np.int64)
     dwell = max(1, int(spec.min_dwell))
     middle = (len(spec.labels) - 1) / 2.0
+    last = len(spec.labels) - 1
     for j in range(m.shape[-1]):
         held = np.where(prev == MISSING, raw[..., j], np.clip(prev, lower[..., j], lower[..., j] + 1))
         proposed = np.where(in_band[..., j], held, raw[..., j])
@@ -48,7 +50,9 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
         streak = np.where(proposed == candidate, streak + 1, 1)
         candidate = proposed
         contradicts = np.sign(prev - middle) * np.sign(np.nan_to_num(m[..., j])) < 0
-        accept = (prev == MISSING) | (proposed == prev) | (streak >= dwell) | contradicts
+        # an extreme label (the first or the last) is an alarm: entered at once once the metric is past the band
+        extreme = ((proposed == 0) | (proposed == last)) & ~in_band[..., j]
+        accept = (prev == MISSING) | (proposed == prev) | (streak >= dwell) | contradicts | extreme
         cur = np.where(accept, proposed, prev)
         cur = np.where(missing[..., j], MISSING, cur)
         out[..., j] = cur

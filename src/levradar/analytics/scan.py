@@ -429,10 +429,12 @@ def history(
         "asset",
         pl.col("close").alias("price"),
         "ret_24h",
+        "ret_24h_z",
         "rate_8h",
         "apr",
         pl.col("funding_metric").alias("funding_z"),
         "funding_regime",
+        pl.col("funding_regime_h").alias("funding_regime_hours"),
         "oi_usd",
         "oi_base",
         "oi_roc_4h",
@@ -451,6 +453,7 @@ def history(
         "lsi",
         "setup",
         "tag",
+        "long_book_drawdown",
         *HOUR_COLUMNS,  # the liquidation model's nearest pockets at each hour
         "contradiction_count",
         pl.selectors.starts_with("x_"),  # each contradiction's flag

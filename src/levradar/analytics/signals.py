@@ -6,6 +6,8 @@ Output: the same rows with every label and score — one vectorised pass over se
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 
@@ -19,6 +21,7 @@ SETUP_TAGS = {
     "D": "Stable Trend (Tradeable)",
 }
 NEUTRAL_TAG = "Neutral"
+SETUP_PRECEDENCE = ("C", "A", "B", "D")  # a dump under way outranks the crowding that led to it
 NO_SETUP = "-"  # "no setup" as a value of its own while labels dwell (a change to no setup dwells too)
 PLAYBOOKS = {
     "A": "Avoid late longs without invalidation; prefer flush-and-reclaim entries; size shorts smaller.",
@@ -178,29 +181,67 @@ def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFra
     )
 
 
-def _setups(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int) -> pl.DataFrame:
+def _in_vols(distance_pct: pl.Expr) -> pl.Expr:
+    """A pocket's distance (in % of price) in daily realised vols (rv_24h / sqrt(365))."""
+    return distance_pct.abs() / 100.0 / (pl.col("rv_24h") / math.sqrt(365.0))
+
+
+def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
+    """The conditions of setups A–D (PRODUCT.md §7); a setup holds when all of its conditions hold. A missing
+    input (no modelled pocket, no history) fails its condition: no setup is claimed without its evidence."""
     st = config.section("setups")
+    default = float(config.value("funding", "default_rate_8h"))
+    strong, near = float(st["strong_funding_z"]), float(st["cluster_within_vol"])
     persistent = pl.col("funding_regime_h") >= int(st["persistence_hours"])
-    oi_up = pl.col("oi_regime").is_in(["Rising", "Rising Fast"])
-    dump = pl.col("ret_24h_z").rolling_min(window_size=73, min_samples=1).over("key") <= float(st["dump_z"])
-    setup = (
-        pl.when(pl.col("deleveraging").is_in(["flushing", "post-flush"]) & dump)
-        .then(pl.lit("C"))
-        .when(pl.col("funding_regime").is_in(["Positive", "Extreme Positive"]) & persistent & oi_up)
-        .then(pl.lit("A"))
-        .when(pl.col("funding_regime").is_in(["Negative", "Deep Negative"]) & persistent & oi_up)
-        .then(pl.lit("B"))
-        .when(
-            (pl.col("ret_24h_z") >= float(st["trend_z"]))
-            & pl.col("oi_regime").is_in(["Stable", "Rising"])
-            & pl.col("funding_regime").is_in(["Neutral", "Positive"])
-            & (pl.col("deleveraging") != "flushing")
-        )
-        .then(pl.lit("D"))
-        .otherwise(pl.lit(None, pl.String))
-    )
+    oi_fast = pl.col("oi_regime") == "Rising Fast"
+    hours = int(st["dump_hours"]) + 1
+    dumped = pl.col("ret_24h_z").rolling_min(window_size=hours, min_samples=1).over("key") <= float(st["dump_z"])
+    return {
+        "A": [
+            (pl.col("funding_metric") >= strong) & (pl.col("rate_8h") > default),
+            pl.col("funding_regime").is_in(["Positive", "Extreme Positive"]) & persistent,
+            oi_fast,
+            _in_vols(pl.col("liq_below_pct")) <= near,
+        ],
+        "B": [
+            (pl.col("funding_metric") <= -strong) & (pl.col("rate_8h") < 0),
+            pl.col("funding_regime").is_in(["Negative", "Deep Negative"]) & persistent,
+            oi_fast,
+            _in_vols(pl.col("liq_above_pct")) <= near,
+        ],
+        "C": [
+            dumped,
+            pl.col("deleveraging").is_in(["flushing", "post-flush"]),
+            pl.col("long_book_drawdown") >= float(st["consumed_share"]),
+        ],
+        "D": [
+            pl.col("ret_24h_z") >= float(st["trend_z"]),
+            pl.col("oi_regime").is_in(["Stable", "Rising"]),
+            (pl.col("rate_8h") > 0) & pl.col("funding_regime").is_in(["Neutral", "Positive"]),
+            pl.col("deleveraging") != "flushing",
+            pl.col("liq_distance_vol") > float(st["clear_beyond_vol"]),
+        ],
+    }
+
+
+def _setups(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int) -> pl.DataFrame:
+    hours = int(config.value("setups", "dump_hours")) + 1
+    high = pl.col("liq_long_book_usd").rolling_max(window_size=hours, min_samples=1).over("key")
+    frame = frame.with_columns(long_book_drawdown=1.0 - pl.col("liq_long_book_usd") / high)  # clusters consumed
+    conditions = setup_conditions(config)
+    setup = pl.lit(None, pl.String)
+    for name in reversed(SETUP_PRECEDENCE):
+        holds = pl.all_horizontal([c.fill_null(False) for c in conditions[name]])
+        setup = pl.when(holds).then(pl.lit(name)).otherwise(setup)
     out = _steady(frame.with_columns(setup=setup.fill_null(pl.lit(NO_SETUP))), "setup", shape, stay)
-    out = out.with_columns(setup=pl.when(pl.col("setup") != NO_SETUP).then(pl.col("setup")))
+    # a dwelling setup never outlives its sign: crowded longs need funding above zero, crowded shorts below, a
+    # trend up needs price up and funding above zero
+    contradicted = (
+        ((pl.col("setup") == "A") & (pl.col("rate_8h") <= 0))
+        | ((pl.col("setup") == "B") & (pl.col("rate_8h") >= 0))
+        | ((pl.col("setup") == "D") & ((pl.col("rate_8h") <= 0) | (pl.col("ret_24h") <= 0)))
+    ).fill_null(True)
+    out = out.with_columns(setup=pl.when((pl.col("setup") != NO_SETUP) & ~contradicted).then(pl.col("setup")))
     out = out.with_columns(
         tag=pl.col("setup").replace_strict(SETUP_TAGS, default=NEUTRAL_TAG, return_dtype=pl.String)
     )
@@ -214,8 +255,8 @@ def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFr
     out = frame.with_columns(
         x_extreme_funding_oi_falling=(pl.col("funding_regime") == "Extreme Positive") & oi_falling,
         x_stealth_build=(pl.col("oi_regime") == "Rising Fast") & (pl.col("funding_regime") == "Neutral"),
-        x_coiled_spring=pl.col("liq_proximity").is_in(["Near", "Very Near"])
-        & (pl.col("vol_regime") == "Contracting"),
+        # Very Near only: Near or closer holds half of all hours (docs/signals.md §6), a spring needs a pocket at hand
+        x_coiled_spring=(pl.col("liq_proximity") == "Very Near") & (pl.col("vol_regime") == "Contracting"),
         # a big move with flat OI reads spot-led — never while OI or the deleveraging state say leverage is flushing
         x_spot_led_move=(pl.col("ret_24h_z").abs() >= float(c["breakout_z"]))
         & (pl.col("oi_roc_24h_z").abs() < float(c["flat_oi_z"]))

@@ -122,7 +122,7 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
                 "nearest_below": liq.get("nearest_below"),
                 "nearest_above": liq.get("nearest_above"),
             },
-            {"daily_vol_boundaries": cfg.value("liquidation", "boundaries")},
+            {"daily_vol_boundaries": cfg.value("liquidation", "boundaries"), "model_from": liq.get("run_from")},
             t,
         ),
     ]

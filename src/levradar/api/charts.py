@@ -258,10 +258,13 @@ def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: i
 
 
 def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
-    """How the tag changed hour by hour, with the Leverage Stress Index under it."""
+    """How the tag changed hour by hour, with the Leverage Stress Index and the nearest liquidation pocket under
+    it (the model's, at each hour: analytics/proximity.py)."""
     end = service.newest() if as_of is None else as_of
     hours = service.history(asset, end - timedelta(days=min(days, 30)), end)["hours"]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.06)
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, row_heights=[0.45, 0.3, 0.25], vertical_spacing=0.05
+    )
     times = [h["t"] for h in hours]
     fig.add_trace(
         go.Scatter(
@@ -285,10 +288,25 @@ def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, d
         row=2,
         col=1,
     )
-    fig.update_layout(**LAYOUT, title={"text": f"{asset} regime timeline (tag per hour) and LSI"})
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=[h.get("liq_distance_vol") for h in hours],
+            mode="lines",
+            name="nearest pocket",
+            line={"color": "#6fd3ff"},
+            hovertemplate="%{x}<br>%{y:.2f} daily vols<extra></extra>",
+        ),
+        row=3,
+        col=1,
+    )
+    fig.update_layout(
+        **LAYOUT, title={"text": f"{asset} regime timeline (tag per hour), LSI and nearest liquidation pocket"}
+    )
     tags = [NEUTRAL_TAG, *SETUP_TAGS.values()]
     fig.update_yaxes(categoryorder="array", categoryarray=tags, row=1, col=1)
     fig.update_yaxes(title_text="LSI", range=[0, 100], row=2, col=1)
+    fig.update_yaxes(title_text="pocket, daily vols", rangemode="tozero", row=3, col=1)
     return _encode(fig)
 
 
