@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from levradar.analytics.models import (
@@ -25,8 +23,7 @@ from levradar.analytics.models import (
 from levradar.analytics.scan import scan, screen
 from levradar.cli import app
 from levradar.evaluation.anomalies import anomalies
-from levradar.evaluation.signals import HORIZONS, Split, frozen_edges, with_outcomes
-from levradar.evaluation.stats import benjamini_hochberg, day_block_bootstrap
+from levradar.evaluation.signals import HORIZONS, OUTCOME_COLUMNS, Split, _rows, frozen_edges, with_outcomes
 from levradar.store import Store
 from tests.test_api import demo_store
 
@@ -69,24 +66,37 @@ def test_outcomes_are_forward_looking_and_exact() -> None:
     assert all(last[f"ret_{h}h"] is None for h in HORIZONS)  # no future, no outcome
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(-0.1, 0.1), min_size=20, max_size=200), st.integers(0, 2**31))
-def test_bootstrap_interval_contains_the_effect(values: list[float], seed: int) -> None:
-    x = np.array(values).reshape(-1, 1)
-    days = np.arange(len(values)) // 4
-    effect, low, high, p = day_block_bootstrap(x, days, n=200, seed=seed)
-    assert effect[0] == pytest.approx(np.mean(values))
-    if np.unique(days).size >= 2:
-        assert low[0] - 1e-12 <= effect[0] <= high[0] + 1e-12 or np.isclose(low[0], high[0])
-        assert 0 <= p[0] <= 1
-
-
-def test_benjamini_hochberg() -> None:
-    q = benjamini_hochberg(np.array([0.01, 0.04, 0.03, np.nan, 0.5]))
-    assert np.isnan(q[3])
-    # m = 4 tests; sorted p 0.01, 0.03, 0.04, 0.5 → p·m/rank 0.04, 0.06, 0.0533, 0.5 → running minimum from the top
-    assert q[0] == pytest.approx(0.04) and q[2] == pytest.approx(0.16 / 3) and q[1] == pytest.approx(0.16 / 3)
-    assert q[4] == pytest.approx(0.5)
+def test_state_rows_resample_the_hourly_grid() -> None:
+    """A state's effect is its mean excess over its hours; the interval comes from the studentized stationary
+    bootstrap of the complete hourly grid (a missing hour stays a gap), and two assets' rows at the same hour share
+    a grid cell (pooled resampling keeps an hour's assets together)."""
+    rng = np.random.default_rng(0)
+    n = 24 * 60
+    hours = np.arange(n) + 480_000
+    hours = hours[np.arange(n) % 97 != 5]  # a few missing hours
+    shock = np.convolve(rng.standard_normal(hours.size + 23), np.ones(24) / 24, mode="valid")  # overlapping 24h
+    excess = np.column_stack([shock + 0.01 * (i + 1) for i in range(len(OUTCOME_COLUMNS))])
+    mask = (hours // 24) % 3 == 0
+    days = hours // 24
+    rows = _rows("s", "X", mask, excess, days, hours)
+    assert len(rows) == len(OUTCOME_COLUMNS)
+    for i, r in enumerate(rows):
+        assert r["effect"] == pytest.approx(excess[mask, i].mean())
+        assert r["low"] < r["effect"] < r["high"] and 0 < r["p"] <= 1 and r["block_hours"] >= 1
+        assert r["days"] == np.unique(days[mask]).size and r["hours"] == int(mask.sum())
+    # the same rows twice (two assets at the same hours): the same effect, the hours resampled together
+    twice = _rows(
+        "s",
+        "pooled",
+        np.concatenate([mask, mask]),
+        np.vstack([excess, excess]),
+        np.concatenate([days, days]),
+        np.concatenate([hours, hours]),
+    )
+    assert twice[0]["effect"] == pytest.approx(rows[0]["effect"])
+    assert twice[0]["high"] - twice[0]["low"] == pytest.approx(rows[0]["high"] - rows[0]["low"], rel=1e-9)
+    few = _rows("s", "X", days < days[0] + 3, excess, days, hours)  # seen on 3 days: listed, not tested
+    assert all(r["p"] is None and r["block_hours"] is None for r in few)
 
 
 def test_thresholds_come_from_the_train_period_only() -> None:
@@ -117,6 +127,7 @@ def test_evaluate_reports_states_events_and_models(evaluation: tuple[dict[str, o
     assert groups == {"BTC", "ETH", "SOL", "pooled"}  # per asset and pooled
     tested = [r for r in rows if r["p"] is not None]
     assert all(r["days"] >= 5 and r["q"] >= r["p"] - 1e-12 for r in tested)  # q-values never below p
+    assert all(r["low"] <= r["effect"] <= r["high"] and r["block_hours"] >= 1 for r in tested)
     assert {r["outcome"] for r in rows} >= {"abs_ret_4h", "drawdown_24h", "runup_72h", "oi_chg_24h"}
     (cascade,) = [e for e in result["events"] if e["asset"] == "SOL"]
     assert (

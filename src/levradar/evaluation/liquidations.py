@@ -14,9 +14,10 @@ an hour uses nothing after it) gives:
 
 Naive baselines on the same periods: the move to the low (high), the move × OI, the high-low range, the previous
 period's realised total, and the trailing 7-day mean range. Reported per asset and pooled: Spearman correlations with
-the realised long, short and total, each model measure's difference to each baseline with a block-bootstrap 95 %
-interval (blocks of 7 days, so neighbouring periods move together), and the partial Spearman of the model given the
-baselines (rank residuals). Periods without a price, a book or a read are listed as skipped with the reason.
+the realised long, short and total, each model measure's difference to each baseline with a studentized
+stationary-bootstrap 95 % interval (blocks of random length whose mean comes from the data's autocorrelation,
+drawn within each asset, so neighbouring periods move together; ``_block_ci``), and the partial Spearman of the
+model given the baselines (rank residuals). Periods without a price, a book or a read are listed as skipped with the reason.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ from levradar.analytics.heatmap import (
 )
 from levradar.analytics.scan import history
 from levradar.analytics.series import load_markets
+from levradar.evaluation.stats import (
+    batch_se,
+    batch_starts,
+    bootstrap_t_interval,
+    grouped_stationary_indices,
+    optimal_block_length,
+    spearman_difference,
+)
 from levradar.ingest.normalize import InputError
 from levradar.store import Store
 
@@ -71,7 +80,6 @@ BASELINES = (
     "trailing_7d_range",
 )
 WARMUP_DAYS = 60
-BLOCK_DAYS = 7
 BOOTSTRAP = 1000
 # which model measure is judged against which target and which baselines (the issue's tests)
 COMPARISONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -320,29 +328,49 @@ def _partial_spearman(x: FloatArray, y: FloatArray, controls: FloatArray) -> flo
 
 
 def _block_ci(
-    x: FloatArray, base: FloatArray, y: FloatArray, blocks: npt.NDArray[np.int64], seed: int = 7
+    x: FloatArray,
+    base: FloatArray,
+    y: FloatArray,
+    groups: npt.NDArray[np.int64],
+    seed: int = 7,
+    resamples: int = BOOTSTRAP,
 ) -> tuple[float | None, float | None]:
-    """95 % block-bootstrap interval of spearman(x, y) − spearman(base, y), resampling whole blocks."""
+    """95 % interval of spearman(x, y) − spearman(base, y): a studentized stationary bootstrap
+    (evaluation/stats.py). ``groups`` labels each row's asset (rows of one asset in time order); every asset is
+    resampled within itself with its own mean block length (Politis–White, from the autocorrelation of the
+    difference's influence series) and the assets concatenated, so no block straddles two assets. The standard
+    error is the batch-means one of the difference's influence series (Spearman's influence function; batches of
+    about four mean block lengths, within each asset), recomputed on every resample; resamples re-rank (ties from
+    repeated periods are fine for Spearman)."""
     ok = np.isfinite(x) & np.isfinite(base) & np.isfinite(y)
-    x, base, y, blocks = x[ok], base[ok], y[ok], blocks[ok]
-    unique, inverse = np.unique(blocks, return_inverse=True)
-    if unique.size < 5:
+    x, base, y, groups = x[ok], base[ok], y[ok], groups[ok]
+    n = x.size
+    if n < 20:
         return None, None
-    members = [np.flatnonzero(inverse == k) for k in range(unique.size)]
+    order = np.argsort(groups, kind="stable")  # each asset's rows together, in their (time) order
+    x, base, y, groups = x[order], base[order], y[order], groups[order]
+    d, infl = spearman_difference(x, base, y)
+    diff = float(d)
+    if not np.isfinite(diff):
+        return None, None
+    labels, first = np.unique(groups, return_index=True)
+    sizes = np.diff(np.append(first, n))
+    blocks = {int(g): optimal_block_length(infl[groups == g]) for g in labels}
+    starts = np.concatenate(
+        [batch_starts(int(k), blocks[int(g)], int(f)) for g, f, k in zip(labels, first, sizes, strict=True)]
+    )
+    se = float(batch_se(infl, n, starts))
     rng = np.random.default_rng(seed)
-    diffs = []
-    rx, rb, ry = stats.rankdata(x), stats.rankdata(base), stats.rankdata(y)
-    for _ in range(BOOTSTRAP):
-        pick = np.concatenate([members[k] for k in rng.integers(0, unique.size, unique.size)])
-        a, b, c = rx[pick], rb[pick], ry[pick]
-        # ranks of a resample: re-rank (ties from repeated blocks are fine for Spearman)
-        ra, rbb, rc = stats.rankdata(a), stats.rankdata(b), stats.rankdata(c)
-        if np.std(ra) == 0 or np.std(rbb) == 0 or np.std(rc) == 0:
-            continue
-        diffs.append(np.corrcoef(ra, rc)[0, 1] - np.corrcoef(rbb, rc)[0, 1])
-    if len(diffs) < BOOTSTRAP // 2:
+    boot, boot_se = [], []
+    chunk = max(1, min(resamples, 1_000_000 // n))
+    for done in range(0, resamples, chunk):
+        pick = grouped_stationary_indices(groups, blocks, min(chunk, resamples - done), rng)
+        bd, b_infl = spearman_difference(x[pick], base[pick], y[pick])
+        boot.append(bd)
+        boot_se.append(batch_se(b_infl, n, starts))
+    lo, hi, _ = bootstrap_t_interval(diff, se, np.concatenate(boot), np.concatenate(boot_se))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         return None, None
-    lo, hi = np.quantile(diffs, [0.025, 0.975])
     return float(lo), float(hi)
 
 
@@ -357,11 +385,7 @@ def statistics(rows: pl.DataFrame) -> dict[str, Any]:
 
 def _group_stats(frame: pl.DataFrame) -> dict[str, Any]:
     targets = {t: frame[f"realised_{t}_usd"].cast(pl.Float64).to_numpy() for t in ("long", "short", "total")}
-    t0 = frame["ts"].min()
-    assert isinstance(t0, datetime)
-    week = ((frame["ts"] - t0).dt.total_days() // BLOCK_DAYS).cast(pl.Int64)
-    asset_code = frame["asset"].rank("dense").cast(pl.Int64)
-    blocks = (week * 1000 + asset_code).to_numpy()
+    assets = frame["asset"].rank("dense").cast(pl.Int64).to_numpy()  # rows: per asset, in time order
 
     def col(name: str) -> FloatArray:
         return frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -375,7 +399,7 @@ def _group_stats(frame: pl.DataFrame) -> dict[str, Any]:
         y, x = targets[target], col(measure)
         vs = []
         for base in baselines:
-            lo, hi = _block_ci(x, col(base), y, blocks)
+            lo, hi = _block_ci(x, col(base), y, assets)
             rho_m, rho_b = spearman[target][measure], spearman[target][base]
             vs.append(
                 {

@@ -55,6 +55,14 @@ def _pct(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x * 100:+.{digits}f} %"
 
 
+def _blocks(result: dict[str, Any]) -> str:
+    """The range and median of the mean block lengths (hours) the tests used."""
+    hours = sorted(r["block_hours"] for r in result["states"]["rows"] if r.get("block_hours") is not None)
+    if not hours:
+        return "no test"
+    return f"{hours[0]:.0f}–{hours[-1]:.0f} h, median {hours[len(hours) // 2]:.0f} h"
+
+
 def _pooled(result: dict[str, Any], outcome: str) -> list[dict[str, Any]]:
     rows = [r for r in result["states"]["rows"] if r["group"] == "pooled" and r["outcome"] == outcome]
     return sorted(rows, key=lambda r: -(r["effect"] if r["effect"] is not None else -9))
@@ -68,7 +76,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Period {result['period']['from']:%Y-%m-%d} → {result['period']['to']:%Y-%m-%d}, assets "
         f"{', '.join(result['assets'])}. Thresholds fitted before {result['split']['train_end']:%Y-%m-%d %H:%M} UTC "
         "(train), effects measured after it plus a 72h embargo (test). Effects are the state's mean outcome minus the "
-        "asset's own test-period mean; 95 % intervals from a day-block bootstrap; q = Benjamini–Hochberg over all "
+        "asset's own test-period mean; 95 % intervals and p-values from a studentized stationary bootstrap of the "
+        f"hourly grid (mean block lengths from the data, {_blocks(result)}); q = Benjamini–Hochberg over all "
         f"{result['states']['tests']} tests; supported when q < {q}.",
         "",
         "## States, pooled over assets: forward 24h",
@@ -91,10 +100,12 @@ def markdown(result: dict[str, Any]) -> str:
         )
     supported = [r for r in result["states"]["rows"] if r["q"] is not None and r["q"] < q]
     per_asset = [r for r in supported if r["group"] != "pooled"]
+    signed = [r for r in supported if r["outcome"].startswith("ret_")]
     lines += [
         "",
         f"Supported effects: {len(supported)} of {result['states']['tests']} tests "
-        f"({len(per_asset)} per asset). Everything else is a null result at this sample size.",
+        f"({len(per_asset)} per asset, {len(signed)} on the signed return). Everything else is a null result at this "
+        "sample size.",
         "",
         "## Stress events: what the radar said before",
         "",

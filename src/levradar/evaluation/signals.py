@@ -5,7 +5,10 @@ outcomes after it — absolute return, signed return, max drawdown and run-up of
 change (coin), over 4h, 24h and 72h. States whose thresholds come from a distribution (LSI deciles, fragility
 quartiles, "high" squeeze risk) take their edges from the **train** period only and are evaluated on the later
 **test** period. Each state's effect is its mean outcome minus the asset's own mean over the test period, with a
-day-block bootstrap interval; effective sample size = unique days; q-values correct for the number of tests.
+studentized stationary-bootstrap interval and p-value on the complete hourly grid (evaluation/stats.py: blocks of
+random length whose mean comes from each series' own autocorrelation; pooled effects resample the hours of all
+assets together, so an hour's cross-asset co-movement stays in the resample); effective sample size = unique days;
+q-values (Benjamini–Hochberg) correct for the number of tests.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import numpy as np
 import polars as pl
 
 from levradar.analytics.scan import history
-from levradar.evaluation.stats import benjamini_hochberg, day_block_bootstrap
+from levradar.evaluation.stats import benjamini_hochberg, ratio_intervals
 from levradar.store import Store
 
 HORIZONS = (4, 24, 72)
 OUTCOMES = ("abs_ret", "ret", "drawdown", "runup", "oi_chg")
 LABEL_STATES = ("tag", "funding_regime", "oi_regime", "deleveraging", "quadrant")
 MIN_DAYS = 5  # a state seen on fewer unique days is listed but not tested
+BOOTSTRAP = 999  # stationary-bootstrap resamples per test
 
 
 def asset_history(asset: str, data_dir: str, start: datetime, end: datetime) -> pl.DataFrame:
@@ -129,19 +133,37 @@ def states(frame: pl.DataFrame, edges: dict[str, list[float]]) -> dict[str, pl.S
 
 
 def _rows(
-    name: str, group: str, mask: np.ndarray, excess: np.ndarray, days: np.ndarray
+    name: str, group: str, mask: np.ndarray, excess: np.ndarray, days: np.ndarray, hours: np.ndarray
 ) -> list[dict[str, Any]]:
+    """One row per outcome for the state ``mask``: the mean excess outcome over its hours with a studentized
+    stationary-bootstrap interval. ``hours`` places every row on a complete hourly grid (rows of several assets
+    share an hour's grid cell): the resampled unit is the hour, so missing hours stay gaps and an hour's assets
+    move together."""
     hit_days = np.unique(days[mask]).size
     base = {"state": name, "group": group, "hours": int(mask.sum()), "days": int(hit_days)}
     if hit_days < MIN_DAYS:
         return [
-            {**base, "outcome": o, "effect": None, "low": None, "high": None, "p": None}
+            {**base, "outcome": o, "effect": None, "low": None, "high": None, "p": None, "block_hours": None}
             for o in OUTCOME_COLUMNS
         ]
-    effect, low, high, p = day_block_bootstrap(excess[mask], days[mask])
+    ok = mask[:, None] & np.isfinite(excess)
+    cell = hours - hours.min()
+    z = np.zeros((int(cell.max()) + 1, excess.shape[1]))
+    c = np.zeros_like(z)
+    np.add.at(z, cell, np.where(ok, excess, 0.0))
+    np.add.at(c, cell, ok.astype(float))
+    out = ratio_intervals(z, c, resamples=BOOTSTRAP)
     return [
-        {**base, "outcome": o, "effect": _f(effect[i]), "low": _f(low[i]), "high": _f(high[i]), "p": _f(p[i])}
-        for i, o in enumerate(OUTCOME_COLUMNS)
+        {
+            **base,
+            "outcome": o,
+            "effect": _f(r.estimate),
+            "low": _f(r.low),
+            "high": _f(r.high),
+            "p": _f(r.p),
+            "block_hours": _f(r.block),
+        }
+        for o, r in zip(OUTCOME_COLUMNS, out, strict=True)
     ]
 
 
@@ -152,7 +174,7 @@ def _f(x: float) -> float | None:
 def evaluate_states(frames: dict[str, pl.DataFrame], split: Split) -> dict[str, Any]:
     """Effects of every state per asset and pooled, on the test period, with q-values over all tests."""
     rows: list[dict[str, Any]] = []
-    pooled_excess, pooled_days, pooled_states = [], [], []
+    pooled_excess, pooled_days, pooled_hours, pooled_states = [], [], [], []
     baselines: dict[str, dict[str, float | None]] = {}
     for asset, frame in sorted(frames.items()):
         train, test = split.train(frame), split.test(frame)
@@ -164,15 +186,18 @@ def evaluate_states(frames: dict[str, pl.DataFrame], split: Split) -> dict[str, 
         baselines[asset] = {o: _f(b) for o, b in zip(OUTCOME_COLUMNS, base, strict=True)}
         excess = outcome - base
         days = (test["t"].dt.epoch("d")).to_numpy()
+        hours = (test["t"].dt.epoch("s") // 3600).to_numpy()
         st = {k: v.to_numpy().astype(bool) for k, v in states(test, edges).items()}
         for name, mask in st.items():
-            rows += _rows(name, asset, mask, excess, days)
+            rows += _rows(name, asset, mask, excess, days, hours)
         pooled_excess.append(excess)
         pooled_days.append(days)
+        pooled_hours.append(hours)
         pooled_states.append(st)
     if pooled_excess:
         excess = np.vstack(pooled_excess)
         days = np.concatenate(pooled_days)
+        hours = np.concatenate(pooled_hours)
         names = sorted({k for st in pooled_states for k in st})
         for name in names:
             mask = np.concatenate(
@@ -181,7 +206,7 @@ def evaluate_states(frames: dict[str, pl.DataFrame], split: Split) -> dict[str, 
                     for st, d in zip(pooled_states, pooled_days, strict=True)
                 ]
             )
-            rows += _rows(name, "pooled", mask, excess, days)
+            rows += _rows(name, "pooled", mask, excess, days, hours)
     p = np.array([np.nan if r["p"] is None else r["p"] for r in rows])
     q = benjamini_hochberg(p)
     for r, qv in zip(rows, q, strict=True):
