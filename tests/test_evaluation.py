@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,16 +15,27 @@ from typer.testing import CliRunner
 
 from levradar.analytics.models import (
     LABEL_HORIZON,
+    RADAR_FEATURES,
+    RegistryError,
     SavedModel,
     apply_registry,
     load_registry,
     model_at,
     save_registry,
 )
-from levradar.analytics.scan import scan, screen
+from levradar.analytics.scan import history, scan, screen
 from levradar.cli import app
 from levradar.evaluation.anomalies import anomalies
-from levradar.evaluation.signals import HORIZONS, OUTCOME_COLUMNS, Split, _rows, frozen_edges, with_outcomes
+from levradar.evaluation.model import _design, _x
+from levradar.evaluation.signals import (
+    HORIZONS,
+    OUTCOME_COLUMNS,
+    Split,
+    _rows,
+    frozen_edges,
+    load_frames,
+    with_outcomes,
+)
 from levradar.store import Store
 from tests.test_api import demo_store
 
@@ -74,7 +86,9 @@ def test_state_rows_resample_the_hourly_grid() -> None:
     n = 24 * 60
     hours = np.arange(n) + 480_000
     hours = hours[np.arange(n) % 97 != 5]  # a few missing hours
-    shock = np.convolve(rng.standard_normal(hours.size + 23), np.ones(24) / 24, mode="valid")  # overlapping 24h
+    shock = np.convolve(
+        rng.standard_normal(hours.size + 23), np.ones(24) / 24, mode="valid"
+    )  # overlapping 24h
     excess = np.column_stack([shock + 0.01 * (i + 1) for i in range(len(OUTCOME_COLUMNS))])
     mask = (hours // 24) % 3 == 0
     days = hours // 24
@@ -138,9 +152,26 @@ def test_evaluate_reports_states_events_and_models(evaluation: tuple[dict[str, o
     for target in ("long_flush", "short_squeeze"):
         t = model["targets"][target]
         if t["evaluated"]:
-            assert set(t["models"]) == {"radar", "volatility", "rules"}
+            assert set(t["models"]) == {"radar", "price_only", "no_funding", "no_oi", "no_heatmap", "rules"}
             for s in t["models"].values():
                 assert 0 <= s["brier"] <= 1 and (s["auc"] is None or 0 <= s["auc"] <= 1)
+            for name, c in t["comparisons"].items():  # other − radar, with its interval
+                other = name.removesuffix("_minus_radar")
+                diff = t["models"][other]["brier"] - t["models"]["radar"]["brier"]
+                assert c["brier_difference"] == pytest.approx(diff, abs=1e-12)
+                assert c["low"] <= c["brier_difference"] <= c["high"]
+            assert t["radar_beats_price_only"] == (
+                t["comparisons"]["price_only_minus_radar"]["low"] > 0
+                and t["comparisons"]["price_only_minus_radar"]["auc_difference"] > 0
+            )
+    deciles = result["deciles"]
+    assert deciles["liquidations_from"] == "store"
+    lsi = deciles["scores"]["lsi"]["abs_ret_24h"]
+    assert lsi["top_hours"] > 0 and lsi["bottom_hours"] > 0
+    assert (
+        lsi["ratio"] == pytest.approx(lsi["top_mean"] / lsi["bottom_mean"])
+        and lsi["low"] <= lsi["ratio"] <= lsi["high"]
+    )
     assert sorted(p.name for p in out.iterdir()) == [
         "evaluation.md",
         "lsi_deciles.png",
@@ -204,7 +235,7 @@ def test_evaluate_saves_a_walk_forward_registry(
     assert registry and len(registry) == len(model["saved"])
     for m in registry:
         assert m.trained_to + LABEL_HORIZON <= m.valid_from
-        assert m.qualified == bool(m.evidence["beats_rules"])
+        assert m.qualified == (bool(m.evidence["beats_rules"]) and bool(m.evidence["beats_price_only"]))
         through = m.evidence["through"]
         assert _when(through) <= m.valid_from  # the qualifying evidence ends before the model speaks
     for target in ("long_flush", "short_squeeze"):
@@ -271,8 +302,49 @@ def test_a_model_is_never_used_before_it_is_valid(tmp_path: Path) -> None:
     out = apply_registry(frame, load_registry(tmp_path))
     assert out["squeeze_long"].to_list() == pytest.approx([40.0, 50.0, 100 / (1 + np.exp(-2.0))])
     assert out["squeeze_short"].to_list() == [10.0, 10.0, 10.0]  # no model for that target
-    assert out["squeeze_model"][0].startswith("squeeze_long: rule-based") and "later data" in out["squeeze_model"][0]
+    assert (
+        out["squeeze_model"][0].startswith("squeeze_long: rule-based")
+        and "later data" in out["squeeze_model"][0]
+    )
     assert "valid from 2025-10-10 12:00" in out["squeeze_model"][1]
+
+
+def test_model_inputs_never_see_the_outcomes(data_dir: Path) -> None:
+    """The model's inputs at an hour are the read of that hour: scrambling every forward outcome (the forward 24h
+    return included, which shares the read's column name) leaves the input matrix unchanged, and the past 24h
+    return is the read's own."""
+    start, end = datetime(2025, 9, 1, tzinfo=UTC), datetime(2025, 10, 15, tzinfo=UTC)
+    frames = load_frames(data_dir, ["BTC", "SOL"], start, end)
+    design = _design(frames)
+    rng = np.random.default_rng(3)
+    scrambled = {
+        a: f.with_columns(pl.Series(c, rng.normal(size=f.height)) for c in OUTCOME_COLUMNS)
+        for a, f in frames.items()
+    }
+    a, b = _x(design, RADAR_FEATURES), _x(_design(scrambled), RADAR_FEATURES)
+    assert np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(np.nan_to_num(a), np.nan_to_num(b))
+    with Store(data_dir, read_only=True) as store:
+        read = history(store, "BTC", start, end, models=False)
+    joined = design.filter(pl.col("asset") == "BTC").join(read.select("t", past="ret_24h"), on="t")
+    assert joined.height > 500 and np.allclose(
+        joined["ret_24h"].to_numpy(), joined["past"].to_numpy(), equal_nan=True
+    )
+
+
+def test_old_model_files_are_refused(data_dir: Path, tmp_path: Path) -> None:
+    """Model files of versions 1 and 2 were trained with the forward return as an input: a clear error, never
+    used."""
+    store = tmp_path / "store"
+    shutil.copytree(data_dir, store, ignore=shutil.ignore_patterns("models"))
+    path = store / "models" / "squeeze.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"version": 2, "models": []}))
+    with pytest.raises(RegistryError, match=r"version 2.*forward 24h return.*levradar evaluate"):
+        load_registry(store)
+    result = CliRunner().invoke(app, ["scan", "--data-dir", str(store)])
+    assert (
+        result.exit_code == 2 and "forward 24h return" in result.output and "Traceback" not in result.output
+    )
 
 
 @pytest.mark.parametrize(

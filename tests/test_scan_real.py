@@ -590,3 +590,26 @@ def test_screen_rankings(sample_store: Store, when: str) -> None:
         assert r["score"] == pytest.approx(max(sc["squeeze_long"], sc["squeeze_short"]), abs=0.051)
         assert r["side"] in {"long squeeze", "short squeeze"}
         assert r["side"] == ("long squeeze" if sc["crowding"] >= 0 else "short squeeze")
+
+
+def test_lsi_components_follow_the_reads_own_z_scores(contract_reads: dict[str, list[dict[str, Any]]]) -> None:
+    """FundingStress and OIChange are |z| / (|z| + 3) of the z each read shows — either sign, so an OI collapse
+    counts like a build-up, and no ceiling, so a larger |z| always reads higher — and the LSI is the weighted mean
+    of the components used (docs/signals.md §4)."""
+    weights = {"funding_stress": 0.35, "oi_change": 0.30, "liquidation_proximity": 0.20, "volatility": 0.15}
+    seen_collapse = False
+    for reads in contract_reads.values():
+        for r in reads:
+            comps = r["scores"]["lsi_components"]
+            assert set(comps) == set(weights)
+            for name, z in (("funding_stress", r["funding"]["z"]), ("oi_change", r["oi"]["z"])):
+                if z is None:
+                    assert not comps[name]["used"]
+                    continue
+                assert comps[name]["value"] == pytest.approx(abs(z) / (abs(z) + 3.0), abs=2e-3)
+                seen_collapse |= name == "oi_change" and z <= -2.0
+            used = {k: c["value"] for k, c in comps.items() if c["used"]}
+            if used and r["scores"]["lsi"] is not None:
+                lsi = 100 * sum(weights[k] * v for k, v in used.items()) / sum(weights[k] for k in used)
+                assert r["scores"]["lsi"] == pytest.approx(lsi, abs=0.1)
+    assert seen_collapse  # the contract hours include an OI collapse, and it registered

@@ -736,22 +736,42 @@ def evaluate_cmd(
         float,
         typer.Option(min=0.1, max=0.9, help="Share of the period whose distributions fix the thresholds."),
     ] = 0.4,
+    liquidations: Annotated[
+        Path | None,
+        typer.Option(
+            "--liquidations",
+            help="Realised liquidations (CSV/Parquet: ts, asset, long_usd, short_usd) for the decile ratios' "
+            "forward liquidation flow; default: the liquidations recorded in the store.",
+        ),
+    ] = None,
+    mapping: Annotated[
+        list[str] | None, typer.Option("--map", help="Rename a --liquidations column: SRC=DST.")
+    ] = None,
     cluster: Cluster = None,
     data_dir: DataDir = None,
     as_json: JsonOut = True,
 ) -> None:
     """Walk-forward evaluation of every signal and state: forward returns, drawdowns, run-ups and OI changes vs
-    each asset's own baseline, day-block bootstrap intervals, q-values, stress events, calibrated models."""
+    each asset's own baseline, stationary-bootstrap intervals, q-values, stress events, top-vs-bottom decile
+    ratios of LSI and fragility, calibrated models against a price-only model and without each input group."""
     from levradar.evaluation import report
     from levradar.evaluation.fanout import cluster_address
+    from levradar.evaluation.liquidations import read_realised
 
+    realised = read_realised(liquidations, parse_mapping(mapping or [])) if liquidations else None
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
         names = known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
         first = parse_time(start, "--from") or store.query("SELECT min(ts) AS t FROM candles")["t"][0]
         last = _as_of(store, end)
     result = report.run(
-        directory, names, first, last, cluster=cluster_address(cluster), train_share=train_share
+        directory,
+        names,
+        first,
+        last,
+        cluster=cluster_address(cluster),
+        train_share=train_share,
+        realised=realised,
     )
     if out is not None:
         result["written"] = [str(p) for p in report.write(result, out)]

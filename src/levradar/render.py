@@ -144,9 +144,9 @@ def print_scan(
 
 
 def _partial(scores: dict[str, Any]) -> bool:
-    """The LSI left out funding stress or OI build (missing data): its weights were renormalised."""
+    """The LSI left out funding stress or OI change (missing data): its weights were renormalised."""
     comps = scores.get("lsi_components") or {}
-    return any(not comps.get(k, {}).get("used", False) for k in ("funding_stress", "oi_build"))
+    return any(not comps.get(k, {}).get("used", False) for k in ("funding_stress", "oi_change"))
 
 
 def _proximity(liq: dict[str, Any]) -> str:

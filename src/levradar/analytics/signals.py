@@ -57,6 +57,12 @@ def _unit(expr: pl.Expr, sat: float) -> pl.Expr:
     return (0.5 + expr / (2 * sat)).clip(0.0, 1.0)
 
 
+def _soft(z: pl.Expr, sat: float) -> pl.Expr:
+    """|z| as 0..1 without a ceiling: |z| / (|z| + sat) — half at |z| = sat, 0.75 at 3·sat — so a reading far past
+    its usual range still ranks above one just past it, and the component falls as soon as |z| does."""
+    return z.abs() / (z.abs() + sat)
+
+
 def _weighted(components: dict[str, pl.Expr], weights: dict[str, float]) -> pl.Expr:
     """Weighted mean of the components that are available (weights renormalised), 0..100."""
     num = pl.sum_horizontal([(components[k] * w).fill_null(0.0).fill_nan(0.0) for k, w in weights.items()])
@@ -155,7 +161,8 @@ def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFra
         c_oi_build=oi_build,
         c_oi_level=_unit(pl.col("oi_usd_z"), sat),
         c_vol_compression=(-pl.col("rv_24h_z") / sat).clip(0.0, 1.0),
-        c_funding_stress=(pl.col("funding_metric").abs() / sat).clip(0.0, 1.0),
+        c_funding_stress=_soft(pl.col("funding_metric"), sat),
+        c_oi_change=_soft(pl.col("oi_roc_24h_z"), sat),  # a collapse is stress as much as a build-up
         c_volatility=_unit(pl.col("rv_24h_z"), sat),
         c_liquidation_proximity=pl.col("c_liquidation_proximity").cast(
             pl.Float64
@@ -181,9 +188,10 @@ def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFra
     )
 
 
-def _in_vols(distance_pct: pl.Expr) -> pl.Expr:
-    """A pocket's distance (in % of price) in daily realised vols (rv_24h / sqrt(365))."""
-    return distance_pct.abs() / 100.0 / (pl.col("rv_24h") / math.sqrt(365.0))
+def in_daily_vols(distance_pct: pl.Expr, rv_24h: pl.Expr | None = None) -> pl.Expr:
+    """A pocket's distance (in % of price) in daily realised vols (``rv_24h``, annualised, / sqrt(365))."""
+    rv = pl.col("rv_24h") if rv_24h is None else rv_24h
+    return distance_pct.abs() / 100.0 / (rv / math.sqrt(365.0))
 
 
 def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
@@ -201,13 +209,13 @@ def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
             (pl.col("funding_metric") >= strong) & (pl.col("rate_8h") > default),
             pl.col("funding_regime").is_in(["Positive", "Extreme Positive"]) & persistent,
             oi_fast,
-            _in_vols(pl.col("liq_below_pct")) <= near,
+            in_daily_vols(pl.col("liq_below_pct")) <= near,
         ],
         "B": [
             (pl.col("funding_metric") <= -strong) & (pl.col("rate_8h") < 0),
             pl.col("funding_regime").is_in(["Negative", "Deep Negative"]) & persistent,
             oi_fast,
-            _in_vols(pl.col("liq_above_pct")) <= near,
+            in_daily_vols(pl.col("liq_above_pct")) <= near,
         ],
         "C": [
             dumped,

@@ -108,7 +108,10 @@ def read_realised(path: Path, mapping: Mapping[str, str] | None = None) -> pl.Da
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise InputError(
-            str(path), None, missing[0], f"required column missing (have {', '.join(raw.columns)}; --map SRC=DST)"
+            str(path),
+            None,
+            missing[0],
+            f"required column missing (have {', '.join(raw.columns)}; --map SRC=DST)",
         )
     ts = raw.schema["ts"]
     when = pl.col("ts").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False)
@@ -128,7 +131,9 @@ def read_realised(path: Path, mapping: Mapping[str, str] | None = None) -> pl.Da
     for col in ("long_usd", "short_usd"):
         bad = frame.filter(~pl.col(col).is_finite() | (pl.col(col) < 0))
         if not bad.is_empty():
-            raise InputError(str(path), int(bad["_row"][0]), col, f"must be a finite USD amount >= 0, got {bad[col][0]}")
+            raise InputError(
+                str(path), int(bad["_row"][0]), col, f"must be a finite USD amount >= 0, got {bad[col][0]}"
+            )
     dup = frame.filter(pl.struct("ts", "asset").is_duplicated())
     if not dup.is_empty():
         raise InputError(str(path), int(dup["_row"][0]), "ts", "the same asset and period appears twice")
@@ -193,8 +198,10 @@ def _asset_rows(
     if signals is not None:
         reads = history(store, asset, first, last, signals).select("t", "lsi", "fragility", "oi_usd")
     else:  # the model alone: OI from the markets (one-sided, summed over venues)
-        reads = hourly.group_by("t").agg(pl.col("oi_usd").sum()).with_columns(
-            lsi=pl.lit(None, pl.Float64), fragility=pl.lit(None, pl.Float64)
+        reads = (
+            hourly.group_by("t")
+            .agg(pl.col("oi_usd").sum())
+            .with_columns(lsi=pl.lit(None, pl.Float64), fragility=pl.lit(None, pl.Float64))
         )
     rows = []
     for r in realised.iter_rows(named=True):
@@ -202,11 +209,15 @@ def _asset_rows(
         window = path.filter((pl.col("t") > t) & (pl.col("t") <= t + period))
         opened = path.filter(pl.col("t") == t)
         if opened.is_empty() or window.height < max(1, int(period / timedelta(hours=1)) // 2):
-            skipped.append({"asset": asset, "ts": t, "why": "no price at the open or half the period's bars missing"})
+            skipped.append(
+                {"asset": asset, "ts": t, "why": "no price at the open or half the period's bars missing"}
+            )
             continue
         at = book.get(t)
         if at is None:
-            skipped.append({"asset": asset, "ts": t, "why": "no open interest (no modelled book) at the open"})
+            skipped.append(
+                {"asset": asset, "ts": t, "why": "no open interest (no modelled book) at the open"}
+            )
             continue
         price = float(opened["close"][0])
         low, high = float(window["low"].min()), float(window["high"].max())  # type: ignore[arg-type]
@@ -415,7 +426,9 @@ def _group_stats(frame: pl.DataFrame) -> dict[str, Any]:
                 "measure": measure,
                 "target": target,
                 "rho_model": spearman[target][measure],
-                "partial_given_baselines": _partial_spearman(x, y, np.column_stack([col(b) for b in baselines])),
+                "partial_given_baselines": _partial_spearman(
+                    x, y, np.column_stack([col(b) for b in baselines])
+                ),
                 "vs": vs,
             }
         )

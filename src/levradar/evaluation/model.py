@@ -1,14 +1,19 @@
-"""Calibrated probabilities of a long flush / short squeeze within 24h, trained walk-forward.
+"""Calibrated probabilities of a long flush / short squeeze within 24h, trained walk-forward, against a price-only
+baseline and with each group of derivatives inputs left out in turn.
 
 Targets (per asset and hour, thresholds from distributions, refitted on each training window):
 - long flush: the 24h max drawdown of the hourly closes reaches 2 daily volatilities (7-day realised) **and** OI
   (coin) falls by at least its training-window 20th percentile of 24h changes;
 - short squeeze: the 24h run-up reaches 2 daily volatilities with the same OI drop (shorts closed by force).
 
-Walk-forward: each calendar quarter is predicted by a model trained on everything before it (at least 180 days,
-with a 72h embargo). Two logistic regressions (median imputation, standardisation): the radar's features, and a
-volatility-only baseline (large moves cluster: the radar must add something beyond that). Out-of-sample AUC, Brier
-score and reliability per model, next to the rule-based 0–100 scores read as probabilities.
+Walk-forward: each calendar quarter is predicted by models trained on everything before it (at least 180 days,
+with a 72h embargo). Logistic regressions (median imputation, standardisation) on the input groups of
+``analytics.models.FEATURE_GROUPS``: ``radar`` (all groups), ``price_only`` (past realised vols and returns: large
+moves cluster, the radar must add something beyond that) and the ablations ``no_funding``, ``no_oi``,
+``no_heatmap``; next to them the rule-based 0–100 scores read as probabilities. Per model: out-of-sample AUC, Brier
+score and reliability. Per comparison (price-only − radar, ablation − radar): the mean Brier difference per
+asset-hour with a studentized stationary-bootstrap 95 % interval over the hours (an hour's assets together;
+``evaluation.stats``) — a group *adds* when the interval of its ablation is above zero.
 """
 
 from __future__ import annotations
@@ -27,22 +32,24 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from levradar.analytics.models import LABEL_HORIZON, SavedModel
-
-RADAR_FEATURES = (
-    "funding_z",
-    "oi_roc_4h",
-    "oi_roc_24h",
-    "crowding",
-    "fragility",
-    "lsi",
-    "squeeze_long",
-    "squeeze_short",
-    "ret_24h",
-    "rv_24h",
-    "rv_7d",
+from levradar.analytics.models import (
+    FEATURE_GROUPS,
+    LABEL_HORIZON,
+    RADAR_FEATURES,
+    SavedModel,
+    model_features,
 )
-VOL_FEATURES = ("rv_24h", "rv_7d", "abs_ret_24h_past")
+from levradar.evaluation.stats import ratio_intervals
+
+MODELS: dict[str, tuple[str, ...]] = {
+    "radar": RADAR_FEATURES,
+    "price_only": FEATURE_GROUPS["price"],
+    **{
+        f"no_{group}": tuple(f for g, cols in FEATURE_GROUPS.items() if g != group for f in cols)
+        for group in FEATURE_GROUPS
+        if group != "price"
+    },
+}
 TARGETS = {
     "long_flush": ("drawdown_24h", -1.0, "squeeze_long"),
     "short_squeeze": ("runup_24h", 1.0, "squeeze_short"),
@@ -54,10 +61,11 @@ OI_DROP_QUANTILE = 0.2
 
 
 def _design(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """All assets' evaluation frames with the model inputs (from each hour's read: ``ret_24h`` is the past 24h
+    return again, the forward one is not an input) and the daily volatility of the targets."""
     parts = [
-        f.with_columns(
-            abs_ret_24h_past=pl.col("ret_24h").abs(),
-            daily_vol=pl.col("rv_7d") / math.sqrt(365.0),
+        model_features(f.drop("ret_24h").rename({"past_ret_24h": "ret_24h"})).with_columns(
+            daily_vol=pl.col("rv_7d") / math.sqrt(365.0)
         )
         for f in frames.values()
         if not f.is_empty()
@@ -97,14 +105,14 @@ class Fold:
 
 
 def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
-    """Out-of-sample predictions of both models for every quarter after the first 180 days, and their scores."""
+    """Out-of-sample predictions of every model for every quarter after the first 180 days, their scores and the
+    Brier comparisons with intervals."""
     data = _design(frames)
     first, last = data["t"].min(), data["t"].max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     starts = pl.datetime_range(first + MIN_TRAIN, last, "3mo", time_zone="UTC", eager=True).to_list()
-    preds: dict[str, dict[str, list[np.ndarray]]] = {
-        t: {"radar": [], "volatility": [], "rules": [], "y": []} for t in TARGETS
-    }
+    columns = (*MODELS, "rules", "y", "t")
+    preds: dict[str, dict[str, list[np.ndarray]]] = {t: {c: [] for c in columns} for t in TARGETS}
     folds = []
     registry: list[SavedModel] = []
     for start in starts:
@@ -122,7 +130,7 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
             ytr = y_train[name][ok_tr].astype(bool)
             if ytr.sum() < 10 or (~ytr).sum() < 10 or not ok_te.any():
                 continue
-            for model_name, cols in (("radar", RADAR_FEATURES), ("volatility", VOL_FEATURES)):
+            for model_name, cols in MODELS.items():
                 model = _model().fit(_x(train, cols)[ok_tr], ytr)
                 if model_name == "radar":  # qualified by what the folds before it showed, nothing later
                     evidence = _evidence(preds[name], through=start)
@@ -131,6 +139,7 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
                 preds[name][model_name].append(model.predict_proba(_x(test, cols)[ok_te])[:, 1])
             preds[name]["rules"].append(np.nan_to_num(test[rule].to_numpy()[ok_te] / 100.0, nan=0.0))
             preds[name]["y"].append(y_test[name][ok_te].astype(bool))
+            preds[name]["t"].append((test["t"].dt.epoch("s").to_numpy()[ok_te] // 3600).astype(np.int64))
     out: dict[str, Any] = {
         "registry": registry,
         "folds": [f.__dict__ for f in folds],
@@ -139,65 +148,102 @@ def walk_forward(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
             "oi_drop_quantile": OI_DROP_QUANTILE,
             "min_train_days": MIN_TRAIN.days,
             "embargo_hours": EMBARGO.total_seconds() / 3600,
+            "feature_groups": {g: list(cols) for g, cols in FEATURE_GROUPS.items()},
+            "models": {m: list(cols) for m, cols in MODELS.items()},
         },
         "targets": {},
     }
     for name, p in preds.items():
-        if not p["y"]:
-            out["targets"][name] = {"evaluated": False}
-            continue
-        y = np.concatenate(p["y"])
-        scores: dict[str, dict[str, Any]] = {}
-        for model_name in ("radar", "volatility", "rules"):
-            prob = np.concatenate(p[model_name])
-            frac, mean_pred = calibration_curve(y, prob, n_bins=10, strategy="quantile")
-            scores[model_name] = {
-                "auc": float(roc_auc_score(y, prob)) if 0 < y.sum() < y.size else None,
-                "brier": float(brier_score_loss(y, np.clip(prob, 0, 1))),
-                "reliability": {"predicted": mean_pred.tolist(), "observed": frac.tolist()},
-            }
-        out["targets"][name] = {
-            "evaluated": True,
-            "rows": int(y.size),
-            "base_rate": float(y.mean()),
-            "models": scores,
-            "radar_beats_rules": bool(
-                (scores["radar"]["auc"] or 0) > (scores["rules"]["auc"] or 0)
-                and scores["radar"]["brier"] < scores["rules"]["brier"]
-            ),
-            "radar_beats_volatility": bool(
-                (scores["radar"]["auc"] or 0) > (scores["volatility"]["auc"] or 0)
-            ),
-        }
+        out["targets"][name] = (
+            _target_scores({k: np.concatenate(v) for k, v in p.items()}) if p["y"] else {"evaluated": False}
+        )
     return out
 
 
+def _target_scores(p: dict[str, np.ndarray]) -> dict[str, Any]:
+    """AUC, Brier and reliability of every model; the Brier comparisons with intervals; the verdicts."""
+    y = p["y"]
+    scores: dict[str, dict[str, Any]] = {}
+    for model_name in (*MODELS, "rules"):
+        prob = np.clip(p[model_name], 0.0, 1.0)
+        frac, mean_pred = calibration_curve(y, prob, n_bins=10, strategy="quantile")
+        scores[model_name] = {
+            "auc": float(roc_auc_score(y, prob)) if 0 < y.sum() < y.size else None,
+            "brier": float(brier_score_loss(y, prob)),
+            "reliability": {"predicted": mean_pred.tolist(), "observed": frac.tolist()},
+        }
+    compared = [m for m in MODELS if m != "radar"]
+    loss = {m: (np.clip(p[m], 0.0, 1.0) - y) ** 2 for m in (*MODELS,)}
+    # per hour (all assets of an hour together): the sum of the Brier differences and the number of asset-rows
+    hour = p["t"] - p["t"].min()
+    count = np.bincount(hour).astype(float)
+    diffs = np.column_stack([np.bincount(hour, weights=loss[m] - loss["radar"]) for m in compared])
+    intervals = ratio_intervals(diffs, np.repeat(count[:, None], len(compared), axis=1))
+    comparisons = {
+        f"{m}_minus_radar": {
+            "brier_difference": iv.estimate,
+            "low": iv.low,
+            "high": iv.high,
+            "p": iv.p,
+            "block_hours": iv.block,
+            "auc_difference": (scores["radar"]["auc"] or 0.0) - (scores[m]["auc"] or 0.0),
+        }
+        for m, iv in zip(compared, intervals, strict=True)
+    }
+    price = comparisons["price_only_minus_radar"]
+    return {
+        "evaluated": True,
+        "rows": int(y.size),
+        "base_rate": float(y.mean()),
+        "models": scores,
+        "comparisons": comparisons,
+        "radar_beats_rules": bool(
+            (scores["radar"]["auc"] or 0) > (scores["rules"]["auc"] or 0)
+            and scores["radar"]["brier"] < scores["rules"]["brier"]
+        ),
+        # the derivatives inputs add to price alone: the radar's Brier is lower with an interval above zero
+        "radar_beats_price_only": bool(price["low"] > 0 and price["auc_difference"] > 0),
+        "groups_that_add": [
+            m.removeprefix("no_")
+            for m in compared
+            if m.startswith("no_") and comparisons[f"{m}_minus_radar"]["low"] > 0
+        ],
+    }
+
+
 def _evidence(pred: dict[str, list[np.ndarray]], through: datetime) -> dict[str, Any]:
-    """Out-of-sample AUC and Brier of the radar models so far vs the rule scores; beats = both better."""
+    """Out-of-sample AUC and Brier of the radar models so far vs the rule scores and the price-only models (point
+    estimates); beats = both better than both."""
     if not pred["y"]:
-        return {"through": through, "rows": 0, "beats_rules": False}
+        return {"through": through, "rows": 0, "beats_rules": False, "beats_price_only": False}
     y = np.concatenate(pred["y"])
-    radar, rules = np.concatenate(pred["radar"]), np.concatenate(pred["rules"])
     if not 0 < y.sum() < y.size:
-        return {"through": through, "rows": int(y.size), "beats_rules": False}
-    auc, auc_rules = float(roc_auc_score(y, radar)), float(roc_auc_score(y, rules))
-    brier, brier_rules = float(brier_score_loss(y, radar)), float(brier_score_loss(y, np.clip(rules, 0, 1)))
+        return {"through": through, "rows": int(y.size), "beats_rules": False, "beats_price_only": False}
+    got = {m: np.clip(np.concatenate(pred[m]), 0.0, 1.0) for m in ("radar", "rules", "price_only")}
+    auc = {m: float(roc_auc_score(y, v)) for m, v in got.items()}
+    brier = {m: float(brier_score_loss(y, v)) for m, v in got.items()}
     return {
         "through": through,
         "rows": int(y.size),
-        "auc": auc,
-        "auc_rules": auc_rules,
-        "brier": brier,
-        "brier_rules": brier_rules,
-        "beats_rules": auc > auc_rules and brier < brier_rules,
+        "auc": auc["radar"],
+        "auc_rules": auc["rules"],
+        "auc_price_only": auc["price_only"],
+        "brier": brier["radar"],
+        "brier_rules": brier["rules"],
+        "brier_price_only": brier["price_only"],
+        "beats_rules": auc["radar"] > auc["rules"] and brier["radar"] < brier["rules"],
+        "beats_price_only": auc["radar"] > auc["price_only"] and brier["radar"] < brier["price_only"],
     }
 
 
 def _saved(
     pipe: Pipeline, target: str, valid_from: datetime, labelled: pl.Series, evidence: dict[str, Any]
 ) -> SavedModel:
-    """A fitted pipeline as plain numbers with its window (``labelled``: the hours whose labels trained it)."""
-    imputer, scaler, lr = (pipe.named_steps[k] for k in ("simpleimputer", "standardscaler", "logisticregression"))
+    """A fitted pipeline as plain numbers with its window (``labelled``: the hours whose labels trained it). It is
+    qualified when the evidence beat both the rule scores and the price-only model."""
+    imputer, scaler, lr = (
+        pipe.named_steps[k] for k in ("simpleimputer", "standardscaler", "logisticregression")
+    )
     first, last = labelled.min(), labelled.max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     assert last + LABEL_HORIZON <= valid_from, "a model may only speak after its training labels end"
@@ -206,7 +252,7 @@ def _saved(
         valid_from=valid_from,
         trained_from=first,
         trained_to=last,
-        qualified=bool(evidence.get("beats_rules")),
+        qualified=bool(evidence.get("beats_rules")) and bool(evidence.get("beats_price_only")),
         evidence=evidence,
         features=list(RADAR_FEATURES),
         medians=imputer.statistics_.tolist(),
@@ -219,7 +265,8 @@ def _saved(
 
 def fit_final(frames: dict[str, pl.DataFrame], scores: dict[str, Any]) -> list[SavedModel]:
     """Per target, the radar model refitted on all the data, valid once its last label is known; qualified when
-    the whole walk-forward (all before that time) beat the rule scores."""
+    the whole walk-forward (all before that time) beat the rule scores and the price-only model (its Brier
+    interval above zero)."""
     data = _design(frames)
     oi_drop = float(np.nanquantile(data["oi_chg_24h"].drop_nulls().to_numpy(), OI_DROP_QUANTILE))
     y_all = targets(data, oi_drop)
@@ -236,15 +283,18 @@ def fit_final(frames: dict[str, pl.DataFrame], scores: dict[str, Any]) -> list[S
         labelled = data.filter(pl.Series(ok))["t"]
         last = labelled.max()
         assert isinstance(last, datetime)
-        radar, rules = t["models"]["radar"], t["models"]["rules"]
+        radar, rules, price = (t["models"][m] for m in ("radar", "rules", "price_only"))
         evidence = {
             "through": last + LABEL_HORIZON,
             "rows": t["rows"],
             "auc": radar["auc"],
             "auc_rules": rules["auc"],
+            "auc_price_only": price["auc"],
             "brier": radar["brier"],
             "brier_rules": rules["brier"],
+            "brier_price_only": price["brier"],
             "beats_rules": bool(t.get("radar_beats_rules")),
+            "beats_price_only": bool(t.get("radar_beats_price_only")),
         }
         out.append(_saved(pipe, name, last + LABEL_HORIZON, labelled, evidence))
     return out

@@ -6,7 +6,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from levradar.analytics.models import save_registry
+from levradar.evaluation.deciles import (
+    decile_ratios,
+    realised_flow,
+    store_realised,
+    with_flow,
+    with_vol_relative,
+)
 from levradar.evaluation.model import fit_final, walk_forward
 from levradar.evaluation.signals import default_split, evaluate_states, event_table, load_frames
 
@@ -21,12 +30,21 @@ def run(
     *,
     cluster: str | None = None,
     train_share: float = 0.4,
+    realised: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
+    """Everything ``evaluate`` reports. ``realised``: realised liquidations (``read_realised``) for the decile
+    ratios' forward liquidation flow; without it, the liquidations recorded in the store."""
     frames = load_frames(store_dir, assets, start, end, cluster=cluster)
     if not frames:
         raise ValueError("no hourly history for these assets in this period")
     split = default_split(list(frames.values()), train_share)
     states = evaluate_states(frames, split)
+    source = "file" if realised is not None else "store"
+    flow = realised_flow(realised if realised is not None else store_realised(store_dir, sorted(frames)))
+    deciles = decile_ratios(
+        {a: with_vol_relative(with_flow(f, flow), split) for a, f in frames.items()}, split
+    )
+    deciles["liquidations_from"] = source
     model = walk_forward(frames)
     registry = [*model.pop("registry"), *fit_final(frames, model)]
     save_registry(store_dir, registry)
@@ -47,6 +65,7 @@ def run(
         "q_level": Q_LEVEL,
         "states": states,
         "events": event_table(frames),
+        "deciles": deciles,
         "model": model,
     }
 
@@ -132,6 +151,11 @@ def markdown(result: dict[str, Any]) -> str:
         f"{len(model['folds'])} quarterly folds, ≥ {d['min_train_days']} days of training, {d['embargo_hours']:.0f}h "
         "embargo. Rules = the 0–100 squeeze scores read as probabilities."
     )
+    groups = ", ".join(f"{g}: {', '.join(cols)}" for g, cols in d["feature_groups"].items())
+    lines += [
+        "",
+        f"Input groups — {groups}. `radar` uses all, `price_only` the price group, `no_X` all but X.",
+    ]
     lines += ["", "| target | rows | base rate | model | AUC | Brier |", "|---|---|---|---|---|---|"]
     for name, t in model["targets"].items():
         if not t.get("evaluated"):
@@ -140,8 +164,52 @@ def markdown(result: dict[str, Any]) -> str:
         for m, s in t["models"].items():
             auc = "–" if s["auc"] is None else f"{s['auc']:.3f}"
             lines.append(f"| {name} | {t['rows']} | {t['base_rate']:.4f} | {m} | {auc} | {s['brier']:.4f} |")
-    lines += ["", "Plots: states_24h.png, lsi_deciles.png, reliability.png."]
+    lines += [
+        "",
+        "Brier difference per asset-hour, other model − radar (> 0: the radar is better; 95 % studentized "
+        "stationary-bootstrap interval over the hours):",
+        "",
+        "| target | comparison | Brier difference × 10⁴ | 95 % CI × 10⁴ | AUC difference |",
+        "|---|---|---|---|---|",
+    ]
+    for name, t in model["targets"].items():
+        for c, v in t.get("comparisons", {}).items():
+            lines.append(
+                f"| {name} | {c.removesuffix('_minus_radar')} | {v['brier_difference'] * 1e4:+.2f} | "
+                f"{v['low'] * 1e4:+.2f}…{v['high'] * 1e4:+.2f} | {v['auc_difference']:+.4f} |"
+            )
+        if t.get("evaluated"):
+            adds = ", ".join(t["groups_that_add"]) or "none"
+            verdict = "beats" if t["radar_beats_price_only"] else "does NOT beat"
+            lines.append(f"| {name} | verdict | radar {verdict} price-only; groups that add: {adds} | | |")
+    lines += ["", *_decile_lines(result), "", "Plots: states_24h.png, lsi_deciles.png, reliability.png."]
     return "\n".join(lines) + "\n"
+
+
+def _decile_lines(result: dict[str, Any]) -> list[str]:
+    deciles = result["deciles"]
+    lines = [
+        "## Top vs bottom decile (test period, edges from the train period)",
+        "",
+        "Mean outcome in the top decile / mean in the bottom decile, pooled over assets (95 % percentile interval of "
+        f"the stationary bootstrap). Liquidations from the {deciles['liquidations_from']}.",
+        "",
+        "| score | outcome | ratio | 95 % CI | top hours | bottom hours |",
+        "|---|---|---|---|---|---|",
+    ]
+    for score, outcomes in deciles["scores"].items():
+        for outcome, r in outcomes.items():
+            what = deciles["definition"][outcome]
+            if r["ratio"] is None:
+                lines.append(
+                    f"| {score} | {what} | – (no data) | – | {r['top_hours']} | {r['bottom_hours']} |"
+                )
+                continue
+            lines.append(
+                f"| {score} | {what} | {r['ratio']:.2f} | {r['low']:.2f}…{r['high']:.2f} | {r['top_hours']} | "
+                f"{r['bottom_hours']} |"
+            )
+    return lines
 
 
 def plots(result: dict[str, Any], out: Path) -> list[Path]:

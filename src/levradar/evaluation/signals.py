@@ -47,7 +47,9 @@ def with_outcomes(frame: pl.DataFrame) -> pl.DataFrame:
     first, last = frame["t"].min(), frame["t"].max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     grid = pl.DataFrame({"t": pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True)})
-    f = grid.join(frame, on="t", how="left").with_columns(pl.lit(asset).alias("asset"))
+    # the read's own (past) 24h return keeps its meaning as past_ret_24h: ret_24h becomes the forward outcome
+    past = frame.rename({"ret_24h": "past_ret_24h"}) if "ret_24h" in frame.columns else frame
+    f = grid.join(past, on="t", how="left").with_columns(pl.lit(asset).alias("asset"))
     close, oi = pl.col("price"), pl.col("oi_base")
     cols = []
     for h in HORIZONS:

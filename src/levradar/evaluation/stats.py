@@ -293,13 +293,20 @@ def ratio_intervals(
     boot_theta, boot_se = _ratio_resamples(v, cc[:, live], theta, b, starts, resamples, seed)
     out = [nan] * m
     for k, j in enumerate(live):
-        low, high, p = bootstrap_t_interval(float(theta[k]), float(se[k]), boot_theta[:, k], boot_se[:, k], level)
+        low, high, p = bootstrap_t_interval(
+            float(theta[k]), float(se[k]), boot_theta[:, k], boot_se[:, k], level
+        )
         out[j] = Interval(float(theta[k]), low, high, p, b)
     return out
 
 
 def mean_interval(
-    x: npt.ArrayLike, *, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 7, block: float | None = None
+    x: npt.ArrayLike,
+    *,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 7,
+    block: float | None = None,
 ) -> Interval:
     """The mean of a series over its finite values with a studentized stationary-bootstrap interval. NaNs are
     missing periods: they stay in their place in time (a block spanning one simply has one value fewer)."""
@@ -325,7 +332,9 @@ def _ratio_resamples(
     resample's partial sums there from ``A[s+i]``, ``C[s+i]`` — O(1) per block and per batch, the resampled series
     is never built (``_ratio_kernel``)."""
     n = v.shape[0]
-    a = np.concatenate([np.zeros((1, v.shape[1])), np.cumsum(np.concatenate([v, v]), axis=0)])  # A[k] = Σ v2[:k]
+    a = np.concatenate(
+        [np.zeros((1, v.shape[1])), np.cumsum(np.concatenate([v, v]), axis=0)]
+    )  # A[k] = Σ v2[:k]
     cc = np.concatenate([np.zeros((1, c.shape[1])), np.cumsum(np.concatenate([c, c]), axis=0)])
     ends = np.append(starts[1:], n).astype(np.int64)
     delta, sq, count = _ratio_kernel(a, cc, n, 1.0 / max(1.0, mean_block), ends, resamples, seed)
@@ -386,7 +395,9 @@ def _ratio_kernel(
 
 
 @numba.njit(cache=True)
-def _kernel_blocks(n: int, p: float, resamples: int, seed: int) -> tuple[IntArray, IntArray]:  # pragma: no cover
+def _kernel_blocks(
+    n: int, p: float, resamples: int, seed: int
+) -> tuple[IntArray, IntArray]:  # pragma: no cover
     """The blocks ``_ratio_kernel`` draws, as ``resamples × n`` starts and lengths (−1 / 0 past the last block):
     for tests that rebuild the resampled series."""
     np.random.seed(seed)
