@@ -95,7 +95,7 @@ def store_realised(store_dir: Path, assets: list[str]) -> pl.DataFrame:
         first, last = frame["ts"].min(), frame["ts"].max()
         assert isinstance(first, datetime) and isinstance(last, datetime)
         grid = pl.DataFrame({"ts": pl.datetime_range(first, last, "1h", eager=True)})
-        filled = grid.join(frame.drop("asset"), on="ts", how="left").fill_null(0.0)
+        filled = grid.join(frame.drop("asset"), on="ts", how="left", maintain_order="left").fill_null(0.0)
         parts.append(filled.with_columns(asset=pl.lit(str(asset))))
     return pl.concat(parts).select("ts", "asset", "long_usd", "short_usd").sort("asset", "ts")
 
@@ -106,7 +106,9 @@ def with_flow(frame: pl.DataFrame, flow: pl.DataFrame | None) -> pl.DataFrame:
     if flow is None or flow.is_empty() or frame.is_empty():
         return frame.with_columns(liq_flow_24h=pl.lit(None, pl.Float64))
     mine = flow.filter(pl.col("asset") == frame["asset"][0]).drop("asset")
-    joined = frame.with_columns(pl.col("t").dt.cast_time_unit("us")).join(mine, on="t", how="left")
+    joined = frame.with_columns(pl.col("t").dt.cast_time_unit("us")).join(
+        mine, on="t", how="left", maintain_order="left"
+    )
     oi = pl.col("oi_usd")
     return joined.with_columns(liq_flow_24h=pl.when(oi > 0).then(pl.col("liq_usd_24h") / oi)).drop(
         "liq_usd_24h"
@@ -131,7 +133,7 @@ def with_vol_relative(frame: pl.DataFrame, split: Split) -> pl.DataFrame:
         .agg(decile_mean=pl.col("abs_ret_24h").mean())
     )
     return (
-        out.join(means, on="rv_decile", how="left")
+        out.join(means, on="rv_decile", how="left", maintain_order="left")
         .with_columns(abs_ret_24h_vs_vol=pl.col("abs_ret_24h") / pl.col("decile_mean"))
         .drop("rv_decile", "decile_mean")
     )
@@ -170,7 +172,8 @@ def decile_ratios(frames: dict[str, pl.DataFrame], split: Split, *, seed: int = 
 def _ratio(z_top: float, c_top: float, z_bottom: float, c_bottom: float) -> float | None:
     if c_top == 0 or c_bottom == 0 or z_bottom == 0:
         return None
-    return float((z_top / c_top) / (z_bottom / c_bottom))
+    value = float((z_top / c_top) / (z_bottom / c_bottom))
+    return value if math.isfinite(value) else None
 
 
 def _pooled(grids: Sequence[tuple[npt.NDArray[Any], ...]], seed: int) -> dict[str, Any]:
@@ -200,9 +203,7 @@ def _pooled(grids: Sequence[tuple[npt.NDArray[Any], ...]], seed: int) -> dict[st
             draws.append((sums[:, 0] / sums[:, 1]) / (sums[:, 2] / sums[:, 3]))
     boot = np.concatenate(draws)
     boot = boot[np.isfinite(boot)]
-    low, high = (
-        (float(v) for v in np.quantile(boot, [0.025, 0.975])) if boot.size >= 10 else (math.nan, math.nan)
-    )
+    low, high = (float(v) for v in np.quantile(boot, [0.025, 0.975])) if boot.size >= 10 else (None, None)
     return {
         "ratio": ratio,
         "low": low,

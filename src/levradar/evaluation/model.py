@@ -182,15 +182,16 @@ def _target_scores(p: dict[str, np.ndarray]) -> dict[str, Any]:
     comparisons = {
         f"{m}_minus_radar": {
             "brier_difference": iv.estimate,
-            "low": iv.low,
-            "high": iv.high,
-            "p": iv.p,
-            "block_hours": iv.block,
+            "low": _finite(iv.low),
+            "high": _finite(iv.high),
+            "p": _finite(iv.p),
+            "block_hours": _finite(iv.block),
             "auc_difference": (scores["radar"]["auc"] or 0.0) - (scores[m]["auc"] or 0.0),
         }
         for m, iv in zip(compared, intervals, strict=True)
     }
-    price = comparisons["price_only_minus_radar"]
+    beaten = [m for m in compared if (comparisons[f"{m}_minus_radar"]["low"] or 0.0) > 0]  # interval above 0
+    price_auc = comparisons["price_only_minus_radar"]["auc_difference"] or 0.0
     return {
         "evaluated": True,
         "rows": int(y.size),
@@ -202,13 +203,14 @@ def _target_scores(p: dict[str, np.ndarray]) -> dict[str, Any]:
             and scores["radar"]["brier"] < scores["rules"]["brier"]
         ),
         # the derivatives inputs add to price alone: the radar's Brier is lower with an interval above zero
-        "radar_beats_price_only": bool(price["low"] > 0 and price["auc_difference"] > 0),
-        "groups_that_add": [
-            m.removeprefix("no_")
-            for m in compared
-            if m.startswith("no_") and comparisons[f"{m}_minus_radar"]["low"] > 0
-        ],
+        "radar_beats_price_only": "price_only" in beaten and price_auc > 0,
+        "groups_that_add": [m.removeprefix("no_") for m in beaten if m.startswith("no_")],
     }
+
+
+def _finite(x: float) -> float | None:
+    """A number for the JSON, None where the bootstrap had too little to say (never NaN)."""
+    return x if math.isfinite(x) else None
 
 
 def _evidence(pred: dict[str, list[np.ndarray]], through: datetime) -> dict[str, Any]:

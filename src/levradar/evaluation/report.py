@@ -176,7 +176,7 @@ def markdown(result: dict[str, Any]) -> str:
         for c, v in t.get("comparisons", {}).items():
             lines.append(
                 f"| {name} | {c.removesuffix('_minus_radar')} | {v['brier_difference'] * 1e4:+.2f} | "
-                f"{v['low'] * 1e4:+.2f}…{v['high'] * 1e4:+.2f} | {v['auc_difference']:+.4f} |"
+                f"{_range(v['low'], v['high'], 1e4, '+.2f')} | {v['auc_difference']:+.4f} |"
             )
         if t.get("evaluated"):
             adds = ", ".join(t["groups_that_add"]) or "none"
@@ -184,6 +184,10 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {name} | verdict | radar {verdict} price-only; groups that add: {adds} | | |")
     lines += ["", *_decile_lines(result), "", "Plots: states_24h.png, lsi_deciles.png, reliability.png."]
     return "\n".join(lines) + "\n"
+
+
+def _range(low: float | None, high: float | None, scale: float, spec: str) -> str:
+    return "–" if low is None or high is None else f"{low * scale:{spec}}…{high * scale:{spec}}"
 
 
 def _decile_lines(result: dict[str, Any]) -> list[str]:
@@ -206,7 +210,7 @@ def _decile_lines(result: dict[str, Any]) -> list[str]:
                 )
                 continue
             lines.append(
-                f"| {score} | {what} | {r['ratio']:.2f} | {r['low']:.2f}…{r['high']:.2f} | {r['top_hours']} | "
+                f"| {score} | {what} | {r['ratio']:.2f} | {_range(r['low'], r['high'], 1.0, '.2f')} | {r['top_hours']} | "
                 f"{r['bottom_hours']} |"
             )
     return lines

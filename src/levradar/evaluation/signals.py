@@ -49,7 +49,7 @@ def with_outcomes(frame: pl.DataFrame) -> pl.DataFrame:
     grid = pl.DataFrame({"t": pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True)})
     # the read's own (past) 24h return keeps its meaning as past_ret_24h: ret_24h becomes the forward outcome
     past = frame.rename({"ret_24h": "past_ret_24h"}) if "ret_24h" in frame.columns else frame
-    f = grid.join(past, on="t", how="left").with_columns(pl.lit(asset).alias("asset"))
+    f = grid.join(past, on="t", how="left", maintain_order="left").with_columns(pl.lit(asset).alias("asset"))
     close, oi = pl.col("price"), pl.col("oi_base")
     cols = []
     for h in HORIZONS:
