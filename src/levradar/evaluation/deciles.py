@@ -83,8 +83,9 @@ def store_realised(store_dir: Path, assets: list[str]) -> pl.DataFrame:
         )
     hourly = (
         prints.filter(pl.col("notional_usd") > 0)
+        .sort("ts", "venue", "symbol", "seq")  # a fixed summation order: the same sums on every run
         .with_columns(ts=pl.col("ts").dt.truncate("1h"))
-        .group_by("asset", "ts")
+        .group_by("asset", "ts", maintain_order=True)
         .agg(
             long_usd=pl.col("notional_usd").filter(pl.col("liquidated_side") == "long").sum(),
             short_usd=pl.col("notional_usd").filter(pl.col("liquidated_side") == "short").sum(),
@@ -124,19 +125,17 @@ def with_vol_relative(frame: pl.DataFrame, split: Split) -> pl.DataFrame:
         return frame.with_columns(abs_ret_24h_vs_vol=pl.lit(None, pl.Float64))
     edges = np.quantile(train, [i / 10 for i in range(1, 10)])
     rv = frame["rv_24h"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    decile = pl.Series("rv_decile", np.where(np.isfinite(rv), np.searchsorted(edges, rv, side="right"), -1))
-    out = frame.with_columns(decile)
-    means = (
-        split.test(out)
-        .filter(pl.col("rv_decile") >= 0)
-        .group_by("rv_decile")
-        .agg(decile_mean=pl.col("abs_ret_24h").mean())
-    )
-    return (
-        out.join(means, on="rv_decile", how="left", maintain_order="left")
-        .with_columns(abs_ret_24h_vs_vol=pl.col("abs_ret_24h") / pl.col("decile_mean"))
-        .drop("rv_decile", "decile_mean")
-    )
+    decile = np.where(np.isfinite(rv), np.searchsorted(edges, rv, side="right"), -1)
+    move = frame["abs_ret_24h"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    in_test = (frame["t"] >= split.test(frame)["t"].min()).to_numpy() if not split.test(frame).is_empty() else None
+    use = np.isfinite(move) & (decile >= 0) & (in_test if in_test is not None else False)
+    # per-decile means in numpy (a fixed summation order: the same numbers on every run and every worker)
+    sums = np.bincount(decile[use], weights=move[use], minlength=10)
+    counts = np.bincount(decile[use], minlength=10)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    ratio = np.where(decile >= 0, move / means[np.clip(decile, 0, 9)], np.nan)
+    return frame.with_columns(pl.Series("abs_ret_24h_vs_vol", ratio).fill_nan(None))
 
 
 def decile_ratios(frames: dict[str, pl.DataFrame], split: Split, *, seed: int = 11) -> dict[str, Any]:
