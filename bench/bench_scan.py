@@ -4,10 +4,10 @@ Usage: python bench/bench_scan.py [--markets 500] [--repeats 5]
 Each synthetic asset takes every venue market of one real sample asset (price, funding, OI), shifted in time by
 a random offset and scaled by random factors with small multiplicative noise, so the universe keeps real
 dynamics and real multi-venue structure (the 2025-10-10 cascade included) without being copies of one path.
-Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window) and
-peak resident memory growth during the scans.
-One new hour: LiveRadar.advance (same result as a fresh scan), median and max over six successive hours, the
-last of which crosses 00:00 UTC and recomputes the day's baselines.
+Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window, with the
+liquidation model's proximity at every label hour) and peak resident memory growth during the scans.
+One new hour: LiveRadar.advance (labels and liquidation books; same result as a fresh scan), median and max over
+six successive hours, the last of which crosses 00:00 UTC and recomputes the day's baselines.
 """
 
 from __future__ import annotations

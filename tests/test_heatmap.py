@@ -1331,3 +1331,13 @@ def test_venues_without_a_bar_at_the_map_hour_are_named_not_counted(sample: Samp
     assert ah.map.oi_usd == pytest.approx(hl, rel=1e-9)
     longs, shorts = sides(ah.map)
     assert longs[-1] == pytest.approx(hl, rel=1e-9) and shorts[-1] == pytest.approx(hl, rel=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0, 1e12, allow_nan=False), min_size=1, max_size=200), st.floats(0, 1))
+def test_the_pocket_threshold_is_numpys_linear_quantile(values: list[float], q: float) -> None:
+    """The pocket search's quantile is numpy's default (linear) one, only without its per-call overhead."""
+    from levradar.analytics.heatmap import _linear_quantile
+
+    a = np.asarray(values)
+    assert _linear_quantile(a, q) == pytest.approx(float(np.quantile(a, q)), rel=1e-12, abs=1e-6)

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast
+from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
 from levradar.analytics.heatmap import HeatmapConfig, combine, nearest_pockets, price_edges, summarize
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook
 
@@ -231,5 +231,6 @@ def _reading(
 
 def _vol(frame: pl.DataFrame, end: datetime) -> float | None:
     """The expected hourly volatility of the next 24 h from the asset's hourly closes (one venue per hour)."""
-    path = frame.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
+    recent = frame.filter(pl.col("t") > end - timedelta(days=SEASON_DAYS + 1))  # all that HourlyVol.at reads
+    path = recent.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
     return HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy()).at(end, FORECAST_HORIZON)
