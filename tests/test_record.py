@@ -256,3 +256,17 @@ def test_all_venues_record_side_by_side_and_a_dead_venue_stops_none(
     rejected = [json.loads(line) for line in (tmp_path / "rejected" / "okx.jsonl").read_text().splitlines()]
     assert len(rejected) == 1 and "ZZZ" in rejected[0]["raw"] and "contract value" in rejected[0]["reason"]
     assert rec.stats["okx"].malformed == 1
+
+
+def test_record_against_a_dead_venue_fails_and_says_so(tmp_path: Path) -> None:
+    """A recording that never reached its venue is an error (exit 1, "never connected"), not "0 messages"."""
+    from typer.testing import CliRunner
+
+    from levradar.cli import app
+
+    result = CliRunner().invoke(
+        app, ["record", "--venues", "bybit", "--assets", "BTC", "--duration", "1", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "NEVER CONNECTED" in result.output and "never connected to bybit" in result.output
+    assert "Traceback" not in result.output

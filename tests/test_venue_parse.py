@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, records_frame
 from levradar.venues import ParseError, parse
+from levradar.venues.common import number
 
 SAMPLES = Path(__file__).parent / "fixtures" / "ws-samples"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -115,10 +119,13 @@ def test_okx_message_with_one_unknown_instrument_keeps_the_others() -> None:
     msg = {
         "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
         "data": [
-            {"instId": "WNCG-USDT-SWAP", "details": [{"bkPx": "2", "posSide": "long", "sz": "1", "ts": "1"}]},
+            {
+                "instId": "WNCG-USDT-SWAP",
+                "details": [{"bkPx": "2", "posSide": "long", "sz": "1", "ts": "1700000000000"}],
+            },
             {
                 "instId": "BTC-USDT-SWAP",
-                "details": [{"bkPx": "65000", "posSide": "short", "sz": "2", "ts": "2"}],
+                "details": [{"bkPx": "65000", "posSide": "short", "sz": "2", "ts": "1700000000001"}],
             },
         ],
     }
@@ -154,17 +161,30 @@ def test_hyperliquid_asset_context() -> None:
     [
         (
             "binance",
-            {"data": {"e": "forceOrder", "o": {"s": "BTCUSDT", "S": "SELL", "q": "x", "p": "1", "T": 1}}},
+            {
+                "data": {
+                    "e": "forceOrder",
+                    "o": {"s": "BTCUSDT", "S": "SELL", "q": "x", "p": "1", "T": 1700000000000},
+                }
+            },
             "q",
         ),
         (
             "binance",
-            {"data": {"e": "forceOrder", "o": {"s": "BTCUSDT", "S": "HOLD", "q": "1", "p": "1", "T": 1}}},
+            {
+                "data": {
+                    "e": "forceOrder",
+                    "o": {"s": "BTCUSDT", "S": "HOLD", "q": "1", "p": "1", "T": 1700000000000},
+                }
+            },
             "S",
         ),
         (
             "bybit",
-            {"topic": "allLiquidation.BTCUSDT", "data": [{"s": "BTCUSDT", "S": "Buy", "v": "1", "T": 1}]},
+            {
+                "topic": "allLiquidation.BTCUSDT",
+                "data": [{"s": "BTCUSDT", "S": "Buy", "v": "1", "T": 1700000000000}],
+            },
             "p",
         ),
         ("bybit", {"topic": "allLiquidation.BTCUSDT", "data": {"s": "BTCUSDT"}}, "data"),
@@ -172,7 +192,7 @@ def test_hyperliquid_asset_context() -> None:
             "okx",
             {
                 "arg": {"channel": "mark-price"},
-                "data": [{"instId": "BTC-USDT-SWAP", "markPx": "NaN", "ts": "1"}],
+                "data": [{"instId": "BTC-USDT-SWAP", "markPx": "NaN", "ts": "1700000000000"}],
             },
             "markPx",
         ),
@@ -200,3 +220,27 @@ def test_identical_fills_in_one_message_are_numbered_but_a_redelivery_is_not() -
     (again,) = parse("bybit", msg, NOW)  # the same fill in another message (a re-delivery)
     assert again.seq == 0  # type: ignore[attr-defined]
     assert records_frame([first, second, again], source="t")["seq"].to_list() == [0, 1, 0]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON | st.from_regex(r"\A[+-]?[0-9٠-٩_.eE]{1,12}\Z"))
+def test_a_number_field_is_a_plain_finite_number_or_a_parse_error(value: object) -> None:
+    """Whatever a venue puts in a number field, the result is a finite float of a physical magnitude or a
+    ParseError naming the field — never another exception, never True as 1.0, Unicode digits or "1_000"."""
+    try:
+        got = number("bybit", {"v": value}, "v")
+    except ParseError as exc:
+        assert exc.field == "v"
+        return
+    assert math.isfinite(got) and abs(got) <= 1e15
+    assert not isinstance(value, bool)
+    assert isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().isascii() and "_" not in value
+    )

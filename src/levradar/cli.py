@@ -637,22 +637,30 @@ def record_cmd(
             "messages": st.messages,
             "records": st.records,
             "malformed": st.malformed,
+            "set_aside": st.set_aside,
+            "connections": st.connections,
             "reconnects": st.reconnects,
             "disconnected_s": round(sum(st.gaps_s), 3),
             "last_error": st.last_error,
         }
         for v, st in rec.stats.items()
     ]
+    never = [v for v, st in rec.stats.items() if st.connections == 0]
     if as_json:
-        print_json({"venues": rows, "inserted": dict(rec.written)})
-        return
-    for r in rows:
-        console.print(
-            f"{r['venue']}: {r['messages']} messages, {r['records']} records, {r['malformed']} malformed, "
-            f"{r['reconnects']} reconnects ({r['disconnected_s']} s disconnected)",
-            highlight=False,
-        )
-    console.print(f"inserted: {dict(rec.written)}", highlight=False)
+        print_json({"venues": rows, "inserted": dict(rec.written), "never_connected": never})
+    else:
+        for r in rows:
+            state = "NEVER CONNECTED, " if r["connections"] == 0 else ""
+            console.print(
+                f"{r['venue']}: {state}{r['messages']} messages, {r['records']} records, {r['malformed']} "
+                f"malformed (kept in rejected/{r['venue']}.jsonl), {r['reconnects']} reconnects "
+                f"({r['disconnected_s']} s disconnected)" + (f"; last error: {r['last_error']}" if state else ""),
+                highlight=False,
+            )
+        console.print(f"inserted: {dict(rec.written)}", highlight=False)
+    if never:  # a recording that never reached a venue is a failure, not "0 messages"
+        typer.echo(f"error: never connected to {', '.join(never)}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("memo")

@@ -3,9 +3,11 @@
 One connection per venue, each with its own reconnect loop (backoff, the library's ping/pong heartbeats); a
 writer flushes what arrived every ``flush_s`` seconds in one transaction. ``--duration``, Ctrl-C and SIGTERM all
 stop the connections and flush: nothing received is lost. Re-delivered messages after a reconnect map to the same
-keys, so the store keeps one copy. A malformed message is counted, kept verbatim in ``rejected/<venue>.jsonl`` in
+keys, so the store keeps one copy. Every parse is total: whatever a message does (malformed JSON, deep nesting,
+numbers too large for a float, ``true`` or Unicode digits where a number belongs, a time before 2019 or after its
+receipt, a liquidation worth more than any on record) it is counted, kept verbatim in ``rejected/<venue>.jsonl`` in
 the data directory with the reason, and the stream goes on; the valid items of a partly readable message are
-stored. OKX contract values come from the synced instrument list (``levradar sync``), else the built-in table.
+stored. A batch the store refuses is written record by record, so one bad row never stops the writer. OKX contract values come from the synced instrument list (``levradar sync``), else the built-in table.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import websockets
 
-from levradar.domain.records import _Record, records_frame
+from levradar.domain.records import Liquidation, _Record, records_frame
 from levradar.domain.symbols import canonical_market
 from levradar.ingest.normalize import Batch
 from levradar.ingest.report import ImportReport
@@ -44,9 +47,35 @@ class StreamStats:
     records: int = 0
     malformed: int = 0
     reconnects: int = 0
+    connections: int = 0  # successful connections (0 at the end: the venue was never reached)
     set_aside: int = 0  # readable records breaking a rule (kept in rejected/ with the reason)
     gaps_s: list[float] = field(default_factory=list)  # time spent disconnected, per reconnect
     last_error: str | None = None
+
+
+MAX_MESSAGE_BYTES = (
+    4 * 1024 * 1024
+)  # far above any venue message; a larger frame closes the connection (reconnect)
+# no followed venue listed a linear perpetual before 2019 (Binance USDⓈ-M opened 2019-09); recorded frames replayed
+# later keep their own times, so the past bound is that date, not the receipt
+STREAM_EARLIEST = datetime(2019, 1, 1, tzinfo=UTC)
+STREAM_FUTURE = timedelta(minutes=10)  # clocks differ, but not by more than this
+MAX_NOTIONAL_USD = 1e10  # one liquidation of $10 B is beyond any on record by far (the largest are ~$0.2 B)
+
+
+def implausible(record: _Record, received_at: datetime) -> str | None:
+    """Why a parsed stream record cannot be true (None when it can): a time before 2019 or more than 10 minutes
+    after its receipt, or a liquidation whose USD value is not finite or beyond any on record."""
+    ts = getattr(record, "ts", None)
+    if isinstance(ts, datetime) and not STREAM_EARLIEST <= ts <= received_at + STREAM_FUTURE:
+        return f"time {ts:%Y-%m-%d %H:%M:%S} is before 2019 or after its receipt ({received_at:%Y-%m-%d %H:%M:%S})"
+    if isinstance(record, Liquidation):
+        notional = record.price * record.qty_base
+        if not math.isfinite(notional) or notional > MAX_NOTIONAL_USD:
+            return (
+                f"liquidation of {notional:.3g} USD (price {record.price:.6g} × size {record.qty_base:.6g})"
+            )
+    return None
 
 
 def subscriptions(venue: str, assets: Sequence[str]) -> tuple[str, list[dict[str, Any]]]:
@@ -114,6 +143,7 @@ class Recorder:
         self.stats = {v: StreamStats(v) for v in self.venues}
         self.pending: list[_Record] = []
         self.written: dict[str, int] = defaultdict(int)
+        self.write_errors = 0  # batches that failed and were written record by record
         self.stop = asyncio.Event()
         self.rejected_dir = store.data_dir / "rejected"
         with self.lock:
@@ -149,7 +179,10 @@ class Recorder:
         backoff, down_since = 0.5, None
         while not self.stop.is_set():
             try:
-                async with websockets.connect(url, ping_interval=20, ping_timeout=20, open_timeout=10) as ws:
+                async with websockets.connect(
+                    url, ping_interval=20, ping_timeout=20, open_timeout=10, max_size=MAX_MESSAGE_BYTES
+                ) as ws:
+                    stats.connections += 1
                     if down_since is not None:
                         stats.gaps_s.append(time.monotonic() - down_since)
                         stats.reconnects += 1
@@ -170,6 +203,8 @@ class Recorder:
                 backoff = min(self.max_backoff_s, backoff * 2)
 
     def _receive(self, venue: str, raw: str | bytes) -> None:
+        """Parse one message; whatever goes wrong (a parser error, deep nesting, a number too large for a float,
+        an implausible value) rejects that message with its reason and the stream goes on."""
         stats = self.stats[venue]
         stats.messages += 1
         received_at = datetime.now(UTC)
@@ -178,13 +213,23 @@ class Recorder:
             records = (
                 parse(venue, message, received_at, self.contract_values) if isinstance(message, dict) else []
             )
-        except (json.JSONDecodeError, UnicodeDecodeError, ParseError, ValueError) as exc:
-            stats.malformed += 1
-            stats.last_error = f"malformed message: {exc}"
-            self._reject(venue, raw, received_at, str(exc))
+            problem = None
+        except Exception as exc:  # every parse is total: any failure is a rejected message
+            problem = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {str(exc)[:200]}"
             records = exc.records if isinstance(exc, ParseError) else []
-        stats.records += len(records)
-        self.pending.extend(records)
+        kept = []
+        for record in records:
+            why = implausible(record, received_at)
+            if why is None:
+                kept.append(record)
+            else:
+                problem = problem or f"{record.dataset_name}: {why}"
+        if problem is not None:
+            stats.malformed += 1
+            stats.last_error = f"malformed message: {problem}"
+            self._reject(venue, raw, received_at, problem)
+        stats.records += len(kept)
+        self.pending.extend(kept)
 
     def _reject(self, venue: str, raw: str | bytes, received_at: datetime, reason: str) -> None:
         """Keep a message that could not be read, verbatim, with why (one JSON line per message)."""
@@ -202,10 +247,26 @@ class Recorder:
                 self.flush()
 
     def flush(self) -> None:
-        """Write everything received so far in one transaction (the pending list is taken first)."""
+        """Write everything received so far in one transaction (the pending list is taken first). When the batch
+        cannot be written, each record is written on its own and only those that fail are rejected with the
+        reason: the writer never stops on a row."""
         taken, self.pending = self.pending, []
         if not taken:
             return
+        try:
+            self._write(taken)
+        except Exception as exc:  # isolate the row that broke the batch, keep the others
+            self.write_errors += 1
+            for record in taken:
+                try:
+                    self._write([record])
+                except Exception as single:  # this row is rejected, with why
+                    reason = f"not written: {type(single).__name__}: {str(single)[:200]} (batch: {exc!s:.80})"
+                    self._reject(record.venue, dumps(record.__dict__), datetime.now(UTC), reason)
+                    if record.venue in self.stats:
+                        self.stats[record.venue].set_aside += 1
+
+    def _write(self, taken: list[_Record]) -> None:
         by_type: dict[type, list[_Record]] = defaultdict(list)
         for r in taken:
             by_type[type(r)].append(r)

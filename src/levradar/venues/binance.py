@@ -44,8 +44,10 @@ def _force_order(data: dict[str, Any]) -> Liquidation:
     if not isinstance(order, dict):
         raise ParseError(VENUE, "o", "forceOrder without its order object")
     market = perp_market(VENUE, str(order.get("s", "")))
-    filled = optional_number(VENUE, order, "z") or number(VENUE, order, "q")
-    price = optional_number(VENUE, order, "ap") or number(VENUE, order, "p")
+    # every size and price of the order is read, used or not: a message with one corrupt number is not trusted
+    quantity, limit = number(VENUE, order, "q"), number(VENUE, order, "p")
+    filled = optional_number(VENUE, order, "z") or quantity
+    price = optional_number(VENUE, order, "ap") or limit
     side = str(order.get("S", ""))
     if side not in ("BUY", "SELL"):
         raise ParseError(VENUE, "S", f"expected BUY or SELL, got {side!r}")

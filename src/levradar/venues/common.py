@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -34,16 +35,35 @@ def perp_market(venue: str, raw_symbol: str, quotes: tuple[str, ...] = ("USDT", 
     return market
 
 
+# A plain decimal as venues write numbers in strings: ASCII digits, an optional point and exponent. Python's float()
+# would also take "1_000", Unicode digits, "NaN" and "inf"; a venue never means those.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+MAX_MAGNITUDE = 1e15  # above any price, size or open interest a venue reports (BTC supply in sats is 2.1e15)
+EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)  # no venue time precedes Bitcoin's first block
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _show(raw: Any) -> str:
+    text = raw if isinstance(raw, str) else type(raw).__name__ if isinstance(raw, dict | list) else str(raw)
+    return repr(text[:40] + "…" if len(text) > 40 else text)
+
+
 def number(venue: str, payload: dict[str, Any], key: str) -> float:
-    """A finite number from ``payload[key]`` (venues send numbers as strings)."""
+    """A finite number from ``payload[key]``: a JSON number (not ``true``/``false``) or a plain ASCII decimal string
+    (venues send numbers as strings), of a magnitude below ``MAX_MAGNITUDE``; anything else is a ParseError."""
+    if key not in payload:
+        raise ParseError(venue, key, "missing")
+    raw = payload[key]
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ParseError(venue, key, f"not a number: {_show(raw)}")
+    if isinstance(raw, str) and not _DECIMAL.fullmatch(raw.strip()):
+        raise ParseError(venue, key, f"not a plain decimal number: {_show(raw)}")
     try:
-        value = float(payload[key])
-    except KeyError:
-        raise ParseError(venue, key, "missing") from None
-    except (TypeError, ValueError):
-        raise ParseError(venue, key, f"not a number: {payload[key]!r}") from None
-    if not math.isfinite(value):
-        raise ParseError(venue, key, f"not a finite number: {payload[key]!r}")
+        value = float(raw)
+    except (OverflowError, ValueError):
+        raise ParseError(venue, key, f"not a representable number: {_show(raw)}") from None
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise ParseError(venue, key, f"out of range: {_show(raw)}")
     return value
 
 
@@ -52,7 +72,12 @@ def optional_number(venue: str, payload: dict[str, Any], key: str) -> float | No
 
 
 def millis(venue: str, payload: dict[str, Any], key: str, default: datetime | None = None) -> datetime:
-    """A UTC time from epoch milliseconds in ``payload[key]`` (``default`` when absent)."""
+    """A UTC time from epoch milliseconds in ``payload[key]`` (``default`` when absent), between 2009 and 2100."""
     if key not in payload and default is not None:
         return default
-    return datetime.fromtimestamp(number(venue, payload, key) / 1000.0, tz=UTC)
+    value = number(venue, payload, key)
+    if not EARLIEST.timestamp() * 1000 <= value < LATEST.timestamp() * 1000:
+        raise ParseError(
+            venue, key, f"not an epoch-milliseconds time between 2009 and 2100: {_show(payload[key])}"
+        )
+    return datetime.fromtimestamp(value / 1000.0, tz=UTC)

@@ -32,8 +32,10 @@ def parse(
     refused with a :class:`ParseError` that still carries the records of the message's other items."""
     arg = message.get("arg")
     data = message.get("data")
-    if not isinstance(arg, dict) or not isinstance(data, list):
+    if not isinstance(arg, dict) or "data" not in message:
         return []  # subscription acknowledgements, errors, pongs
+    if not isinstance(data, list):
+        raise ParseError(VENUE, "data", f"{arg.get('channel')} expects a list")
     channel = arg.get("channel")
     values = DEFAULT_CONTRACT_VALUES if contract_values is None else contract_values
     out: list[_Record] = []
