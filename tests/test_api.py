@@ -245,6 +245,12 @@ def test_record_feeds_the_served_store_and_refreshes_the_radar(
             liquidations = svc.store.read("liquidations", venues=["bybit"], symbols=["PIPPINUSDT"])
         assert liquidations.height == 1  # the recorded Bybit fill, stored by the served process
         assert TestClient(create_app(svc)).get("/api/radar").status_code == 200
+        svc.feed_status = feed.status
+        health = TestClient(create_app(svc)).get("/api/health")  # the stream is up, the sync is refused
+        body = health.json()
+        assert health.status_code == 503 and body["ok"] is False and body["feed"]["failing"] == ["bybit"]
+        bybit = body["feed"]["venues"]["bybit"]
+        assert bybit["stream"] == "connected" and bybit["sync"] == "failed" and "refused" in bybit["sync_error"]
     finally:
         feed.close()
         svc.close()

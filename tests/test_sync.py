@@ -203,7 +203,9 @@ def test_one_venue_failing_never_stops_the_others(
     rows = {r["venue"]: r for r in json.loads(result.stdout)["venues"]}
     assert rows["hyperliquid"]["ok"] and rows["hyperliquid"]["inserted"]["funding"] == 1038
     assert not rows["kraken"]["ok"] and "not implemented" in rows["kraken"]["error"]
-    assert not rows["bybit"]["ok"] and "connection failed" in rows["bybit"]["error"]  # refused, reported
+    assert (
+        not rows["bybit"]["ok"] and "connection refused" in rows["bybit"]["error"]
+    )  # refused: reported at once
 
 
 def test_endpoints_env_file_and_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +226,11 @@ def test_incremental_sync_continues_from_the_store(server: str, tmp_path: Path) 
     until = datetime(2023, 5, 23, tzinfo=UTC)
     with Store(tmp_path) as store:
         (first,) = sync(store, ["hyperliquid"], ["kPEPE"], None, until, sleep=lambda s: None)
-        assert not first.ok and first.needs_since and "give --since for the first backfill" in (first.error or "")
+        assert (
+            not first.ok
+            and first.needs_since
+            and "give --since for the first backfill" in (first.error or "")
+        )
         (backfill,) = sync(
             store, ["hyperliquid"], ["kPEPE"], datetime(2023, 5, 21, tzinfo=UTC), until, sleep=lambda s: None
         )
@@ -242,3 +248,52 @@ def test_all_lists_every_perpetual_the_venue_has(server: str, tmp_path: Path) ->
     assert summary.ok and summary.assets == len(UNIVERSE) > 20
     coins = {r["coin"] for r in Replay.requests if r["type"] == "fundingHistory"}
     assert coins == set(UNIVERSE) and summary.rows["funding"] == len(FUNDING)  # only BTC has recorded history
+
+
+class Drip(BaseHTTPRequestHandler):
+    """Answers 200 with a JSON body one byte every 0.2 s: every read is quick, the whole answer is not."""
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        body = json.dumps(list(range(40))).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for byte in body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.2)
+
+
+def test_a_dripping_server_meets_the_overall_deadline() -> None:
+    httpd = QuietServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    slept: list[float] = []
+    client = HttpClient(
+        "binance",
+        f"http://127.0.0.1:{httpd.server_address[1]}",
+        RetryPolicy(attempts=2, base_delay_s=0.01, timeout_s=5.0, deadline_s=1.0),
+        sleep=slept.append,
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            HttpError, match="gave up after 2 attempts: no complete answer within the 1 s deadline"
+        ):
+            client.get_json("/fapi/v1/klines")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert time.monotonic() - started < 4.0  # two attempts of about a second, not 40 bytes × 0.2 s each
+    assert len(slept) == 1  # a pause between the two attempts, none after the last
+
+
+def test_a_refused_connection_fails_at_once() -> None:
+    slept: list[float] = []
+    client = HttpClient("bybit", "http://127.0.0.1:9", RetryPolicy(attempts=5), sleep=slept.append)
+    with pytest.raises(HttpError, match="connection refused"):
+        client.get_json("/v5/market/kline")
+    assert client.attempts_made == 1 and slept == []  # nothing listens there: no retries, no waiting

@@ -582,19 +582,17 @@ def sync_cmd(
             transient=True,
         ) as progress,
     ):
-        task = progress.add_task("sync", total=len(venue_list))
-        for venue in venue_list:  # one venue at a time, so the bar moves and a failure stays with its venue
-            progress.update(task, description=f"sync {venue}")
-            result += sync(
-                store,
-                [venue],
-                asset_list,
-                start,
-                end,
-                data_dir=directory,
-                policy=RetryPolicy(attempts=retries),
-            )
-            progress.advance(task)
+        task = progress.add_task(f"sync {', '.join(venue_list)}", total=len(venue_list))
+        result += sync(  # the venues run concurrently; the bar moves as each one finishes
+            store,
+            venue_list,
+            asset_list,
+            start,
+            end,
+            data_dir=directory,
+            policy=RetryPolicy(attempts=retries),
+            on_venue_done=lambda summary: progress.advance(task),
+        )
     rows = [summary_dict(s) for s in result]
     if as_json:
         print_json({"venues": rows})
@@ -654,7 +652,8 @@ def record_cmd(
             console.print(
                 f"{r['venue']}: {state}{r['messages']} messages, {r['records']} records, {r['malformed']} "
                 f"malformed (kept in rejected/{r['venue']}.jsonl), {r['reconnects']} reconnects "
-                f"({r['disconnected_s']} s disconnected)" + (f"; last error: {r['last_error']}" if state else ""),
+                f"({r['disconnected_s']} s disconnected)"
+                + (f"; last error: {r['last_error']}" if state else ""),
                 highlight=False,
             )
         console.print(f"inserted: {dict(rec.written)}", highlight=False)
@@ -828,7 +827,9 @@ app.add_typer(validate_app, name="validate")
 @validate_app.command("liquidations")
 @clean_errors
 def validate_liquidations_cmd(
-    file: Annotated[Path, typer.Argument(help="Realised liquidations (CSV/Parquet): ts, asset, long_usd, short_usd.")],
+    file: Annotated[
+        Path, typer.Argument(help="Realised liquidations (CSV/Parquet): ts, asset, long_usd, short_usd.")
+    ],
     period: Annotated[str, typer.Option(help="The file's period: 1h, 4h or 1d.")] = "4h",
     assets: Assets = None,
     start: Annotated[str | None, typer.Option("--from", help="First period start (ISO 8601).")] = None,
@@ -855,6 +856,8 @@ def validate_liquidations_cmd(
         print_json(result)
     else:
         print_validation(result)
+
+
 RulesFile = Annotated[
     Path | None, typer.Option("--rules", help="Alert rules file (default: the bundled alerts.toml).")
 ]

@@ -108,9 +108,18 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
     # -- API ------------------------------------------------------------------------------------------------
 
     @app.get("/api/health", tags=["api"])
-    def health() -> dict[str, Any]:
-        """Liveness, the newest data hour, the data version and the background jobs running."""
-        return {"ok": True, "newest": service.newest(), "version": service.version, "busy": service.busy}
+    def health(response: Response) -> dict[str, Any]:
+        """Liveness, the newest data hour, the data version and the background jobs running; with ``serve
+        --record``, each venue's stream and last sync — ``ok`` is false (HTTP 503) while any venue is failing."""
+        body: dict[str, Any] = {"ok": True, "newest": service.newest(), "version": service.version}
+        body["busy"] = service.busy
+        if service.feed_status is not None:
+            feed = service.feed_status()
+            body["feed"] = feed
+            if feed["failing"]:
+                body["ok"] = False
+                response.status_code = 503
+        return body
 
     @app.get("/api/radar", tags=["api"], response_class=JsonBody)
     def radar() -> JsonBody:

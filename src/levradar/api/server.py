@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from levradar.api.app import create_app
 from levradar.api.service import RadarService
 from levradar.ingest.record import Recorder
-from levradar.ingest.sync import sync
+from levradar.ingest.sync import VenueSummary, sync
 from levradar.net.http import RetryPolicy
 
 log = logging.getLogger("levradar.serve")
@@ -63,6 +64,40 @@ class LiveFeed:
     recorder: Recorder | None = None
     loop: asyncio.AbstractEventLoop | None = None
     syncs: int = 0  # sync rounds completed
+    last_sync: dict[str, VenueSummary] = field(default_factory=dict)  # each venue's newest sync summary
+
+    def status(self) -> dict[str, Any]:
+        """Per venue: the stream (connected, never connected, disconnected with the last error) and the last sync
+        (ok or its error); ``failing`` names the venues with a stream down or a failed sync."""
+        venues: dict[str, dict[str, Any]] = {}
+        for venue in self.venues:
+            st = self.recorder.stats.get(venue) if self.recorder is not None else None
+            stream = (
+                "starting"
+                if st is None
+                else "connected"
+                if st.connected
+                else "never connected"
+                if st.connections == 0 and st.last_error
+                else "disconnected"
+                if st.last_error
+                else "connecting"
+            )
+            last = self.last_sync.get(venue)
+            venues[venue] = {
+                "stream": stream,
+                "stream_error": st.last_error if st is not None and not st.connected else None,
+                "messages": st.messages if st is not None else 0,
+                "malformed": st.malformed if st is not None else 0,
+                "sync": None if last is None else "ok" if last.ok else "failed",
+                "sync_error": last.error if last is not None else None,
+            }
+        failing = [
+            v
+            for v, s in venues.items()
+            if s["stream"] in ("never connected", "disconnected") or s["sync"] == "failed"
+        ]
+        return {"venues": venues, "failing": failing, "sync_rounds": self.syncs}
 
     def start(self) -> None:
         self.threads = [
@@ -104,6 +139,8 @@ class LiveFeed:
                     store, first, self.assets, since, data_dir=self.data_dir, lock=lock, policy=self.retry
                 )
             for s in summaries:
+                if not s.needs_since or s.ok:
+                    self.last_sync[s.venue] = s
                 if not s.ok:
                     log.warning("sync %s: %s", s.venue, s.error)
             self.syncs += 1
@@ -124,6 +161,7 @@ def serve(
     token = required_token(host)
     service = RadarService(data_dir, writable=record)
     feed = LiveFeed(service, venues, assets, data_dir) if record else None
+    service.feed_status = feed.status if feed is not None else None
     app = create_app(service, token=token)
     where = f"http://{host}:{port}"
     print(f"levradar: serving {data_dir} on {where} (dashboard /, API /api, OpenAPI /docs)", flush=True)

@@ -77,6 +77,7 @@ class RadarService:
         self.books = BookCache()  # the radar's liquidation books, advanced hour by hour as data arrives
         self.heatmap_config = heatmap_config or load_heatmap_config()
         self.version = 0  # bumped whenever new data is written (recorder, sync)
+        self.feed_status: Callable[[], dict[str, Any]] | None = None  # serve --record: the venues' live state
         self._radar: RadarSnapshot | None = None
         self._jobs: set[str] = set()
         self._jobs_lock = threading.Lock()

@@ -7,7 +7,8 @@ keys, so the store keeps one copy. Every parse is total: whatever a message does
 numbers too large for a float, ``true`` or Unicode digits where a number belongs, a time before 2019 or after its
 receipt, a liquidation worth more than any on record) it is counted, kept verbatim in ``rejected/<venue>.jsonl`` in
 the data directory with the reason, and the stream goes on; the valid items of a partly readable message are
-stored. A batch the store refuses is written record by record, so one bad row never stops the writer. OKX contract values come from the synced instrument list (``levradar sync``), else the built-in table.
+stored. A batch the store refuses is written record by record, so one bad row never stops the writer. OKX contract
+values come from the synced instrument list (``levradar sync``), else the built-in table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class StreamStats:
     malformed: int = 0
     reconnects: int = 0
     connections: int = 0  # successful connections (0 at the end: the venue was never reached)
+    connected: bool = False  # connected right now
     set_aside: int = 0  # readable records breaking a rule (kept in rejected/ with the reason)
     gaps_s: list[float] = field(default_factory=list)  # time spent disconnected, per reconnect
     last_error: str | None = None
@@ -183,6 +185,7 @@ class Recorder:
                     url, ping_interval=20, ping_timeout=20, open_timeout=10, max_size=MAX_MESSAGE_BYTES
                 ) as ws:
                     stats.connections += 1
+                    stats.connected = True
                     if down_since is not None:
                         stats.gaps_s.append(time.monotonic() - down_since)
                         stats.reconnects += 1
@@ -195,6 +198,7 @@ class Recorder:
                 raise
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 stats.last_error = f"{type(exc).__name__}: {exc}"
+            stats.connected = False
             if down_since is None:
                 down_since = time.monotonic()
             try:

@@ -8,10 +8,11 @@ linear (funding history, 1h klines, 1h open interest) and Binance USDⓈ-M (fund
 
 from __future__ import annotations
 
-import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -686,6 +687,47 @@ SYNCERS: dict[str, Callable[[HttpClient, Sequence[str], datetime, datetime], Bat
 }
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A venue's documented public REST limit as a token bucket of request weight per second (one bucket per venue,
+    kept below the documented figure), and the weight of each endpoint (longest matching path prefix; else 1)."""
+
+    rate: float
+    burst: float
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def weight(self, path: str) -> float:
+        matches = [p for p in self.weights if path.startswith(p)]
+        return self.weights[max(matches, key=len)] if matches else 1.0
+
+
+BUDGETS: dict[str, Budget] = {
+    # 2,400 weight/min per IP; klines at limit 1,500 weigh 10; /futures/data/* are limited to 1,000 requests per
+    # 5 min and fundingRate to 500 per 5 min (shared with fundingInfo): weights that keep those rates at 20/s
+    "binance": Budget(
+        rate=20.0,
+        burst=40.0,
+        weights={
+            "/fapi/v1/klines": 10.0,
+            "/futures/data/": 8.0,
+            "/fapi/v1/fundingRate": 12.0,
+            "/fapi/v1/fundingInfo": 12.0,
+            "/fapi/v1/exchangeInfo": 1.0,
+        },
+    ),
+    # 600 requests per 5 s per IP (documented); far below it
+    "bybit": Budget(rate=10.0, burst=10.0),
+    # per endpoint: candles 20 / 2 s, funding-rate-history 10 / 2 s, rubik statistics 5 / 2 s, instruments 20 / 2 s
+    "okx": Budget(
+        rate=8.0,
+        burst=8.0,
+        weights={"/api/v5/market/": 1.0, "/api/v5/public/funding-rate-history": 2.0, "/api/v5/rubik/": 4.0},
+    ),
+    # 1,200 weight/min per IP; an info request weighs 20 (candleSnapshot, fundingHistory; more for long answers)
+    "hyperliquid": Budget(rate=20.0, burst=40.0, weights={"info": 20.0}),
+}
+
+
 def sync(
     store: Store,
     venues: Sequence[str],
@@ -697,49 +739,109 @@ def sync(
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     lock: AbstractContextManager[Any] | None = None,
+    on_venue_done: Callable[[VenueSummary], None] | None = None,
 ) -> list[VenueSummary]:
-    """Backfill each venue in turn; a venue that fails is reported and the next one runs.
+    """Backfill the venues concurrently (one thread each); whatever fails is that venue's (or that asset's) line
+    in its summary, never a traceback, and the others run on.
 
-    ``assets=None``: every USDT perpetual the venue lists. ``since=None``: continue from what the store holds
-    (:func:`resume_since`); a venue with nothing stored for an asset asks for a start time. ``lock`` guards the
-    store (held only to read the resume point and to write, never during network calls)."""
-    guard = lock or contextlib.nullcontext()
+    ``assets=None``: every USDT perpetual the venue lists. ``since=None``: each asset continues from what the store
+    holds (:func:`resume_since`); an asset with nothing stored asks for a start time. Each asset is committed as
+    soon as it is fetched. ``lock`` guards the store (held only to read a resume point and to write, never during
+    network calls); without one, a lock of this call's own keeps the venues' threads off the store together.
+    ``on_venue_done`` is called with each venue's summary as it finishes (a progress bar)."""
+    guard = lock or threading.Lock()
     end = until or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    out = []
-    for venue in venues:
-        summary = VenueSummary(venue, ok=False)
-        client: HttpClient | None = None
-        try:
-            syncer = SYNCERS.get(venue)
-            if syncer is None:
-                raise SyncUnavailable("backfill not implemented yet for this venue")
-            client = HttpClient(
-                venue,
-                endpoint(venue, "rest", data_dir),
-                policy or RetryPolicy(),
-                RateLimiter(rate=10.0, burst=10.0, sleep=sleep),
-                sleep=sleep,
-            )
-            wanted = list(assets) if assets is not None else LISTERS[venue](client)
-            with guard:
-                start = since or resume_since(store, venue, wanted)
-            if start is None:
-                summary.needs_since = True
-                raise SyncUnavailable(
-                    "nothing stored yet for some of these assets on this venue: give --since for the first backfill"
-                )
-            batch = syncer(client, wanted, start, end)
-            with guard:
-                report = write_batch(store, batch, "sync", live=True)  # bad rows set aside, the rest stored
-            summary.assets = len(wanted)
-            summary.rows = {name: rep.inserted or 0 for name, rep in report.datasets.items()}
-            summary.set_aside = [f"{a['dataset']} {a['symbol']}: {a['reason']}" for a in report.set_aside]
-            summary.ok = True
-        except (HttpError, InputError, SyncUnavailable, ValueError, KeyError) as exc:
-            summary.error = str(exc)
-        summary.requests = client.attempts_made if client else 0
-        out.append(summary)
-    return out
+    with ThreadPoolExecutor(max_workers=max(1, len(venues)), thread_name_prefix="sync") as pool:
+        jobs = [
+            pool.submit(_sync_venue, store, venue, assets, since, end, data_dir, policy, sleep, guard)
+            for venue in venues
+        ]
+        for job in as_completed(jobs):
+            if on_venue_done is not None:
+                on_venue_done(job.result())
+        return [job.result() for job in jobs]
+
+
+def _sync_venue(
+    store: Store,
+    venue: str,
+    assets: Sequence[str] | None,
+    since: datetime | None,
+    end: datetime,
+    data_dir: Path | None,
+    policy: RetryPolicy | None,
+    sleep: Callable[[float], None],
+    guard: AbstractContextManager[Any],
+) -> VenueSummary:
+    summary = VenueSummary(venue, ok=False)
+    client: HttpClient | None = None
+    errors: list[str] = []
+    try:
+        syncer = SYNCERS.get(venue)
+        if syncer is None:
+            raise SyncUnavailable("backfill not implemented yet for this venue")
+        budget = BUDGETS.get(venue, Budget(rate=10.0, burst=10.0))
+        client = HttpClient(
+            venue,
+            endpoint(venue, "rest", data_dir),
+            policy or RetryPolicy(),
+            RateLimiter(rate=budget.rate, burst=budget.burst, sleep=sleep),
+            sleep=sleep,
+            weights=budget.weight,
+        )
+        wanted = list(assets) if assets is not None else LISTERS[venue](client)
+        for asset in wanted:
+            try:
+                _sync_asset(store, syncer, client, asset, since, end, guard, summary)
+            except Exception as exc:  # this asset's failure is its line; the next asset runs
+                errors.append(f"{asset}: {_describe(exc)}")
+                if isinstance(exc, HttpError) and exc.status is None:
+                    break  # refused, unanswered or dropped after every retry: the other assets would fare the same
+        summary.ok = not errors and summary.assets == len(wanted)
+    except Exception as exc:  # a venue's failure (listing, configuration) is its line, the others run on
+        errors.append(_describe(exc))
+    finally:
+        if client is not None:
+            summary.requests = client.attempts_made
+            client.close()
+    if errors:
+        summary.error = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+    return summary
+
+
+def _sync_asset(
+    store: Store,
+    syncer: Callable[[HttpClient, Sequence[str], datetime, datetime], Batch],
+    client: HttpClient,
+    asset: str,
+    since: datetime | None,
+    end: datetime,
+    guard: AbstractContextManager[Any],
+    summary: VenueSummary,
+) -> None:
+    """Fetch one asset and commit it (bad rows set aside, the rest stored)."""
+    with guard:
+        start = since or resume_since(store, client.venue, [asset])
+    if start is None:
+        summary.needs_since = True
+        raise SyncUnavailable(
+            "nothing stored yet for this asset on this venue: give --since for the first backfill"
+        )
+    batch = syncer(client, [asset], start, end)
+    with guard:
+        report = write_batch(store, batch, "sync", live=True)
+    summary.assets += 1
+    for name, rep in report.datasets.items():
+        summary.rows[name] = summary.rows.get(name, 0) + (rep.inserted or 0)
+    summary.set_aside += [f"{a['dataset']} {a['symbol']}: {a['reason']}" for a in report.set_aside]
+
+
+def _describe(exc: Exception) -> str:
+    """One line for a failure: our own errors say what happened; anything else (a reply of an unexpected shape
+    that broke a parser) is named as such with its type."""
+    if isinstance(exc, HttpError | InputError | SyncUnavailable):
+        return str(exc)
+    return f"unexpected reply ({type(exc).__name__}: {str(exc)[:160]})"
 
 
 def summary_dict(s: VenueSummary) -> dict[str, Any]:
