@@ -9,10 +9,14 @@ Binance's docs; no real index price exists in the shared data, so the index klin
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlparse
 
 import polars as pl
 import pytest
@@ -20,6 +24,7 @@ import pytest
 from levradar.domain.funding import interval_changes
 from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import sync
+from levradar.net.http import HttpClient
 from levradar.store import Store
 from tests.http_replay import JsonHandler, serve
 
@@ -228,3 +233,44 @@ def test_all_means_every_trading_usdt_perpetual(server: str, tmp_path: Path) -> 
     assert (
         summary.ok and summary.assets == 1
     )  # SOLUSDT only: not the quarterly, the USDC pair or a settling one
+
+
+class StatsWindow(BaseHTTPRequestHandler):
+    """``/futures/data/openInterestHist`` as Binance documents it: the newest ``limit`` rows of
+    [startTime, endTime], ascending (the documentation's example row at every hour of the real SOL panel)."""
+
+    calls: ClassVar[list[dict[str, str]]] = []
+    ROWS: ClassVar[list[dict[str, Any]]] = [{**DOC_OI, "timestamp": _ms(t)} for t in PANEL["timestamp"]]
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+        StatsWindow.calls.append(q)
+        lo, hi, limit = int(q["startTime"]), int(q["endTime"]), int(q["limit"])
+        body = json.dumps([r for r in self.ROWS if lo <= r["timestamp"] <= hi][-limit:]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_trading_statistics_page_backwards_and_lose_no_hour() -> None:
+    """Paging forward from startTime would get the window's newest 30 rows and stop; paging back from endTime
+    returns every hour of the window."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), StatsWindow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    rows = StatsWindow.ROWS
+    lo, hi = rows[10]["timestamp"], rows[200]["timestamp"]
+    client = HttpClient("binance", f"http://127.0.0.1:{httpd.server_address[1]}", sleep=lambda s: None)
+    try:
+        got = sync_module._binance_stats_pages(
+            client, "/futures/data/openInterestHist", {"startTime": lo, "endTime": hi}, 30, "timestamp"
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [r["timestamp"] for r in got] == [r["timestamp"] for r in rows[10:201]]
+    assert len(StatsWindow.calls) == 7 and int(StatsWindow.calls[1]["endTime"]) == rows[171]["timestamp"] - 1

@@ -139,8 +139,11 @@ class Okx(JsonHandler):
                     "timestamp", "open_interest_usd_okx", "close_perp_okx"
                 ).iter_rows()
             ]
+            # OKX's documented parameters here are `begin` and `end` (records newer / older than a time): like
+            # the real endpoint, `after` is ignored — a client paging with it would get the newest page forever
+            end, begin = int(q.get("end", str(2**62))), int(q.get("begin", "0"))
             return self.send_json(
-                {"code": "0", "msg": "", "data": [r for r in rows[::-1] if int(r[0]) < after][:limit]}
+                {"code": "0", "msg": "", "data": [r for r in rows[::-1] if begin < int(r[0]) < end][:limit]}
             )
         if path == "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract":
             end = int(q.get("end", str(2**62)))
@@ -187,6 +190,8 @@ def test_okx_backfill_pages_back_in_time(server: str, tmp_path: Path) -> None:
     assert json.loads(instrument["tiers_json"]) == [
         {"max_contracts": 500.0, "mmr": 0.004, "max_leverage": 125.0}
     ]
+    oi_ends = [q.get("end") for p, q in Okx.calls if p.endswith("open-interest-history")]
+    assert oi_ends[0] is None and len(oi_ends) == PANEL.height // 10 + 1  # OI walked back with `end`
     afters = [q.get("after") for p, q in Okx.calls if p == "/api/v5/public/funding-rate-history"]
     assert afters[0] is None and len(afters) == FUNDING.height // 10 + 1  # walked back with `after`
 

@@ -102,7 +102,12 @@ def _bybit_list(client: HttpClient, path: str, params: dict[str, Any]) -> tuple[
         message = body.get("retMsg") if isinstance(body, dict) else body
         raise InputError(f"{client.base_url}{path}", None, None, f"Bybit error: {message!r}")
     result = body.get("result") or {}
-    return list(result.get("list") or []), result.get("nextPageCursor") or None
+    cursor = result.get("nextPageCursor") or None
+    if cursor is not None and cursor == params.get("cursor"):  # the same page again: stop, never loop
+        raise InputError(
+            f"{client.base_url}{path}", None, None, f"Bybit returned the cursor it was given: {cursor!r}"
+        )
+    return list(result.get("list") or []), cursor
 
 
 def _rows(records: list[dict[str, Any]], source: str) -> pl.DataFrame:
@@ -377,6 +382,30 @@ def _binance_pages(
     return out
 
 
+def _binance_stats_pages(
+    client: HttpClient, path: str, params: dict[str, Any], limit: int, time_key: str
+) -> list[Any]:
+    """The trading-statistics endpoints (``/futures/data/*``) answer the **newest** ``limit`` rows of a window
+    (ascending), so paging forward from ``startTime`` would skip all but the window's end: page backwards, each
+    page ending just before the oldest row of the previous one. Returned ascending."""
+    out: list[Any] = []
+    end = params["endTime"]
+    while end >= params["startTime"]:
+        page = client.get_json(path, {**params, "endTime": end, "limit": limit}, bucket=path)
+        if not isinstance(page, list):
+            raise InputError(
+                f"{client.base_url}{path}", None, None, f"expected a list, got {str(page)[:200]!r}"
+            )
+        out += page
+        if len(page) < limit:
+            break
+        oldest = min(int(p[time_key]) for p in page)
+        if oldest > end:  # the venue ignored endTime: stop, never loop
+            raise InputError(f"{client.base_url}{path}", None, None, f"the page did not end by endTime={end}")
+        end = oldest - 1
+    return sorted(out, key=lambda p: int(p[time_key]))
+
+
 def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: datetime) -> Batch:
     """Binance USDⓈ-M: funding history paged by the *last settlement's* time (not by a fixed 8h step, so 4h/2h/1h
     symbols have no gaps), 1h klines, and 1h OI history (Binance keeps about 30 days of it)."""
@@ -415,9 +444,11 @@ def _binance(client: HttpClient, assets: Sequence[str], since: datetime, until: 
             "period": "1h",
             "startTime": max(window["startTime"], _ms(until - BINANCE_STATS_DEPTH)),
         }
-        oi = _binance_pages(client, "/futures/data/openInterestHist", stats, BINANCE_OI_PAGE, "timestamp")
+        oi = _binance_stats_pages(
+            client, "/futures/data/openInterestHist", stats, BINANCE_OI_PAGE, "timestamp"
+        )
         for kind, path in BINANCE_RATIOS.items():
-            ratios = _binance_pages(client, path, stats, BINANCE_OI_PAGE, "timestamp")
+            ratios = _binance_stats_pages(client, path, stats, BINANCE_OI_PAGE, "timestamp")
             _long_short(
                 batch,
                 "binance",
@@ -483,7 +514,12 @@ def _okx_pages(
         out += [p for p in page if time_of(p) >= _ms(since)]
         if len(page) < OKX_PAGE or min(time_of(p) for p in page) < _ms(since):
             return out
-        after = min(time_of(p) for p in page)
+        oldest = min(time_of(p) for p in page)
+        if after is not None and oldest >= after:  # the venue ignored the cursor: stop, never loop
+            raise InputError(
+                f"{client.base_url}{path}", None, None, f"the page did not move back past {cursor}={after}"
+            )
+        after = oldest
 
 
 def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: datetime) -> Batch:
@@ -565,6 +601,7 @@ def _okx(client: HttpClient, assets: Sequence[str], since: datetime, until: date
             {**inst, "period": "1H"},
             since,
             lambda r: int(r[0]),
+            cursor="end",  # the statistics endpoints page with begin/end, not after (OKX API v5 docs)
         )
         oi = [r for r in oi if int(r[0]) <= _ms(until)]
         if oi:
