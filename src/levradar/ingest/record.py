@@ -29,6 +29,7 @@ from typing import Any
 
 import websockets
 
+from levradar.domain.datasets import LIQUIDATION_USD_MAX
 from levradar.domain.records import Liquidation, _Record, records_frame
 from levradar.domain.symbols import canonical_market
 from levradar.ingest.normalize import Batch
@@ -62,7 +63,6 @@ MAX_MESSAGE_BYTES = (
 # later keep their own times, so the past bound is that date, not the receipt
 STREAM_EARLIEST = datetime(2019, 1, 1, tzinfo=UTC)
 STREAM_FUTURE = timedelta(minutes=10)  # clocks differ, but not by more than this
-MAX_NOTIONAL_USD = 1e10  # one liquidation of $10 B is beyond any on record by far (the largest are ~$0.2 B)
 
 
 def implausible(record: _Record, received_at: datetime) -> str | None:
@@ -73,7 +73,7 @@ def implausible(record: _Record, received_at: datetime) -> str | None:
         return f"time {ts:%Y-%m-%d %H:%M:%S} is before 2019 or after its receipt ({received_at:%Y-%m-%d %H:%M:%S})"
     if isinstance(record, Liquidation):
         notional = record.price * record.qty_base
-        if not math.isfinite(notional) or notional > MAX_NOTIONAL_USD:
+        if not math.isfinite(notional) or notional > LIQUIDATION_USD_MAX:
             return (
                 f"liquidation of {notional:.3g} USD (price {record.price:.6g} × size {record.qty_base:.6g})"
             )

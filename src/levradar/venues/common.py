@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from levradar.domain.datasets import EARLIEST_TS, QTY_MAX
 from levradar.domain.symbols import Market, SymbolError, canonical_market
 
 
@@ -38,8 +39,7 @@ def perp_market(venue: str, raw_symbol: str, quotes: tuple[str, ...] = ("USDT", 
 # A plain decimal as venues write numbers in strings: ASCII digits, an optional point and exponent. Python's float()
 # would also take "1_000", Unicode digits, "NaN" and "inf"; a venue never means those.
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-MAX_MAGNITUDE = 1e15  # above any price, size or open interest a venue reports (BTC supply in sats is 2.1e15)
-EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)  # no venue time precedes Bitcoin's first block
+MAX_MAGNITUDE = QTY_MAX  # the largest figure any dataset accepts (docs/data.md, plausible ranges)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -76,7 +76,7 @@ def millis(venue: str, payload: dict[str, Any], key: str, default: datetime | No
     if key not in payload and default is not None:
         return default
     value = number(venue, payload, key)
-    if not EARLIEST.timestamp() * 1000 <= value < LATEST.timestamp() * 1000:
+    if not EARLIEST_TS.timestamp() * 1000 <= value < LATEST.timestamp() * 1000:
         raise ParseError(
             venue, key, f"not an epoch-milliseconds time between 2009 and 2100: {_show(payload[key])}"
         )
