@@ -297,3 +297,50 @@ def test_a_refused_connection_fails_at_once() -> None:
     with pytest.raises(HttpError, match="connection refused"):
         client.get_json("/v5/market/kline")
     assert client.attempts_made == 1 and slept == []  # nothing listens there: no retries, no waiting
+
+
+class Rendezvous(BaseHTTPRequestHandler):
+    """Answers a request only once a second request is in flight (400 then), else 503 after 5 s: two venues'
+    requests both get 400 only when they run at the same time."""
+
+    barrier = threading.Barrier(2)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        try:
+            Rendezvous.barrier.wait(timeout=5)
+            status, body = 400, b'{"code": -1121, "msg": "Invalid symbol."}'
+        except threading.BrokenBarrierError:
+            status, body = 503, b'{"msg": "alone"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_venues_sync_concurrently(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    Rendezvous.barrier = threading.Barrier(2)
+    httpd = QuietServer(("127.0.0.1", 0), Rendezvous)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("LEVRADAR_BINANCE_REST_URL", url)
+    monkeypatch.setenv("LEVRADAR_BYBIT_REST_URL", url)
+    try:
+        with Store(tmp_path) as store:
+            binance, bybit = sync(
+                store,
+                ["binance", "bybit"],
+                ["BTC"],
+                SINCE,
+                UNTIL,
+                policy=RetryPolicy(attempts=1),
+                sleep=lambda s: None,
+            )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    for summary in (binance, bybit):  # each venue's first request met the other's: they ran at the same time
+        assert not summary.ok and "HTTP 400" in (summary.error or ""), summary.error

@@ -209,6 +209,17 @@ def test_okx_errors_are_reported(server: str, tmp_path: Path) -> None:
     assert not summary.ok and "Instrument ID does not exist" in (summary.error or "")
 
 
+def test_each_asset_commits_on_its_own(server: str, tmp_path: Path) -> None:
+    """An asset the venue refuses is that asset's line; the asset fetched before it is already stored."""
+    since, until = datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        (summary,) = sync(store, ["okx"], ["BTC", "NOPE"], since, until, sleep=lambda s: None)
+        funding = store.read("funding", venues=["okx"])
+    assert not summary.ok and summary.assets == 1
+    assert (summary.error or "").startswith("NOPE: ") and "Instrument ID does not exist" in (summary.error or "")
+    assert funding.height == FUNDING.height and summary.rows["funding"] == FUNDING.height
+
+
 def test_listing_keeps_live_usdt_linear_swaps(server: str) -> None:
     client = HttpClient("okx", server, RetryPolicy(attempts=1), sleep=lambda s: None)
     assert LISTERS["okx"](client) == ["BTC"]
