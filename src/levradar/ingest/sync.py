@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from levradar.domain.datasets import QUALITY_VENUE
+from levradar.domain.datasets import CANDLE_INTERVALS, QUALITY_VENUE
 from levradar.domain.symbols import canonical_market
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_market
 from levradar.ingest.report import MAX_SET_ASIDE_LINES, ImportReport
@@ -98,7 +98,7 @@ BYBIT_FUNDING_PAGE, BYBIT_KLINE_PAGE, BYBIT_OI_PAGE, BYBIT_RATIO_PAGE = 200, 100
 
 def _bybit_list(client: HttpClient, path: str, params: dict[str, Any]) -> tuple[list[Any], str | None]:
     body = client.get_json(path, params, bucket=path)
-    if not isinstance(body, dict) or body.get("retCode") != 0:
+    if not isinstance(body, dict) or str(body.get("retCode")) != "0":  # a number live; recorders keep "0"
         message = body.get("retMsg") if isinstance(body, dict) else body
         raise InputError(f"{client.base_url}{path}", None, None, f"Bybit error: {message!r}")
     result = body.get("result") or {}
@@ -865,12 +865,22 @@ def _sync_asset(
             "nothing stored yet for this asset on this venue: give --since for the first backfill"
         )
     batch = syncer(client, [asset], start, end)
+    _closed_bars_only(batch, min(datetime.now(UTC), end))
     with guard:
         report = write_batch(store, batch, "sync", live=True)
     summary.assets += 1
     for name, rep in report.datasets.items():
         summary.rows[name] = summary.rows.get(name, 0) + (rep.inserted or 0)
     summary.set_aside += [f"{a['dataset']} {a['symbol']}: {a['reason']}" for a in report.set_aside]
+
+
+def _closed_bars_only(batch: Batch, cutoff: datetime) -> None:
+    """Keep the candles whose bar has closed by ``cutoff`` (the sync's end, or now): a running bar's figures are not
+    the bar's yet, and a reading as of an hour must not see them."""
+    interval = pl.col("interval").replace_strict(CANDLE_INTERVALS, return_dtype=pl.Duration("us"))
+    kept = [f.filter(pl.col("ts") + interval <= cutoff) for f in batch.parts.pop("candles", [])]
+    for frame in kept:
+        batch.add("candles", frame)  # an emptied frame is not added
 
 
 def _describe(exc: Exception) -> str:
