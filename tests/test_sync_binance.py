@@ -22,10 +22,10 @@ import polars as pl
 import pytest
 
 from levradar.domain.funding import interval_changes
-from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import sync
 from levradar.net.http import HttpClient
 from levradar.store import Store
+from levradar.venues.binance import rest as binance_rest
 from tests.http_replay import JsonHandler, serve
 
 FIX = Path(__file__).parent / "fixtures" / "perp-panels"
@@ -155,8 +155,8 @@ class Binance(JsonHandler):
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Binance.calls = []
-    monkeypatch.setattr(sync_module, "BINANCE_FUNDING_PAGE", 25)
-    monkeypatch.setattr(sync_module, "BINANCE_KLINE_PAGE", 100)
+    monkeypatch.setattr(binance_rest, "BINANCE_FUNDING_PAGE", 25)
+    monkeypatch.setattr(binance_rest, "BINANCE_KLINE_PAGE", 100)
     with serve(Binance, monkeypatch, "binance") as url:
         yield url
 
@@ -266,7 +266,7 @@ def test_trading_statistics_page_backwards_and_lose_no_hour() -> None:
     lo, hi = rows[10]["timestamp"], rows[200]["timestamp"]
     client = HttpClient("binance", f"http://127.0.0.1:{httpd.server_address[1]}", sleep=lambda s: None)
     try:
-        got = sync_module._binance_stats_pages(
+        got = binance_rest.stats_pages(
             client, "/futures/data/openInterestHist", {"startTime": lo, "endTime": hi}, 30, "timestamp"
         )
     finally:

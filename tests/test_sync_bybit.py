@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import LISTERS, sync
 from levradar.net.http import HttpClient, RetryPolicy
 from levradar.store import Store
+from levradar.venues.bybit import rest as bybit_rest
 from tests.http_replay import JsonHandler, serve
 
 FIX = Path(__file__).parent / "fixtures"
@@ -178,9 +178,9 @@ class Bybit(JsonHandler):
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Bybit.calls = []
     # small pages, so that paging is exercised on a few days of real data
-    monkeypatch.setattr(sync_module, "BYBIT_FUNDING_PAGE", 4)
-    monkeypatch.setattr(sync_module, "BYBIT_KLINE_PAGE", 40)
-    monkeypatch.setattr(sync_module, "BYBIT_OI_PAGE", 50)
+    monkeypatch.setattr(bybit_rest, "BYBIT_FUNDING_PAGE", 4)
+    monkeypatch.setattr(bybit_rest, "BYBIT_KLINE_PAGE", 40)
+    monkeypatch.setattr(bybit_rest, "BYBIT_OI_PAGE", 50)
     with serve(Bybit, monkeypatch, "bybit") as url:
         yield url
 

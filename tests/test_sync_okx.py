@@ -19,10 +19,10 @@ from typing import ClassVar
 import polars as pl
 import pytest
 
-from levradar.ingest import sync as sync_module
 from levradar.ingest.sync import LISTERS, sync
 from levradar.net.http import HttpClient, RetryPolicy
 from levradar.store import Store
+from levradar.venues.okx import rest as okx_rest
 from tests.http_replay import JsonHandler, serve
 
 FIX = Path(__file__).parent / "fixtures"
@@ -155,7 +155,7 @@ class Okx(JsonHandler):
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     Okx.calls = []
-    monkeypatch.setattr(sync_module, "OKX_PAGE", 10)
+    monkeypatch.setattr(okx_rest, "OKX_PAGE", 10)
     with serve(Okx, monkeypatch, "okx") as url:
         yield url
 
@@ -216,7 +216,9 @@ def test_each_asset_commits_on_its_own(server: str, tmp_path: Path) -> None:
         (summary,) = sync(store, ["okx"], ["BTC", "NOPE"], since, until, sleep=lambda s: None)
         funding = store.read("funding", venues=["okx"])
     assert not summary.ok and summary.assets == 1
-    assert (summary.error or "").startswith("NOPE: ") and "Instrument ID does not exist" in (summary.error or "")
+    assert (summary.error or "").startswith("NOPE: ") and "Instrument ID does not exist" in (
+        summary.error or ""
+    )
     assert funding.height == FUNDING.height and summary.rows["funding"] == FUNDING.height
 
 
