@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from levradar.domain.records import PredictedFunding, records_frame
 from levradar.ingest.files import load_file
+from levradar.ingest.normalize import Batch
+from levradar.ingest.report import ImportReport
 from levradar.ingest.run import write_batch
 from levradar.store import Store
+from levradar.venues import ParseError, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def add_predicted_funding_rows(store: Store) -> None:
+    """Predicted funding parsed from the real recorded stream frames of tests/fixtures/ws-samples (Binance markPrice
+    ``r``, Bybit tickers, OKX funding-rate, Hyperliquid ``funding``), written as the recorder writes them."""
+    received = datetime(2025, 3, 1, tzinfo=UTC)
+    records: list[PredictedFunding] = []
+    for name, venue in (
+        ("binance-futures.json", "binance"),
+        ("bybit-v5.json", "bybit"),
+        ("okex-swap-v5.json", "okx"),
+        ("hyperliquid.json", "hyperliquid"),
+    ):
+        for frame in json.loads((FIXTURES / "ws-samples" / name).read_text()):
+            try:
+                out = parse(venue, frame, received) if isinstance(frame, dict) else []
+            except ParseError as exc:  # a frame of another product: its readable items still count
+                out = exc.records
+            records += [r for r in out if isinstance(r, PredictedFunding)]
+    batch = Batch(ImportReport("record", "websocket"))
+    batch.add("predicted_funding", records_frame(records, source="record"))
+    write_batch(store, batch, "record", live=True)
 
 
 def add_long_short_rows(store: Store) -> None:

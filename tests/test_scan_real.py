@@ -521,7 +521,9 @@ def test_history_with_the_scan_window_equals_the_scan(sample_store: Store, when:
         assert row["deleveraging"] == r["scores"]["deleveraging"]
         assert row["setup"] == r["setup"] and row["tag"] == r["tag"]
         assert row["contradiction_count"] == len(r["contradictions"])
-        assert row["liq_proximity"] == r["liquidation"]["proximity"]  # every hour has the scan's pocket reading
+        assert (
+            row["liq_proximity"] == r["liquidation"]["proximity"]
+        )  # every hour has the scan's pocket reading
         for col, value in (("crowding", r["scores"]["crowding"]), ("lsi", r["scores"]["lsi"])):
             assert round(row[col], 1) == value, (asset, col)
 
@@ -592,7 +594,9 @@ def test_screen_rankings(sample_store: Store, when: str) -> None:
         assert r["side"] == ("long squeeze" if sc["crowding"] >= 0 else "short squeeze")
 
 
-def test_lsi_components_follow_the_reads_own_z_scores(contract_reads: dict[str, list[dict[str, Any]]]) -> None:
+def test_lsi_components_follow_the_reads_own_z_scores(
+    contract_reads: dict[str, list[dict[str, Any]]],
+) -> None:
     """FundingStress and OIChange are |z| / (|z| + 3) of the z each read shows — either sign, so an OI collapse
     counts like a build-up, and no ceiling, so a larger |z| always reads higher — and the LSI is the weighted mean
     of the components used (docs/signals.md §4)."""
@@ -613,3 +617,55 @@ def test_lsi_components_follow_the_reads_own_z_scores(contract_reads: dict[str, 
                 lsi = 100 * sum(weights[k] * v for k, v in used.items()) / sum(weights[k] for k in used)
                 assert r["scores"]["lsi"] == pytest.approx(lsi, abs=0.1)
     assert seen_collapse  # the contract hours include an OI collapse, and it registered
+
+
+def test_each_venue_shows_its_predicted_funding_and_basis_as_known_then(tmp_path: Path) -> None:
+    """scan puts beside each venue's settled funding the rate it quoted for its coming settlement (per 8h from the
+    message's interval, else the venue's instrument list) and its basis — as known at the hour, at most 2 h old."""
+    from levradar.domain.records import PredictedFunding, records_frame
+    from levradar.ingest.normalize import Batch
+    from levradar.ingest.report import ImportReport
+    from levradar.ingest.run import write_batch
+
+    as_of = utc("2025-10-10T20:00")
+    with Store(tmp_path / "store") as store:
+        import_source(store, "sample", Path("."), Filters())
+        quotes = [
+            PredictedFunding(
+                "binance", "BTCUSDT", as_of - timedelta(minutes=30), 0.0002, as_of + timedelta(hours=4)
+            ),
+            PredictedFunding(
+                "binance", "BTCUSDT", as_of + timedelta(minutes=1), 0.0009
+            ),  # after the hour: unseen
+            PredictedFunding(
+                "hyperliquid", "BTC", as_of - timedelta(hours=3), 0.00001, as_of, 1.0
+            ),  # too old
+            PredictedFunding("okx", "BTC-USDT-SWAP", as_of - timedelta(minutes=5), -0.0003, as_of, 4.0),
+        ]
+        batch = Batch(ImportReport("record", "websocket"))
+        batch.add("predicted_funding", records_frame(quotes, source="record"))
+        write_batch(store, batch, "record", live=True)
+        listed = store.instruments().filter((pl.col("venue") == "binance") & (pl.col("symbol") == "BTCUSDT"))
+        marks = store.read("mark_index", assets=["BTC"], start=as_of - timedelta(hours=2), as_of=as_of)
+        (btc,) = [r for r in scan(store, as_of, ["BTC"]) if r["asset"] == "BTC"]
+    venues = {v["venue"]: v for v in btc["venues"]}
+    okx = venues["okx"]["funding"]["predicted"]
+    assert (
+        okx["rate"] == -0.0003
+        and okx["rate_8h"] == pytest.approx(-0.0006)
+        and okx["interval_source"] == "message"
+    )
+    binance = venues["binance"]["funding"]["predicted"]
+    assert binance["rate"] == 0.0002 and binance["quoted_at"] == as_of - timedelta(
+        minutes=30
+    )  # not the later 0.0009
+    assert listed["funding_interval_hours"].to_list() == [8.0]  # Binance's instrument list: 8 h, said so
+    assert binance["interval_source"] == "instrument list" and binance["rate_8h"] == pytest.approx(0.0002)
+    assert venues["hyperliquid"]["funding"]["predicted"] is None  # 3 h old at the hour
+    assert venues["bybit"]["funding"]["predicted"] is None  # nothing quoted
+    assert (
+        sorted(set(marks["venue"])) == ["binance", "hyperliquid", "okx"] and venues["bybit"]["basis"] is None
+    )
+    for venue in ("binance", "hyperliquid", "okx"):  # the newest mark over index − 1 known at the hour
+        newest = marks.filter(pl.col("venue") == venue).sort("ts")["basis"][-1]
+        assert venues[venue]["basis"] == pytest.approx(newest, abs=1e-6)

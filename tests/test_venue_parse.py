@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, records_frame
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, PredictedFunding, records_frame
 from levradar.venues import ParseError, parse
 from levradar.venues.common import number
 
@@ -42,12 +42,16 @@ def test_binance_force_order_sell_side_semantics() -> None:
     assert parse("binance", sell, NOW)[0].liquidated_side == "long"  # type: ignore[attr-defined]
 
 
-def test_binance_mark_price_keeps_mark_and_index_but_not_predicted_funding() -> None:
+def test_binance_mark_price_keeps_mark_index_and_the_predicted_rate_apart_from_settlements() -> None:
     msg = find("binance-futures.json", '"i": "11851')
-    (mark,) = parse("binance", msg, NOW)
-    assert isinstance(mark, MarkIndex)
+    mark, predicted = parse("binance", msg, NOW)
+    assert isinstance(mark, MarkIndex) and isinstance(predicted, PredictedFunding)
     assert (mark.mark, mark.index) == (11857.56, 11851.86949091)
     assert mark.basis == pytest.approx(11857.56 / 11851.86949091 - 1)
+    # r is the coming settlement's rate at T, not a settlement: its own dataset, the interval left unsaid
+    assert predicted.rate == 0.0001564 and predicted.dataset_name == "predicted_funding"
+    assert predicted.settles_at == datetime(2020, 8, 16, 8, tzinfo=UTC) and predicted.interval_hours is None
+    assert predicted.ts == mark.ts
 
 
 def test_bybit_all_liquidation_is_the_position_side() -> None:
@@ -61,9 +65,17 @@ def test_bybit_all_liquidation_is_the_position_side() -> None:
 
 def test_bybit_linear_ticker_gives_mark_index_and_coin_oi() -> None:
     msg = find("bybit-v5.json", '"topic": "tickers.BTCUSDT"')
-    mark, oi = parse("bybit", msg, NOW)
-    assert isinstance(mark, MarkIndex) and isinstance(oi, OpenInterest)
+    mark, oi, predicted = parse("bybit", msg, NOW)
+    assert (
+        isinstance(mark, MarkIndex)
+        and isinstance(oi, OpenInterest)
+        and isinstance(predicted, PredictedFunding)
+    )
     assert (mark.mark, mark.index) == (28552.81, 28562.25)
+    assert (
+        predicted.rate == float(msg["data"]["fundingRate"]) and predicted.ts == mark.ts
+    )  # the current period's
+    assert predicted.settles_at == datetime.fromtimestamp(int(msg["data"]["nextFundingTime"]) / 1000, tz=UTC)
     assert oi.raw_unit == "coin" and oi.oi_base == 52774.528
     assert oi.oi_usd == pytest.approx(52774.528 * 28552.81)
 
@@ -147,11 +159,22 @@ def test_okx_swap_open_interest_mark_and_index() -> None:
     assert len(oi) == 1 and oi[0].raw_unit == "contracts" and oi[0].oi_base == 644195.0
     assert {(m.mark, m.index) for m in marks} == {(2.1729, None), (None, 2.1675)}
     assert {m.symbol for m in marks} == {"WNCG-USDT-SWAP"}
+    (predicted,) = [r for r in out if isinstance(r, PredictedFunding)]  # the frame carrying fundingRate
+    assert predicted.rate == 0.00048105 and predicted.symbol == "WNCG-USDT-SWAP"
+    assert predicted.settles_at == datetime(2021, 12, 22, tzinfo=UTC) and predicted.interval_hours is None
 
 
 def test_hyperliquid_asset_context() -> None:
-    mark, oi = parse("hyperliquid", frames("hyperliquid.json")[0], NOW)
-    assert isinstance(mark, MarkIndex) and isinstance(oi, OpenInterest)
+    mark, oi, predicted = parse("hyperliquid", frames("hyperliquid.json")[0], NOW)
+    assert (
+        isinstance(mark, MarkIndex)
+        and isinstance(oi, OpenInterest)
+        and isinstance(predicted, PredictedFunding)
+    )
+    assert (
+        predicted.rate == 0.00004863 and predicted.interval_hours == 1.0
+    )  # hourly, paid at the next full hour
+    assert predicted.settles_at == NOW.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     assert (mark.mark, mark.index) == (0.19963, 0.1995) and mark.ts == NOW
     assert oi.oi_base == 18617460.0 and oi.oi_usd == pytest.approx(18617460.0 * 0.19963)
 

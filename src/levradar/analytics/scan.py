@@ -233,7 +233,8 @@ def _weighting(r: dict[str, Any], venues: list[dict[str, Any]]) -> dict[str, Any
     basis = r.get("funding_basis") or ("equal" if len(quoting) == 1 else None)
     return {
         "basis": basis,
-        "rule": WEIGHTING.get(basis or "", "no venue quotes funding") + "; outliers capped (docs/signals.md §1)",
+        "rule": WEIGHTING.get(basis or "", "no venue quotes funding")
+        + "; outliers capped (docs/signals.md §1)",
         "weights": {v["venue"]: v["funding"]["weight"] for v in quoting},
         "outliers": [v["venue"] for v in quoting if v["funding"]["outlier"]],
     }
@@ -393,16 +394,72 @@ def scan(
     Where ``levradar evaluate`` saved a probability model that beat the rule-based squeeze scores out of sample
     (``models/squeeze.json`` in the data directory), squeeze_long / squeeze_short are its probabilities (in %,
     within 24h) and ``squeeze_model`` names the model and its training window."""
-    return asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation, books=books))
+    reads = asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation, books=books))
+    return with_venue_quotes(store, reads, as_of)
+
+
+QUOTE_MAX_AGE = timedelta(
+    hours=2
+)  # a predicted rate or a mark/index older than this at the hour is not shown
+
+
+def with_venue_quotes(store: Store, reads: list[dict[str, Any]], as_of: datetime) -> list[dict[str, Any]]:
+    """Each venue of each read with what its live feed said last, known at ``as_of`` and at most
+    ``QUOTE_MAX_AGE`` old: ``funding.predicted`` (the rate quoted for the coming settlement, per 8h where its
+    interval is known — from the message, else the venue's instrument list) and ``basis`` (mark over index − 1)."""
+    assets = sorted({r["asset"] for r in reads})
+    if not assets:
+        return reads
+    start = as_of - QUOTE_MAX_AGE
+    newest = {
+        name: {
+            (row["venue"], row["symbol"]): row
+            for row in store.read(name, assets=assets, start=start, as_of=as_of)
+            .sort("ts")
+            .group_by("venue", "symbol", maintain_order=True)
+            .last()
+            .iter_rows(named=True)
+        }
+        for name in ("predicted_funding", "mark_index")
+    }
+    listed = {
+        (row["venue"], row["symbol"]): row["funding_interval_hours"]
+        for row in store.instruments().iter_rows(named=True)
+        if row.get("funding_interval_hours")
+    }
+    for read in reads:
+        for venue in read.get("venues", []):
+            key = (venue["venue"], venue["symbol"])
+            quote = newest["predicted_funding"].get(key)
+            venue["funding"]["predicted"] = None if quote is None else _predicted(quote, listed.get(key))
+            mark = newest["mark_index"].get(key)
+            venue["basis"] = _num(mark["basis"], 6) if mark is not None else None
+    return reads
+
+
+def _predicted(quote: dict[str, Any], listed_hours: float | None) -> dict[str, Any]:
+    hours, source = quote["interval_hours"], "message"
+    if hours is None and listed_hours:
+        hours, source = float(listed_hours), "instrument list"
+    return {
+        "rate": _num(quote["rate"], 10),
+        "interval_hours": hours,
+        "interval_source": source if hours else None,
+        "rate_8h": _num(quote["rate"] / hours * 8.0, 10) if hours else None,
+        "settles_at": quote["settles_at"],
+        "quoted_at": quote["ts"],
+    }
 
 
 __all__ = [
+    "QUOTE_MAX_AGE",
     "Evaluated",
     "asset_reads",
     "evaluate_frames",
     "evaluate_store",
     "newest_time",
     "scan",
+    "with_venue_quotes",
 ]
 
 

@@ -156,6 +156,33 @@ DATASETS: dict[str, Dataset] = {
             derived=("rate_1h", "rate_8h", "apr"),
         ),
         Dataset(
+            # the rate a venue quotes for its coming settlement (Binance markPrice ``r``, Bybit tickers, OKX
+            # funding-rate, Hyperliquid's hourly ``funding``), as seen at ``ts``; not a settlement
+            "predicted_funding",
+            {
+                **_MARKET,
+                "ts": UTC_TS,
+                "rate": pl.Float64(),
+                "interval_hours": pl.Float64(),  # null where the stream does not say (the venue's cadence does)
+                "settles_at": UTC_TS,
+                "source": pl.String(),
+                "quality": pl.Int8(),
+            },
+            key=("venue", "symbol", "ts"),
+            required=("venue", "symbol", "asset", "ts", "rate"),
+            bounds={"interval_hours": Bound(*FUNDING_INTERVAL_H)},
+            checks=(
+                Check(
+                    "rate",
+                    ("rate", "interval_hours"),
+                    (pl.col("rate") / pl.col("interval_hours").fill_null(FUNDING_INTERVAL_H[1])).abs()
+                    > FUNDING_PER_HOUR_MAX,
+                    f"|rate| / interval_hours must be <= {FUNDING_PER_HOUR_MAX:g} per hour",
+                ),
+            ),
+            derived=("rate_1h", "rate_8h", "apr"),
+        ),
+        Dataset(
             "open_interest",
             {
                 **_MARKET,

@@ -187,6 +187,26 @@ class MarkIndex(_Record):
 
 
 @dataclass(frozen=True)
+class PredictedFunding(_Record):
+    """The rate a venue quotes at ``ts`` for its settlement at ``settles_at`` (not a settlement itself);
+    ``interval_hours`` where the message says it."""
+
+    dataset_name: ClassVar[str] = "predicted_funding"
+    ts: datetime
+    rate: float
+    settles_at: datetime | None = None
+    interval_hours: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _utc(self.ts, "ts"))
+        if self.settles_at is not None:
+            object.__setattr__(self, "settles_at", _utc(self.settles_at, "settles_at"))
+        _finite(self.rate, "rate")
+        if self.interval_hours is not None:
+            _finite(self.interval_hours, "interval_hours", positive=True)
+
+
+@dataclass(frozen=True)
 class Instrument(_Record):
     """Static facts about a market (stored in the ``instruments`` table)."""
 
@@ -238,6 +258,7 @@ __all__ = [
     "Liquidation",
     "MarkIndex",
     "OpenInterest",
+    "PredictedFunding",
     "RecordError",
     "records_frame",
 ]

@@ -263,7 +263,10 @@ def finalize(
     out: dict[str, pl.DataFrame] = {}
     report = batch.report
     candles = None
-    for name in ("candles", "funding", "mark_index", "liquidations", "open_interest", "long_short_ratio"):
+    unknown = set(batch.parts) - set(DATASETS)
+    if unknown:  # never dropped in silence
+        raise ValueError(f"no such dataset: {', '.join(sorted(unknown))}")
+    for name in DATASETS:  # candles first: open interest is valued with them
         if name not in batch.parts:
             continue
         ds = DATASETS[name]

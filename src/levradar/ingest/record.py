@@ -103,6 +103,7 @@ def subscriptions(venue: str, assets: Sequence[str]) -> tuple[str, list[dict[str
             channels += [
                 {"channel": "mark-price", "instId": inst},
                 {"channel": "open-interest", "instId": inst},
+                {"channel": "funding-rate", "instId": inst},
             ]
         return "", [{"op": "subscribe", "args": channels}]
     if venue == "hyperliquid":

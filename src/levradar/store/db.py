@@ -448,7 +448,7 @@ def _cadence_sql(ds: Dataset) -> str:
 
 
 def _with_derived(ds: Dataset, frame: pl.DataFrame) -> pl.DataFrame:
-    if ds.name == "funding":
+    if ds.name in ("funding", "predicted_funding"):
         return frame.with_columns(funding_derived_exprs())
     if ds.name == "mark_index":
         return frame.with_columns(((pl.col("mark") - pl.col("index")) / pl.col("index")).alias("basis"))

@@ -86,5 +86,10 @@ def _v4() -> list[str]:
     ]
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3()), (4, _v4())]
+def _v5() -> list[str]:
+    """Predicted funding: the rate each venue quotes for its coming settlement, as the streams deliver it."""
+    return [create_table_sql(DATASETS["predicted_funding"])]
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3()), (4, _v4()), (5, _v5())]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

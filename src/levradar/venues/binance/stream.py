@@ -2,8 +2,8 @@
 
 ``forceOrder``: ``S`` is the side of the *forced order*: SELL closes a long, so a SELL means a long was liquidated.
 Binance sends at most one liquidation per symbol per second (the feed is sampled: ``sampled=True``).
-``markPrice``: mark ``p`` and index ``i``; ``r`` is the *predicted* rate of the coming settlement, not a settlement,
-so it is not stored as funding.
+``markPrice``: mark ``p`` and index ``i``; ``r`` is the *predicted* rate of the coming settlement at ``T``, stored
+as predicted funding (never as a settlement).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, _Record
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, PredictedFunding, _Record
 from levradar.venues.common import ParseError, millis, number, optional_number, perp_market
 
 VENUE = "binance"
@@ -27,9 +27,14 @@ def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
     if event == "markPriceUpdate":
         market = perp_market(VENUE, str(data.get("s", "")))
         when = millis(VENUE, data, "E")
-        return [
+        out: list[_Record] = [
             MarkIndex(VENUE, market.symbol, when, number(VENUE, data, "p"), optional_number(VENUE, data, "i"))
         ]
+        predicted = optional_number(VENUE, data, "r")
+        if predicted is not None:  # the coming settlement's rate; the symbol's interval is not in the message
+            settles = millis(VENUE, data, "T") if data.get("T") else None
+            out.append(PredictedFunding(VENUE, market.symbol, when, predicted, settles))
+        return out
     if "openInterest" in data and "symbol" in data:
         market = perp_market(VENUE, str(data["symbol"]))
         when = millis(VENUE, data, "time", default=received_at)

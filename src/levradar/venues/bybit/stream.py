@@ -3,7 +3,8 @@
 Liquidation ``S`` / ``side`` is the side of the *position* that was liquidated (Buy = a long was liquidated), the
 opposite convention to Binance; ``p`` is the bankruptcy price, ``v`` the size in coin. ``allLiquidation`` carries
 every liquidation (not sampled). Ticker deltas carry only the fields that changed: each present field gives a
-record. Linear ``openInterest`` is in coin; ``fundingRate`` is the current period's rate, not a settlement.
+record. Linear ``openInterest`` is in coin; ``fundingRate`` is the current period's rate, not a settlement: stored
+as predicted funding for ``nextFundingTime`` (with ``fundingIntervalHour`` where sent).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, Side, _Record
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, PredictedFunding, Side, _Record
 from levradar.venues.common import ParseError, millis, number, optional_number, perp_market
 
 VENUE = "bybit"
@@ -41,6 +42,11 @@ def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
         oi = optional_number(VENUE, data, "openInterest")
         if oi is not None:
             out.append(OpenInterest.from_raw(VENUE, market.symbol, when, oi, "coin", price=mark))
+        rate = optional_number(VENUE, data, "fundingRate")
+        if rate is not None:  # the current period's rate, settled at nextFundingTime
+            settles = millis(VENUE, data, "nextFundingTime") if data.get("nextFundingTime") else None
+            hours = optional_number(VENUE, data, "fundingIntervalHour")
+            out.append(PredictedFunding(VENUE, market.symbol, when, rate, settles, hours))
         return out
     return []
 

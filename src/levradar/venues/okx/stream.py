@@ -1,4 +1,5 @@
-"""OKX v5 public channels: ``liquidation-orders``, ``mark-price``, ``index-tickers``, ``open-interest``.
+"""OKX v5 public channels: ``liquidation-orders``, ``mark-price``, ``index-tickers``, ``open-interest``,
+``funding-rate`` (the coming settlement's rate: predicted funding).
 
 ``liquidation-orders``: ``posSide`` is the liquidated position's side (``side`` is the order's); ``sz`` is in
 *contracts*, converted to coin with the instrument's contract value (refused when unknown); ``bkPx`` is the
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, Side, _Record
+from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, PredictedFunding, Side, _Record
 from levradar.domain.venues import CONTRACT_SIZES
 from levradar.venues.common import ParseError, millis, number, perp_market
 
@@ -60,6 +61,17 @@ def parse(
             out.append(
                 MarkIndex(VENUE, market.symbol, millis(VENUE, item, "ts"), None, number(VENUE, item, "idxPx"))
             )
+        elif channel == "funding-rate" and item.get("fundingRate") not in (None, ""):
+            # the rate of the coming settlement at fundingTime (not a settlement); old frames carry only the next
+            market = perp_market(VENUE, str(item.get("instId", "")))
+            settles = millis(VENUE, item, "fundingTime")
+            following = millis(VENUE, item, "nextFundingTime") if item.get("nextFundingTime") else None
+            hours = (
+                (following - settles).total_seconds() / 3600 if following and following > settles else None
+            )
+            when = millis(VENUE, item, "ts", default=received_at)
+            rate = number(VENUE, item, "fundingRate")
+            out.append(PredictedFunding(VENUE, market.symbol, when, rate, settles, hours))
         elif channel == "open-interest":
             market = perp_market(VENUE, str(item.get("instId", "")))
             when = millis(VENUE, item, "ts", default=received_at)
