@@ -15,6 +15,7 @@ import copy
 import json
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,10 @@ def test_no_message_stops_a_stream_or_the_writer(monkeypatch: pytest.MonkeyPatch
         assert stats.messages == 2 * POISONS + 1
         assert stats.malformed == POISONS, (venue.name, stats.malformed)  # every poison counted
         rejected = (tmp_path / "rejected" / f"{venue.name}.jsonl").read_text().splitlines()
-        assert len(rejected) == POISONS and all(json.loads(line)["reason"] for line in rejected)
+        reasons = [json.loads(line)["reason"] for line in rejected]
+        assert len(rejected) == POISONS and all(reasons), Counter(
+            r.split(":")[0] for r in reasons
+        ).most_common(5)
         if venue.name == "hyperliquid":
             stored = oi.filter(oi["venue"] == "hyperliquid")
             assert sorted(stored["raw_value"].to_list()) == [1000.5 + i for i in range(POISONS + 1)]
