@@ -702,3 +702,27 @@ def test_killed_import_leaves_committed_data_intact(tmp_path: Path) -> None:
         assert landed["liquidations"].height > 0
         assert_tables_equal(landed, tables(ref, ingest=False))
         assert store.imports()["source"].to_list() == list(SOURCES)
+
+
+def test_a_predicted_rate_names_a_coming_settlement(tmp_path: Path) -> None:
+    """settles_at lies in the future by nature (up to a funding interval ahead): stored, where any other time
+    column in the future is refused; a settlement more than a day after its quote is set aside with the reason."""
+    from levradar.domain.records import PredictedFunding, records_frame
+    from levradar.ingest.normalize import Batch
+    from levradar.ingest.report import ImportReport
+
+    now = datetime.now(UTC)
+    quotes = [
+        PredictedFunding("binance", "BTCUSDT", now, 0.0001, now + timedelta(hours=8)),
+        PredictedFunding("okx", "BTC-USDT-SWAP", now, 0.0001, now + timedelta(days=3), 8.0),
+    ]
+    batch = Batch(ImportReport("record", "websocket"))
+    batch.add("predicted_funding", records_frame(quotes, source="record"))
+    with Store(tmp_path) as store:
+        report = write_batch(store, batch, "record", live=True)
+        stored = store.read("predicted_funding")
+    assert stored["venue"].to_list() == ["binance"] and stored["rate_8h"].to_list() == [
+        None
+    ]  # interval unknown
+    (aside,) = report.set_aside
+    assert aside["venue"] == "okx" and "coming settlement" in aside["reason"]

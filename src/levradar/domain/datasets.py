@@ -94,6 +94,7 @@ class Dataset:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the values a text column may take
     checks: tuple[Check, ...] = ()  # rules across columns
     derived: tuple[str, ...] = field(default=())  # computed on read, ignored on import
+    ahead: tuple[str, ...] = field(default=())  # time columns that name a coming event: they may lie in the future
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -179,8 +180,16 @@ DATASETS: dict[str, Dataset] = {
                     > FUNDING_PER_HOUR_MAX,
                     f"|rate| / interval_hours must be <= {FUNDING_PER_HOUR_MAX:g} per hour",
                 ),
+                Check(
+                    "settles_at",
+                    ("settles_at", "ts"),
+                    (pl.col("settles_at") < pl.col("ts") - timedelta(hours=1))
+                    | (pl.col("settles_at") > pl.col("ts") + timedelta(days=1)),
+                    "must be the coming settlement: from an hour before ts to a day after it",
+                ),
             ),
             derived=("rate_1h", "rate_8h", "apr"),
+            ahead=("settles_at",),
         ),
         Dataset(
             "open_interest",

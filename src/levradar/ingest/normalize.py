@@ -151,6 +151,8 @@ def rules(ds: Dataset, now: datetime) -> list[Rule]:
                     f"must not be before {_show(EARLIEST_TS)} (Bitcoin's genesis block: no market is older)",
                 )
             )
+            if col in ds.ahead:  # a coming event (a settlement): bounded by the dataset's own checks instead
+                continue
             out.append(
                 Rule(
                     col,
