@@ -192,19 +192,21 @@ class Frames:
     """One WebSocket server replaying a list of frames to every connection, then staying open."""
 
     def __init__(self, frames: list[Any]) -> None:
-        self.frames, self.paths = frames, []
+        self.frames, self.paths, self.connections = frames, [], 0
         self.port = 0
-        self.ready = threading.Event()
+        self.ready, self.sent = threading.Event(), threading.Event()
 
     async def handler(self, ws: Any) -> None:
+        self.connections += 1
         self.paths.append(ws.request.path)
-        for frame in self.frames:
-            await ws.send(json.dumps(frame))
+        for frame in self.frames:  # text or bytes as they are (raw, even broken, frames), objects as JSON
+            await ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
+        self.sent.set()
         await asyncio.sleep(60)
 
     def start(self) -> Frames:
         async def main() -> None:
-            async with websockets.serve(self.handler, "127.0.0.1", 0) as server:
+            async with websockets.serve(self.handler, "127.0.0.1", 0, max_size=None) as server:
                 self.port = server.sockets[0].getsockname()[1]
                 self.ready.set()
                 await asyncio.Future()
@@ -265,7 +267,8 @@ def test_record_against_a_dead_venue_fails_and_says_so(tmp_path: Path) -> None:
     from levradar.cli import app
 
     result = CliRunner().invoke(
-        app, ["record", "--venues", "bybit", "--assets", "BTC", "--duration", "1", "--data-dir", str(tmp_path)]
+        app,
+        ["record", "--venues", "bybit", "--assets", "BTC", "--duration", "1", "--data-dir", str(tmp_path)],
     )
     assert result.exit_code == 1, result.output
     assert "NEVER CONNECTED" in result.output and "never connected to bybit" in result.output

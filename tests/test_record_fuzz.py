@@ -10,22 +10,19 @@ it stored, and no stream may drop or reconnect.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import random
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
 from levradar.ingest.record import record
 from levradar.store import Store
-from tests.test_record import BINANCE_LIQ, HL_CTX, LIQ, OKX_LIQ
+from tests.test_record import BINANCE_LIQ, HL_CTX, LIQ, OKX_LIQ, Frames
 
 POISONS = 1000
 Path_ = tuple[str | int, ...]
@@ -158,34 +155,6 @@ VENUES = [
 ]
 
 
-class Hostile:
-    """A WebSocket server sending good, poison, good, … then staying open; counts its connections."""
-
-    def __init__(self, frames: list[str | bytes]) -> None:
-        self.frames, self.connections, self.port = frames, 0, 0
-        self.ready, self.sent = threading.Event(), threading.Event()
-
-    async def handler(self, ws: Any) -> None:
-        self.connections += 1
-        for frame in self.frames:
-            await ws.send(frame)
-        self.sent.set()
-        await asyncio.sleep(60)
-
-    def start(self) -> Hostile:
-        async def main() -> None:
-            async with websockets.serve(self.handler, "127.0.0.1", 0, max_size=None) as server:
-                self.port = server.sockets[0].getsockname()[1]
-                self.ready.set()
-                await asyncio.Future()
-
-        threading.Thread(
-            target=lambda: asyncio.new_event_loop().run_until_complete(main()), daemon=True
-        ).start()
-        assert self.ready.wait(5)
-        return self
-
-
 def test_no_message_stops_a_stream_or_the_writer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     rng = random.Random(2026)
     servers = {}
@@ -193,7 +162,7 @@ def test_no_message_stops_a_stream_or_the_writer(monkeypatch: pytest.MonkeyPatch
         frames: list[str | bytes] = [venue.good(0)]
         for i in range(POISONS):
             frames += [venue.poison(i, rng), venue.good(i + 1)]
-        servers[venue.name] = Hostile(frames).start()
+        servers[venue.name] = Frames(frames).start()  # good, poison, good, ... then open
         monkeypatch.setenv(
             f"LEVRADAR_{venue.name.upper()}_WS_URL", f"ws://127.0.0.1:{servers[venue.name].port}"
         )

@@ -50,6 +50,14 @@ BINANCE_RATIOS = {
 }
 
 
+def _list_page(client: HttpClient, path: str, params: dict[str, Any]) -> list[Any]:
+    """One page of a list endpoint; anything but a list is the venue's error."""
+    page = client.get_json(path, params, bucket=path)
+    if not isinstance(page, list):
+        raise InputError(f"{client.base_url}{path}", None, None, f"expected a list, got {str(page)[:200]!r}")
+    return page
+
+
 def _pages(
     client: HttpClient, path: str, params: dict[str, Any], limit: int, time_key: str | int
 ) -> list[Any]:
@@ -57,11 +65,7 @@ def _pages(
     out: list[Any] = []
     start = params["startTime"]
     while start <= params["endTime"]:
-        page = client.get_json(path, {**params, "startTime": start, "limit": limit}, bucket=path)
-        if not isinstance(page, list):
-            raise InputError(
-                f"{client.base_url}{path}", None, None, f"expected a list, got {str(page)[:200]!r}"
-            )
+        page = _list_page(client, path, {**params, "startTime": start, "limit": limit})
         out += page
         if len(page) < limit:
             break
@@ -78,11 +82,7 @@ def stats_pages(
     out: list[Any] = []
     end = params["endTime"]
     while end >= params["startTime"]:
-        page = client.get_json(path, {**params, "endTime": end, "limit": limit}, bucket=path)
-        if not isinstance(page, list):
-            raise InputError(
-                f"{client.base_url}{path}", None, None, f"expected a list, got {str(page)[:200]!r}"
-            )
+        page = _list_page(client, path, {**params, "endTime": end, "limit": limit})
         out += page
         if len(page) < limit:
             break
