@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from levradar.analytics.memo import memo
 from levradar.analytics.scan import LIQUIDATION_UNAVAILABLE, history, newest_time, scan, screen
 from levradar.analytics.signals import NEUTRAL_TAG, SETUP_TAGS
 from levradar.domain.datasets import DATASET_NAMES
@@ -622,7 +623,7 @@ def test_lsi_components_follow_the_reads_own_z_scores(
 def test_each_venue_shows_its_predicted_funding_and_basis_as_known_then(tmp_path: Path) -> None:
     """scan puts beside each venue's settled funding the rate it quoted for its coming settlement (per 8h from the
     message's interval, else the venue's instrument list) and its basis — as known at the hour, at most 2 h old."""
-    from levradar.domain.records import PredictedFunding, records_frame
+    from levradar.domain.records import MarkIndex, PredictedFunding, records_frame
     from levradar.ingest.normalize import Batch
     from levradar.ingest.report import ImportReport
     from levradar.ingest.run import write_batch
@@ -642,12 +643,18 @@ def test_each_venue_shows_its_predicted_funding_and_basis_as_known_then(tmp_path
             ),  # too old
             PredictedFunding("okx", "BTC-USDT-SWAP", as_of - timedelta(minutes=5), -0.0003, as_of, 4.0),
         ]
+        marks_live = [  # a live mark with its index 10 min before the hour (basis +0.05 %); the sample's are mark-only
+            MarkIndex("binance", "BTCUSDT", as_of - timedelta(minutes=10), 120_060.0, 120_000.0),
+            MarkIndex("okx", "BTC-USDT-SWAP", as_of - timedelta(hours=3), 120_000.0, 119_000.0),  # too old
+        ]
         batch = Batch(ImportReport("record", "websocket"))
         batch.add("predicted_funding", records_frame(quotes, source="record"))
+        batch.add("mark_index", records_frame(marks_live, source="record"))
         write_batch(store, batch, "record", live=True)
         listed = store.instruments().filter((pl.col("venue") == "binance") & (pl.col("symbol") == "BTCUSDT"))
         marks = store.read("mark_index", assets=["BTC"], start=as_of - timedelta(hours=2), as_of=as_of)
         (btc,) = [r for r in scan(store, as_of, ["BTC"]) if r["asset"] == "BTC"]
+        written = memo(store, "BTC", as_of)
     venues = {v["venue"]: v for v in btc["venues"]}
     okx = venues["okx"]["funding"]["predicted"]
     assert (
@@ -663,9 +670,24 @@ def test_each_venue_shows_its_predicted_funding_and_basis_as_known_then(tmp_path
     assert binance["interval_source"] == "instrument list" and binance["rate_8h"] == pytest.approx(0.0002)
     assert venues["hyperliquid"]["funding"]["predicted"] is None  # 3 h old at the hour
     assert venues["bybit"]["funding"]["predicted"] is None  # nothing quoted
-    assert (
-        sorted(set(marks["venue"])) == ["binance", "hyperliquid", "okx"] and venues["bybit"]["basis"] is None
+    # the newest mark over index − 1 known at the hour, from a row that has both: the sample's hourly marks (up to
+    # 20:00) carry no index, so only Binance's live quote gives a basis; OKX's is 3 h old
+    assert sorted(set(marks["venue"])) == ["binance", "hyperliquid", "okx"]
+    assert marks.filter(pl.col("basis").is_not_null())["venue"].to_list() == ["binance"]
+    assert venues["binance"]["basis"] == pytest.approx(0.0005, abs=1e-9)
+    assert [venues[v]["basis"] for v in ("bybit", "hyperliquid", "okx")] == [None, None, None]
+    # the memo says what was quoted, per 8h, and names a venue quoting against the last settled sign
+    (quotes,) = [f for f in written["views"]["derivatives"] if f["id"] == "venue_quotes"]
+    assert quotes["values"]["predicted_rate_8h"] == {
+        "binance": pytest.approx(0.0002),
+        "okx": pytest.approx(-0.0006),
+    }
+    settled = btc["funding"]["rate_8h"]
+    assert quotes["values"]["settled_rate_8h"] == settled
+    assert quotes["values"]["sign_flips"] == sorted(
+        v for v, r in (("binance", 0.0002), ("okx", -0.0006)) if r * settled < 0
     )
-    for venue in ("binance", "hyperliquid", "okx"):  # the newest mark over index − 1 known at the hour
-        newest = marks.filter(pl.col("venue") == venue).sort("ts")["basis"][-1]
-        assert venues[venue]["basis"] == pytest.approx(newest, abs=1e-6)
+    assert quotes["values"]["basis"] == {"binance": pytest.approx(0.0005, abs=1e-9)}
+    assert "Next settlement as quoted: binance +0.0200 %, okx -0.0600 % per 8h" in written["text"]
+    assert "basis binance +0.050 %" in quotes["text"]
+    assert quotes["text"] in written["text"]

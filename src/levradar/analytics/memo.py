@@ -122,6 +122,7 @@ def memo_text(a: Analysis) -> str:
             )
             if x
         ),
+        text("derivatives", "venue_quotes"),
         f"Playbook: {a.read['playbook']}" if a.read["playbook"] else "",
         " ".join(x for x in (text("derivatives", "liquidations"), text("derivatives", "forced_flow")) if x),
         " ".join(x for x in (text("execution", "bias"), text("execution", "trigger")) if x),

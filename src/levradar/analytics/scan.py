@@ -411,16 +411,22 @@ def with_venue_quotes(store: Store, reads: list[dict[str, Any]], as_of: datetime
     if not assets:
         return reads
     start = as_of - QUOTE_MAX_AGE
+    known = {
+        "predicted_funding": store.read("predicted_funding", assets=assets, start=start, as_of=as_of),
+        # the newest mark that has its index beside it: a mark-only row (price panels) says nothing of basis
+        "mark_index": store.read("mark_index", assets=assets, start=start, as_of=as_of).filter(
+            pl.col("basis").is_not_null()
+        ),
+    }
     newest = {
         name: {
             (row["venue"], row["symbol"]): row
-            for row in store.read(name, assets=assets, start=start, as_of=as_of)
-            .sort("ts")
+            for row in frame.sort("ts")
             .group_by("venue", "symbol", maintain_order=True)
             .last()
             .iter_rows(named=True)
         }
-        for name in ("predicted_funding", "mark_index")
+        for name, frame in known.items()
     }
     listed = {
         (row["venue"], row["symbol"]): row["funding_interval_hours"]

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
+from levradar.analytics.scan import QUOTE_MAX_AGE
 
 Bias = Literal["long", "short", "none"]
 CROWDED = 60.0  # |crowding| at or above which positioning is crowded: no trend-following into it
@@ -74,6 +75,40 @@ def pocket_text(p: dict[str, Any] | None, side: str) -> str:
 # -- Derivatives ---------------------------------------------------------------------------------------------
 
 
+def venue_quotes(read: dict[str, Any]) -> Finding | None:
+    """What the venues' live feeds quoted at the hour: the predicted rate of each one's coming settlement (per 8h)
+    against the asset's last settled rate — a quote of the other sign says the crowding is turning before the
+    settlement shows it — and each venue's basis (mark over index − 1). None when no venue quoted either."""
+    predicted = {
+        v["venue"]: v["funding"]["predicted"]["rate_8h"]
+        for v in read.get("venues", [])
+        if (v.get("funding") or {}).get("predicted") and v["funding"]["predicted"]["rate_8h"] is not None
+    }
+    basis = {v["venue"]: v["basis"] for v in read.get("venues", []) if v.get("basis") is not None}
+    if not predicted and not basis:
+        return None
+    settled = read["funding"]["rate_8h"]
+    flips = sorted(venue for venue, rate in predicted.items() if settled is not None and rate * settled < 0)
+    parts = []
+    if predicted:
+        quotes = ", ".join(f"{venue} {_pct(rate, 4)}" for venue, rate in sorted(predicted.items()))
+        parts.append(f"Next settlement as quoted: {quotes} per 8h")
+        if flips:
+            parts.append(
+                f"{', '.join(flips)} quote{'s' if len(flips) == 1 else ''} the opposite sign "
+                f"to the last settled {_pct(settled, 4)}"
+            )
+    if basis:
+        parts.append("basis " + ", ".join(f"{venue} {_pct(b, 3)}" for venue, b in sorted(basis.items())))
+    return Finding(
+        "venue_quotes",
+        "; ".join(parts) + ".",
+        {"predicted_rate_8h": predicted, "settled_rate_8h": settled, "sign_flips": flips, "basis": basis},
+        {"max_quote_age_hours": QUOTE_MAX_AGE.total_seconds() / 3600},
+        read["data_time"],
+    )
+
+
 def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
     """Funding, OI, positioning scores and liquidation proximity as the radar read them."""
     t = read["data_time"]
@@ -122,10 +157,16 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
                 "nearest_below": liq.get("nearest_below"),
                 "nearest_above": liq.get("nearest_above"),
             },
-            {"daily_vol_boundaries": cfg.value("liquidation", "boundaries"), "model_from": liq.get("run_from")},
+            {
+                "daily_vol_boundaries": cfg.value("liquidation", "boundaries"),
+                "model_from": liq.get("run_from"),
+            },
             t,
         ),
     ]
+    quoted = venue_quotes(read)
+    if quoted is not None:
+        out.append(quoted)
     forecast = liq.get("forecast_24h") or {}
     if forecast.get("total_usd") is not None:
         out.append(

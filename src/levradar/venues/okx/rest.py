@@ -107,10 +107,14 @@ def backfill(client: HttpClient, assets: Sequence[str], since: datetime, until: 
         funding = _pages(
             client, "/api/v5/public/funding-rate-history", inst, since, lambda p: int(p["fundingTime"])
         )
-        funding = [p for p in funding if int(p["fundingTime"]) <= ms(until)]
-        add_settlements(
-            batch, "okx", m.symbol, funding, "fundingTime", "fundingRate", "okx:funding-rate-history"
-        )
+        # OKX documents this endpoint's `fundingRate` as the *predicted* rate and `realizedRate` as the one
+        # actually settled: store realizedRate (fundingRate only where a record has no realizedRate)
+        funding = [
+            {**p, "settled": p.get("realizedRate") or p["fundingRate"]}
+            for p in funding
+            if int(p["fundingTime"]) <= ms(until)
+        ]
+        add_settlements(batch, "okx", m.symbol, funding, "fundingTime", "settled", "okx:funding-rate-history")
         bars = _pages(
             client, "/api/v5/market/history-candles", {**inst, "bar": "1H"}, since, lambda b: int(b[0])
         )
