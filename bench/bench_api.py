@@ -3,10 +3,14 @@
 - /api/radar: an open-loop load generator (requests sent on a fixed schedule, whatever the answers do) at
   --rate requests/s for --seconds against a real `levradar serve` subprocess on 127.0.0.1; latency is measured
   from each request's scheduled time (queueing included: no coordinated omission). p50/p99/max in ms.
+- a mixed load at --mixed-rate requests/s: radar, an asset read, a heatmap, scenarios and a chart in turn over the
+  bundled assets, per endpoint and overall, with the p99 of the first and the last quarter of the run (a growing
+  queue shows as the last quarter's p99 far above the first's).
+Both loads start only after the server's start-up warm-up has finished (`/api/health` reports no background job).
 - the asset page: navigation start → the 90-day heatmap drawn (Plotly resolved), cold (a new browser profile:
   plotly.js parsed for the first time) and warm (the page opened again), medians over --pages runs.
 
-Run: python bench/bench_api.py [--rate 200] [--seconds 20] [--pages 5] [--data-dir D]
+Run: python bench/bench_api.py [--rate 200] [--mixed-rate 50] [--seconds 20] [--pages 5] [--data-dir D]
 (without --data-dir the bundled sample is imported into a temporary store).
 """
 
@@ -64,34 +68,61 @@ def wait_idle(url: str, timeout_s: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-async def load(url: str, rate: float, seconds: float) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+def _quantiles(latencies_s: list[float]) -> dict[str, float]:
+    ms = sorted(x * 1000 for x in latencies_s)
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 2),
+        "max_ms": round(ms[-1], 2),
+    }
 
-        async def one(due: float) -> None:
+
+async def load(url: str, rate: float, seconds: float, paths: list[str]) -> dict[str, Any]:
+    """Open loop: request i goes out at t0 + i/rate for ``paths[i % len(paths)]``; latency from its due time."""
+    done: list[tuple[int, str, float]] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def one(i: int, due: float) -> None:
             nonlocal errors
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            path = paths[i % len(paths)]
             try:
-                response = await client.get("/api/radar")
+                response = await client.get(path)
                 response.raise_for_status()
-                latencies.append(time.perf_counter() - due)
+                done.append((i, path, time.perf_counter() - due))
             except httpx.HTTPError:
                 errors += 1
 
         t0 = time.perf_counter() + 0.2
         n = int(rate * seconds)
-        await asyncio.gather(*(one(t0 + i / rate) for i in range(n)))
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "requests": n,
-        "errors": errors,
-        "rate_per_s": rate,
-        "p50_ms": round(statistics.median(ms), 2),
-        "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 2),
-        "max_ms": round(ms[-1], 2),
-    }
+        await asyncio.gather(*(one(i, t0 + i / rate) for i in range(n)))
+    out: dict[str, Any] = {"requests": n, "errors": errors, "rate_per_s": rate}
+    out |= _quantiles([lat for _, _, lat in done])
+    if len(paths) > 1:
+        out["by_endpoint"] = {
+            p: _quantiles([lat for _, q, lat in done if q == p])
+            for p in paths
+            if any(q == p for _, q, _ in done)
+        }
+        quarter = n // 4
+        out["p99_first_quarter_ms"] = _quantiles([lat for i, _, lat in done if i < quarter])["p99_ms"]
+        out["p99_last_quarter_ms"] = _quantiles([lat for i, _, lat in done if i >= n - quarter])["p99_ms"]
+    return out
+
+
+MIXED = [
+    "/api/radar",
+    "/api/assets/{asset}",
+    "/api/assets/{asset}/heatmap",
+    "/api/assets/{asset}/scenarios",
+    "/api/assets/{asset}/figures/funding",
+]
+
+
+def mixed_paths(assets: list[str]) -> list[str]:
+    return [p.format(asset=a) for a in assets for p in MIXED]
 
 
 def page_times(url: str, runs: int) -> dict[str, Any]:
@@ -122,6 +153,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pages", type=int, default=5)
+    parser.add_argument("--mixed-rate", type=float, default=50.0)
     parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,15 +164,18 @@ def main() -> None:
                 import_source(store, "sample", Path("."), Filters())
         proc, url = start(data_dir)
         try:
-            time.sleep(
-                3
-            )  # let the background warm-up (heatmaps, charts) finish, as a running server would have
-            radar = asyncio.run(load(url, args.rate, args.seconds))
+            wait_idle(url)  # the start-up warm-up (heatmaps, charts) finished, as on a running server
+            radar = asyncio.run(load(url, args.rate, args.seconds, ["/api/radar"]))
+            with urllib.request.urlopen(url + "/api/radar", timeout=30) as response:
+                assets = sorted({r["asset"] for r in json.loads(response.read())["assets"]})
+            mixed = asyncio.run(load(url, args.mixed_rate, args.seconds, mixed_paths(assets)))
             pages = page_times(url, args.pages)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    print(json.dumps({"api_radar": radar, "asset_page": pages, "machine": machine()}, indent=2))
+    print(
+        json.dumps({"api_radar": radar, "mixed": mixed, "asset_page": pages, "machine": machine()}, indent=2)
+    )
 
 
 if __name__ == "__main__":

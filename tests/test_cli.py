@@ -143,7 +143,9 @@ def test_demo_json_has_one_row_per_asset(demo: DemoRuns) -> None:
     # default "now": the newest hour at which every asset's main venues have a closed bar (not the newest bar of
     # any venue: Hyperliquid's sample runs a day past the others)
     candles = pl.read_parquet(sample_dir() / "candles.parquet").filter(pl.col("interval") == "1h")
-    last_close = candles.group_by("asset", "venue").agg((pl.col("ts").max() + timedelta(hours=1)).alias("close"))
+    last_close = candles.group_by("asset", "venue").agg(
+        (pl.col("ts").max() + timedelta(hours=1)).alias("close")
+    )
     rule = demo.first["as_of_rule"]
     ready = [
         min(last_close.filter((pl.col("asset") == a) & pl.col("venue").is_in(v))["close"].to_list())
@@ -457,3 +459,24 @@ def test_error_message_is_one_line(case: str, tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ") and fragment in lines[0]
+
+
+def test_help_and_version_load_no_heavy_module() -> None:
+    """Start-up stays fast: `--version` and `--help` (of the app and of a command) import none of polars, DuckDB,
+    numba, scipy or the analytics; the command's own imports run only when it does."""
+    probe = (
+        "import sys\n"
+        "from levradar.cli import app\n"
+        "for args in (['--version'], ['--help'], ['scan', '--help'], ['import-source', '--help']):\n"
+        "    try:\n"
+        "        app(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('polars', 'duckdb', 'numba', 'scipy', 'levradar.analytics.scan', 'levradar.store')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "levradar " in done.stdout and "Source set: perp-panels" in done.stdout

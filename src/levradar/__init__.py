@@ -1,10 +1,18 @@
 """levradar — the Crypto Leverage Radar."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("levradar")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__`` is read from the installed metadata only when asked for (keeps start-up fast)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'levradar' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("levradar")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0+unknown"
+
 
 __all__ = ["__version__"]

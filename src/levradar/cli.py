@@ -7,21 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import duckdb
-import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from levradar import __version__
-from levradar.analytics.config import ConfigError, SignalConfig, load_config
-from levradar.analytics.coverage import choose_as_of
-from levradar.analytics.heatmap import asset_heatmap, book, grid_json, load_heatmap_config, outlook, summarize
-from levradar.analytics.scan import history, newest_time, scan, screen
-from levradar.analytics.scenario import scenario
 from levradar.cli_support import (
     OptionError,
     console,
@@ -32,29 +24,15 @@ from levradar.cli_support import (
     print_report,
     split_list,
 )
-from levradar.domain.datasets import DATASET_NAMES, UnknownDatasetError
-from levradar.domain.records import RecordError
-from levradar.domain.symbols import SymbolError, canonical_market
-from levradar.domain.units import UnitError
-from levradar.domain.venues import UnknownVenueError
-from levradar.ingest.files import FORMATS, export_frame, load_file, parse_mapping, write_frame
-from levradar.ingest.normalize import InputError
-from levradar.ingest.record import record
-from levradar.ingest.run import UnknownSourceError, import_source, write_batch
-from levradar.ingest.sources import SOURCES, Filters
-from levradar.ingest.sync import summary_dict, sync
-from levradar.net.http import RetryPolicy
-from levradar.render import (
-    print_checklist,
-    print_heatmap,
-    print_history,
-    print_review,
-    print_scan,
-    print_scenarios,
-    print_screen,
-    print_validation,
-)
-from levradar.store import Store, StoreError, resolve_data_dir
+from levradar.names import DATASET_NAMES, FILE_FORMATS, SOURCE_NAMES
+
+# Commands import what they use when they run: `levradar --help` and `--version` load none of polars, DuckDB,
+# numba or the analytics (docs/signals.md §9, start-up).
+if TYPE_CHECKING:
+    import polars as pl
+
+    from levradar.analytics.config import SignalConfig
+    from levradar.store import Store
 
 err_console = Console(stderr=True)
 
@@ -78,6 +56,36 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """The failures a user can cause (bad input, unknown names, an unreadable store): one line, exit code 2."""
+    import duckdb
+
+    from levradar.analytics.config import ConfigError
+    from levradar.domain.datasets import UnknownDatasetError
+    from levradar.domain.records import RecordError
+    from levradar.domain.symbols import SymbolError
+    from levradar.domain.units import UnitError
+    from levradar.domain.venues import UnknownVenueError
+    from levradar.ingest.normalize import InputError
+    from levradar.ingest.run import UnknownSourceError
+    from levradar.store import StoreError
+
+    return (
+        InputError,
+        StoreError,
+        UnknownDatasetError,
+        UnknownVenueError,
+        UnknownSourceError,
+        SymbolError,
+        OptionError,
+        RecordError,
+        UnitError,
+        ConfigError,
+        ValueError,
+        duckdb.Error,
+    )
+
+
 def clean_errors(func: F) -> F:
     """Turn expected failures into one clear line on stderr and exit code 2 — never a traceback."""
 
@@ -85,28 +93,20 @@ def clean_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (
-            InputError,
-            StoreError,
-            UnknownDatasetError,
-            UnknownVenueError,
-            UnknownSourceError,
-            SymbolError,
-            OptionError,
-            RecordError,
-            UnitError,
-            ConfigError,
-            ValueError,
-        ) as exc:
+        except Exception as exc:
+            if not isinstance(exc, _expected_errors()):
+                raise
+            if type(exc).__module__.startswith("duckdb"):
+                raise fail(f"store error: {exc}") from None
             raise fail(str(exc)) from None
-        except duckdb.Error as exc:
-            raise fail(f"store error: {exc}") from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
     if value:
+        from levradar import __version__
+
         typer.echo(f"levradar {__version__}")
         raise typer.Exit()
 
@@ -123,7 +123,7 @@ def main(
 @app.command("import-source")
 @clean_errors
 def import_source_cmd(
-    name: Annotated[str, typer.Argument(help=f"Source set: {', '.join(SOURCES)}.")],
+    name: Annotated[str, typer.Argument(help=f"Source set: {', '.join(SOURCE_NAMES)}.")],
     path: Annotated[Path, typer.Argument(help="The set's folder (or file).")] = Path("."),
     assets: Annotated[str | None, typer.Option(help="Only these assets, comma-separated (BTC,ETH).")] = None,
     venues: Annotated[
@@ -139,8 +139,13 @@ def import_source_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Import a real data set (perp-panels, multivenue-2025, funding-7venues, hyperliquid-rest, canonical, sample)."""
-    if name not in SOURCES:
-        raise UnknownSourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}")
+    from levradar.ingest.normalize import InputError
+    from levradar.ingest.run import UnknownSourceError, write_batch
+    from levradar.ingest.sources import SOURCES, Filters
+    from levradar.store import Store, resolve_data_dir
+
+    if name not in SOURCE_NAMES:
+        raise UnknownSourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}")
     if name != "sample" and not path.exists():
         raise InputError(str(path), None, None, "no such file or folder")
     filters = Filters(
@@ -173,6 +178,11 @@ def import_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Import a canonical file, or your own export with --map, into the store."""
+    from levradar.ingest.files import load_file, parse_mapping
+    from levradar.ingest.normalize import InputError
+    from levradar.ingest.run import write_batch
+    from levradar.store import Store, resolve_data_dir
+
     if not file.exists():
         raise InputError(str(file), None, None, "no such file")
     batch = load_file(dataset, file, mapping=parse_mapping(mapping or []), venue=venue, symbol=symbol)
@@ -191,11 +201,16 @@ def export_cmd(
     ] = None,
     start: Annotated[str | None, typer.Option("--from", help="From this time (ISO 8601, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Up to this time (ISO 8601, UTC).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FILE_FORMATS)}.")] = "csv",
     out: Annotated[Path | None, typer.Option(help="Output file (default: standard output).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Export a dataset as CSV, JSON or Parquet (re-importable with `levradar import`)."""
+    from levradar.domain.symbols import canonical_market
+    from levradar.ingest.files import export_frame, write_frame
+    from levradar.ingest.normalize import InputError
+    from levradar.store import Store, resolve_data_dir
+
     venues = split_list(venue)
     symbols = None
     if symbol:
@@ -222,6 +237,8 @@ def export_cmd(
 @clean_errors
 def status_cmd(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """What the store holds: rows, time range and gaps per dataset, venue and symbol."""
+    from levradar.store import Store, resolve_data_dir
+
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
         frame = store.status()
@@ -275,6 +292,9 @@ def demo_cmd(
 
 
 def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: bool) -> None:
+    from levradar.ingest.run import import_source
+    from levradar.store import Store
+
     with Store(directory) as store:
         report = import_source(store, "sample", Path("."))
         if not as_json:
@@ -286,6 +306,9 @@ NO_BARS = "the store holds no 1h, 4h, 8h or 1d candles: import or sync price dat
 
 
 def _as_of(store: Store, text: str | None) -> datetime:
+    from levradar.analytics.scan import newest_time
+    from levradar.store import StoreError
+
     as_of = parse_time(text, "--as-of") or newest_time(store)
     if as_of is None:
         raise StoreError(NO_BARS)
@@ -296,6 +319,9 @@ def _as_of_rule(
     store: Store, text: str | None, cfg: SignalConfig, assets: list[str] | None
 ) -> tuple[datetime, dict[str, Any]]:
     """The as-of of a scan and how it was chosen (given, or the default rule with each asset's main venues)."""
+    from levradar.analytics.coverage import choose_as_of
+    from levradar.store import StoreError
+
     given = parse_time(text, "--as-of")
     if given is not None:
         return given, {"as_of": given, "rule": "given with --as-of"}
@@ -313,6 +339,11 @@ def _scan(
     as_json: bool,
     extra: dict[str, Any] | None = None,
 ) -> None:
+    from levradar.analytics.config import load_config
+    from levradar.analytics.scan import scan
+    from levradar.ingest.normalize import InputError
+    from levradar.render import print_scan
+
     cfg = load_config(config)
     names = split_list(assets, upper=True)
     as_of, rule = _as_of_rule(store, as_of_text, cfg, names)
@@ -367,7 +398,10 @@ def scan_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """The radar: regimes, scores, LSI, setup, tag, contradictions and transitions per asset, sorted by LSI."""
+    from levradar.analytics.config import load_config
     from levradar.evaluation.fanout import cluster_address
+    from levradar.render import print_scan
+    from levradar.store import Store, resolve_data_dir
 
     directory = resolve_data_dir(data_dir)
     address = cluster_address(cluster)
@@ -397,6 +431,11 @@ def screen_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Most crowded, most fragile, highest squeeze risk — vs the market and vs each asset's own last 30 days."""
+    from levradar.analytics.config import load_config
+    from levradar.analytics.scan import screen
+    from levradar.render import print_screen
+    from levradar.store import Store, resolve_data_dir
+
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
         result = screen(store, when, split_list(assets, upper=True), load_config(config))
@@ -417,6 +456,12 @@ def history_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Hourly labels and scores of one asset over a period, each hour as it was known then."""
+    from levradar.analytics.config import load_config
+    from levradar.analytics.scan import history
+    from levradar.ingest.normalize import InputError
+    from levradar.render import print_history
+    from levradar.store import Store, resolve_data_dir
+
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         first = parse_time(start, "--from")
         last = _as_of(store, end)
@@ -452,7 +497,10 @@ def heatmap_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """The modelled liquidation map: long clusters below price, short clusters above, nearest pockets."""
+    from levradar.analytics.heatmap import asset_heatmap, grid_json, load_heatmap_config, outlook, summarize
     from levradar.analytics.prints import liquidation_prints
+    from levradar.render import print_heatmap
+    from levradar.store import Store, resolve_data_dir
 
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
@@ -518,6 +566,11 @@ def scenario_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """What a ±x % move liquidates, and whether the forced flow cascades into the next pockets."""
+    from levradar.analytics.heatmap import asset_heatmap, book, load_heatmap_config
+    from levradar.analytics.scenario import scenario
+    from levradar.render import print_scenarios
+    from levradar.store import Store, resolve_data_dir
+
     changes = [_move(m) for m in (moves or ["-2%", "-1%", "1%", "2%"])]
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
@@ -562,6 +615,10 @@ def sync_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Backfill from the venues' public REST APIs, then increment; one venue failing never stops the others."""
+    from levradar.ingest.sync import summary_dict, sync
+    from levradar.net.http import RetryPolicy
+    from levradar.store import Store, resolve_data_dir
+
     start = parse_time(since or None, "--since")
     directory = resolve_data_dir(data_dir)
     venue_list, asset_list, end = (
@@ -622,6 +679,9 @@ def record_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Record live liquidations and mark/OI tickers; Ctrl-C, SIGTERM or --duration flush everything received."""
+    from levradar.ingest.record import record
+    from levradar.store import Store, resolve_data_dir
+
     directory = resolve_data_dir(data_dir)
     venue_list, asset_list = split_list(venues) or [], split_list(assets, upper=True) or []
     with Store(directory) as store:
@@ -683,6 +743,7 @@ def memo_cmd(
     from levradar.analytics.memo import memo
     from levradar.journal import record_memo
     from levradar.llm import rephrase
+    from levradar.store import Store, resolve_data_dir
 
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
@@ -717,6 +778,9 @@ def checklist_cmd(
     """The daily checklist: pockets above/below, funding vs its 90-day percentile, OI 4h/24h, continuation or
     mean reversion, where the invalidation goes."""
     from levradar.analytics.memo import checklist
+    from levradar.analytics.scan import scan
+    from levradar.render import print_checklist
+    from levradar.store import Store, resolve_data_dir
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
@@ -764,6 +828,8 @@ def evaluate_cmd(
     from levradar.evaluation import report
     from levradar.evaluation.fanout import cluster_address
     from levradar.evaluation.liquidations import read_realised
+    from levradar.ingest.files import parse_mapping
+    from levradar.store import Store, resolve_data_dir
 
     realised = read_realised(liquidations, parse_mapping(mapping or [])) if liquidations else None
     directory = resolve_data_dir(data_dir)
@@ -798,6 +864,7 @@ def anomalies_cmd(
 ) -> None:
     """Today's outliers across the universe (robust z-scores, IsolationForest) and the features that make them so."""
     from levradar.evaluation.anomalies import anomalies
+    from levradar.store import Store, resolve_data_dir
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
@@ -844,6 +911,10 @@ def validate_liquidations_cmd(
     fuel near the price, the ex-ante forecast, LSI and fragility vs naive baselines (Spearman, block-bootstrap
     intervals, partial correlations). See docs/heatmap.md."""
     from levradar.evaluation.liquidations import PERIODS, Span, read_realised, validate
+    from levradar.ingest.files import parse_mapping
+    from levradar.ingest.normalize import InputError
+    from levradar.render import print_validation
+    from levradar.store import Store, resolve_data_dir
 
     if period not in PERIODS:
         raise InputError("--period", None, None, f"expected one of {', '.join(PERIODS)}, got {period!r}")
@@ -868,6 +939,8 @@ Urls = Annotated[
 
 
 def _alert_hours(store: Store, assets: list[str], start: datetime, end: datetime) -> dict[str, pl.DataFrame]:
+    from levradar.analytics.scan import history
+
     return {a: h for a in assets if not (h := history(store, a, start, end)).is_empty()}
 
 
@@ -910,6 +983,8 @@ def alerts_replay_cmd(
 ) -> None:
     """Run the rules over history: what would have fired, and when."""
     from levradar.alerts import evaluate, load_alert_config
+    from levradar.analytics.scan import scan
+    from levradar.store import Store, resolve_data_dir
 
     config = load_alert_config(rules)
     first = parse_time(start, "--from")
@@ -943,8 +1018,12 @@ def alerts_check_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Evaluate the rules at the newest hour; deliver what fires now (once: delivered alerts are journaled)."""
+    import polars as pl
+
     from levradar.alerts import deliver, evaluate, load_alert_config
+    from levradar.analytics.scan import scan
     from levradar.journal import exists, record_alert
+    from levradar.store import Store, resolve_data_dir
 
     config = load_alert_config(rules)
     urls = split_list(url) or config.urls
@@ -980,6 +1059,7 @@ def journal_list_cmd(
 ) -> None:
     """Every journal entry: what was said, when, from which inputs and config."""
     from levradar.journal import entries
+    from levradar.store import Store, resolve_data_dir
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         rows = frame_records(entries(store, kind).drop("findings_json"))
@@ -1004,6 +1084,8 @@ def journal_review_cmd(
     """Score past reads against what happened next: forward return, max adverse move, pockets hit,
     invalidations, realised liquidations; then what worked and what did not."""
     from levradar.journal import review
+    from levradar.render import print_review
+    from levradar.store import Store, resolve_data_dir
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         out = review(store, kind)
@@ -1032,6 +1114,7 @@ def serve_cmd(
 ) -> None:
     """The dashboard and the HTTP API (OpenAPI at /docs) over the store, in one process."""
     from levradar.api.server import ServeError, serve  # the web stack only when serving
+    from levradar.store import resolve_data_dir
 
     directory = resolve_data_dir(data_dir)
     try:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from levradar.ingest.report import ImportReport
 from levradar.jsonio import dumps
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself).
 console = Console(width=None if sys.stdout.isatty() else 250)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from rich.table import Table
 
 from levradar.cli_support import console
+
+if TYPE_CHECKING:
+    import polars as pl
 
 TAG_STYLES = {
     "Crowded Longs (Fragile)": "bold red",
@@ -379,7 +381,16 @@ def print_validation(out: dict[str, Any]) -> None:
     )
     for group, st in out["statistics"].items():
         table = Table(title=f"{group} (n = {st['n']})", title_justify="left")
-        for col in ("measure", "target", "baseline", "ρ model", "ρ baseline", "difference", "95 % CI", "partial ρ"):
+        for col in (
+            "measure",
+            "target",
+            "baseline",
+            "ρ model",
+            "ρ baseline",
+            "difference",
+            "95 % CI",
+            "partial ρ",
+        ):
             table.add_column(col, justify="left" if col in ("measure", "target", "baseline") else "right")
         for t in st["tests"]:
             for i, v in enumerate(t["vs"]):

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from levradar import names
 from levradar.domain.units import OI_UNITS, STANDARD_FUNDING_INTERVALS_H
+from levradar.names import check_names
 
 UTC_TS = pl.Datetime("us", "UTC")
 LIQUIDATED_SIDES = ("long", "short")
@@ -291,6 +293,7 @@ DATASETS: dict[str, Dataset] = {
 }
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
+check_names("DATASET_NAMES", names.DATASET_NAMES, DATASET_NAMES)
 
 
 class UnknownDatasetError(ValueError):

@@ -16,9 +16,10 @@ from levradar.domain.datasets import DATASETS, QUALITY_RECOVERED, QUALITY_VENUE,
 from levradar.ingest.normalize import FILE, ROW, Batch, InputError, with_markets
 from levradar.ingest.report import ImportReport
 from levradar.jsonio import dumps
+from levradar.names import FILE_FORMATS
 from levradar.store import Store
 
-FORMATS = ("csv", "json", "parquet")
+FORMATS = FILE_FORMATS
 _IGNORED_ON_IMPORT = {"ts_ingest", "rate_1h", "rate_8h", "apr", "basis"}
 
 

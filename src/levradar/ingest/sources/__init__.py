@@ -8,6 +8,7 @@ from pathlib import Path
 from levradar.ingest.normalize import Batch
 from levradar.ingest.sources import canonical, funding7, hyperliquid_rest, multivenue, perp_panels
 from levradar.ingest.sources.common import Filters
+from levradar.names import SOURCE_NAMES, check_names
 
 Importer = Callable[[Path, Filters], Batch]
 
@@ -19,5 +20,7 @@ SOURCES: dict[str, Importer] = {
     "canonical": canonical.load,
     "sample": canonical.load_sample,
 }
+
+check_names("SOURCE_NAMES", SOURCE_NAMES, tuple(SOURCES))
 
 __all__ = ["SOURCES", "Filters", "Importer"]
