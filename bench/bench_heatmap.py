@@ -3,8 +3,11 @@
 Usage: python bench/bench_heatmap.py [--markets 500] [--repeats 5]
 - one market (Bybit BTCUSDT from the bundled sample), 90 days hourly, the configured buckets (600): the full
   price × time grid, and the current map only;
+- a point-in-time map of one market as `heatmap BTC --venue bybit --as-of T` computes it: read that market's 90 days
+  as known at T from the DuckDB store, run the model, summarise (pockets, cumulative USD) — without the grid, and
+  with it (`--grid`);
 - the 500-market universe of bench_scan.py (real sample markets time-shifted and scaled), current maps.
-Timings exclude numba's one-off compilation (a warm-up run comes first).
+Timings exclude numba's one-off compilation and loading (a warm-up run of each measured call comes first).
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from pathlib import Path
 
 import polars as pl
 
-from levradar.analytics.heatmap import load_heatmap_config, price_edges, simulate_market
+from levradar.analytics.heatmap import (
+    asset_heatmap,
+    load_heatmap_config,
+    price_edges,
+    simulate_market,
+    summarize,
+)
 from levradar.analytics.series import load_markets
 from levradar.ingest.run import import_source
 from levradar.store import Store
@@ -41,6 +50,14 @@ def main() -> None:
         one = load_markets(store, AS_OF - timedelta(days=90), AS_OF, ["BTC"]).filter(
             pl.col("venue") == "bybit"
         )
+
+        def point_in_time(grid: bool) -> None:
+            ah = asset_heatmap(store, "BTC", AS_OF, days=90, venue="bybit", cfg=cfg, grid=grid)
+            summarize(ah.map, cfg)
+
+        point_in_time(False)
+        pit_s = median_s(lambda: point_in_time(False), args.repeats * 4)
+        pit_grid_s = median_s(lambda: point_in_time(True), args.repeats * 4)
     edges = price_edges(float(one["low"].min()), float(one["high"].max()), cfg)  # type: ignore[arg-type]
     simulate_market(one, edges, cfg)  # compile
     grid_s = median_s(lambda: simulate_market(one, edges, cfg, record=True), args.repeats * 4)
@@ -63,6 +80,8 @@ def main() -> None:
                 "one_market_hours": one.height,
                 "one_market_grid_median_s": round(grid_s, 4),
                 "one_market_current_map_median_s": round(map_s, 4),
+                "point_in_time_map_from_store_median_s": round(pit_s, 4),
+                "point_in_time_map_with_grid_from_store_median_s": round(pit_grid_s, 4),
                 "markets": len(frames),
                 "all_markets_current_maps_median_s": round(many_s, 3),
                 "repeats": args.repeats,

@@ -1341,3 +1341,33 @@ def test_the_pocket_threshold_is_numpys_linear_quantile(values: list[float], q: 
 
     a = np.asarray(values)
     assert _linear_quantile(a, q) == pytest.approx(float(np.quantile(a, q)), rel=1e-12, abs=1e-6)
+
+
+def test_the_current_map_without_the_grid_is_the_grids_last_hour(sample: Sample) -> None:
+    """`grid=False` keeps only the as-of hour's row: the same book, pockets, reserve and run start as the full grid's
+    last row — the summary a user reads does not depend on whether the picture was asked for."""
+    with Store(sample.data_dir, read_only=True) as store:
+        current = asset_heatmap(store, "BTC", AFTER, days=90, venue=None, cfg=CFG, grid=False)
+    full = sample.after
+    assert current.map.times == [AFTER] and len(full.map.times) > 24 * 80
+    assert current.map.start == full.map.start == full.map.times[0]
+    np.testing.assert_array_equal(current.map.long_usd[-1], full.map.long_usd[-1])
+    np.testing.assert_array_equal(current.map.short_usd[-1], full.map.short_usd[-1])
+    assert current.venues == full.venues and current.skipped == full.skipped
+    assert summarize(current.map, CFG) == summarize(full.map, CFG)
+
+
+def test_one_venues_map_reads_only_that_venue(sample: Sample, tmp_path: Path) -> None:
+    """`venue=` reads that venue's rows alone: the map equals one made from a store that holds nothing else."""
+    only = tmp_path / "bybit-only"
+    with Store(sample.data_dir, read_only=True) as store:
+        from_all = asset_heatmap(store, "BTC", AFTER, days=90, venue="bybit", cfg=CFG, grid=False)
+        frames = {
+            name: store.read(name, venues=["bybit"]) for name in ("candles", "funding", "open_interest")
+        }
+    with Store(only) as store:
+        store.write(frames)
+        alone = asset_heatmap(store, "BTC", AFTER, days=90, venue="bybit", cfg=CFG, grid=False)
+    assert from_all.venues == alone.venues == ["bybit"]
+    np.testing.assert_array_equal(from_all.map.long_usd, alone.map.long_usd)
+    np.testing.assert_array_equal(from_all.map.edges, alone.map.edges)

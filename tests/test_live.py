@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
 from levradar.analytics.live import LiveRadar, LiveRadarError
+from levradar.analytics.proximity import hourly_reads
 from levradar.analytics.scan import FEATURE_MARGIN, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
 from levradar.ingest.run import import_source
@@ -44,6 +45,12 @@ def same_liquidation(live: Evaluated, fresh: Evaluated) -> None:
     for asset, read in live.liquidation.items():
         other = fresh.liquidation[asset]
         assert read["proximity"] == other["proximity"]
+        assert read["venues"] == other["venues"] and read["run_from"] == other["run_from"]
+        for key, value in read["forecast_24h"].items():
+            expected = other["forecast_24h"][key]
+            assert value == (
+                pytest.approx(expected, rel=1e-9) if isinstance(expected, float) else expected
+            ), key
         for side in ("nearest_below", "nearest_above"):
             assert (read[side] is None) == (other[side] is None)
             if read[side] is not None:
@@ -85,6 +92,11 @@ def test_advancing_hour_by_hour_equals_a_fresh_scan(
     same(radar.evaluated.assets, fresh.assets)
     same(radar.evaluated.markets, fresh.markets)
     assert radar.evaluated.assets["liq_proximity"].null_count() < radar.evaluated.assets.height // 10
+    full_runs: list[datetime] = []
+    monkeypatch.setattr(
+        "levradar.analytics.live.hourly_reads",
+        lambda *a, **k: full_runs.append(a[1][-1]) or hourly_reads(*a, **k),
+    )
     for k in range(1, 9):  # 18:00 .. 02:00: through the 22:00 flush and over midnight (new baselines)
         hour = START_END + timedelta(hours=k)
         ev = radar.advance(new_hour(sample_store, hour))
@@ -92,6 +104,7 @@ def test_advancing_hour_by_hour_equals_a_fresh_scan(
         same(ev.assets, fresh.assets)
         same(ev.markets, fresh.markets)
         same_liquidation(ev, fresh)
+    assert full_runs == []  # every hour folded into the books alone: no run over the window
     last = ev.assets.filter(pl.col("t") == ev.as_of)
     assert set(last.filter(pl.col("asset").is_in(["BTC", "ETH", "SOL"]))["deleveraging"]) <= {
         "flushing",
@@ -117,3 +130,28 @@ def test_advance_refuses_the_wrong_hour_and_unknown_markets(sample_store: Store)
     )
     with pytest.raises(LiveRadarError, match="new market"):
         radar.advance(pl.concat([rows, alien]))
+
+
+def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(
+    sample_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first hours of a UTC month: 00:00 still closes the old month's last bar (its books fold it in), 01:00
+    starts the month's run from its anchor — the full path over the window, once — and 02:00 is incremental again."""
+    cfg = load_config()
+    end = datetime(2025, 10, 31, 23, tzinfo=UTC)
+    start = window_start(end)
+    radar = LiveRadar(
+        load_markets(sample_store, start - FEATURE_MARGIN, end, None), start, end, LABEL_HOURS, cfg
+    )
+    full_runs: list[datetime] = []
+    monkeypatch.setattr(
+        "levradar.analytics.live.hourly_reads",
+        lambda *a, **k: full_runs.append(a[1][-1]) or hourly_reads(*a, **k),
+    )
+    for k in range(1, 4):
+        hour = end + timedelta(hours=k)
+        ev = radar.advance(new_hour(sample_store, hour))
+        fresh = batch(sample_store, hour)
+        same(ev.assets, fresh.assets)
+        same_liquidation(ev, fresh)
+    assert full_runs == [datetime(2025, 11, 1, 1, tzinfo=UTC)]

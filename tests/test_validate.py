@@ -90,7 +90,9 @@ def report(realised_csv: Path, data_dir: Path) -> dict[str, Any]:
 def test_every_period_is_listed_with_the_documented_keys(report: dict[str, Any], realised_csv: Path) -> None:
     rows = pl.read_csv(realised_csv)
     assert len(report["periods"]) + len(report["skipped"]) == rows.height
-    assert report["periods"] and all(set(p) == PERIOD_KEYS | set(report["periods"][0]) for p in report["periods"])
+    assert report["periods"] and all(
+        set(p) == PERIOD_KEYS | set(report["periods"][0]) for p in report["periods"]
+    )
     assert set(report["periods"][0]) >= PERIOD_KEYS
     for p in report["periods"]:
         assert p["swept_long_usd"] >= 0 and p["swept_short_usd"] >= 0
@@ -103,7 +105,9 @@ def test_every_period_is_listed_with_the_documented_keys(report: dict[str, Any],
 
 def test_realised_values_are_carried_exactly(report: dict[str, Any], realised_csv: Path) -> None:
     rows = pl.read_csv(realised_csv, try_parse_dates=True)
-    got = {(p["asset"], p["ts"]): (p["realised_long_usd"], p["realised_short_usd"]) for p in report["periods"]}
+    got = {
+        (p["asset"], p["ts"]): (p["realised_long_usd"], p["realised_short_usd"]) for p in report["periods"]
+    }
     for r in rows.iter_rows(named=True):
         key = (r["asset"], r["period_start"].strftime("%Y-%m-%dT%H:%M:%SZ"))
         if key in got:
@@ -127,9 +131,7 @@ def test_statistics_per_asset_and_pooled(report: dict[str, Any]) -> None:
                 assert v["difference"] is None or lo - 1e-9 <= v["difference"] + 0.5  # the CI sits around it
 
 
-def test_swept_usd_is_the_book_between_the_open_and_the_low(
-    store: Store, realised_csv: Path
-) -> None:
+def test_swept_usd_is_the_book_between_the_open_and_the_low(store: Store, realised_csv: Path) -> None:
     """By hand for one period: the USD of long levels between the period's low and its open."""
     liq = read_realised(realised_csv, {"period_start": "ts"})
     btc = liq.filter(pl.col("asset") == "BTC").head(3)
@@ -186,11 +188,11 @@ def test_an_unknown_period_is_refused(realised_csv: Path, data_dir: Path) -> Non
     assert set(PERIODS) == {"1h", "4h", "1d"}
 
 
-def test_periods_the_store_does_not_cover_are_skipped_with_the_reason(
-    tmp_path: Path, data_dir: Path
-) -> None:
+def test_periods_the_store_does_not_cover_are_skipped_with_the_reason(tmp_path: Path, data_dir: Path) -> None:
     path = tmp_path / "early.csv"
-    path.write_text("ts,asset,long_usd,short_usd\n2020-01-01T00:00:00Z,BTC,1,2\n2026-03-05T02:00:00Z,BTC,3,4\n")
+    path.write_text(
+        "ts,asset,long_usd,short_usd\n2020-01-01T00:00:00Z,BTC,1,2\n2026-03-05T02:00:00Z,BTC,3,4\n"
+    )
     with Store(data_dir, read_only=True) as store:
         rows, skipped = period_rows(
             store, read_realised(path), Span(timedelta(hours=1), None, None), ["BTC"], reads=False
@@ -208,7 +210,9 @@ def test_model_columns_are_what_the_docs_list() -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(d1=st.floats(0.0, 0.3), d2=st.floats(0.0, 0.3), vol=st.floats(1e-4, 0.05), hours=st.floats(0.5, 48))
-def test_hit_probability_falls_with_distance_and_rises_with_time(d1: float, d2: float, vol: float, hours: float) -> None:
+def test_hit_probability_falls_with_distance_and_rises_with_time(
+    d1: float, d2: float, vol: float, hours: float
+) -> None:
     near, far = sorted((d1, d2))
     p = hit_probability(np.array([near, far, -far]), vol, hours)
     assert 0 <= p[1] <= p[0] <= 1 and p[1] == pytest.approx(p[2])
@@ -242,6 +246,12 @@ def test_expected_volatility_uses_only_closes_up_to_the_hour(store: Store) -> No
     assert whole is not None and whole == pytest.approx(truncated)
     later = HourlyVol(times, closes).at(at + timedelta(hours=6), timedelta(hours=24))
     assert later is not None and later > whole  # the cascade hours raise it afterwards, not before
+    # the frame path (datetime64, no Python object per hour) reads exactly the same
+    path = pl.DataFrame({"t": bars["ts"] + timedelta(hours=1), "close": bars["close"]})
+    for when in (at, at + timedelta(hours=6), at - timedelta(days=20)):
+        assert HourlyVol.of_path(path).at(when, timedelta(hours=24)) == HourlyVol(times, closes).at(
+            when, timedelta(hours=24)
+        )
 
 
 def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Path) -> None:
@@ -253,7 +263,9 @@ def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Pa
     assert forecast["total_usd"] == pytest.approx(forecast["long_usd"] + forecast["short_usd"])
     zones = heat["likely_zones"]
     assert zones["horizon_hours"] == 1 and zones["below"] and zones["above"]
-    assert all(z["high"] < heat["price"] for z in zones["below"]) and all(z["low"] > heat["price"] for z in zones["above"])
+    assert all(z["high"] < heat["price"] for z in zones["below"]) and all(
+        z["low"] > heat["price"] for z in zones["above"]
+    )
     code, out = run("scan", "--json", "--assets", "BTC", "--data-dir", data_dir)
     scan_forecast = json.loads(out)["assets"][0]["liquidation"]["forecast_24h"]
     assert scan_forecast["total_usd"] > 0

@@ -505,7 +505,10 @@ def heatmap_cmd(
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
+        # the price × time grid only when it is printed or drawn: the summary needs the as-of hour alone
+        ah = asset_heatmap(
+            store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None
+        )
         # the real forced orders over the map's window, as known at the as-of (one venue's with --venue)
         prints = liquidation_prints(store, asset.upper(), ah.map, when, venues=[venue] if venue else None)
     summary = summarize(ah.map, cfg)
@@ -515,7 +518,7 @@ def heatmap_cmd(
         "data_time": ah.map.times[-1],
         # the model's window: this map's pockets come from the hours since run_from (scan, history and the
         # dashboard name theirs too: one run per month, docs/heatmap.md)
-        "run_from": ah.map.times[0],
+        "run_from": ah.map.start,
         "model_days": days,
         "venues": ah.venues,
         "venues_skipped": ah.skipped,
@@ -575,7 +578,7 @@ def scenario_cmd(
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg)
+        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=False)
     current = book(ah.map, cfg)
     results = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in changes]
     out = {

@@ -12,11 +12,13 @@ The blend is set, not fitted; docs/heatmap.md §4 measures the forecast against 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 from scipy.special import ndtr
 
 FloatArray = npt.NDArray[np.float64]
@@ -60,7 +62,9 @@ class Forecast:
         return {
             "long_usd": self.long_usd,
             "short_usd": self.short_usd,
-            "total_usd": None if self.long_usd is None or self.short_usd is None else self.long_usd + self.short_usd,
+            "total_usd": None
+            if self.long_usd is None or self.short_usd is None
+            else self.long_usd + self.short_usd,
             "horizon_hours": self.horizon_hours,
             "hourly_vol": self.hourly_vol,
             "method": "modelled book × P(price reaches the level) from recent realised volatility (docs/heatmap.md)",
@@ -73,7 +77,9 @@ def hit_probability(distance: FloatArray, hourly_vol: float, hours: float) -> Fl
     return np.asarray(2.0 * ndtr(-np.abs(distance) / scale), dtype=np.float64)
 
 
-def forced_flow_forecast(book: BookAt, price: float, hourly_vol: float | None, horizon: timedelta) -> Forecast:
+def forced_flow_forecast(
+    book: BookAt, price: float, hourly_vol: float | None, horizon: timedelta
+) -> Forecast:
     """Expected forced flow per side over ``horizon`` (``hourly_vol``: see ``expected_hourly_vol``)."""
     hours = horizon / timedelta(hours=1)
     if hourly_vol is None or not math.isfinite(hourly_vol) or hourly_vol <= 0 or not price > 0:
@@ -98,12 +104,22 @@ class HourlyVol:
     """The hourly volatility expected over a horizon after any hour of a price path, from the closes up to that hour
     only: the variance blend of ``VOL_BLEND`` times the hour-of-day variance profile of the last 30 days."""
 
-    def __init__(self, times: list[datetime], closes: FloatArray) -> None:
-        t = np.asarray([np.datetime64(x.replace(tzinfo=None), "s") for x in times])
+    def __init__(self, times: Sequence[datetime] | npt.NDArray[np.datetime64], closes: FloatArray) -> None:
+        """``times``: the closes' hours, as UTC datetimes or as naive UTC ``datetime64`` (the fast path)."""
+        if isinstance(times, np.ndarray):
+            t = times.astype("datetime64[s]")
+        else:
+            t = np.asarray([np.datetime64(x.replace(tzinfo=None), "s") for x in times], dtype="datetime64[s]")
         step = np.diff(t) == np.timedelta64(3600, "s")
         self.end = t[1:]  # each return is known at the close of its bar
         self.r = np.where(step, np.diff(np.log(np.asarray(closes, dtype=np.float64))), np.nan)
         self.hour = (self.end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
+
+    @classmethod
+    def of_path(cls, path: pl.DataFrame) -> HourlyVol:
+        """From a price path frame (``t`` UTC hour, ``close``), without a Python object per hour."""
+        times = path["t"].dt.replace_time_zone(None).dt.cast_time_unit("ms").to_numpy()
+        return cls(times, path["close"].cast(pl.Float64).to_numpy())
 
     def at(self, when: datetime, horizon: timedelta) -> float | None:
         end = np.datetime64(when.replace(tzinfo=None), "s")
@@ -117,7 +133,9 @@ class HourlyVol:
         var = sum(w * float(np.mean(r[-n:] ** 2)) for n, w in VOL_BLEND)
         ahead = [(int(when.hour) + k) % 24 for k in range(1, max(1, int(horizon / timedelta(hours=1))) + 1)]
         sq = r**2
-        per_hour = np.bincount(hour, weights=sq, minlength=24) / np.maximum(np.bincount(hour, minlength=24), 1)
+        per_hour = np.bincount(hour, weights=sq, minlength=24) / np.maximum(
+            np.bincount(hour, minlength=24), 1
+        )
         mean = float(np.mean(sq))
         season = float(np.mean(per_hour[ahead]) / mean) if mean > 0 else 1.0
         vol = math.sqrt(var * (season if season > 0 else 1.0))

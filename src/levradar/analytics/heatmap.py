@@ -179,19 +179,30 @@ class AssetHeatmap:
     venues: list[str]  # venues whose modelled book makes up the current map (OI at its last hour)
     impact_per_usd: float | None  # price response to forced USD in a typical shock (the cascade simulation)
     skipped: dict[str, str] = field(default_factory=dict)  # venue -> why it is not in the current map
-    vol: HourlyVol | None = None  # the price path's expected hourly volatility, for the likely zones and forecast
+    vol: HourlyVol | None = (
+        None  # the price path's expected hourly volatility, for the likely zones and forecast
+    )
     stress_impact: float | None = None  # ... and in a real cascade
 
 
 def asset_heatmap(
-    store: Store, asset: str, as_of: datetime, *, days: int, venue: str | None, cfg: HeatmapConfig
+    store: Store,
+    asset: str,
+    as_of: datetime,
+    *,
+    days: int,
+    venue: str | None,
+    cfg: HeatmapConfig,
+    grid: bool = True,
 ) -> AssetHeatmap:
-    """The model run over ``days`` of history before ``as_of`` for every venue of ``asset`` (or one venue),
-    on shared bucket edges, summed over the venues that have OI."""
+    """The model run over ``days`` of history before ``as_of`` for every venue of ``asset`` (or one venue: only
+    its rows are read), on shared bucket edges, summed over the venues that have OI. The map keeps every hour's
+    row (``grid``: the price × time picture) or only the as-of hour's (the current book, pockets, scenarios)."""
     start = as_of - timedelta(days=days)
-    markets = load_markets(store, start, as_of, [asset]).filter(pl.col("bar_hours") == 1)  # an hourly model
-    if venue:
-        markets = markets.filter(pl.col("venue") == venue)
+    venues = [venue] if venue else None
+    markets = load_markets(store, start, as_of, [asset], venues).filter(
+        pl.col("bar_hours") == 1
+    )  # hourly model
     if markets.is_empty():
         where = f" on {venue}" if venue else ""
         raise ValueError(f"no hourly data for {asset}{where} up to {as_of:%Y-%m-%d %H:%M} UTC")
@@ -203,7 +214,7 @@ def asset_heatmap(
         if frame["oi_base"].drop_nulls().is_empty():
             skipped[str(v)] = "no open interest in the period"
             continue
-        maps.append(simulate_market(frame, edges, cfg))
+        maps.append(simulate_market(frame, edges, cfg, record=grid))
         used.append(str(v))
     if not maps:
         raise ValueError(f"no open-interest history for {asset}: the heatmap model needs OI")
@@ -217,7 +228,7 @@ def asset_heatmap(
         else:
             current.append(venue)
     path = markets.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
-    vol = HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy())
+    vol = HourlyVol.of_path(path)
     lam = impact_per_usd(markets)
     typical = None if lam is None else lam * cfg.impact_typical
     stress = None if lam is None else lam * cfg.impact_stress
@@ -237,11 +248,15 @@ def outlook(ah: AssetHeatmap, cfg: HeatmapConfig) -> dict[str, object]:
     current = BookAt(ah.map.edges, ah.map.long_usd[-1], ah.map.short_usd[-1])
     return {
         "likely_zones": likely_zones(b, hour_vol, cfg.pocket_quantile),
-        "forecast_24h": forced_flow_forecast(current, b.price, day_vol, timedelta(hours=FORECAST_HOURS)).to_json(),
+        "forecast_24h": forced_flow_forecast(
+            current, b.price, day_vol, timedelta(hours=FORECAST_HOURS)
+        ).to_json(),
     }
 
 
-def likely_zones(b: Book, hourly_vol: float | None, quantile: float, hours: float = LIKELY_HOURS) -> dict[str, object]:
+def likely_zones(
+    b: Book, hourly_vol: float | None, quantile: float, hours: float = LIKELY_HOURS
+) -> dict[str, object]:
     """Where liquidations are most likely over the next ``hours``: the buckets whose expected forced flow (the
     book's USD × the chance price reaches the bucket, analytics/forecast.py) is at or above ``quantile`` of that
     side's, as price ranges nearest first with their expected USD. Unlike the dense pockets (the book alone) they
@@ -250,7 +265,10 @@ def likely_zones(b: Book, hourly_vol: float | None, quantile: float, hours: floa
         return {"horizon_hours": hours, "below": [], "above": [], "status": "no volatility estimate"}
     reach = hit_probability(np.log(b.centers / b.price), hourly_vol, hours)
     out: dict[str, object] = {"horizon_hours": hours, "hourly_vol": hourly_vol}
-    for name, usd, side in (("below", b.long_usd, b.centers < b.price), ("above", b.short_usd, b.centers > b.price)):
+    for name, usd, side in (
+        ("below", b.long_usd, b.centers < b.price),
+        ("above", b.short_usd, b.centers > b.price),
+    ):
         flow = usd * reach * side
         mask = likely_mask(flow, quantile)
         out[name] = _segments(b.centers, flow, mask, b.price, near_first=True)

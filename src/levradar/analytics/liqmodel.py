@@ -47,7 +47,9 @@ class HeatmapConfig:
     weights: FloatArray  # share of a side's leveraged new USD per band (sums to 1)
     decay_hours: FloatArray  # per band, and one more for the hedged reserve
     leveraged_share: float  # share of each side's new USD that is leveraged (the rest hedged, far away)
-    churn: float  # positions opened and closed again while OI stands still: this share of each hour's traded USD
+    churn: (
+        float  # positions opened and closed again while OI stands still: this share of each hour's traded USD
+    )
     damping: float  # how far funding and the bar's direction move that share between the sides
     funding_scale: float
     return_scale: float
@@ -119,7 +121,9 @@ def _check(cfg: HeatmapConfig, file: Path) -> None:
         raise ConfigError(f"{file}: one non-negative weight per band ({edges.size - 1} bands)")
     if cfg.decay_hours.size != cfg.weights.size + 1 or (cfg.decay_hours <= 0).any():
         raise ConfigError(f"{file}: decay_hours: one positive value per band plus one for the hedged reserve")
-    if not 0 < cfg.leveraged_share < 1 or not 0 <= cfg.damping < min(cfg.leveraged_share, 1 - cfg.leveraged_share):
+    if not 0 < cfg.leveraged_share < 1 or not 0 <= cfg.damping < min(
+        cfg.leveraged_share, 1 - cfg.leveraged_share
+    ):
         raise ConfigError(f"{file}: leveraged_share in (0, 1) and damping below min(share, 1 - share)")
     if cfg.buckets < 10:
         raise ConfigError(f"{file}: buckets >= 10")
@@ -234,7 +238,9 @@ def _simulate(
                     _deposit(shorts[k], edges, lo_s, hi_s, m_s)
                     t_long[k] += m_l
                     t_short[k] += m_s
-                    top[k] = max(top[k], min(int(np.searchsorted(edges, hi_l, side="right")) - 1, n_buckets - 1))
+                    top[k] = max(
+                        top[k], min(int(np.searchsorted(edges, hi_l, side="right")) - 1, n_buckets - 1)
+                    )
                     bottom[k] = min(bottom[k], max(int(np.searchsorted(edges, lo_s, side="right")) - 1, 0))
                     # levels of the new cohort that the close is already beyond were liquidated within the bar
                     if top[k] >= jc:
@@ -259,7 +265,9 @@ def _simulate(
 
 
 @numba.njit(cache=True)
-def _close(book: FloatArray, scale: FloatArray, totals: FloatArray, now: float, before: float, crossed: float) -> None:
+def _close(
+    book: FloatArray, scale: FloatArray, totals: FloatArray, now: float, before: float, crossed: float
+) -> None:
     """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally; a
     fall of all of it empties the side (scale factors stay positive, so later cohorts are never divided by 0)."""
     if np.isnan(now) or np.isnan(before):
@@ -267,7 +275,9 @@ def _close(book: FloatArray, scale: FloatArray, totals: FloatArray, now: float, 
     uncrossed = before - crossed  # what was left of last hour's OI once the crossed levels were liquidated
     if now >= uncrossed or uncrossed <= 0.0:
         return
-    keep = now / uncrossed  # the rest of the fall closes that share of every remaining position (ageing aside)
+    keep = (
+        now / uncrossed
+    )  # the rest of the fall closes that share of every remaining position (ageing aside)
     for k in range(totals.shape[0]):
         if keep > 1e-12:
             scale[k] *= keep
@@ -310,11 +320,19 @@ class Heatmap:
     oi_usd: float | None
     leverage: FloatArray
     closes: FloatArray | None = None  # the price path, one close per grid row
-    reserve: FloatArray | None = None  # per grid row: the hedged reserve of longs and of shorts (rows × 2), USD
+    reserve: FloatArray | None = (
+        None  # per grid row: the hedged reserve of longs and of shorts (rows × 2), USD
+    )
+    run_from: datetime | None = None  # the first hour the model folded in (a map may keep fewer rows)
 
     @property
     def centers(self) -> FloatArray:
         return np.sqrt(self.edges[:-1] * self.edges[1:])
+
+    @property
+    def start(self) -> datetime:
+        """The hour the model's run began: the book holds what it learned since then."""
+        return self.run_from if self.run_from is not None else self.times[0]
 
 
 def price_edges(low: float, high: float, cfg: HeatmapConfig) -> FloatArray:
@@ -343,10 +361,14 @@ class MarketBook:
         self.t_long, self.t_short = np.zeros(n_bands + 1), np.zeros(n_bands + 1)
         self.top = np.full(n_bands, -1, dtype=np.int64)
         self.bottom = np.full(n_bands, n_buckets, dtype=np.int64)
+        self.first_t: datetime | None = None
         self.last_t: datetime | None = None
         self.last_close, self.last_oi, self.last_oi_usd = math.nan, math.nan, math.nan
+        self.decay = np.exp(-1.0 / cfg.decay_hours)
 
-    def advance(self, frame: pl.DataFrame, record: bool = True, at: Sequence[datetime] | None = None) -> Heatmap:
+    def advance(
+        self, frame: pl.DataFrame, record: bool = True, at: Sequence[datetime] | None = None
+    ) -> Heatmap:
         """Fold in the rows of ``frame`` after the last hour seen (``t, high, low, close, oi_base, oi_usd,
         rate_8h``, optionally ``volume_usd``); the map keeps every new hour (``record``), the hours in ``at``, or
         the last hour only."""
@@ -361,17 +383,40 @@ class MarketBook:
         else:
             marks = np.full(f.height, record, dtype=np.bool_)
             marks[-1] = True
-        close = f["close"].cast(pl.Float64).to_numpy()
-        low = f["low"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-        high = f["high"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-        oi = f["oi_base"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-        oi_usd = f["oi_usd"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+        def column(name: str, fill: float) -> FloatArray:
+            return f[name].cast(pl.Float64).fill_null(fill).to_numpy()
+
+        return self.fold(
+            hours.to_list(),
+            marks,
+            column("high", math.nan),
+            column("low", math.nan),
+            f["close"].cast(pl.Float64).to_numpy(),
+            column("oi_base", math.nan),
+            column("oi_usd", math.nan),
+            column("rate_8h", 0.0),
+            column("volume_usd", 0.0) if "volume_usd" in f.columns else np.zeros(f.height),
+        )
+
+    def fold(
+        self,
+        hours: list[datetime],
+        marks: npt.NDArray[np.bool_],
+        high: FloatArray,
+        low: FloatArray,
+        close: FloatArray,
+        oi: FloatArray,
+        oi_usd: FloatArray,
+        rate: FloatArray,
+        volume: FloatArray,
+    ) -> Heatmap:
+        """``advance`` on arrays (hours ascending, after the book's last one; NaN where a value is missing, rate
+        and volume 0 there): the live radar folds in one hour per market this way, without a frame per market."""
         prev = np.concatenate([[self.last_oi], oi[:-1]])
         typical = (high + low + close) / 3.0
         delta = np.where(np.isnan(oi) | np.isnan(prev), 0.0, oi - prev)
-        volume = f["volume_usd"].cast(pl.Float64).fill_null(0.0).to_numpy() if "volume_usd" in f.columns else 0.0
         new_usd = np.where(delta > 0, delta * typical, 0.0) + self.cfg.churn * np.nan_to_num(volume)
-        rate = f["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
         ret = np.nan_to_num(np.diff(np.log(np.concatenate([[self.last_close], close]))))
         lg, sg, reserve = _simulate(
             low,
@@ -386,7 +431,7 @@ class MarketBook:
             self.cfg.far,
             self.cfg.weights,
             self.cfg.leveraged_share,
-            np.exp(-1.0 / self.cfg.decay_hours),
+            self.decay,
             marks,
             self.longs,
             self.shorts,
@@ -397,11 +442,12 @@ class MarketBook:
             self.top,
             self.bottom,
         )
+        self.first_t = hours[0] if self.first_t is None else self.first_t
         self.last_t = hours[-1]
         self.last_close, self.last_oi, self.last_oi_usd = float(close[-1]), float(oi[-1]), float(oi_usd[-1])
         n = self.cfg.n_bands
         return Heatmap(
-            hours.filter(pl.Series(marks)).to_list(),
+            [h for h, keep in zip(hours, marks, strict=True) if keep],
             self.edges,
             lg,
             sg,
@@ -412,6 +458,7 @@ class MarketBook:
             self.cfg.leverage,
             close[marks],
             reserve,
+            self.first_t,
         )
 
 
@@ -458,4 +505,5 @@ def combine(maps: list[Heatmap]) -> Heatmap:
         maps[0].leverage,
         closes,
         reserve,
+        min(m.start for m in maps),
     )

@@ -18,7 +18,7 @@ import polars as pl
 from levradar.analytics.baseline import DayBaseline, FloatArray, day_baseline, day_bound, make_grid
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.heatmap import load_heatmap_config
-from levradar.analytics.proximity import BookCache, anchor, hourly_reads
+from levradar.analytics.proximity import HOUR_COLUMNS, BookCache, advance_hour, anchor, hourly_reads
 from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_reads, with_z
 from levradar.analytics.series import asset_frame, with_price_features
 from levradar.analytics.signals import evaluate
@@ -81,7 +81,8 @@ class LiveRadar:
         # the liquidation model: hourly rows back to the start of the run behind the first labelled hour
         self.heat, self.books = load_heatmap_config(), BookCache()
         self.model_days = int(cfg.value("liquidation", "model_days"))
-        self.model_rows = markets.filter(pl.col("t") > anchor(end - timedelta(hours=label_hours), self.model_days))
+        self.model_from = anchor(end - timedelta(hours=label_hours), self.model_days)
+        self.model_rows = markets.filter(pl.col("t") > self.model_from)
         self.liquidation: dict[str, dict[str, Any]] = {}
         self._read_liquidation()
         self.evaluated = self._evaluate()
@@ -136,22 +137,36 @@ class LiveRadar:
             [self.market_rows.filter(pl.col("t") > hour - self.history), new_markets], how="diagonal_relaxed"
         )
         first = anchor(hour - timedelta(hours=self.label_hours), self.model_days)
-        self.model_rows = pl.concat(
-            [self.model_rows.filter(pl.col("t") > first), new_markets], how="diagonal_relaxed"
-        )
+        kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
+        self.model_rows, self.model_from = pl.concat([kept, new_markets], how="diagonal_relaxed"), first
         weighted = with_funding_weights(self.market_rows, self.rule).filter(pl.col("t") == hour)
         self._step(self.levels["asset"], asset_frame(weighted), hour)
         if "market" in self.levels:
             self._step(self.levels["market"], weighted, hour)
         self.end = hour
-        self._read_liquidation()
+        self._read_liquidation(new_markets)
         self.evaluated = self._evaluate()
         return self.evaluated
 
-    def _read_liquidation(self) -> None:
-        """Liquidation proximity for every hour of the asset level's label window (new hours only are modelled)."""
+    def _read_liquidation(self, new_rows: pl.DataFrame | None = None) -> None:
+        """Liquidation proximity for every hour of the asset level's label window. With the new hour's rows, the
+        books fold in that hour alone (proximity.advance_hour); a new month's run, or a market new to the books,
+        takes the full path over the window (new hours only are modelled either way)."""
         level = self.levels["asset"]
         hours = [self.end - timedelta(hours=k) for k in range(self.label_hours, -1, -1)]
+        if new_rows is not None:
+            now = level.tail.filter(pl.col("t") == self.end)
+            rv_at = {(a, self.end): v for a, v in now.select("key", "rv_24h").iter_rows() if v is not None}
+            reads = advance_hour(self.books, new_rows, self.end, rv_at, self.cfg, self.heat)
+            if reads is not None:
+                self.books.forget_before(hours[0])
+                self.liquidation = {a: r for a, (t, r) in self.books.last.items() if t == self.end}
+                cleared = level.tail.with_columns(
+                    pl.when(pl.col("t") == self.end).then(None).otherwise(pl.col(c)).alias(c)
+                    for c in HOUR_COLUMNS
+                )
+                level.tail = cleared.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
+                return
         rv = level.tail.select(pl.col("key").alias("asset"), "t", "rv_24h")
         reads, self.liquidation = hourly_reads(self.model_rows, hours, rv, self.cfg, self.heat, self.books)
         self.books.forget_before(hours[0])

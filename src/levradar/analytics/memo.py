@@ -82,7 +82,9 @@ def analyse(store: Store, asset: str, as_of: datetime, cfg: Configs | None = Non
     struct = structure(candles, read, configs.views)
     side, why = bias(read, struct)
     try:
-        ah = asset_heatmap(store, asset, as_of, days=HEATMAP_DAYS, venue=None, cfg=configs.heatmap)
+        ah = asset_heatmap(
+            store, asset, as_of, days=HEATMAP_DAYS, venue=None, cfg=configs.heatmap, grid=False
+        )
         moves = [float(m) for m in configs.views["risk"]["stress_moves"]]
         current = book(ah.map, configs.heatmap)
         scenarios = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in moves]

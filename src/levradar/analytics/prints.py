@@ -192,10 +192,12 @@ def liquidation_prints(
     powers of two until at most ``max_points`` remain; default ``MAX_POINTS``). Totals per side are over every
     print."""
     max_points = MAX_POINTS if max_points is None else max_points
-    start = hm.times[0]
+    start = hm.start
     chosen = sorted(set(venues)) if venues else None
     frame = store.read("liquidations", assets=[asset], venues=chosen, start=start, as_of=as_of)
-    frame = frame.filter((pl.col("price") > 0) & (pl.col("notional_usd") > 0)).sort("ts", "venue", "symbol", "seq")
+    frame = frame.filter((pl.col("price") > 0) & (pl.col("notional_usd") > 0)).sort(
+        "ts", "venue", "symbol", "seq"
+    )
     totals = {}
     for side in SIDES:
         rows = frame.filter(pl.col("liquidated_side") == side)

@@ -20,14 +20,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
-from levradar.analytics.heatmap import HeatmapConfig, combine, nearest_pockets, price_edges, summarize
+from levradar.analytics.heatmap import HeatmapConfig, combine, nearest_pockets, price_edges, row_price
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook
 
 FORECAST_HORIZON = timedelta(hours=24)
+PATH_SPAN = timedelta(days=SEASON_DAYS + 1)  # the closes the volatility forecast reads
 GRID_HEADROOM = 1.25  # a run's buckets reach this far beyond the prices before its month (levels beyond drop)
 HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "liq_proximity": pl.String,
@@ -39,6 +41,13 @@ HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "liq_above_usd": pl.Float64,
     "liq_long_book_usd": pl.Float64,  # every modelled long level (USD): what a dump can consume
     "liq_short_book_usd": pl.Float64,
+}
+
+
+READ_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "asset": pl.String,
+    "t": pl.Datetime("us", "UTC"),
+    **HOUR_COLUMNS,
 }
 
 
@@ -62,6 +71,37 @@ def month_edges(frame: pl.DataFrame, start: datetime, days: int, heat: HeatmapCo
 
 
 @dataclass
+class _Path:
+    """An asset's hourly closes (one venue per hour: the first by name) over the ``SEASON_DAYS + 1`` days up to
+    ``end``: all that the 24h volatility forecast reads."""
+
+    end: datetime
+    times: npt.NDArray[np.datetime64]
+    closes: FloatArray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, end: datetime) -> _Path:
+        recent = frame.filter((pl.col("t") > end - PATH_SPAN) & (pl.col("t") <= end))
+        path = recent.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
+        times = (
+            path["t"].dt.replace_time_zone(None).dt.cast_time_unit("ms").to_numpy().astype("datetime64[s]")
+        )
+        return cls(end, times, path["close"].cast(pl.Float64).to_numpy())
+
+    def then(self, hour: datetime, close: float | None) -> _Path:
+        """The path one hour later: ``hour``'s close appended (none: a gap), the oldest hour dropped."""
+        times, closes = self.times, self.closes
+        if close is not None:
+            times = np.append(times, np.datetime64(hour.replace(tzinfo=None), "s"))
+            closes = np.append(closes, close)
+        keep = times > np.datetime64((hour - PATH_SPAN).replace(tzinfo=None), "s")
+        return _Path(hour, times[keep], closes[keep])
+
+    def vol(self) -> float | None:
+        return HourlyVol(self.times, self.closes).at(self.end, FORECAST_HORIZON)
+
+
+@dataclass
 class _Run:
     start: datetime
     edges: FloatArray
@@ -78,6 +118,9 @@ class BookCache:
     reads: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
     asked: set[tuple[str, datetime]] = field(default_factory=set)
     last: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+    paths: dict[str, _Path] = field(
+        default_factory=dict
+    )  # per asset, its price path up to its last hour read
 
     def forget_before(self, t: datetime) -> None:
         """Drop readings of hours before ``t`` (a live service keeps only its label window)."""
@@ -141,32 +184,35 @@ def hourly_reads(
     """Per asset and hour of ``hours``: proximity label, component, distance in daily vols and the nearest pockets'
     distance and USD (``HOUR_COLUMNS``); and, per asset, the full reading at the last hour (the scan's JSON)."""
     days = int(cfg.value("liquidation", "model_days"))
-    hourly = markets.filter(pl.col("bar_hours") == 1)  # the model steps hour by hour: coarser bars do not feed it
+    hourly = markets.filter(
+        pl.col("bar_hours") == 1
+    )  # the model steps hour by hour: coarser bars do not feed it
     rv_at = {(a, t): v for a, t, v in rv.select("asset", "t", "rv_24h").iter_rows() if v is not None}
     cache = cache if cache is not None else BookCache()
     rows: list[dict[str, Any]] = []
     last: dict[str, dict[str, Any]] = {}
     end = max(hours) if hours else None
-    for (asset,), frame in hourly.sort("asset", "venue", "symbol", "t").group_by(["asset"], maintain_order=True):
+    for (asset,), frame in hourly.sort("asset", "venue", "symbol", "t").group_by(
+        ["asset"], maintain_order=True
+    ):
         name = str(asset)
         todo = [h for h in hours if (name, h) not in cache.asked]
+        if end is not None and end in todo:
+            cache.paths[name] = _Path.of(frame, end)
         for t, (hm, i) in sorted(asset_maps(frame, name, todo, heat, days, cache).items()):
             row = _row(hm, i, heat, cfg, name, t, rv_at.get((name, t)))
             if row is None:
                 continue
             cache.reads[(name, t)] = row
             if t == end:
-                cache.last[name] = (t, _reading(hm, i, heat, frame, t, row, days))
+                venues = frame.filter((pl.col("t") == end) & pl.col("oi_base").is_not_null())["venue"]
+                reading = _reading(hm, i, heat, end, row, days, venues.unique().sort().to_list())
+                cache.last[name] = (t, {**reading, "forecast_24h": _forecast(hm, i, cache.paths[name])})
         cache.asked.update((name, h) for h in todo)
         rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)
         if end is not None and name in cache.last and cache.last[name][0] == end:
             last[name] = cache.last[name][1]
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {
-        "asset": pl.String,
-        "t": pl.Datetime("us", "UTC"),
-        **HOUR_COLUMNS,
-    }
-    return pl.DataFrame(rows, schema=schema), last
+    return pl.DataFrame(rows, schema=READ_SCHEMA), last
 
 
 def _row(
@@ -203,34 +249,102 @@ def _field(pocket: dict[str, object] | None, key: str) -> float | None:
 
 
 def _reading(
-    hm: Heatmap, i: int, heat: HeatmapConfig, frame: pl.DataFrame, end: datetime, row: dict[str, Any], days: int
+    hm: Heatmap, i: int, heat: HeatmapConfig, end: datetime, row: dict[str, Any], days: int, venues: list[str]
 ) -> dict[str, Any]:
-    """The scan's liquidation block at its hour: pockets (with the leverage mix), venues, the 24h forecast."""
-    summary = summarize(hm, heat, i)
-    venues = sorted(
-        frame.filter((pl.col("t") == end) & pl.col("oi_base").is_not_null())["venue"].unique().to_list()
-    )
-    forecast = forced_flow_forecast(
-        BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i]),
-        float(summary["price"]),  # type: ignore[arg-type]
-        _vol(frame, end),
-        FORECAST_HORIZON,
-    )
+    """The scan's liquidation block at its hour: pockets (with the leverage mix), the venues with OI then."""
+    last = i in (-1, len(hm.times) - 1)
+    pockets = nearest_pockets(hm, heat, i, (hm.long_tiers, hm.short_tiers) if last else None)
     return {
         "proximity": row["liq_proximity"],
         "component": row["c_liquidation_proximity"],
         "distance_in_daily_vol": row["liq_distance_vol"],
-        "nearest_above": summary["nearest_above"],
-        "nearest_below": summary["nearest_below"],
+        "nearest_above": pockets["nearest_above"],
+        "nearest_below": pockets["nearest_below"],
         "venues": venues,
         "model_days": days,
         "run_from": anchor(end, days),
-        "forecast_24h": forecast.to_json(),
     }
 
 
-def _vol(frame: pl.DataFrame, end: datetime) -> float | None:
-    """The expected hourly volatility of the next 24 h from the asset's hourly closes (one venue per hour)."""
-    recent = frame.filter(pl.col("t") > end - timedelta(days=SEASON_DAYS + 1))  # all that HourlyVol.at reads
-    path = recent.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
-    return HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy()).at(end, FORECAST_HORIZON)
+def _forecast(hm: Heatmap, i: int, path: _Path) -> dict[str, Any]:
+    """The expected forced flow of the next 24 h from the book at row ``i`` and the asset's recent closes."""
+    book = BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i])
+    return forced_flow_forecast(book, row_price(hm, i), path.vol(), FORECAST_HORIZON).to_json()
+
+
+def advance_hour(
+    cache: BookCache,
+    new: pl.DataFrame,
+    hour: datetime,
+    rv_at: dict[tuple[str, datetime], float],
+    cfg: SignalConfig,
+    heat: HeatmapConfig,
+) -> pl.DataFrame | None:
+    """The live step of :func:`hourly_reads`: fold ``hour``'s rows (``new``, every market's row of that hour) into
+    the books and read every asset at ``hour`` — the same numbers, touching one row per market. None when an
+    asset needs the full path instead (a new month's run, a market with OI but no book yet, books not at the hour
+    before); the caller then runs ``hourly_reads`` over the window."""
+    days = int(cfg.value("liquidation", "model_days"))
+    start = anchor(hour, days)
+    rows = new.filter(pl.col("bar_hours") == 1).sort("asset", "venue", "symbol")
+    assets = rows["asset"].unique(maintain_order=True).to_list()
+    for name in assets:
+        run, path = cache.runs.get(name), cache.paths.get(name)
+        if run is None or run.start != start or (name, hour) in cache.asked or path is None:
+            return None
+        if path.end != hour - timedelta(hours=1):
+            return None
+    columns = {c: rows[c].cast(pl.Float64).to_numpy() for c in ("high", "low", "close", "oi_base", "oi_usd")}
+    rate = rows["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    volume = (
+        rows["volume_usd"].cast(pl.Float64).fill_null(0.0).to_numpy()
+        if "volume_usd" in rows.columns
+        else np.zeros(rows.height)
+    )
+    keys = list(zip(rows["asset"].to_list(), rows["venue"].to_list(), rows["symbol"].to_list(), strict=True))
+    has_oi = ~np.isnan(columns["oi_base"])
+    for j, (name, venue, symbol) in enumerate(keys):
+        book = cache.runs[name].books.get((venue, symbol))
+        if (book is None and has_oi[j]) or (
+            book is not None and book.last_t is not None and book.last_t >= hour
+        ):
+            return None
+    maps: dict[str, list[Heatmap]] = {}
+    venues: dict[str, list[str]] = {}
+    closes: dict[str, float] = {}
+    for j, (name, venue, symbol) in enumerate(keys):
+        closes.setdefault(name, float(columns["close"][j]))  # the first venue by name: the path's close
+        if has_oi[j]:
+            venues.setdefault(name, []).append(venue)
+        book = cache.runs[name].books.get((venue, symbol))
+        if book is None:
+            continue
+        one = slice(j, j + 1)
+        maps.setdefault(name, []).append(
+            book.fold(
+                [hour],
+                np.ones(1, dtype=np.bool_),
+                columns["high"][one],
+                columns["low"][one],
+                columns["close"][one],
+                columns["oi_base"][one],
+                columns["oi_usd"][one],
+                rate[one],
+                volume[one],
+            )
+        )
+    out: list[dict[str, Any]] = []
+    for name in assets:
+        path = cache.paths[name] = cache.paths[name].then(hour, closes.get(name))
+        cache.asked.add((name, hour))
+        if name not in maps:
+            continue
+        hm = combine(maps[name])
+        row = _row(hm, 0, heat, cfg, name, hour, rv_at.get((name, hour)))
+        if row is None:
+            continue
+        cache.reads[(name, hour)] = row
+        reading = _reading(hm, 0, heat, hour, row, days, sorted(venues.get(name, [])))
+        cache.last[name] = (hour, {**reading, "forecast_24h": _forecast(hm, 0, path)})
+        out.append(row)
+    return pl.DataFrame(out, schema=READ_SCHEMA)

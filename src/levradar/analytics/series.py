@@ -29,12 +29,19 @@ ANNUALISE = math.sqrt(HOURS_PER_YEAR)
 
 
 def load_markets(
-    store: Store, start: datetime, as_of: datetime, assets: Sequence[str] | None
+    store: Store,
+    start: datetime,
+    as_of: datetime,
+    assets: Sequence[str] | None,
+    venues: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """One row per market and hour in ``[start, as_of]`` with price, funding and OI as known then."""
-    candles = store.read("candles", assets=assets, start=start - timedelta(days=1), as_of=as_of)
-    funding = store.read("funding", assets=assets, start=start - FUNDING_STALE, as_of=as_of)
-    oi = store.read("open_interest", assets=assets, start=start - OI_STALE, as_of=as_of)
+    """One row per market and hour in ``[start, as_of]`` with price, funding and OI as known then (of ``venues``
+    only, when given: nothing else is read)."""
+    candles = store.read(
+        "candles", assets=assets, venues=venues, start=start - timedelta(days=1), as_of=as_of
+    )
+    funding = store.read("funding", assets=assets, venues=venues, start=start - FUNDING_STALE, as_of=as_of)
+    oi = store.read("open_interest", assets=assets, venues=venues, start=start - OI_STALE, as_of=as_of)
     return market_frame(candles, funding, oi).filter(pl.col("t") >= start)
 
 

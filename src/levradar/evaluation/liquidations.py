@@ -193,7 +193,7 @@ def _asset_rows(
     if hourly.is_empty():
         return pl.DataFrame(), [{"asset": asset, "ts": t, "why": "no 1h bars in the store"} for t in opens]
     path = _price_path(hourly)
-    vol = HourlyVol(path["t"].to_list(), path["close"].cast(pl.Float64).to_numpy())
+    vol = HourlyVol.of_path(path)
     book = _books(hourly, opens, heat)
     if signals is not None:
         reads = history(store, asset, first, last, signals).select("t", "lsi", "fragility", "oi_usd")
