@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from levradar.analytics.config import ConfigError
-from levradar.analytics.heatmap import AssetHeatmap, asset_heatmap, summarize
+from levradar.analytics.heatmap import AssetHeatmap, _pocket, asset_heatmap, pockets_by_row, summarize
 from levradar.analytics.liqmodel import (
     Heatmap,
     HeatmapConfig,
@@ -1371,3 +1371,33 @@ def test_one_venues_map_reads_only_that_venue(sample: Sample, tmp_path: Path) ->
     assert from_all.venues == alone.venues == ["bybit"]
     np.testing.assert_array_equal(from_all.map.long_usd, alone.map.long_usd)
     np.testing.assert_array_equal(from_all.map.edges, alone.map.edges)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.just(0.0), st.floats(0.5, 1e9)), min_size=12, max_size=12),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.floats(95.0, 106.0), min_size=6, max_size=6),
+    st.floats(0.05, 0.95),
+)
+def test_pockets_by_row_equal_the_pocket_search_row_by_row(
+    grid: list[list[float]], prices: list[float], quantile: float
+) -> None:
+    """The vectorised pass (the scan's) finds, row by row, the pocket `_pocket` finds (the heatmap's summary)."""
+    usd = np.asarray(grid)
+    centers = np.linspace(94.0, 107.0, usd.shape[1])
+    at = np.asarray(prices[: usd.shape[0]])
+    leverage = np.asarray([10.0])
+    for above in (True, False):
+        batch = pockets_by_row(usd, centers, at, above, quantile)
+        for r in range(usd.shape[0]):
+            one = _pocket(usd[r], centers, np.zeros((1, centers.size)), leverage, float(at[r]), above, quantile)
+            assert bool(batch.found[r]) == (one is not None)
+            if one is not None:
+                assert batch.usd[r] == pytest.approx(one["usd"], rel=1e-12)
+                assert batch.price[r] == pytest.approx(one["price"], rel=1e-12)
+                assert batch.distance_pct[r] == pytest.approx(one["distance_pct"], rel=1e-9, abs=1e-12)
+                assert batch.threshold[r] == pytest.approx(one["threshold_usd"], rel=1e-12)

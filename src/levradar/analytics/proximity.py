@@ -25,7 +25,14 @@ import polars as pl
 
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
-from levradar.analytics.heatmap import HeatmapConfig, combine, nearest_pockets, price_edges, row_price
+from levradar.analytics.heatmap import (
+    HeatmapConfig,
+    combine,
+    nearest_pockets,
+    pockets_by_row,
+    price_edges,
+    row_price,
+)
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook
 
 FORECAST_HORIZON = timedelta(hours=24)
@@ -199,8 +206,17 @@ def hourly_reads(
         todo = [h for h in hours if (name, h) not in cache.asked]
         if end is not None and end in todo:
             cache.paths[name] = _Path.of(frame, end)
-        for t, (hm, i) in sorted(asset_maps(frame, name, todo, heat, days, cache).items()):
-            row = _row(hm, i, heat, cfg, name, t, rv_at.get((name, t)))
+        maps = asset_maps(frame, name, todo, heat, days, cache)
+        by_map: dict[int, tuple[Heatmap, list[datetime]]] = {}
+        for t, (hm, _i) in sorted(maps.items()):
+            by_map.setdefault(id(hm), (hm, []))[1].append(t)
+        read: dict[datetime, dict[str, Any] | None] = {}
+        for hm, times in by_map.values():
+            index = [maps[t][1] for t in times]
+            vols = [rv_at.get((name, t)) for t in times]
+            read.update(zip(times, _rows(hm, index, heat, cfg, name, vols), strict=True))
+        for t, (hm, i) in sorted(maps.items()):
+            row = read[t]
             if row is None:
                 continue
             cache.reads[(name, t)] = row
@@ -215,37 +231,49 @@ def hourly_reads(
     return pl.DataFrame(rows, schema=READ_SCHEMA), last
 
 
-def _row(
-    hm: Heatmap, i: int, heat: HeatmapConfig, cfg: SignalConfig, asset: str, t: datetime, rv_24h: float | None
-) -> dict[str, Any] | None:
-    """One hour's proximity: None without a pocket on either side or without a volatility to measure it in."""
+def _rows(
+    hm: Heatmap,
+    index: Sequence[int],
+    heat: HeatmapConfig,
+    cfg: SignalConfig,
+    asset: str,
+    rv: Sequence[float | None],
+) -> list[dict[str, Any] | None]:
+    """The proximity of rows ``index`` of ``hm`` (``rv``: each one's rv_24h): None for a row without a pocket on
+    either side or without a volatility to measure it in. Both sides' pockets for all rows in one pass."""
     labels = list(cfg.value("liquidation", "labels"))
     bounds = np.asarray([float(b) for b in cfg.value("liquidation", "boundaries")])
     span = float(cfg.value("liquidation", "component_span"))
-    pockets = nearest_pockets(hm, heat, i)
-    above, below = pockets["nearest_above"], pockets["nearest_below"]
-    daily = rv_24h / math.sqrt(365.0) if rv_24h and rv_24h > 0 else None
-    distances = [abs(float(p["distance_pct"])) / 100.0 for p in (above, below) if isinstance(p, dict)]  # type: ignore[arg-type]
-    if not distances or daily is None:
-        return None
-    in_vol = min(distances) / daily
-    return {
-        "asset": asset,
-        "t": t,
-        "liq_proximity": labels[int(np.searchsorted(bounds, in_vol, side="right"))],
-        "c_liquidation_proximity": max(0.0, min(1.0, 1.0 - in_vol / span)),
-        "liq_distance_vol": in_vol,
-        "liq_below_pct": _field(below, "distance_pct"),
-        "liq_above_pct": _field(above, "distance_pct"),
-        "liq_below_usd": _field(below, "usd"),
-        "liq_above_usd": _field(above, "usd"),
-        "liq_long_book_usd": float(hm.long_usd[i].sum()),
-        "liq_short_book_usd": float(hm.short_usd[i].sum()),
-    }
-
-
-def _field(pocket: dict[str, object] | None, key: str) -> float | None:
-    return float(pocket[key]) if pocket is not None else None  # type: ignore[arg-type]
+    rows = np.asarray(index, dtype=np.int64)
+    prices = np.asarray([row_price(hm, int(i)) for i in rows], dtype=np.float64)
+    centers = hm.centers
+    above = pockets_by_row(hm.short_usd[rows], centers, prices, True, heat.pocket_quantile)
+    below = pockets_by_row(hm.long_usd[rows], centers, prices, False, heat.pocket_quantile)
+    long_book, short_book = hm.long_usd[rows].sum(axis=1), hm.short_usd[rows].sum(axis=1)
+    out: list[dict[str, Any] | None] = []
+    for k, rv_24h in enumerate(rv):
+        daily = rv_24h / math.sqrt(365.0) if rv_24h and rv_24h > 0 else None
+        distances = [abs(float(p.distance_pct[k])) / 100.0 for p in (above, below) if p.found[k]]
+        if not distances or daily is None:
+            out.append(None)
+            continue
+        in_vol = min(distances) / daily
+        out.append(
+            {
+                "asset": asset,
+                "t": hm.times[int(rows[k])],
+                "liq_proximity": labels[int(np.searchsorted(bounds, in_vol, side="right"))],
+                "c_liquidation_proximity": max(0.0, min(1.0, 1.0 - in_vol / span)),
+                "liq_distance_vol": in_vol,
+                "liq_below_pct": float(below.distance_pct[k]) if below.found[k] else None,
+                "liq_above_pct": float(above.distance_pct[k]) if above.found[k] else None,
+                "liq_below_usd": float(below.usd[k]) if below.found[k] else None,
+                "liq_above_usd": float(above.usd[k]) if above.found[k] else None,
+                "liq_long_book_usd": float(long_book[k]),
+                "liq_short_book_usd": float(short_book[k]),
+            }
+        )
+    return out
 
 
 def _reading(
@@ -340,7 +368,7 @@ def advance_hour(
         if name not in maps:
             continue
         hm = combine(maps[name])
-        row = _row(hm, 0, heat, cfg, name, hour, rv_at.get((name, hour)))
+        (row,) = _rows(hm, [0], heat, cfg, name, [rv_at.get((name, hour))])
         if row is None:
             continue
         cache.reads[(name, hour)] = row

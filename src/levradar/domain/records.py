@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
 import polars as pl
@@ -231,7 +232,8 @@ def records_frame(
     ds = dataset(items[0].dataset_name)
     # column-wise from the records' fields; derived columns (notional, USD method) computed vectorised
     names = [f.name for f in fields(items[0])]
-    data: dict[str, list[Any]] = {name: [getattr(r, name) for r in items] for name in names}
+    rows = map(attrgetter(*names), items)  # one tuple per record (every record has several fields)
+    data: dict[str, list[Any]] = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
     markets = {key: canonical_market(*key) for key in set(zip(data["venue"], data["symbol"], strict=True))}
     pairs = list(zip(data["venue"], data["symbol"], strict=True))
     data["venue"] = [markets[k].venue for k in pairs]

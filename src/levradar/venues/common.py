@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -36,11 +35,12 @@ def perp_market(venue: str, raw_symbol: str, quotes: tuple[str, ...] = ("USDT", 
     return market
 
 
-# A plain decimal as venues write numbers in strings: ASCII digits, an optional point and exponent. Python's float()
-# would also take "1_000", Unicode digits, "NaN" and "inf"; a venue never means those.
-_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# A plain decimal as venues write numbers in strings: ASCII digits, an optional sign, point and exponent. Python's
+# float() also takes "1_000", Unicode digits, "NaN" and "inf"; a venue never means those: a string must be ASCII
+# without "_" (float() then accepts exactly the plain decimals, hex and the like raising) and finite.
 MAX_MAGNITUDE = QTY_MAX  # the largest figure any dataset accepts (docs/data.md, plausible ranges)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_MS_RANGE = (EARLIEST_TS.timestamp() * 1000, LATEST.timestamp() * 1000)
 
 
 def _show(raw: Any) -> str:
@@ -51,19 +51,30 @@ def _show(raw: Any) -> str:
 def number(venue: str, payload: dict[str, Any], key: str) -> float:
     """A finite number from ``payload[key]``: a JSON number (not ``true``/``false``) or a plain ASCII decimal string
     (venues send numbers as strings), of a magnitude below ``MAX_MAGNITUDE``; anything else is a ParseError."""
-    if key not in payload:
-        raise ParseError(venue, key, "missing")
-    raw = payload[key]
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ParseError(venue, key, f"not a number: {_show(raw)}")
-    if isinstance(raw, str) and not _DECIMAL.fullmatch(raw.strip()):
-        raise ParseError(venue, key, f"not a plain decimal number: {_show(raw)}")
     try:
-        value = float(raw)
-    except (OverflowError, ValueError):
-        raise ParseError(venue, key, f"not a representable number: {_show(raw)}") from None
+        raw = payload[key]
+    except (KeyError, TypeError, IndexError):  # TypeError: not an object where one belongs
+        raise ParseError(venue, key, "missing") from None
+    kind = type(raw)
+    if kind is str:
+        if not raw.isascii() or "_" in raw:
+            raise ParseError(venue, key, f"not a plain decimal number: {_show(raw)}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ParseError(venue, key, f"not a plain decimal number: {_show(raw)}") from None
+    elif kind is float or kind is int:
+        try:
+            value = float(raw)
+        except OverflowError:
+            raise ParseError(venue, key, f"not a representable number: {_show(raw)}") from None
+    else:  # bool, None, containers
+        raise ParseError(venue, key, f"not a number: {_show(raw)}")
     if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
-        raise ParseError(venue, key, f"out of range: {_show(raw)}")
+        named = kind is str and raw.strip().lstrip("+-")[:1].isalpha()  # "nan", "inf", "Infinity"
+        raise ParseError(
+            venue, key, f"{'not a plain decimal number' if named else 'out of range'}: {_show(raw)}"
+        )
     return value
 
 
@@ -76,7 +87,7 @@ def millis(venue: str, payload: dict[str, Any], key: str, default: datetime | No
     if key not in payload and default is not None:
         return default
     value = number(venue, payload, key)
-    if not EARLIEST_TS.timestamp() * 1000 <= value < LATEST.timestamp() * 1000:
+    if not _MS_RANGE[0] <= value < _MS_RANGE[1]:
         raise ParseError(
             venue, key, f"not an epoch-milliseconds time between 2009 and 2100: {_show(payload[key])}"
         )
