@@ -4,8 +4,9 @@ Usage: python bench/bench_scan.py [--markets 500] [--repeats 5]
 Each synthetic asset takes every venue market of one real sample asset (price, funding, OI), shifted in time by
 a random offset and scaled by random factors with small multiplicative noise, so the universe keeps real
 dynamics and real multi-venue structure (the 2025-10-10 cascade included) without being copies of one path.
-Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window, with the
-liquidation model's proximity at every label hour) and peak resident memory growth during the scans.
+Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window) without
+the liquidation overlay and with it (the model's proximity at every label hour: what `scan` runs), and peak
+resident memory growth during the scans.
 One new hour: LiveRadar.advance (labels and liquidation books; same result as a fresh scan), median and max over
 six successive hours, the last of which crosses 00:00 UTC and recomputes the day's baselines.
 """
@@ -89,6 +90,9 @@ def main() -> None:
     cfg = load_config()
     markets, start, end, label_hours = universe(args.markets)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    bare = median_s(
+        lambda: evaluate_frames(markets, start, end, label_hours, cfg, liquidation=False), args.repeats
+    )
     full = median_s(lambda: evaluate_frames(markets, start, end, label_hours, cfg), args.repeats)
     # the live path: build at AS_OF - 6h, then fold in the six hours up to AS_OF (the last one crosses midnight)
     steps = 6
@@ -112,7 +116,8 @@ def main() -> None:
                 "hourly_rows": markets.height,
                 "days": round((end - start) / timedelta(days=1), 1),
                 "repeats": args.repeats,
-                "scan_full_median_s": round(full, 4),
+                "scan_without_liquidation_overlay_median_s": round(bare, 4),
+                "scan_with_liquidation_overlay_median_s": round(full, 4),
                 "one_new_hour_live_advance_median_s": round(statistics.median(advance_s), 4),
                 "one_new_hour_live_advance_max_s": round(max(advance_s), 4),
                 "peak_rss_growth_mb_after_loading": round((rss_after - rss_before) / 1024, 1),

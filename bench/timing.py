@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall-clock seconds of ``repeats`` calls of ``fn``."""
+    """Median wall-clock seconds of ``repeats`` calls of ``fn``, after one untimed warm-up call (numba's cache
+    load, first-touch allocations and the like are not what a repeated call costs)."""
+    fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -208,6 +208,21 @@ def test_model_columns_are_what_the_docs_list() -> None:
 # -- the forecast ------------------------------------------------------------------------------------------
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=40),
+    st.floats(1e-4, 0.05),
+    st.floats(0.5, 72.0),
+)
+def test_hit_probability_is_twice_the_normal_tail(distances: list[float], vol: float, hours: float) -> None:
+    """2·Φ(−|d|/σ√h), computed with math.erfc: the same as scipy's normal CDF to 1e-12."""
+    from scipy.special import ndtr
+
+    d = np.asarray(distances)
+    expected = 2.0 * ndtr(-np.abs(d) / (vol * math.sqrt(hours)))
+    np.testing.assert_allclose(hit_probability(d, vol, hours), expected, rtol=1e-12, atol=1e-300)
+
+
 @settings(max_examples=50, deadline=None)
 @given(d1=st.floats(0.0, 0.3), d2=st.floats(0.0, 0.3), vol=st.floats(1e-4, 0.05), hours=st.floats(0.5, 48))
 def test_hit_probability_falls_with_distance_and_rises_with_time(

@@ -24,7 +24,7 @@ import math
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -507,3 +507,22 @@ def combine(maps: list[Heatmap]) -> Heatmap:
         reserve,
         min(m.start for m in maps),
     )
+
+
+def warm_cache() -> None:
+    """Compile the model's kernels once into numba's on-disk cache (``make`` runs it after installing), so that
+    the first map a user asks for loads them (~0.2 s) instead of compiling them (~5 s)."""
+    cfg = load_heatmap_config()
+    hours = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(3)]
+    frame = pl.DataFrame(
+        {
+            "t": hours,
+            "high": [101.0, 102.0, 101.5],
+            "low": [99.0, 100.0, 99.5],
+            "close": [100.0, 101.0, 100.5],
+            "oi_base": [1.0, 1.2, 1.1],
+            "oi_usd": [100.0, 121.2, 110.6],
+            "rate_8h": [0.0001, 0.0002, -0.0001],
+        }
+    )
+    simulate_market(frame, price_edges(99.0, 102.0, cfg), cfg)
