@@ -92,6 +92,11 @@ def test_heatmap_and_scenarios(client: TestClient) -> None:
     grid = heat["grid"]
     assert len(grid["times"]) == len(grid["long_usd"]) == len(grid["close"]) > 24 * 29
     assert len(grid["long_usd"][0]) == len(grid["prices"]) and heat["nearest_below"]["distance_pct"] < 0
+    assert grid["hour_step"] == 1  # 30 days: under the API's bound, full resolution
+    year = client.get("/api/assets/SOL/heatmap", params={"days": 365, "grid": True}).json()["grid"]
+    assert len(year["times"]) <= 1000 and len(year["prices"]) <= 300 and year["hour_step"] > 1
+    assert year["times"][-1] == grid["times"][-1]  # the as-of hour's book is always a row
+    assert len(year["long_usd"][0]) == len(year["prices"])
     scen = client.get("/api/assets/SOL/scenarios").json()
     assert [s["move_pct"] for s in scen["scenarios"]] == pytest.approx([-2.0, -1.0, 1.0, 2.0])
     custom = client.get("/api/assets/SOL/scenarios", params=[("move", "-0.05"), ("move", "0.03")]).json()
@@ -204,7 +209,9 @@ def test_new_data_refreshes_the_radar(tmp_path: Path) -> None:
         def one_more_hour(assets: list[str] | None) -> None:
             """The next 1h bar on every venue, as the recorder/sync would write it."""
             with svc.lock:
-                candles = svc.store.read("candles", assets=assets, interval="1h", end=as_of - timedelta(hours=1))
+                candles = svc.store.read(
+                    "candles", assets=assets, interval="1h", end=as_of - timedelta(hours=1)
+                )
                 last = candles.sort("ts").group_by("venue", "symbol").last()
                 svc.store.write({"candles": last.with_columns(ts=pl.lit(as_of)).drop("ts_ingest")})
             svc.data_changed()
@@ -250,7 +257,9 @@ def test_record_feeds_the_served_store_and_refreshes_the_radar(
         body = health.json()
         assert health.status_code == 503 and body["ok"] is False and body["feed"]["failing"] == ["bybit"]
         bybit = body["feed"]["venues"]["bybit"]
-        assert bybit["stream"] == "connected" and bybit["sync"] == "failed" and "refused" in bybit["sync_error"]
+        assert (
+            bybit["stream"] == "connected" and bybit["sync"] == "failed" and "refused" in bybit["sync_error"]
+        )
     finally:
         feed.close()
         svc.close()

@@ -32,7 +32,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from levradar.analytics.config import ConfigError
-from levradar.analytics.heatmap import AssetHeatmap, _pocket, asset_heatmap, pockets_by_row, summarize
+from levradar.analytics.heatmap import (
+    AssetHeatmap,
+    _pocket,
+    asset_heatmap,
+    grid_json,
+    pockets_by_row,
+    summarize,
+)
 from levradar.analytics.liqmodel import (
     Heatmap,
     HeatmapConfig,
@@ -1394,10 +1401,29 @@ def test_pockets_by_row_equal_the_pocket_search_row_by_row(
     for above in (True, False):
         batch = pockets_by_row(usd, centers, at, above, quantile)
         for r in range(usd.shape[0]):
-            one = _pocket(usd[r], centers, np.zeros((1, centers.size)), leverage, float(at[r]), above, quantile)
+            one = _pocket(
+                usd[r], centers, np.zeros((1, centers.size)), leverage, float(at[r]), above, quantile
+            )
             assert bool(batch.found[r]) == (one is not None)
             if one is not None:
                 assert batch.usd[r] == pytest.approx(one["usd"], rel=1e-12)
                 assert batch.price[r] == pytest.approx(one["price"], rel=1e-12)
                 assert batch.distance_pct[r] == pytest.approx(one["distance_pct"], rel=1e-9, abs=1e-12)
                 assert batch.threshold[r] == pytest.approx(one["threshold_usd"], rel=1e-12)
+
+
+def test_a_bounded_grid_keeps_every_kth_hours_book_and_sums_adjacent_buckets(sample: Sample) -> None:
+    """Downsampling never invents USD: the kept hours are the full grid's rows (the last one included) and each
+    merged price row holds exactly the USD of the buckets it spans."""
+    full = grid_json(sample.after.map, CFG)
+    small = grid_json(sample.after.map, CFG, max_hours=200, max_prices=50)
+    assert len(small["times"]) <= 200 and len(small["prices"]) <= 50
+    step, merge = small["hour_step"], small["bucket_merge"]
+    assert step > 1 and merge > 1 and small["times"][-1] == full["times"][-1]
+    rows = {t: i for i, t in enumerate(full["times"])}
+    for k, t in enumerate(small["times"]):
+        i = rows[t]
+        assert i == len(full["times"]) - 1 - step * (len(small["times"]) - 1 - k)
+        for side in ("long_usd", "short_usd"):
+            merged = np.add.reduceat(np.asarray(full[side][i]), np.arange(0, len(full["prices"]), merge))
+            np.testing.assert_allclose(small[side][k], merged, rtol=1e-9, atol=0.006 * merge)  # 2-dp rounding

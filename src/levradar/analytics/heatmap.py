@@ -205,18 +205,41 @@ def nearest_pockets(
     }
 
 
-def grid_json(m: Heatmap, cfg: HeatmapConfig) -> dict[str, object]:
-    """The price × time grid for JSON: every hour, the buckets within the display range of the period's prices."""
-    closes = m.closes if m.closes is not None else np.array([m.price])
+def grid_json(
+    m: Heatmap, cfg: HeatmapConfig, *, max_hours: int | None = None, max_prices: int | None = None
+) -> dict[str, object]:
+    """The price × time grid for JSON: every hour, the buckets within the display range of the period's prices.
+
+    Bounded on request: with more than ``max_hours`` hours, every ``hour_step``-th hour's book is kept (ending at
+    the last hour; a book is a state, so no averaging); with more than ``max_prices`` buckets, ``bucket_merge``
+    adjacent buckets are summed (USD adds up) and their price is the merged range's geometric centre."""
+    closes = m.closes if m.closes is not None else np.full(len(m.times), m.price)
     lo = float(np.nanmin(closes)) * (1 - cfg.display_range_pct / 100)
     hi = float(np.nanmax(closes)) * (1 + cfg.display_range_pct / 100)
-    keep = (m.centers >= lo) & (m.centers <= hi)
+    keep = np.flatnonzero((m.centers >= lo) & (m.centers <= hi))
+    rows = np.arange(len(m.times))
+    step = 1 if max_hours is None or rows.size <= max_hours else -(-rows.size // max_hours)
+    rows = rows[::-1][::step][::-1]  # the last hour always kept
+    merge = 1 if max_prices is None or keep.size <= max_prices else -(-keep.size // max_prices)
+    long_usd, short_usd = m.long_usd[np.ix_(rows, keep)], m.short_usd[np.ix_(rows, keep)]
+    edges_lo, edges_hi = m.edges[keep], m.edges[keep + 1]
+    if merge > 1:
+        groups = np.arange(keep.size) // merge
+        long_usd = np.add.reduceat(long_usd, np.flatnonzero(np.diff(groups, prepend=-1)), axis=1)
+        short_usd = np.add.reduceat(short_usd, np.flatnonzero(np.diff(groups, prepend=-1)), axis=1)
+        starts = np.flatnonzero(np.diff(groups, prepend=-1))
+        ends = np.append(starts[1:], keep.size) - 1
+        prices = np.sqrt(edges_lo[starts] * edges_hi[ends])
+    else:
+        prices = np.sqrt(edges_lo * edges_hi)
     return {
-        "times": m.times,
-        "prices": [float(p) for p in m.centers[keep]],
-        "close": [None if np.isnan(c) else float(c) for c in closes],
-        "long_usd": np.round(m.long_usd[:, keep], 2).tolist(),
-        "short_usd": np.round(m.short_usd[:, keep], 2).tolist(),
+        "times": [m.times[i] for i in rows],
+        "prices": [float(p) for p in prices],
+        "close": [None if np.isnan(c) else float(c) for c in closes[rows]],
+        "long_usd": np.round(long_usd, 2).tolist(),
+        "short_usd": np.round(short_usd, 2).tolist(),
+        "hour_step": step,
+        "bucket_merge": merge,
     }
 
 

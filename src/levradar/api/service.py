@@ -43,6 +43,10 @@ SCENARIO_MOVES = (-0.02, -0.01, 0.01, 0.02)
 DEFAULT_DAYS = 90  # the heatmap history of the dashboard and of the API's default
 HEATMAP_CACHE = 32
 RESULT_CACHE = 256
+# an API grid is at most this many hours × prices (a year at full resolution is 60 MB of JSON): every k-th hour's
+# book, adjacent buckets summed (heatmap.grid_json says which k and how many buckets per row)
+GRID_MAX_HOURS = 1000
+GRID_MAX_PRICES = 300
 
 
 class NotFound(LookupError):
@@ -283,22 +287,30 @@ class RadarService:
         with self.lock:
             return liquidation_prints(self.store, name, ah.map, when)
 
-    def heatmap_json(self, asset: str, as_of: datetime | None, days: int, grid: bool) -> dict[str, Any]:
+    def heatmap_json(self, asset: str, as_of: datetime | None, days: int, grid: bool) -> bytes:
+        """The map's summary, outlook and prints (and the grid, bounded to ``GRID_MAX_HOURS`` × ``GRID_MAX_PRICES``)
+        as JSON, computed once per data version."""
         ah, when = self.heatmap(asset, as_of, days)
-        out: dict[str, Any] = {
-            "asset": asset.upper(),
-            "as_of": when,
-            "data_time": ah.map.times[-1],
-            "days": days,
-            "venues": ah.venues,
-            "venues_skipped": ah.skipped,
-            **summarize(ah.map, self.heatmap_config),
-            **outlook(ah, self.heatmap_config),
-            "prints": self.prints(asset, ah, when).to_json(),
-        }
-        if grid:
-            out["grid"] = grid_json(ah.map, self.heatmap_config)
-        return out
+
+        def compute() -> bytes:
+            out: dict[str, Any] = {
+                "asset": asset.upper(),
+                "as_of": when,
+                "data_time": ah.map.times[-1],
+                "days": days,
+                "venues": ah.venues,
+                "venues_skipped": ah.skipped,
+                **summarize(ah.map, self.heatmap_config),
+                **outlook(ah, self.heatmap_config),
+                "prints": self.prints(asset, ah, when).to_json(),
+            }
+            if grid:
+                out["grid"] = grid_json(
+                    ah.map, self.heatmap_config, max_hours=GRID_MAX_HOURS, max_prices=GRID_MAX_PRICES
+                )
+            return to_json_bytes(out)
+
+        return self.cached(("heatmap", asset.upper(), when, days, grid), compute)
 
     def scenarios(
         self,
@@ -306,17 +318,24 @@ class RadarService:
         as_of: datetime | None,
         moves: tuple[float, ...] = SCENARIO_MOVES,
         days: int = DEFAULT_DAYS,
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """What each move liquidates and whether it cascades, as JSON, computed once per data version."""
         ah, when = self.heatmap(asset, as_of, days)
-        current = book(ah.map, self.heatmap_config)
-        return {
-            "asset": asset.upper(),
-            "as_of": when,
-            "price": ah.map.price,
-            "venues": ah.venues,
-            "venues_skipped": ah.skipped,
-            "scenarios": [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in moves],
-        }
+
+        def compute() -> bytes:
+            current = book(ah.map, self.heatmap_config)
+            return to_json_bytes(
+                {
+                    "asset": asset.upper(),
+                    "as_of": when,
+                    "price": ah.map.price,
+                    "venues": ah.venues,
+                    "venues_skipped": ah.skipped,
+                    "scenarios": [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in moves],
+                }
+            )
+
+        return self.cached(("scenarios", asset.upper(), when, days, moves), compute)
 
     def memo(self, asset: str, as_of: datetime | None) -> bytes:
         """The trade memo (views, text) as JSON, cached per data version (not journaled: reads only)."""
