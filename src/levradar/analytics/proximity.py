@@ -320,7 +320,7 @@ def advance_hour(
         run, path = cache.runs.get(name), cache.paths.get(name)
         if run is None or run.start != start or (name, hour) in cache.asked or path is None:
             return None
-        if path.end != hour - timedelta(hours=1):
+        if path.end >= hour:
             return None
     columns = {c: rows[c].cast(pl.Float64).to_numpy() for c in ("high", "low", "close", "oi_base", "oi_usd")}
     rate = rows["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
