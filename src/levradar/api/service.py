@@ -90,6 +90,9 @@ class RadarService:
         self.warmers: list[Callable[[str], object]] = [lambda a: self.heatmap(a, None, DEFAULT_DAYS)]
         self._heatmaps: OrderedDict[tuple[str, datetime, int], AssetHeatmap] = OrderedDict()
         self._results: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+        # per data version: the default as-of (a query over every market's bars) and the store's asset names
+        self._choice: tuple[int, AsOfChoice] | None = None
+        self._names: tuple[int, dict[str, str]] | None = None
 
     def close(self) -> None:
         with self.lock:
@@ -107,8 +110,11 @@ class RadarService:
     # -- reads -----------------------------------------------------------------------------------------
 
     def as_of_choice(self) -> AsOfChoice:
+        """The default as-of and how it was chosen, computed once per data version (every request asks for it)."""
         with self.lock:
-            choice = choose_as_of(self.store, self.signal_config)
+            if self._choice is None or self._choice[0] != self.version:
+                self._choice = (self.version, choose_as_of(self.store, self.signal_config))
+            choice = self._choice[1]
         if choice.as_of is None:
             raise NotFound("the store holds no candles yet: import data (levradar demo, import-source, sync)")
         return choice
@@ -198,13 +204,14 @@ class RadarService:
     def check_asset(self, asset: str) -> str:
         """The asset as the store spells it (case-insensitive: btc → BTC, kpepe → kPEPE), or NotFound."""
         with self.lock:
-            found = self.store.con.execute(
-                "SELECT DISTINCT asset FROM candles WHERE upper(asset) = ?", [asset.strip().upper()]
-            ).fetchall()
-        if not found:
+            if self._names is None or self._names[0] != self.version:
+                found = self.store.con.execute("SELECT DISTINCT asset FROM candles").fetchall()
+                self._names = (self.version, {str(a).upper(): str(a) for (a,) in found})
+            name = self._names[1].get(asset.strip().upper())
+        if name is None:
             listed = ", ".join(self.assets()) or "none"
             raise NotFound(f"unknown asset {asset!r}; the store has: {listed}")
-        return str(found[0][0])
+        return name
 
     def _when(self, as_of: datetime | None) -> datetime:
         """``as_of``, or the default; a time past the newest bar of any venue is read at that bar."""
