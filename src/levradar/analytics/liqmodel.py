@@ -388,7 +388,7 @@ class MarketBook:
             return f[name].cast(pl.Float64).fill_null(fill).to_numpy()
 
         return self.fold(
-            hours.to_list(),
+            (hours[0], hours[-1], hours.filter(pl.Series(marks)).to_list()),
             marks,
             column("high", math.nan),
             column("low", math.nan),
@@ -401,7 +401,7 @@ class MarketBook:
 
     def fold(
         self,
-        hours: list[datetime],
+        hours: tuple[datetime, datetime, list[datetime]],
         marks: npt.NDArray[np.bool_],
         high: FloatArray,
         low: FloatArray,
@@ -412,7 +412,8 @@ class MarketBook:
         volume: FloatArray,
     ) -> Heatmap:
         """``advance`` on arrays (hours ascending, after the book's last one; NaN where a value is missing, rate
-        and volume 0 there): the live radar folds in one hour per market this way, without a frame per market."""
+        and volume 0 there): the live radar folds in one hour per market this way, without a frame per market.
+        ``hours``: the first and the last hour folded in, and the hours ``marks`` keeps, in order."""
         prev = np.concatenate([[self.last_oi], oi[:-1]])
         typical = (high + low + close) / 3.0
         delta = np.where(np.isnan(oi) | np.isnan(prev), 0.0, oi - prev)
@@ -442,12 +443,13 @@ class MarketBook:
             self.top,
             self.bottom,
         )
-        self.first_t = hours[0] if self.first_t is None else self.first_t
-        self.last_t = hours[-1]
+        first, last, kept = hours
+        self.first_t = first if self.first_t is None else self.first_t
+        self.last_t = last
         self.last_close, self.last_oi, self.last_oi_usd = float(close[-1]), float(oi[-1]), float(oi_usd[-1])
         n = self.cfg.n_bands
         return Heatmap(
-            [h for h, keep in zip(hours, marks, strict=True) if keep],
+            kept,
             self.edges,
             lg,
             sg,

@@ -350,7 +350,7 @@ def advance_hour(
         one = slice(j, j + 1)
         maps.setdefault(name, []).append(
             book.fold(
-                [hour],
+                (hour, hour, [hour]),
                 np.ones(1, dtype=np.bool_),
                 columns["high"][one],
                 columns["low"][one],
