@@ -1,12 +1,15 @@
-"""`levradar sync` against REAL recorded venue responses, replayed by a real HTTP server on 127.0.0.1.
+"""`levradar sync` against REAL venue responses, replayed by a real HTTP server on 127.0.0.1 — one server per venue.
 
-The bodies are ccxt's recorded `httpResponse`s (tests/fixtures/ccxt-responses, MIT), verbatim: BTC 1h candles of
-2024-01-30 16:00..18:00 UTC on Binance, Bybit and OKX, one Bybit open-interest page of 2025-02-16 17:00 and a
-Hyperliquid 1h candleSnapshot of 2025-10-29. Each test picks `since`/`until` from the recording's own timestamps,
-runs the real `sync`, reads the rows back from the real DuckDB store and checks they carry exactly the recorded
-values. Endpoints with no recording answer empty in the venue's documented shape (nothing to store), so only the
-recorded bodies can produce rows. ccxt records no funding-rate history for these venues and no OI history for
-Binance or OKX: those endpoints are not covered here (see tests/test_sync_*.py for their documented shapes).
+Three sources, each body verbatim: ccxt's recorded `httpResponse`s (tests/fixtures/ccxt-responses, MIT) — BTC 1h
+candles of 2024-01-30 16:00..18:00 UTC on Binance, Bybit and OKX, one Bybit open-interest page of 2025-02-16 17:00 and
+a Hyperliquid 1h candleSnapshot of 2025-10-29; the venues' own documented "Response Example" bodies
+(tests/fixtures/venue-docs, the docs' `//` comments removed) for the endpoints ccxt never recorded — Binance funding
+and OI history, Bybit funding history, OKX funding and OI history; and Hyperliquid's real `fundingHistory` answer from
+its SDK's cassette (tests/fixtures/hyperliquid-rest-samples, MIT). Each test picks `since`/`until` from the body's own
+timestamps, runs the real `sync`, reads the rows back from the real DuckDB store and checks they carry exactly the
+recorded values with the documented meaning (which field is the settled rate, which side an OI figure counts, which
+time a row is stamped with). Endpoints with nothing recorded answer empty in the venue's documented shape, so only
+the recorded bodies can produce rows.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from typing import Any, ClassVar
 
 import polars as pl
 import pytest
+import yaml
 
 from levradar.ingest.sync import sync
 from levradar.net.http import RetryPolicy
 from levradar.store import Store
+from levradar.venues.hyperliquid.rest import HL_PAGE
 from tests.http_replay import JsonHandler, serve
 
-REC = Path(__file__).parent / "fixtures" / "ccxt-responses"
+FIXTURES = Path(__file__).parent / "fixtures"
+REC = FIXTURES / "ccxt-responses"
 
 
 def _recorded(venue: str) -> dict[str, Any]:
@@ -34,6 +40,30 @@ def _recorded(venue: str) -> dict[str, Any]:
 
 
 BINANCE, BYBIT, OKX, HYPERLIQUID = (_recorded(v) for v in ("binance", "bybit", "okx", "hyperliquid"))
+
+
+def _documented(venue: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / "venue-docs" / f"{venue}.json").read_text())
+    return body
+
+
+BINANCE_DOCS, BYBIT_DOCS, OKX_DOCS = (_documented(v) for v in ("binance", "bybit", "okx"))
+
+
+def _hl_recorded_funding() -> list[dict[str, Any]]:
+    cassette = yaml.safe_load(
+        (FIXTURES / "hyperliquid-rest-samples" / "test_get_funding_history[None].yaml").read_text()
+    )
+    (answer,) = [
+        json.loads(i["response"]["body"]["string"])
+        for i in cassette["interactions"]
+        if json.loads(i["request"]["body"]).get("type") == "fundingHistory"
+    ]
+    rows: list[dict[str, Any]] = answer
+    return rows
+
+
+HL_FUNDING = _hl_recorded_funding()
 HOUR = timedelta(hours=1)
 
 
@@ -53,6 +83,10 @@ def _candles(store: Store, venue: str) -> pl.DataFrame:
     return store.read("candles", venues=[venue]).sort("ts")
 
 
+def _funding(store: Store, venue: str) -> pl.DataFrame:
+    return store.read("funding", venues=[venue]).sort("ts")
+
+
 # --- Binance ------------------------------------------------------------------------------------------------------
 
 
@@ -67,8 +101,14 @@ class Binance(JsonHandler):
             start, end = int(q["startTime"]), int(q["endTime"])
             rows = [k for k in BINANCE["/fapi/v1/klines"] if start <= int(k[0]) <= end]
             return self.send_json(rows[: int(q["limit"])])
-        # every other endpoint sync calls answers a JSON list (fundingInfo, fundingRate, mark/index klines,
-        # /futures/data/*): an empty one is the documented answer for "nothing in this window"
+        if path in ("/fapi/v1/fundingRate", "/futures/data/openInterestHist"):
+            assert q["symbol"] == "BTCUSDT"
+            start, end = int(q["startTime"]), int(q["endTime"])
+            key = "fundingTime" if path == "/fapi/v1/fundingRate" else "timestamp"
+            rows = [r for r in BINANCE_DOCS[path] if start <= int(r[key]) <= end]
+            return self.send_json(rows[: int(q["limit"])])
+        # every other endpoint sync calls answers a JSON list (fundingInfo, mark/index klines, the ratios): an empty
+        # one is the documented answer for "nothing in this window"
         return self.send_json([])
 
 
@@ -133,9 +173,15 @@ class Bybit(JsonHandler):
                 return self.send_json(_bybit_empty())
             body = BYBIT[path]
             start, end = int(q["startTime"]), int(q["endTime"])
-            assert all(start <= int(r["timestamp"]) <= end for r in body["result"]["list"])
+            if not all(start <= int(r["timestamp"]) <= end for r in body["result"]["list"]):
+                return self.send_json(_bybit_empty())  # another test's window: the recorded page is not in it
             return self.send_json(body)
-        # instruments-info, risk-limit, funding history, mark/index klines, account-ratio: nothing recorded
+        if path == "/v5/market/funding/history":
+            body = BYBIT_DOCS[path]
+            start, end = int(q["startTime"]), int(q["endTime"])
+            rows = [r for r in body["result"]["list"] if start <= int(r["fundingRateTimestamp"]) <= end]
+            return self.send_json({**body, "result": {**body["result"], "list": rows}})
+        # instruments-info, risk-limit, mark/index klines, account-ratio: nothing recorded
         return self.send_json(_bybit_empty())
 
 
@@ -188,7 +234,20 @@ class Okx(JsonHandler):
             after = int(q.get("after", 2**62))  # records older than `after`, newest first
             rows = [r for r in body["data"] if int(r[0]) < after][: int(q["limit"])]
             return self.send_json({**body, "data": rows})
-        # instruments, position-tiers, funding history, mark/index candles, rubik statistics: nothing recorded
+        if path in (
+            "/api/v5/public/funding-rate-history",
+            "/api/v5/rubik/stat/contracts/open-interest-history",
+        ):
+            body = OKX_DOCS[path]
+            cursor = "after" if path.endswith("funding-rate-history") else "end"
+            older_than = int(q.get(cursor, 2**62))  # records older than the cursor, newest first
+
+            def time_of(r: Any) -> int:
+                return int(r["fundingTime"] if isinstance(r, dict) else r[0])
+
+            rows = [r for r in body["data"] if time_of(r) < older_than][: int(q["limit"])]
+            return self.send_json({**body, "data": rows})
+        # instruments, position-tiers, mark/index candles, the ratio statistics: nothing recorded
         return self.send_json({"code": "0", "msg": "", "data": []})
 
 
@@ -254,7 +313,12 @@ class Hyperliquid(JsonHandler):
                 if req["startTime"] <= int(c["t"]) <= req["endTime"]
             ]
             return self.send_json(rows)
-        return self.send_json([])  # fundingHistory: nothing recorded
+        if request.get("type") == "fundingHistory":
+            assert request["coin"] == "BTC"
+            end = request.get("endTime", 2**62)
+            rows = [r for r in HL_FUNDING if request["startTime"] <= int(r["time"]) <= end]
+            return self.send_json(rows[:HL_PAGE])  # the venue's documented cap per answer
+        return self.send_json([])
 
 
 @pytest.fixture
@@ -293,3 +357,118 @@ def test_a_bar_still_running_at_the_end_of_the_sync_is_not_stored(hyperliquid: s
         _sync(store, "hyperliquid", since, until)
         candles = _candles(store, "hyperliquid")
     assert candles["ts"].to_list() == [datetime(2025, 10, 29, 9, tzinfo=UTC)]
+
+
+# --- documented examples and the Hyperliquid funding cassette ---------------------------------------------------
+
+
+def test_binance_funding_history_documented(binance: str, tmp_path: Path) -> None:
+    """fundingTime is the settlement; fundingRate the rate settled then, per 8 h (BTCUSDT is not in fundingInfo).
+    The documentation's first rate, -3.75 % per 8 h, is extreme but inside the plausibility bound (5 % per hour,
+    docs/data.md): stored verbatim, never clipped."""
+    since, until = datetime(2019, 10, 9, tzinfo=UTC), datetime(2019, 10, 10, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        _sync(store, "binance", since, until)
+        funding = _funding(store, "binance")
+    body = BINANCE_DOCS["/fapi/v1/fundingRate"]
+    assert funding["ts"].to_list() == [_utc(r["fundingTime"]) for r in body]
+    assert funding["ts"].to_list() == [
+        datetime(2019, 10, 9, 8, tzinfo=UTC),
+        datetime(2019, 10, 9, 16, tzinfo=UTC),
+    ]
+    assert funding["rate"].to_list() == [-0.0375, 0.0001]
+    assert set(funding["interval_hours"]) == {8.0} and set(funding["symbol"]) == {"BTCUSDT"}
+    assert funding["rate_8h"].to_list() == [-0.0375, 0.0001]
+    starts = [q["startTime"] for p, q in Binance.calls if p == "/fapi/v1/fundingRate"]
+    assert starts == [str(int(since.timestamp() * 1000))]  # two settlements < one page of 1,000
+
+
+def test_binance_open_interest_history_documented(binance: str, tmp_path: Path) -> None:
+    """sumOpenInterest is in coin (one side: Binance counts each contract once), sumOpenInterestValue its USD value;
+    the documented timestamps are strings (the live API sends numbers): both parse. The docs' rows are 5-minute
+    rows; sync asks for 1h, and the server answers what is documented."""
+    body = BINANCE_DOCS["/futures/data/openInterestHist"]
+    since, until = datetime(2020, 3, 2, tzinfo=UTC), datetime(2020, 3, 3, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        _sync(store, "binance", since, until)
+        oi = store.read("open_interest", venues=["binance"]).sort("ts")
+    assert oi["ts"].to_list() == [_utc(r["timestamp"]) for r in body]
+    assert oi["ts"][0] == datetime(2020, 3, 2, 5, 45, tzinfo=UTC)
+    assert oi["oi_base"].to_list() == [20403.637, 20401.367]
+    assert oi["raw_value"].to_list() == [20403.637, 20401.367] and set(oi["raw_unit"]) == {"coin"}
+    assert oi["oi_usd"].to_list() == [150570784.07809979, 149940752.14464448]
+    assert set(oi["usd_method"]) == {"venue"}
+    calls = [q for p, q in Binance.calls if p == "/futures/data/openInterestHist"]
+    assert [c["period"] for c in calls] == ["1h"] and calls[0]["endTime"] == str(
+        int(until.timestamp() * 1000)
+    )
+
+
+def test_bybit_funding_history_documented(bybit: str, tmp_path: Path) -> None:
+    """The documented example is a USDC perpetual's (ETHPERP); the shape is the linear category's. The timestamp is
+    a string of ms and names the settlement; the rate is per the symbol's own interval."""
+    (row_doc,) = BYBIT_DOCS["/v5/market/funding/history"]["result"]["list"]
+    settled = _utc(row_doc["fundingRateTimestamp"])
+    assert settled == datetime(2022, 12, 26, 8, tzinfo=UTC)
+    with Store(tmp_path) as store:
+        _sync(store, "bybit", settled - timedelta(days=1), settled + timedelta(hours=1))
+        funding = _funding(store, "bybit")
+    assert funding["ts"].to_list() == [settled]
+    assert funding["rate"].to_list() == [0.0001]
+    requests = [q for p, q in Bybit.calls if p == "/v5/market/funding/history"]
+    assert len(requests) == 1 and requests[0]["limit"] == "200"
+    assert "startTime" in requests[0] and "endTime" in requests[0]  # startTime alone is an error on Bybit
+
+
+def test_okx_funding_history_stores_the_realized_rate(okx: str, tmp_path: Path) -> None:
+    """OKX documents `fundingRate` in this endpoint as the *predicted* rate and `realizedRate` as the *actual*
+    one: the settled rate stored is realizedRate."""
+    rows = OKX_DOCS["/api/v5/public/funding-rate-history"]["data"]  # newest first
+    since, until = _utc(rows[-1]["fundingTime"]) - timedelta(hours=1), _utc(rows[0]["fundingTime"])
+    with Store(tmp_path) as store:
+        _sync(store, "okx", since, until)
+        funding = _funding(store, "okx")
+    assert funding["ts"].to_list() == [_utc(r["fundingTime"]) for r in rows[::-1]]
+    assert funding["ts"].to_list() == [
+        datetime(2023, 12, 20, tzinfo=UTC),
+        datetime(2023, 12, 20, 8, tzinfo=UTC),
+    ]
+    assert funding["rate"].to_list() == [0.0002279755647389, 0.0000746572360545]
+    assert 0.0000746604960499 not in funding["rate"].to_list()  # the predicted figure is not a settlement
+
+
+def test_okx_open_interest_history_documented(okx: str, tmp_path: Path) -> None:
+    """Rows are [ts, oi (contracts), oiCcy (coin), oiUsd (USD)], newest first; paged with `end`, never `after`."""
+    rows = OKX_DOCS["/api/v5/rubik/stat/contracts/open-interest-history"]["data"]
+    since, until = _utc(rows[-1][0]) - timedelta(hours=1), _utc(rows[0][0])
+    with Store(tmp_path) as store:
+        _sync(store, "okx", since, until)
+        oi = store.read("open_interest", venues=["okx"]).sort("ts")
+    assert oi["ts"].to_list() == [_utc(r[0]) for r in rows[::-1]]
+    assert oi["ts"][-1] == datetime(2023, 12, 1, 8, tzinfo=UTC)
+    assert oi["raw_value"].to_list() == [731377.57500501] * 2 and set(oi["raw_unit"]) == {"contracts"}
+    assert oi["oi_base"].to_list() == [111.0] * 2 and oi["oi_usd"].to_list() == [8888888.0] * 2
+    pages = [q for p, q in Okx.calls if p == "/api/v5/rubik/stat/contracts/open-interest-history"]
+    assert all("after" not in q for q in pages) and pages[0]["period"] == "1H"
+
+
+def test_hyperliquid_funding_history_recorded_pages(hyperliquid: str, tmp_path: Path) -> None:
+    """1,038 real settlements (2023-05-12 → 07-17; 8-hourly, then hourly from 2023-06-08) in 500-row answers: every
+    settlement stored once, at its minute (Hyperliquid stamps a few ms late), with its recorded rate and interval."""
+    times = [int(r["time"]) for r in HL_FUNDING]
+    assert len(HL_FUNDING) == 1038 and times == sorted(times)
+    since, until = _utc(times[0]) - timedelta(hours=1), _utc(times[-1]) + timedelta(hours=1)
+    with Store(tmp_path) as store:
+        _sync(store, "hyperliquid", since, until)
+        funding = _funding(store, "hyperliquid")
+    assert funding.height == len(HL_FUNDING) and funding["ts"].n_unique() == funding.height
+    # stamped at the minute: one real settlement came 23 min 53 s late (2023-05-23 08:23:53) and keeps its time
+    minutes = [_utc(round(t / 60_000) * 60_000) for t in times]
+    assert funding["ts"].to_list() == minutes
+    assert datetime(2023, 5, 23, 8, 24, tzinfo=UTC) in minutes
+    assert funding["rate"].to_list() == [float(r["fundingRate"]) for r in HL_FUNDING]
+    by_ts = dict(zip(funding["ts"].to_list(), funding["interval_hours"].to_list(), strict=True))
+    assert by_ts[datetime(2023, 5, 20, tzinfo=UTC)] == 8.0 and by_ts[datetime(2023, 7, 1, tzinfo=UTC)] == 1.0
+    starts = [r["startTime"] for r in Hyperliquid.requests if r.get("type") == "fundingHistory"]
+    assert len(starts) == 3  # 500 + 500 + 38
+    assert starts[1] == times[HL_PAGE - 1] + 1 and starts[2] == times[2 * HL_PAGE - 1] + 1
