@@ -7,6 +7,8 @@
   bundled assets, per endpoint and overall, with the p99 of the first and the last quarter of the run (a growing
   queue shows as the last quarter's p99 far above the first's).
 Both loads start only after the server's start-up warm-up has finished (`/api/health` reports no background job).
+- a year's heatmap with its grid (`/api/assets/BTC/heatmap?days=365&grid=true`): first request (the model run over
+  the year) and the next (the cached JSON), with the response size.
 - the asset page: navigation start → the 90-day heatmap drawn (Plotly resolved), cold (a new browser profile:
   plotly.js parsed for the first time) and warm (the page opened again), medians over --pages runs.
 
@@ -125,6 +127,20 @@ def mixed_paths(assets: list[str]) -> list[str]:
     return [p.format(asset=a) for a in assets for p in MIXED]
 
 
+def year_grid(url: str) -> dict[str, Any]:
+    """The year's heatmap with its grid: the first request computes it, the second is served from the cache."""
+    out: dict[str, Any] = {}
+    for name in ("first", "cached"):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(
+            url + "/api/assets/BTC/heatmap?days=365&grid=true", timeout=120
+        ) as response:
+            body = response.read()
+        out[f"{name}_s"] = round(time.perf_counter() - t0, 3)
+    out["mb"] = round(len(body) / 2**20, 2)
+    return out
+
+
 def page_times(url: str, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -169,12 +185,22 @@ def main() -> None:
             with urllib.request.urlopen(url + "/api/radar", timeout=30) as response:
                 assets = sorted({r["asset"] for r in json.loads(response.read())["assets"]})
             mixed = asyncio.run(load(url, args.mixed_rate, args.seconds, mixed_paths(assets)))
+            year = year_grid(url)
             pages = page_times(url, args.pages)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
     print(
-        json.dumps({"api_radar": radar, "mixed": mixed, "asset_page": pages, "machine": machine()}, indent=2)
+        json.dumps(
+            {
+                "api_radar": radar,
+                "mixed": mixed,
+                "year_grid": year,
+                "asset_page": pages,
+                "machine": machine(),
+            },
+            indent=2,
+        )
     )
 
 
