@@ -112,6 +112,11 @@ VOL_BLEND = ((4, 0.4), (24, 0.4), (168, 0.2))  # (trailing hours, weight) of the
 SEASON_DAYS = 30
 
 
+def hour_stamps(times: pl.Series) -> npt.NDArray[np.datetime64]:
+    """UTC datetimes as naive ``datetime64[s]`` (every time in levradar is UTC), without a Python object each."""
+    return times.dt.replace_time_zone(None).dt.cast_time_unit("ms").to_numpy().astype("datetime64[s]")
+
+
 class HourlyVol:
     """The hourly volatility expected over a horizon after any hour of a price path, from the closes up to that hour
     only: the variance blend of ``VOL_BLEND`` times the hour-of-day variance profile of the last 30 days."""
@@ -130,8 +135,7 @@ class HourlyVol:
     @classmethod
     def of_path(cls, path: pl.DataFrame) -> HourlyVol:
         """From a price path frame (``t`` UTC hour, ``close``), without a Python object per hour."""
-        times = path["t"].dt.replace_time_zone(None).dt.cast_time_unit("ms").to_numpy()
-        return cls(times, path["close"].cast(pl.Float64).to_numpy())
+        return cls(hour_stamps(path["t"]), path["close"].cast(pl.Float64).to_numpy())
 
     def at(self, when: datetime, horizon: timedelta) -> float | None:
         end = np.datetime64(when.replace(tzinfo=None), "s")

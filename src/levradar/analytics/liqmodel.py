@@ -349,6 +349,28 @@ def leveraged_long_share(rate_8h: FloatArray, log_return: FloatArray, cfg: Heatm
     return np.asarray(cfg.leveraged_share + cfg.damping * tilt, dtype=np.float64)
 
 
+def model_inputs(
+    frame: pl.DataFrame,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The model's per-hour inputs of a market frame, in :meth:`MarketBook.fold`'s order: high, low, close, OI
+    (coin), OI (USD) — NaN where missing — and the 8h funding rate and traded USD — 0 where missing."""
+
+    def column(name: str, fill: float) -> FloatArray:
+        if name not in frame.columns:
+            return np.full(frame.height, fill)
+        return frame[name].cast(pl.Float64).fill_null(fill).to_numpy()
+
+    return (
+        column("high", math.nan),
+        column("low", math.nan),
+        column("close", math.nan),
+        column("oi_base", math.nan),
+        column("oi_usd", math.nan),
+        column("rate_8h", 0.0),
+        column("volume_usd", 0.0),
+    )
+
+
 class MarketBook:
     """One market's model state on fixed bucket edges, advanced hour by hour: advancing it over some hours and then
     over the next ones gives exactly one run over all of them (the live radar keeps one per market)."""
@@ -383,20 +405,8 @@ class MarketBook:
         else:
             marks = np.full(f.height, record, dtype=np.bool_)
             marks[-1] = True
-
-        def column(name: str, fill: float) -> FloatArray:
-            return f[name].cast(pl.Float64).fill_null(fill).to_numpy()
-
         return self.fold(
-            (hours[0], hours[-1], hours.filter(pl.Series(marks)).to_list()),
-            marks,
-            column("high", math.nan),
-            column("low", math.nan),
-            f["close"].cast(pl.Float64).to_numpy(),
-            column("oi_base", math.nan),
-            column("oi_usd", math.nan),
-            column("rate_8h", 0.0),
-            column("volume_usd", 0.0) if "volume_usd" in f.columns else np.zeros(f.height),
+            (hours[0], hours[-1], hours.filter(pl.Series(marks)).to_list()), marks, *model_inputs(f)
         )
 
     def fold(

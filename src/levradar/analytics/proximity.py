@@ -24,7 +24,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
+from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast, hour_stamps
 from levradar.analytics.heatmap import (
     HeatmapConfig,
     combine,
@@ -33,7 +33,7 @@ from levradar.analytics.heatmap import (
     price_edges,
     row_price,
 )
-from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook
+from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs
 
 FORECAST_HORIZON = timedelta(hours=24)
 PATH_SPAN = timedelta(days=SEASON_DAYS + 1)  # the closes the volatility forecast reads
@@ -90,10 +90,7 @@ class _Path:
     def of(cls, frame: pl.DataFrame, end: datetime) -> _Path:
         recent = frame.filter((pl.col("t") > end - PATH_SPAN) & (pl.col("t") <= end))
         path = recent.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
-        times = (
-            path["t"].dt.replace_time_zone(None).dt.cast_time_unit("ms").to_numpy().astype("datetime64[s]")
-        )
-        return cls(end, times, path["close"].cast(pl.Float64).to_numpy())
+        return cls(end, hour_stamps(path["t"]), path["close"].cast(pl.Float64).to_numpy())
 
     def then(self, hour: datetime, close: float | None) -> _Path:
         """The path one hour later: ``hour``'s close appended (none: a gap), the oldest hour dropped."""
@@ -125,9 +122,8 @@ class BookCache:
     reads: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
     asked: set[tuple[str, datetime]] = field(default_factory=set)
     last: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
-    paths: dict[str, _Path] = field(
-        default_factory=dict
-    )  # per asset, its price path up to its last hour read
+    # per asset, its price path up to its last hour read
+    paths: dict[str, _Path] = field(default_factory=dict)
 
     def forget_before(self, t: datetime) -> None:
         """Drop readings of hours before ``t`` (a live service keeps only its label window)."""
@@ -191,9 +187,8 @@ def hourly_reads(
     """Per asset and hour of ``hours``: proximity label, component, distance in daily vols and the nearest pockets'
     distance and USD (``HOUR_COLUMNS``); and, per asset, the full reading at the last hour (the scan's JSON)."""
     days = int(cfg.value("liquidation", "model_days"))
-    hourly = markets.filter(
-        pl.col("bar_hours") == 1
-    )  # the model steps hour by hour: coarser bars do not feed it
+    # the model steps hour by hour: coarser bars do not feed it
+    hourly = markets.filter(pl.col("bar_hours") == 1)
     rv_at = {(a, t): v for a, t, v in rv.select("asset", "t", "rv_24h").iter_rows() if v is not None}
     cache = cache if cache is not None else BookCache()
     rows: list[dict[str, Any]] = []
@@ -222,8 +217,8 @@ def hourly_reads(
             cache.reads[(name, t)] = row
             if t == end:
                 venues = frame.filter((pl.col("t") == end) & pl.col("oi_base").is_not_null())["venue"]
-                reading = _reading(hm, i, heat, end, row, days, venues.unique().sort().to_list())
-                cache.last[name] = (t, {**reading, "forecast_24h": _forecast(hm, i, cache.paths[name])})
+                venue_list = venues.unique().sort().to_list()
+                cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
         cache.asked.update((name, h) for h in todo)
         rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)
         if end is not None and name in cache.last and cache.last[name][0] == end:
@@ -277,11 +272,14 @@ def _rows(
 
 
 def _reading(
-    hm: Heatmap, i: int, heat: HeatmapConfig, end: datetime, row: dict[str, Any], days: int, venues: list[str]
+    hm: Heatmap, i: int, heat: HeatmapConfig, row: dict[str, Any], days: int, venues: list[str], path: _Path
 ) -> dict[str, Any]:
-    """The scan's liquidation block at its hour: pockets (with the leverage mix), the venues with OI then."""
+    """The scan's liquidation block at the path's hour: pockets (with the leverage mix), the venues with OI then,
+    the expected forced flow of the next 24 h (the book at row ``i``, the volatility of the asset's recent closes)."""
     last = i in (-1, len(hm.times) - 1)
     pockets = nearest_pockets(hm, heat, i, (hm.long_tiers, hm.short_tiers) if last else None)
+    book = BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i])
+    forecast = forced_flow_forecast(book, row_price(hm, i), path.vol(), FORECAST_HORIZON)
     return {
         "proximity": row["liq_proximity"],
         "component": row["c_liquidation_proximity"],
@@ -290,14 +288,9 @@ def _reading(
         "nearest_below": pockets["nearest_below"],
         "venues": venues,
         "model_days": days,
-        "run_from": anchor(end, days),
+        "run_from": anchor(path.end, days),
+        "forecast_24h": forecast.to_json(),
     }
-
-
-def _forecast(hm: Heatmap, i: int, path: _Path) -> dict[str, Any]:
-    """The expected forced flow of the next 24 h from the book at row ``i`` and the asset's recent closes."""
-    book = BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i])
-    return forced_flow_forecast(book, row_price(hm, i), path.vol(), FORECAST_HORIZON).to_json()
 
 
 def advance_hour(
@@ -322,15 +315,10 @@ def advance_hour(
             return None
         if path.end >= hour:
             return None
-    columns = {c: rows[c].cast(pl.Float64).to_numpy() for c in ("high", "low", "close", "oi_base", "oi_usd")}
-    rate = rows["rate_8h"].cast(pl.Float64).fill_null(0.0).to_numpy()
-    volume = (
-        rows["volume_usd"].cast(pl.Float64).fill_null(0.0).to_numpy()
-        if "volume_usd" in rows.columns
-        else np.zeros(rows.height)
-    )
+    inputs = model_inputs(rows)
+    close, oi = inputs[2], inputs[3]
     keys = list(zip(rows["asset"].to_list(), rows["venue"].to_list(), rows["symbol"].to_list(), strict=True))
-    has_oi = ~np.isnan(columns["oi_base"])
+    has_oi = ~np.isnan(oi)
     for j, (name, venue, symbol) in enumerate(keys):
         book = cache.runs[name].books.get((venue, symbol))
         if (book is None and has_oi[j]) or (
@@ -341,7 +329,7 @@ def advance_hour(
     venues: dict[str, list[str]] = {}
     closes: dict[str, float] = {}
     for j, (name, venue, symbol) in enumerate(keys):
-        closes.setdefault(name, float(columns["close"][j]))  # the first venue by name: the path's close
+        closes.setdefault(name, float(close[j]))  # the first venue by name: the path's close
         if has_oi[j]:
             venues.setdefault(name, []).append(venue)
         book = cache.runs[name].books.get((venue, symbol))
@@ -349,17 +337,7 @@ def advance_hour(
             continue
         one = slice(j, j + 1)
         maps.setdefault(name, []).append(
-            book.fold(
-                (hour, hour, [hour]),
-                np.ones(1, dtype=np.bool_),
-                columns["high"][one],
-                columns["low"][one],
-                columns["close"][one],
-                columns["oi_base"][one],
-                columns["oi_usd"][one],
-                rate[one],
-                volume[one],
-            )
+            book.fold((hour, hour, [hour]), np.ones(1, dtype=np.bool_), *(x[one] for x in inputs))
         )
     out: list[dict[str, Any]] = []
     for name in assets:
@@ -372,7 +350,6 @@ def advance_hour(
         if row is None:
             continue
         cache.reads[(name, hour)] = row
-        reading = _reading(hm, 0, heat, hour, row, days, sorted(venues.get(name, [])))
-        cache.last[name] = (hour, {**reading, "forecast_24h": _forecast(hm, 0, path)})
+        cache.last[name] = (hour, _reading(hm, 0, heat, row, days, sorted(venues.get(name, [])), path))
         out.append(row)
     return pl.DataFrame(out, schema=READ_SCHEMA)
