@@ -1364,11 +1364,26 @@ def test_the_current_map_without_the_grid_is_the_grids_last_hour(sample: Sample)
     assert summarize(current.map, CFG) == summarize(full.map, CFG)
 
 
-def test_one_venues_map_reads_only_that_venue(sample: Sample, tmp_path: Path) -> None:
-    """`venue=` reads that venue's rows alone: the map equals one made from a store that holds nothing else."""
+def test_one_venues_map_reads_only_that_venue(
+    sample: Sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`venue=` reads that venue's rows alone — every store read asks for that venue — and the map equals one made
+    from a store that holds nothing else."""
     only = tmp_path / "bybit-only"
+    asked: list[tuple[str, object]] = []
+    read = Store.read
+
+    def spy(self: Store, name: str, **kwargs: Any) -> pl.DataFrame:
+        asked.append((name, kwargs.get("venues")))
+        return read(self, name, **kwargs)
+
     with Store(sample.data_dir, read_only=True) as store:
+        monkeypatch.setattr(Store, "read", spy)
         from_all = asset_heatmap(store, "BTC", AFTER, days=90, venue="bybit", cfg=CFG, grid=False)
+        monkeypatch.setattr(Store, "read", read)
+    assert {n for n, _ in asked} == {"candles", "funding", "open_interest"}
+    assert all(venues == ["bybit"] for _, venues in asked)
+    with Store(sample.data_dir, read_only=True) as store:
         frames = {
             name: store.read(name, venues=["bybit"]) for name in ("candles", "funding", "open_interest")
         }
