@@ -84,6 +84,17 @@ def main(shared: Path) -> None:
     shutil.copy(fv / "LICENSE", dst / "LICENSE")
 
     shutil.copytree(shared / "hyperliquid-rest-samples", OUT / "hyperliquid-rest-samples", dirs_exist_ok=True)
+    hyperliquid_positions(shared)
+
+
+def hyperliquid_positions(shared: Path) -> None:
+    """Every snapshot's BTC and kPEPE (1000 PEPE: the venue's lower-case multiplier) positions."""
+    src, dst = shared / "hyperliquid-positions", OUT / "hyperliquid-positions"
+    dst.mkdir(parents=True, exist_ok=True)
+    pl.read_parquet(src / "positions.parquet").filter(pl.col("coin").is_in(["BTC", "kPEPE"])).write_parquet(
+        dst / "positions.parquet"
+    )
+    shutil.copy(src / "LICENSE", dst / "LICENSE")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,15 @@ def add_long_short_rows(store: Store) -> None:
     )
 
 
+def add_position_rows(store: Store) -> None:
+    """The measured Hyperliquid positions slice (tests/fixtures/hyperliquid-positions) up to 2026-02-05 12:00."""
+    from levradar.ingest.run import import_source
+    from levradar.ingest.sources import Filters
+
+    end = datetime(2026, 2, 5, 12, tzinfo=UTC)  # 1,721 positions: enough for every round trip, quick
+    import_source(store, "hyperliquid-positions", FIXTURES / "hyperliquid-positions", Filters(end=end))
+
+
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES

@@ -40,7 +40,7 @@ from levradar.ingest.run import import_source, write_batch
 from levradar.ingest.sources import Filters
 from levradar.ingest.sync import summary_dict, sync
 from levradar.store import Store, StoreError
-from tests.conftest import add_long_short_rows, add_predicted_funding_rows
+from tests.conftest import add_long_short_rows, add_position_rows, add_predicted_funding_rows
 from tests.http_replay import JsonHandler, serve
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -67,6 +67,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             import_source(store, name, FIXTURES / name, Filters())
         add_long_short_rows(store)
         add_predicted_funding_rows(store)
+        add_position_rows(store)
         assert all(store.counts().values())
     with Store(data_dir, read_only=True) as store:
         yield store

@@ -24,7 +24,7 @@ from levradar.ingest.files import FORMATS
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
-from tests.conftest import add_long_short_rows, add_predicted_funding_rows
+from tests.conftest import add_long_short_rows, add_position_rows, add_predicted_funding_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOURCES = ("perp-panels", "multivenue-2025")
@@ -64,6 +64,7 @@ def source_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             import_source(store, name, FIXTURES / name, Filters())
         add_long_short_rows(store)
         add_predicted_funding_rows(store)
+        add_position_rows(store)
         assert all(store.counts().values())
     yield data_dir
 

@@ -34,7 +34,7 @@ from levradar.ingest.sources import Filters
 from levradar.store import Store, StoreError, UpsertCounts
 from levradar.store.db import DB_FILENAME
 from levradar.store.schema import SCHEMA_VERSION
-from tests.conftest import add_long_short_rows, add_predicted_funding_rows
+from tests.conftest import add_long_short_rows, add_position_rows, add_predicted_funding_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
@@ -103,6 +103,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             import_source(store, name, FIXTURES / name, Filters())
         add_long_short_rows(store)
         add_predicted_funding_rows(store)
+        add_position_rows(store)
         yield store
 
 
@@ -238,7 +239,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="open it once writable"):
         Store(tmp_path, read_only=True)
     with Store(tmp_path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         assert store.read("predicted_funding").is_empty()  # migration 5: the table exists, empty
         assert store.read("funding")["rate"].to_list() == [0.0001]
         assert store.read("long_short_ratio").is_empty()

@@ -135,10 +135,18 @@ def import_source_cmd(
     end: Annotated[
         str | None, typer.Option("--to", help="Only data up to this time (ISO 8601, UTC).")
     ] = None,
+    keep_addresses: Annotated[
+        bool,
+        typer.Option(
+            "--keep-addresses",
+            help="Measured positions: store account addresses as they are (default: hashed).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Import a real data set (perp-panels, multivenue-2025, funding-7venues, hyperliquid-rest, canonical, sample)."""
+    """Import a real data set (perp-panels, multivenue-2025, funding-7venues, hyperliquid-rest,
+    hyperliquid-positions, canonical, sample)."""
     from levradar.ingest.normalize import InputError
     from levradar.ingest.run import UnknownSourceError, write_batch
     from levradar.ingest.sources import SOURCES, Filters
@@ -153,6 +161,7 @@ def import_source_cmd(
         venues=frozenset(split_list(venues) or []) or None,
         start=parse_time(start, "--from"),
         end=parse_time(end, "--to"),
+        keep_addresses=keep_addresses,
     )
     batch = SOURCES[name](path, filters)  # read and check everything before the store is touched
     with Store(resolve_data_dir(data_dir)) as store:

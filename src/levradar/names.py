@@ -11,12 +11,14 @@ DATASET_NAMES: tuple[str, ...] = (
     "liquidations",
     "mark_index",
     "long_short_ratio",
+    "positions",
 )
 SOURCE_NAMES: tuple[str, ...] = (
     "perp-panels",
     "multivenue-2025",
     "funding-7venues",
     "hyperliquid-rest",
+    "hyperliquid-positions",
     "canonical",
     "sample",
 )

@@ -32,6 +32,8 @@ CANDLE_INTERVALS: dict[str, timedelta] = {
 # What a long/short ratio counts (venues publish several): share of *accounts* holding a net long vs short
 # position, or top traders' accounts / positions. ``ratio`` = long_share / short_share, hourly, as of ``ts``.
 LONG_SHORT_KINDS = ("accounts", "top_accounts", "top_positions")
+POSITION_SIDES = ("long", "short")  # the position's own side
+MARGIN_MODES = ("cross", "isolated")
 
 # -- plausible ranges (docs/data.md, "Validation and plausible ranges": each bound with its reason) -----------------
 EARLIEST_TS = datetime(2009, 1, 3, tzinfo=UTC)  # Bitcoin's genesis block: no crypto market data is older
@@ -44,6 +46,7 @@ FUNDING_PER_HOUR_MAX = 0.05  # |rate| / interval_hours
 FUNDING_INTERVAL_H = (float(min(STANDARD_FUNDING_INTERVALS_H)), float(max(STANDARD_FUNDING_INTERVALS_H)))
 NOTIONAL_TOLERANCE = 0.01  # |notional_usd - price * qty_base| as a fraction of price * qty_base
 RATIO_MAX = 1e4  # long/short ratio
+LEVERAGE_MAX = 200.0  # a position's leverage setting: no perpetual venue offers more than 200x
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,41 @@ DATASETS: dict[str, Dataset] = {
                 "ratio": Bound(0.0, RATIO_MAX, low_open=True),
             },
             choices={"kind": LONG_SHORT_KINDS},
+        ),
+        Dataset(
+            # measured positions (Hyperliquid's public clearinghouseState): one row per account, market and snapshot
+            "positions",
+            {
+                **_MARKET,
+                "account": pl.String(),  # the address, or its hash (levradar.domain.accounts)
+                "ts": UTC_TS,  # the snapshot's time
+                "side": pl.String(),
+                "qty_base": pl.Float64(),
+                "entry_price": pl.Float64(),
+                "leverage": pl.Float64(),
+                "margin_mode": pl.String(),  # null where the source does not say
+                "position_usd": pl.Float64(),
+                "liquidation_price": pl.Float64(),  # the venue's own; null: no price liquidates it (collateral)
+                "account_value_usd": pl.Float64(),
+                "unrealized_pnl_usd": pl.Float64(),
+                "selection": pl.String(),  # why the account was sampled (a leaderboard list, the biggest positions)
+                "source": pl.String(),
+                "quality": pl.Int8(),
+            },
+            key=("venue", "symbol", "account", "ts"),
+            required=("venue", "symbol", "asset", "account", "ts", "side", "qty_base"),
+            bounds={
+                "qty_base": Bound(0.0, QTY_MAX, low_open=True),
+                "entry_price": PRICE,
+                "leverage": Bound(0.0, LEVERAGE_MAX, low_open=True),
+                "position_usd": USD,
+                # the venue's figure, not a traded price: a well-collateralised short's can lie far above any
+                # price (measured: 1.5e11 for BTC), so it has no upper bound
+                "liquidation_price": Bound(0.0, None, low_open=True),
+                "account_value_usd": USD,
+                "unrealized_pnl_usd": Bound(-USD_MAX, USD_MAX),
+            },
+            choices={"side": POSITION_SIDES, "margin_mode": MARGIN_MODES},
         ),
     )
 }

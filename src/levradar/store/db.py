@@ -442,8 +442,8 @@ def _cadence_sql(ds: Dataset) -> str:
         return _interval_seconds_sql()
     if ds.name == "funding":
         return "interval_hours * 3600"
-    if ds.name == "liquidations":
-        return "1e18"  # event streams have no cadence: never a gap
+    if ds.name in ("liquidations", "positions"):
+        return "1e18"  # event streams and snapshots taken when asked have no cadence: never a gap
     return "3600"
 
 

@@ -91,5 +91,17 @@ def _v5() -> list[str]:
     return [create_table_sql(DATASETS["predicted_funding"])]
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3()), (4, _v4()), (5, _v5())]
+def _v6() -> list[str]:
+    """Measured positions: accounts' positions with the venue's own liquidation prices, per snapshot."""
+    return [create_table_sql(DATASETS["positions"])]
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, _v1()),
+    (2, _v2()),
+    (3, _v3()),
+    (4, _v4()),
+    (5, _v5()),
+    (6, _v6()),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

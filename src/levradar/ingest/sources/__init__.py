@@ -6,7 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from levradar.ingest.normalize import Batch
-from levradar.ingest.sources import canonical, funding7, hyperliquid_rest, multivenue, perp_panels
+from levradar.ingest.sources import (
+    canonical,
+    funding7,
+    hyperliquid_positions,
+    hyperliquid_rest,
+    multivenue,
+    perp_panels,
+)
 from levradar.ingest.sources.common import Filters
 from levradar.names import SOURCE_NAMES, check_names
 
@@ -17,6 +24,7 @@ SOURCES: dict[str, Importer] = {
     "multivenue-2025": multivenue.load,
     "funding-7venues": funding7.load,
     "hyperliquid-rest": hyperliquid_rest.load,
+    "hyperliquid-positions": hyperliquid_positions.load,
     "canonical": canonical.load,
     "sample": canonical.load_sample,
 }

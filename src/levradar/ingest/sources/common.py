@@ -19,13 +19,15 @@ class Filters:
     ``start``/``end`` (``--from``/``--to``) select what was *known* in that span, as ``Store.read(as_of=end)``
     sees it: a candle once its bar has closed (``ts + interval <= end``), any other row once its time has
     passed (``ts <= end``), to the minute: funding settlements are stored on the minute, so one the venue
-    stamped a few milliseconds after ``end`` is ``end``'s.
+    stamped a few milliseconds after ``end`` is ``end``'s. ``keep_addresses``: measured positions keep account
+    addresses as they are (default: their hash, see :mod:`levradar.domain.accounts`).
     """
 
     assets: frozenset[str] | None = None
     venues: frozenset[str] | None = None
     start: datetime | None = None
     end: datetime | None = None
+    keep_addresses: bool = False
 
     def wants(self, venue: str | None = None, asset: str | None = None) -> bool:
         if venue is not None and self.venues and venue.lower() not in self.venues:
@@ -33,16 +35,22 @@ class Filters:
         return not (asset is not None and self.assets and asset.upper() not in self.assets)
 
     def window(
-        self, frame: pl.DataFrame, col: str = "ts", *, bar: timedelta | str | None = None
+        self,
+        frame: pl.DataFrame,
+        col: str = "ts",
+        *,
+        bar: timedelta | str | None = None,
+        on_minute: bool = True,
     ) -> pl.DataFrame:
         """The rows of ``frame`` known within ``[start, end]``.
 
         ``bar`` marks candles: their length, or the name of a column holding candle intervals (``"1h"``); a
         frame with a string ``interval`` column holds candles. A candle is kept once its bar has closed.
+        ``on_minute=False``: rows stored at their exact time (position snapshots) are compared exactly.
         """
         if bar is None and frame.schema.get("interval") == pl.String:
             bar = "interval"
-        stamp = pl.col(col) if bar is not None else pl.col(col).dt.round("1m")
+        stamp = pl.col(col) if bar is not None or not on_minute else pl.col(col).dt.round("1m")
         if self.start is not None:
             frame = frame.filter(stamp >= self.start)
         if self.end is not None:
