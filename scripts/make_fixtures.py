@@ -85,6 +85,7 @@ def main(shared: Path) -> None:
 
     shutil.copytree(shared / "hyperliquid-rest-samples", OUT / "hyperliquid-rest-samples", dirs_exist_ok=True)
     hyperliquid_positions(shared)
+    hyperliquid_feb_2026(shared)
 
 
 def hyperliquid_positions(shared: Path) -> None:
@@ -99,3 +100,23 @@ def hyperliquid_positions(shared: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data")
+
+
+def hyperliquid_feb_2026(shared: Path) -> None:
+    """The market the measured positions slice sits in, 2026-01-01..02-23 (34 days of history before the first
+    snapshot for the model): Hyperliquid's BTC hourly panel (perp-panels) and its OI (multivenue-2025)."""
+    dst = OUT / "hyperliquid-2026-02"
+    panel = "hyperliquid_BTC_2023-01-01_2026-03-07.parquet"
+    (dst / "perp-panels" / "hourly_panels").mkdir(parents=True, exist_ok=True)
+    pp = shared / "perp-panels"
+    _window(pl.read_parquet(pp / "hourly_panels" / panel), "timestamp", "2026-01-01", "2026-02-23").write_parquet(
+        dst / "perp-panels" / "hourly_panels" / panel
+    )
+    shutil.copy(pp / "LICENSE", dst / "perp-panels" / "LICENSE")
+    mv = shared / "multivenue-2025"
+    (dst / "multivenue-2025").mkdir(parents=True, exist_ok=True)
+    oi = pl.read_parquet(mv / "open_interest.parquet")
+    _window(
+        oi.filter((pl.col("venue") == "hyperliquid") & (pl.col("coin") == "BTC")), "timestamp", "2026-01-01", "2026-02-23"
+    ).write_parquet(dst / "multivenue-2025" / "open_interest.parquet")
+    shutil.copy(mv / "LICENSE", dst / "multivenue-2025" / "LICENSE")

@@ -941,6 +941,39 @@ def validate_liquidations_cmd(
         print_validation(result)
 
 
+@validate_app.command("positions")
+@clean_errors
+def validate_positions_cmd(
+    asset: Annotated[str, typer.Argument(help="The asset (BTC).")],
+    venue: Annotated[str, typer.Option(help="The venue whose positions were measured.")] = "hyperliquid",
+    days: Annotated[int, typer.Option(help="Days of history behind each modelled map.")] = 90,
+    start: Annotated[str | None, typer.Option("--from", help="First snapshot (ISO 8601).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last snapshot (ISO 8601).")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Measured positions (dataset positions) against the modelled map at each snapshot, point-in-time: the share
+    of measured USD in the model's dense buckets vs a naive band of equal width, distances by side and leverage,
+    measured band shares vs the model's weights, and what became of the levels by the next snapshot."""
+    from levradar.analytics.measured import compare, measured_asset
+    from levradar.render import print_measured_comparison
+    from levradar.store import Store, resolve_data_dir
+
+    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        result = compare(
+            store,
+            measured_asset(store, asset, venue.lower()),
+            venue=venue.lower(),
+            days=days,
+            start=parse_time(start, "--from"),
+            end=parse_time(end, "--to"),
+        )
+    if as_json:
+        print_json(result)
+    else:
+        print_measured_comparison(result)
+
+
 RulesFile = Annotated[
     Path | None, typer.Option("--rules", help="Alert rules file (default: the bundled alerts.toml).")
 ]

@@ -412,3 +412,55 @@ def print_validation(out: dict[str, Any]) -> None:
         "interval (green: above 0); partial ρ = the model given all its baselines; docs/heatmap.md",
         style="dim",
     )
+
+
+def print_measured_comparison(out: dict[str, Any]) -> None:
+    """`validate positions`: measured liquidation levels against the model and a naive band, per side."""
+    console.print(
+        f"{out['asset']} on {out['venue']}: measured positions vs the modelled map, {out['snapshots']} snapshots "
+        f"{out['first'][:16]} .. {out['last'][:16]} UTC (liquidation prices within the map's range)",
+        highlight=False,
+    )
+    capture = Table(title="share of measured USD in the model's dense buckets vs the naive band", title_justify="left")
+    for col in ("side", "snapshots", "model dense", "naive band", "difference", "95 % CI", "p"):
+        capture.add_column(col, justify="left" if col == "side" else "right")
+    for side, s in out["zone_capture"].items():
+        d = s["difference"]
+        capture.add_row(
+            f"{side}s",
+            str(s["snapshots"]),
+            pct(s["in_model_dense_mean"], sign=False),
+            pct(s["in_naive_band_mean"], sign=False),
+            pct(d["estimate"], sign=True),
+            f"{pct(d['low'], sign=True)} .. {pct(d['high'], sign=True)}",
+            num(d["p"], 3),
+        )
+    console.print(capture)
+    dist = Table(title="distance from the mark to the liquidation price (% of the mark)", title_justify="left")
+    for col in ("side", "leverage", "position·snapshots", "USD / snapshot", "p10", "p50", "p90", "median × leverage"):
+        dist.add_column(col, justify="left" if col in ("side", "leverage") else "right")
+    for r in out["distances"]:
+        dist.add_row(
+            f"{r['side']}s",
+            str(r["leverage_group"]),
+            f"{r['position_snapshots']:,}",
+            usd(r["usd_per_snapshot"]),
+            *(f"{r[k]:.1f}%" for k in ("p10_pct", "p50_pct", "p90_pct")),
+            f"{r['x_leverage_pct']:.0f}%",
+        )
+    console.print(dist)
+    bands = out["band_shares"]
+    edges = bands["bands_pct"]
+    share = Table(title="measured USD per model distance band vs the model's weights", title_justify="left")
+    for col in ("band", "measured", "model weight"):
+        share.add_column(col, justify="left" if col == "band" else "right")
+    for i, (m, w) in enumerate(zip(bands["measured"], bands["model_weights"], strict=True)):
+        share.add_row(f"{edges[i]:g}–{edges[i + 1]:g} %", pct(m, sign=False), pct(w, sign=False))
+    console.print(share)
+    f = out["fate"]
+    console.print(
+        "before the next snapshot (accounts seen in both; USD at the earlier mark): "
+        f"kept {usd(f['kept_usd'])}, consumed by price {usd(f['consumed_usd'])}, closed {usd(f['closed_usd'])}, "
+        f"added {usd(f['added_usd'])}; accounts that left the sample {usd(f['unobserved_usd'])}",
+        highlight=False,
+    )
