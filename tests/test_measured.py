@@ -23,6 +23,7 @@ from levradar.analytics.measured import (
     fate,
     measured_asset,
     measured_map,
+    measured_pockets,
     nearest_band,
     oi_usd_at,
     snapshot_positions,
@@ -233,3 +234,31 @@ def test_asset_names_are_case_blind(feb: Store) -> None:
     assert measured_asset(feb, "KPEPE", "hyperliquid") == "kPEPE"
     with pytest.raises(ValueError, match="no measured positions of ETH on hyperliquid"):
         measured_asset(feb, "ETH", "hyperliquid")
+
+
+def test_the_radar_shows_measured_pockets_of_a_recent_snapshot(feb: Store, tmp_path: Path) -> None:
+    from levradar.analytics.scan import scan
+
+    times = snapshot_times(feb, "BTC")
+    as_of = times[70].replace(minute=0, second=0) + timedelta(hours=1)
+    newest = max(t for t in times if t <= as_of)
+    read = scan(feb, as_of, ["BTC"])[0]
+    measured = read["liquidation"]["measured"]
+    assert [m["venue"] for m in measured] == ["hyperliquid"]
+    block = measured[0]
+    assert block["source"] == "measured" and block["snapshot"] == newest
+    pos = snapshot_positions(feb, "BTC", as_of)
+    m = measured_map(
+        pos, price_edges(block["price"], block["price"], CFG), oi_usd_at(feb, "BTC", "hyperliquid", newest)
+    )
+    assert block["nearest_above"] == measured_pockets(m, CFG)["nearest_above"]
+    assert block["nearest_below"] == measured_pockets(m, CFG)["nearest_below"]
+    above = block["nearest_above"]
+    assert above is None or above["price"] > block["price"]
+    assert block["coverage_long"] == pytest.approx(m.coverage_long)
+    # point-in-time: a store holding data up to the as-of gives the same measured block
+    with Store(tmp_path / "then") as then:
+        fill(then, end=as_of)
+        assert scan(then, as_of, ["BTC"])[0]["liquidation"]["measured"] == measured
+    # no snapshot in the 6 h before the as-of: nothing is called measured
+    assert scan(feb, times[0] - timedelta(minutes=1), ["BTC"])[0]["liquidation"]["measured"] == []

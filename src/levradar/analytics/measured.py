@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics.liqmodel import Heatmap, HeatmapConfig, price_edges
 from levradar.store import Store
 
 FloatArray = npt.NDArray[np.float64]
@@ -175,6 +176,61 @@ def measured_json(m: MeasuredMap, display_range_pct: float) -> dict[str, object]
             for c, lu, su in zip(centers[keep], m.long_usd[keep], m.short_usd[keep], strict=True)
         ],
     }
+
+
+# -- the radar's measured pockets ------------------------------------------------------------------------------
+
+
+def measured_pockets(m: MeasuredMap, cfg: HeatmapConfig) -> dict[str, dict[str, object] | None]:
+    """The nearest dense pockets of a measured map by the model's own rule (docs/heatmap.md §2)."""
+    from levradar.analytics.heatmap import nearest_pockets
+
+    none = np.zeros((0, m.edges.size - 1))
+    as_map = Heatmap(
+        [m.snapshot],
+        m.edges,
+        m.long_usd[None, :],
+        m.short_usd[None, :],
+        none,
+        none,
+        m.price,
+        m.oi_usd,
+        np.zeros(0),
+    )
+    pockets = nearest_pockets(as_map, cfg)
+    for p in pockets.values():
+        if p is not None:
+            p.pop("leverage_mix", None)  # the model's bands; a measured pocket has none
+    return pockets
+
+
+def measured_readings(
+    store: Store, assets: list[str], as_of: datetime, cfg: HeatmapConfig
+) -> dict[str, list[dict[str, object]]]:
+    """Per asset, per venue with a snapshot in ``(as_of − SNAPSHOT_WINDOW, as_of]``: the nearest pockets of the
+    measured positions (buckets: the model's count over the price ± its widest band), the snapshot and its
+    coverage. Assets without such a snapshot are absent."""
+    rows = store.read("positions", assets=assets, start=as_of - SNAPSHOT_WINDOW, as_of=as_of)
+    out: dict[str, list[dict[str, object]]] = {}
+    for (asset, venue), frame in rows.group_by("asset", "venue"):
+        newest = frame.filter(pl.col("ts") == frame["ts"].max())
+        mark = float((newest["position_usd"] / newest["qty_base"]).median())  # type: ignore[arg-type]
+        m = measured_map(
+            newest, price_edges(mark, mark, cfg), oi_usd_at(store, str(asset), str(venue), newest["ts"][0])
+        )
+        out.setdefault(str(asset), []).append(
+            {
+                "venue": m.venue,
+                "source": "measured",
+                "snapshot": m.snapshot,
+                "price": m.price,
+                "positions": m.positions,
+                "coverage_long": m.coverage_long,
+                "coverage_short": m.coverage_short,
+                **measured_pockets(m, cfg),
+            }
+        )
+    return {a: sorted(v, key=lambda r: str(r["venue"])) for a, v in out.items()}
 
 
 # -- measured vs modelled -------------------------------------------------------------------------------------

@@ -395,7 +395,20 @@ def scan(
     (``models/squeeze.json`` in the data directory), squeeze_long / squeeze_short are its probabilities (in %,
     within 24h) and ``squeeze_model`` names the model and its training window."""
     reads = asset_reads(evaluate_store(store, as_of, assets, config, liquidation=liquidation, books=books))
-    return with_venue_quotes(store, reads, as_of)
+    return with_measured(store, with_venue_quotes(store, reads, as_of), as_of)
+
+
+def with_measured(store: Store, reads: list[dict[str, Any]], as_of: datetime) -> list[dict[str, Any]]:
+    """Each read's ``liquidation.measured``: per venue whose positions were measured in the 6 h up to ``as_of``,
+    the nearest pockets of the real positions (docs/heatmap.md §6); an empty list where none were."""
+    from levradar.analytics.heatmap import load_heatmap_config
+    from levradar.analytics.measured import measured_readings
+
+    assets = sorted({r["asset"] for r in reads})
+    found = measured_readings(store, assets, as_of, load_heatmap_config()) if assets else {}
+    for read in reads:
+        read.setdefault("liquidation", {})["measured"] = found.get(read["asset"], [])
+    return reads
 
 
 QUOTE_MAX_AGE = timedelta(
@@ -465,6 +478,7 @@ __all__ = [
     "evaluate_store",
     "newest_time",
     "scan",
+    "with_measured",
     "with_venue_quotes",
 ]
 
