@@ -623,6 +623,20 @@ def sync_cmd(
     ] = "",
     until: Annotated[str | None, typer.Option("--until", help="Up to this time (default: now).")] = None,
     retries: Annotated[int, typer.Option(min=1, max=20, help="Attempts per request (429/5xx/timeouts).")] = 5,
+    positions: Annotated[
+        bool,
+        typer.Option(
+            "--positions",
+            help="Hyperliquid only: one snapshot of measured positions (leaderboard accounts → clearinghouseState).",
+        ),
+    ] = False,
+    top: Annotated[int, typer.Option(min=1, max=5000, help="--positions: the leaderboard's top N accounts.")] = 100,
+    addresses: Annotated[
+        Path | None, typer.Option(help="--positions: these accounts instead (a file, one 0x address per line).")
+    ] = None,
+    keep_addresses: Annotated[
+        bool, typer.Option("--keep-addresses", help="--positions: store addresses as they are (default: hashed).")
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -633,6 +647,9 @@ def sync_cmd(
 
     start = parse_time(since or None, "--since")
     directory = resolve_data_dir(data_dir)
+    if positions:
+        _sync_positions(venues, directory, top, addresses, keep_addresses, retries, as_json)
+        return
     venue_list, asset_list, end = (
         split_list(venues) or [],
         None if all_assets else split_list(assets, upper=True) or [],
@@ -673,6 +690,55 @@ def sync_cmd(
                 highlight=False,
             )
     if not any(r["ok"] for r in rows):
+        raise typer.Exit(1)
+
+
+def _sync_positions(
+    venues: str, directory: Path, top: int, addresses: Path | None, keep: bool, retries: int, as_json: bool
+) -> None:
+    """`sync --positions`: one measured snapshot of Hyperliquid positions, resumable."""
+    from levradar.domain.accounts import is_address
+    from levradar.ingest.sync import sync_positions
+    from levradar.net.http import RetryPolicy
+    from levradar.store import Store
+
+    if split_list(venues) != ["hyperliquid"]:
+        raise OptionError("--positions measures Hyperliquid positions: use --venues hyperliquid")
+    listed = None
+    if addresses is not None:
+        listed = [line.strip() for line in addresses.read_text().splitlines() if line.strip()]
+        bad = [a for a in listed if not is_address(a)]
+        if bad:
+            raise OptionError(f"{addresses}: not an address (0x and 40 hex digits): {bad[0]!r}")
+    with Store(directory) as store:
+        s = sync_positions(
+            store, data_dir=directory, top=top, addresses=listed, keep_addresses=keep, policy=RetryPolicy(attempts=retries)
+        )
+    out = {
+        "snapshot": s.snapshot,
+        "resumed": s.resumed,
+        "accounts": s.accounts,
+        "fetched": s.fetched,
+        "positions": s.positions,
+        "failed": s.failed,
+        "unnamed_markets": sorted(s.unnamed),
+        "stopped": s.stopped,
+    }
+    if as_json:
+        print_json(out)
+    else:
+        console.print(
+            f"hyperliquid positions snapshot {s.snapshot:%Y-%m-%d %H:%M:%S} UTC{' (resumed)' if s.resumed else ''}: "
+            f"{s.fetched}/{s.accounts} accounts, {s.positions} positions stored; {len(s.failed)} accounts failed",
+            highlight=False,
+        )
+        for line in s.failed[:10]:
+            console.print(f"  failed {line}", highlight=False)
+        if s.unnamed:
+            console.print(f"  not stored (markets levradar cannot name): {', '.join(sorted(s.unnamed))}", highlight=False)
+        if s.stopped:
+            console.print(f"  stopped early: {s.stopped}; run again to resume", highlight=False)
+    if s.stopped or s.fetched == 0:
         raise typer.Exit(1)
 
 

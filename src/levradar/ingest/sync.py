@@ -207,3 +207,52 @@ def summary_dict(s: VenueSummary) -> dict[str, Any]:
         "set_aside": len(s.set_aside),
         "set_aside_reasons": s.set_aside[:MAX_SET_ASIDE_LINES],
     }
+
+
+def sync_positions(
+    store: Store,
+    *,
+    data_dir: Path,
+    top: int = 100,
+    addresses: Sequence[str] | None = None,
+    keep_addresses: bool = False,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
+) -> Any:
+    """One snapshot of measured Hyperliquid positions (``venues/hyperliquid/positions.py``): ``addresses`` (else
+    the leaderboard's ``top`` accounts), each account's ``clearinghouseState`` within the documented weights,
+    resumable; rows that break a rule are set aside, the rest stored."""
+    from levradar.venues.hyperliquid import positions
+
+    def client(kind: str, budget: Budget) -> HttpClient:
+        return HttpClient(
+            "hyperliquid",
+            endpoint("hyperliquid", kind, data_dir),  # type: ignore[arg-type]
+            policy or RetryPolicy(),
+            RateLimiter(rate=budget.rate, burst=budget.burst, sleep=sleep),
+            sleep=sleep,
+            weights=budget.weight,
+        )
+
+    state = client("rest", positions.STATE_BUDGET)
+    try:
+        if addresses is None:
+            board = client("stats", positions.LEADERBOARD_BUDGET)
+            try:
+                accounts, selection = positions.leaderboard_accounts(board, top), f"leaderboard-top{top}"
+            finally:
+                board.close()
+        else:
+            accounts, selection = list(addresses), "addresses"
+        return positions.sync_positions(
+            state,
+            accounts,
+            selection,
+            data_dir / "positions-sync" / "hyperliquid.json",
+            lambda batch: write_batch(store, batch, "sync", live=True),
+            keep_addresses=keep_addresses,
+            now=now,
+        )
+    finally:
+        state.close()

@@ -26,11 +26,15 @@ import httpx
 
 
 class HttpError(RuntimeError):
-    """A request that failed for good."""
+    """A request that failed for good. ``status``: a final 4xx answer; ``answered``: whether the venue answered
+    over HTTP at all (false when refused, timed out or dropped every time)."""
 
-    def __init__(self, venue: str, url: str, problem: str, status: int | None = None) -> None:
+    def __init__(
+        self, venue: str, url: str, problem: str, status: int | None = None, *, answered: bool | None = None
+    ) -> None:
         super().__init__(f"{venue}: {url}: {problem}")
         self.venue, self.url, self.problem, self.status = venue, url, problem, status
+        self.answered = status is not None if answered is None else answered
 
 
 class _DeadlinePassed(Exception):
@@ -117,7 +121,7 @@ class HttpClient:
     def _request(
         self, method: str, url: str, params: dict[str, Any] | None, data: bytes | None, bucket: str
     ) -> Any:
-        problem, delay = "no attempt made", 0.0
+        problem, delay, answered = "no attempt made", 0.0, False
         for attempt in range(self.policy.attempts):
             if attempt:
                 self.sleep(delay)  # only between attempts: never after the last one
@@ -127,6 +131,7 @@ class HttpClient:
             delay = self.policy.backoff(attempt)
             try:
                 status, headers, raw = self._once(method, url, params, data)
+                answered = True
             except httpx.ConnectError as exc:
                 if "refused" in str(exc).lower():
                     raise HttpError(self.venue, url, f"connection refused ({exc})") from None
@@ -155,7 +160,9 @@ class HttpClient:
                 return json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 problem = f"invalid or truncated JSON ({exc})"
-        raise HttpError(self.venue, url, f"gave up after {self.policy.attempts} attempts: {problem}")
+        raise HttpError(
+            self.venue, url, f"gave up after {self.policy.attempts} attempts: {problem}", answered=answered
+        )
 
     def _once(
         self, method: str, url: str, params: dict[str, Any] | None, data: bytes | None
