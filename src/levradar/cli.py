@@ -1133,5 +1133,16 @@ def serve_cmd(
         raise OptionError(str(exc)) from None
 
 
+@app.command("mcp")
+@clean_errors
+def mcp_cmd(data_dir: DataDir = None) -> None:
+    """Serve the radar to AI agents over the Model Context Protocol on stdio (read-only tools: scan, asset,
+    heatmap, scenario, memo, history). See docs/mcp.md."""
+    from levradar.mcp_server import serve_stdio  # the MCP SDK only when serving
+    from levradar.store import resolve_data_dir
+
+    serve_stdio(resolve_data_dir(data_dir))
+
+
 if __name__ == "__main__":
     app()
