@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -353,6 +354,17 @@ class Radar:
     ) -> None:
         self.close()
 
+    @contextmanager
+    def _writable(self) -> Iterator[Store]:
+        """The store opened for one write. DuckDB keeps one configuration per file in a process, so the read-only
+        connection is closed meanwhile and reopened after."""
+        self.store.close()
+        try:
+            with Store(self.data_dir) as writer:
+                yield writer
+        finally:
+            self.store = Store(self.data_dir, read_only=True)
+
     def __repr__(self) -> str:
         return f"Radar({str(self.data_dir)!r})"
 
@@ -514,9 +526,7 @@ class Radar:
         out = memo(self.store, self.asset_name(asset), self.when(as_of))
         journal_id = None
         if journal:
-            with Store(
-                self.data_dir
-            ) as writer:  # read-only otherwise: only this write opens the store for it
+            with self._writable() as writer:
                 journal_id = record_memo(writer, out)
         findings = _frame(
             [
