@@ -22,7 +22,8 @@ import polars as pl
 
 from levradar.analytics.config import SignalConfig, load_config
 from levradar.analytics.coverage import choose_as_of
-from levradar.analytics.heatmap import HeatmapConfig, load_heatmap_config
+from levradar.analytics.heatmap import AssetHeatmap, HeatmapConfig, load_heatmap_config
+from levradar.analytics.prints import Prints
 from levradar.cli_support import parse_time
 from levradar.jsonio import dumps
 from levradar.store import Store, StoreError
@@ -274,6 +275,16 @@ class Evaluation:
         return _json(self.result)
 
 
+@dataclass(frozen=True)
+class HeatmapRun:
+    """One run of the heatmap model, its real liquidation prints and ``body``: what ``levradar heatmap --json``
+    prints of it (without the grid)."""
+
+    model: AssetHeatmap
+    prints: Prints
+    body: dict[str, Any]
+
+
 def heatmap_report(
     store: Store,
     asset: str,
@@ -283,18 +294,20 @@ def heatmap_report(
     venue: str | None,
     cfg: HeatmapConfig,
     grid: bool,
-) -> tuple[Any, dict[str, Any]]:
-    """The model run and ``levradar heatmap --json``'s body (without the grid): summary, outlook and the real
-    liquidation prints over the map's window, as known at ``as_of``."""
+) -> HeatmapRun:
+    """The model run over ``days`` before ``as_of`` (every hour's row with ``grid``), its summary and outlook, and
+    the real liquidation prints over the map's window as known at ``as_of`` (one venue's with ``venue``)."""
     from levradar.analytics.heatmap import asset_heatmap, outlook, summarize
     from levradar.analytics.prints import liquidation_prints
 
     ah = asset_heatmap(store, asset, as_of, days=days, venue=venue, cfg=cfg, grid=grid)
     prints = liquidation_prints(store, asset, ah.map, as_of, venues=[venue] if venue else None)
-    return ah, {
+    body = {
         "asset": asset,
         "as_of": as_of,
         "data_time": ah.map.times[-1],
+        # the model's window: this map's pockets come from the hours since run_from (scan, history and the
+        # dashboard name theirs too: one run per month, docs/heatmap.md)
         "run_from": ah.map.start,
         "model_days": days,
         "venues": ah.venues,
@@ -303,6 +316,7 @@ def heatmap_report(
         **outlook(ah, cfg),
         "prints": prints.to_json(),
     }
+    return HeatmapRun(ah, prints, body)
 
 
 def _grid_frame(grid: Mapping[str, Any]) -> pl.DataFrame:
@@ -454,9 +468,10 @@ class Radar:
         if not 1 <= days <= 730:
             raise RadarError(f"days must be between 1 and 730, got {days}")
         name, when = self.asset_name(asset), self.when(as_of)
-        ah, out = heatmap_report(
+        run = heatmap_report(
             self.store, name, when, days=days, venue=venue, cfg=self.heatmap_config, grid=grid
         )
+        ah, out = run.model, run.body
         cumulative = [{"range_pct": float(k.rstrip("%")), **v} for k, v in out["cumulative"].items()]
         return HeatmapRead(
             name,
@@ -578,6 +593,7 @@ def open(data_dir: str | os.PathLike[str] | None = None) -> Radar:
 __all__ = [
     "Evaluation",
     "HeatmapRead",
+    "HeatmapRun",
     "Memo",
     "Radar",
     "RadarError",
