@@ -14,15 +14,17 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import levradar as lr
 from levradar.analytics.scan import history
-from levradar.cli import app
+from levradar.cli import _move, app
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.journal import entries
-from levradar.radar import Radar, RadarError
+from levradar.radar import MOVE_RANGE, Radar, RadarError, asset_row, check_move
 from levradar.store import Store, StoreError
 
 AS_OF = "2025-10-11T02:00Z"  # hours after the 2025-10-10 cascade
@@ -209,3 +211,30 @@ def test_evaluate_returns_frames_and_saves_no_model_unless_asked(radar: Radar, d
     assert result.states.height == len(result.result["states"]["rows"]) > 0
     assert "2025-10-10 cascade" in result.events["event"].to_list()
     assert result.markdown().startswith("#")
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hours=st.integers(min_value=0, max_value=24 * 150))
+def test_any_hour_reads_point_in_time_and_the_frame_is_the_reads(radar: Radar, hours: int) -> None:
+    """For any hour of the sample: nothing after it is read, and every frame row is its read, flattened."""
+    when = datetime(2025, 10, 1, tzinfo=UTC) + timedelta(hours=hours)
+    result = radar.scan(as_of=when)
+    assert result.as_of == when and (result.assets["data_time"] <= when).all()
+    assert result.assets.to_dicts() == [asset_row(result.reads[a]) for a in result.assets["asset"]]
+    assert result.venues.height == sum(len(r["venues"]) for r in result.reads.values())
+    assert (result.venues["symbol_unified"].str.split("/").list.first() == result.venues["asset"]).all()
+
+
+@given(move=st.floats(min_value=-2.0, max_value=20.0, allow_nan=False))
+def test_the_api_and_the_cli_accept_the_same_moves(move: float) -> None:
+    inside = MOVE_RANGE[0] < move < MOVE_RANGE[1] and move != 0
+    cli_ok = api_ok = True
+    try:
+        _move(repr(move))
+    except ValueError:
+        cli_ok = False
+    try:
+        assert check_move(move) == move
+    except RadarError:
+        api_ok = False
+    assert cli_ok == api_ok == inside

@@ -63,6 +63,25 @@ def known_assets(store: Store, names: Sequence[str]) -> list[str]:
     return [spelled[n.strip().upper()] for n in names]
 
 
+def as_of_rule(
+    store: Store, given: datetime | None, cfg: SignalConfig, assets: Sequence[str] | None = None
+) -> tuple[datetime, dict[str, Any]]:
+    """The as-of to read at and how it was chosen: ``given`` (an error when it is after the newest bar of any
+    market: nothing exists there yet), else the newest hour at which the main venues of every asset (of
+    ``assets``) have a closed bar."""
+    choice = choose_as_of(store, cfg, list(assets) if assets else None)
+    if choice.as_of is None or choice.latest is None:
+        raise StoreError(NO_BARS)
+    if given is None:
+        return choice.as_of, choice.to_json()
+    if given > choice.latest:
+        raise RadarError(
+            f"as_of {given:%Y-%m-%d %H:%M} UTC is after the newest data in the store "
+            f"({choice.latest:%Y-%m-%d %H:%M} UTC)"
+        )
+    return given, {"as_of": given, "rule": "given"}
+
+
 def check_move(move: float) -> float:
     """A scenario move as a signed fraction (-0.02 is −2 %), within ``MOVE_RANGE`` and not zero."""
     low, high = MOVE_RANGE
@@ -394,20 +413,8 @@ class Radar:
     def as_of_rule(
         self, as_of: TimeLike | None = None, assets: Sequence[str] | None = None
     ) -> tuple[datetime, dict[str, Any]]:
-        """The as-of to read at and how it was chosen: the given time (an error after the newest bar of any
-        market), else the newest hour at which the main venues of every asset have a closed bar."""
-        choice = choose_as_of(self.store, self.signal_config, list(assets) if assets else None)
-        if choice.as_of is None or choice.latest is None:
-            raise StoreError(NO_BARS)
-        given = to_time(as_of)
-        if given is None:
-            return choice.as_of, choice.to_json()
-        if given > choice.latest:
-            raise RadarError(
-                f"as_of {given:%Y-%m-%d %H:%M} UTC is after the newest data in the store "
-                f"({choice.latest:%Y-%m-%d %H:%M} UTC)"
-            )
-        return given, {"as_of": given, "rule": "given"}
+        """The as-of to read at and how it was chosen (:func:`as_of_rule`)."""
+        return as_of_rule(self.store, to_time(as_of), self.signal_config, assets)
 
     def when(self, as_of: TimeLike | None = None) -> datetime:
         return self.as_of_rule(as_of)[0]
@@ -599,6 +606,7 @@ __all__ = [
     "RadarError",
     "Scan",
     "Scenarios",
+    "as_of_rule",
     "check_move",
     "heatmap_report",
     "known_assets",
