@@ -27,7 +27,6 @@ from levradar.analytics.prints import Prints
 from levradar.cli_support import parse_time
 from levradar.jsonio import dumps
 from levradar.store import Store, StoreError
-from levradar.store.db import DB_FILENAME
 
 TimeLike = datetime | str
 NO_BARS = "the store holds no 1h, 4h, 8h or 1d candles: import or sync price data first"
@@ -340,17 +339,17 @@ def heatmap_report(
 
 def _grid_frame(grid: Mapping[str, Any]) -> pl.DataFrame:
     """``grid_json``'s matrices as a long frame: t, price (bucket centre, USD), close, long_usd, short_usd."""
-    times, prices = grid["times"], grid["prices"]
-    n = len(prices)
+    hours = len(grid["times"])
     return pl.DataFrame(
         {
-            "t": [t for t in times for _ in range(n)],
-            "price": prices * len(times),
-            "close": [c for c in grid["close"] for _ in range(n)],
-            "long_usd": [x for row in grid["long_usd"] for x in row],
-            "short_usd": [x for row in grid["short_usd"] for x in row],
-        }
-    )
+            "t": grid["times"],
+            "price": [grid["prices"]] * hours,
+            "close": grid["close"],
+            "long_usd": grid["long_usd"],
+            "short_usd": grid["short_usd"],
+        },
+        schema_overrides={"close": pl.Float64},
+    ).explode("price", "long_usd", "short_usd")
 
 
 class Radar:
@@ -364,12 +363,8 @@ class Radar:
         heatmap_config: HeatmapConfig | None = None,
     ) -> None:
         directory = Path(data_dir).expanduser()
-        if not (directory / DB_FILENAME).exists():
-            raise StoreError(
-                f"no store at {directory / DB_FILENAME}; import data first (levradar demo --data-dir {directory})"
-            )
         self.data_dir = directory
-        self.store = Store(directory, read_only=True)
+        self.store = Store(directory, read_only=True)  # a folder without a store: StoreError, nothing created
         self.signal_config = signal_config or load_config()
         self.heatmap_config = heatmap_config or load_heatmap_config()
         if not store_assets(self.store):
