@@ -65,6 +65,10 @@ async def talk(data_dir: Path) -> tuple[dict[str, Tool], dict[str, CallToolResul
     async with Client(server_params(data_dir), read_timeout_seconds=300) as client:
         listed = await client.list_tools()
         results = {key: await client.call_tool(name, args) for key, (name, args) in CALLS.items()}
+        # between calls the server holds no lock on the store: a writer (sync, import) opens it meanwhile
+        with Store(data_dir) as writer:
+            writer.con.execute("CHECKPOINT")
+        results["after_write"] = await client.call_tool(*CALLS["asset"])
     return {t.name: t for t in listed.tools}, results
 
 
@@ -141,6 +145,10 @@ def test_heatmap_scenario_memo_history_answer_the_python_api(session: Session, r
     hours = radar.history("BTC", "2025-10-10T20:00Z", AS_OF).select(HISTORY_COLUMNS)
     assert answer(session, "history") == {"asset": "BTC", "hours": plain(hours.to_dicts())}
     assert len(answer(session, "history")["hours"]) == 7
+
+
+def test_a_writer_can_open_the_store_between_calls(session: Session) -> None:
+    assert answer(session, "after_write") == answer(session, "asset")
 
 
 def test_memo_is_not_journaled(session: Session) -> None:

@@ -111,13 +111,17 @@ def build_server(data_dir: Path) -> MCPServer:
     """The MCP server over the store in ``data_dir`` (opened read-only now: a missing store fails here)."""
     from levradar import __version__
 
-    radar = Radar(data_dir)
-    lock = threading.Lock()  # tools run in worker threads; one DuckDB connection answers one at a time
+    with Radar(data_dir) as first:  # a folder without a store or candles fails here, before serving
+        signals, heatmaps = first.signal_config, first.heatmap_config
+    lock = threading.Lock()  # tools run in worker threads: one computes at a time
 
-    def answer(compute: Callable[[], T]) -> T:
+    def answer(compute: Callable[[Radar], T]) -> T:
+        """``compute`` on the store, opened read-only for this call only: between calls `levradar sync` or an
+        import can write to it."""
         with lock:
             try:
-                return compute()
+                with Radar(data_dir, signal_config=signals, heatmap_config=heatmaps) as radar:
+                    return compute(radar)
             except (ValueError, StoreError) as exc:  # unknown asset, bad time, no data: the agent reads why
                 raise ToolError(" ".join(str(exc).split())) from None
 
@@ -133,14 +137,14 @@ def build_server(data_dir: Path) -> MCPServer:
         """The radar: per asset its price (USD), funding (rate_8h, apr), OI (oi_usd, 4h/24h change), volatility,
         regimes, nearest liquidation pockets, scores and LSI, sorted by LSI; per venue its venue symbol and ccxt
         unified symbol (symbol_unified)."""
-        return answer(lambda: scan_json(radar, as_of, assets))
+        return answer(lambda radar: scan_json(radar, as_of, assets))
 
     @server.tool(annotations=READ_ONLY)
     def asset(asset: Asset, as_of: AsOf = None) -> dict[str, Any]:
         """One asset's full radar read (as `levradar scan --json`): coverage, funding and its weighting, OI,
         volatility, liquidation proximity, scores with the LSI components, evidence, contradictions, transitions
         and every venue."""
-        return answer(lambda: radar.scan(as_of, [asset]).read(asset))
+        return answer(lambda radar: radar.scan(as_of, [asset]).read(asset))
 
     @server.tool(annotations=READ_ONLY)
     def heatmap(
@@ -154,7 +158,7 @@ def build_server(data_dir: Path) -> MCPServer:
         """The modelled liquidation map: nearest pockets above (shorts) and below (longs) with their USD and
         leverage mix, cumulative USD within 0.5-10 %, totals, likely zones next hour, forced flow expected in
         24h, and the real liquidation prints over the window."""
-        return answer(lambda: heatmap_json(radar, asset, as_of, venue, days))
+        return answer(lambda radar: heatmap_json(radar, asset, as_of, venue, days))
 
     @server.tool(annotations=READ_ONLY)
     def scenario(
@@ -172,13 +176,13 @@ def build_server(data_dir: Path) -> MCPServer:
     ) -> dict[str, Any]:
         """What each move liquidates (forced_usd, pockets hit) and whether the forced flow cascades (typical
         and stress impact: final_move_pct, forced_usd_total)."""
-        return answer(lambda: radar.scenario(asset, moves, as_of, days=days).to_json())
+        return answer(lambda radar: radar.scenario(asset, moves, as_of, days=days).to_json())
 
     @server.tool(annotations=READ_ONLY)
     def memo(asset: Asset, as_of: AsOf = None) -> dict[str, Any]:
         """A short plain-language memo (text, side) from the four views, with every finding behind it. Not kept
         in the decision journal."""
-        return answer(lambda: radar.memo(asset, as_of).to_json())
+        return answer(lambda radar: radar.memo(asset, as_of).to_json())
 
     @server.tool(annotations=READ_ONLY)
     def history(
@@ -189,7 +193,7 @@ def build_server(data_dir: Path) -> MCPServer:
         ] = None,
     ) -> dict[str, Any]:
         """Hourly labels and scores of one asset, each hour as it was known then (at most 31 days per call)."""
-        return answer(lambda: history_json(radar, asset, start, end))
+        return answer(lambda radar: history_json(radar, asset, start, end))
 
     return server
 
