@@ -77,6 +77,14 @@ def test_open_refuses_a_missing_or_empty_store_in_one_line(tmp_path: Path) -> No
         lr.open(tmp_path / "empty")
 
 
+def test_open_without_a_folder_reads_the_environments_store(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVRADAR_DATA_DIR", str(data_dir))
+    with lr.open() as radar:
+        assert radar.data_dir == data_dir and radar.assets() == sorted(ASSETS)
+
+
 def test_scan_is_the_cli_scan_as_frames(radar: Radar, data_dir: Path) -> None:
     result = radar.scan(as_of=AS_OF)
     cli = cli_json("scan", "--as-of", AS_OF, "--json", "--data-dir", data_dir)
