@@ -12,6 +12,7 @@ from levradar.domain.symbols import (
     SymbolError,
     canonical_market,
     split_symbol,
+    unified_symbol,
     venue_symbol,
 )
 from levradar.domain.venues import VENUES, UnknownVenueError, venue_info
@@ -180,3 +181,32 @@ def test_ccxt_unified_spelling_resolves_like_the_venue_symbol(venue: str, asset:
     assert canonical_market(venue, f"{asset}/{quote}:{quote}") == canonical_market(
         venue, venue_symbol(venue, asset, quote)
     )
+
+
+@pytest.mark.parametrize("venue", sorted(VENUES))
+@given(asset=ASSETS | st.sampled_from(["kPEPE", "1000PEPE", "BTC"]), spelling=st.sampled_from(SPELLINGS))
+def test_unified_symbol_round_trips_with_every_venue_spelling(venue: str, asset: str, spelling: str) -> None:
+    """The unified symbol is BASE/QUOTE:QUOTE (linear perpetuals settle in their quote) and reads back as the
+    same market as the venue's own spelling it was made from, whichever spelling that was."""
+    quote = VENUES[venue].default_quote
+    raw = spelling.replace("BTC", asset, 1).replace("USDT", quote)  # e.g. ETH-USDC-SWAP, ETH/USDC:USDC
+    market = canonical_market(venue, raw)
+    unified = unified_symbol(venue, raw)
+    assert unified == f"{market.asset}/{market.quote}:{market.quote}"
+    assert canonical_market(venue, unified) == market
+    assert unified_symbol(venue, market.symbol) == unified == unified_symbol(venue, unified)
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol", "unified"),
+    [
+        ("binance", "BTCUSDT", "BTC/USDT:USDT"),
+        ("bybit", "ETHUSDT", "ETH/USDT:USDT"),
+        ("okx", "SOL-USDT-SWAP", "SOL/USDT:USDT"),
+        ("hyperliquid", "BTC", "BTC/USDC:USDC"),
+        ("hyperliquid", "kPEPE", "kPEPE/USDC:USDC"),
+        ("dydx", "BTC-USD", "BTC/USD:USD"),
+    ],
+)
+def test_unified_symbols_of_the_venues_spellings(venue: str, symbol: str, unified: str) -> None:
+    assert unified_symbol(venue, symbol) == unified

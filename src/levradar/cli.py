@@ -382,18 +382,16 @@ Cluster = Annotated[
 
 
 def store_assets(store: Store) -> list[str]:
-    return [
-        str(a) for a in store.query("SELECT DISTINCT asset FROM candles ORDER BY asset")["asset"].to_list()
-    ]
+    from levradar.radar import store_assets as assets_of
+
+    return assets_of(store)
 
 
 def known_assets(store: Store, names: list[str]) -> list[str]:
-    """``names`` if the store has every one of them; otherwise a clear error listing what it has."""
-    have = store_assets(store)
-    unknown = [n for n in names if n not in have]
-    if unknown:
-        raise OptionError(f"unknown asset {', '.join(unknown)}; the store has: {', '.join(have) or 'none'}")
-    return names
+    """``names`` as the store spells them; an unknown one is a clear error listing what it has (levradar.radar)."""
+    from levradar.radar import known_assets as resolve
+
+    return resolve(store, names)
 
 
 @app.command("scan")
@@ -506,8 +504,8 @@ def heatmap_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """The modelled liquidation map: long clusters below price, short clusters above, nearest pockets."""
-    from levradar.analytics.heatmap import asset_heatmap, grid_json, load_heatmap_config, outlook, summarize
-    from levradar.analytics.prints import liquidation_prints
+    from levradar.analytics.heatmap import grid_json, load_heatmap_config
+    from levradar.radar import heatmap_report
     from levradar.render import print_heatmap
     from levradar.store import Store, resolve_data_dir
 
@@ -515,26 +513,10 @@ def heatmap_cmd(
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
         # the price × time grid only when it is printed or drawn: the summary needs the as-of hour alone
-        ah = asset_heatmap(
+        run = heatmap_report(
             store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None
         )
-        # the real forced orders over the map's window, as known at the as-of (one venue's with --venue)
-        prints = liquidation_prints(store, asset.upper(), ah.map, when, venues=[venue] if venue else None)
-    summary = summarize(ah.map, cfg)
-    out = {
-        "asset": asset.upper(),
-        "as_of": when,
-        "data_time": ah.map.times[-1],
-        # the model's window: this map's pockets come from the hours since run_from (scan, history and the
-        # dashboard name theirs too: one run per month, docs/heatmap.md)
-        "run_from": ah.map.start,
-        "model_days": days,
-        "venues": ah.venues,
-        "venues_skipped": ah.skipped,
-        **summary,
-        **outlook(ah, cfg),
-        "prints": prints.to_json(),
-    }
+    ah, prints, out = run.model, run.prints, run.body
     if grid:
         out["grid"] = grid_json(ah.map, cfg)
     if png:
@@ -556,8 +538,11 @@ def _move(text: str) -> float:
         value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
     except ValueError:
         raise OptionError(f"--move: {text!r} is not a move like -2% or 1.5%") from None
-    if not -0.9 < value < 10 or value == 0:
-        raise OptionError(f"--move: {text!r} must be non-zero and above -90%")
+    from levradar.radar import MOVE_RANGE  # one range for the CLI, the Python API and the agents' tools
+
+    low, high = MOVE_RANGE
+    if not low < value < high or value == 0:
+        raise OptionError(f"--move: {text!r} must be non-zero, above {low:.0%} and below +{high:.0%}")
     return value
 
 
@@ -1239,6 +1224,17 @@ def serve_cmd(
         )
     except ServeError as exc:
         raise OptionError(str(exc)) from None
+
+
+@app.command("mcp")
+@clean_errors
+def mcp_cmd(data_dir: DataDir = None) -> None:
+    """Serve the radar to AI agents over the Model Context Protocol on stdio (read-only tools: scan, asset,
+    heatmap, scenario, memo, history). See docs/mcp.md."""
+    from levradar.mcp_server import serve_stdio  # the MCP SDK only when serving
+    from levradar.store import resolve_data_dir
+
+    serve_stdio(resolve_data_dir(data_dir))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from levradar.analytics.proximity import HOUR_COLUMNS, BookCache, anchor, hourly
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
 from levradar.analytics.venues import VenueRule, with_funding_weights
+from levradar.domain.symbols import unified_symbol
 from levradar.store import Store
 
 FEATURE_MARGIN = timedelta(days=8)
@@ -286,6 +287,7 @@ def _venue_breakdown(markets: pl.DataFrame, asset: str, as_of: datetime) -> list
             {
                 "venue": r["venue"],
                 "symbol": r["symbol"],
+                "symbol_unified": unified_symbol(r["venue"], r["symbol"]),
                 "price": _num(r["close"]),
                 "funding": {
                     **_funding_json(r),

@@ -72,6 +72,14 @@ def split_symbol(raw: str, default_quote: str) -> tuple[str, str]:
     )
 
 
+def unified_symbol(venue: str, raw_symbol: str) -> str:
+    """The ccxt unified spelling ``BASE/QUOTE:SETTLE`` of a perpetual on ``venue`` (``BTC/USDT:USDT``;
+    Hyperliquid's USDC-margined ``BTC`` is ``BTC/USDC:USDC``): the perpetuals levradar reads are linear, so they
+    settle in their quote."""
+    market = canonical_market(venue, raw_symbol)
+    return f"{market.asset}/{market.quote}:{market.quote}"
+
+
 def canonical_market(venue: str, raw_symbol: str) -> Market:
     """Resolve any spelling of a perpetual on ``venue`` to its :class:`Market`."""
     info = venue_info(venue)

@@ -31,9 +31,11 @@ def run(
     cluster: str | None = None,
     train_share: float = 0.4,
     realised: pl.DataFrame | None = None,
+    save: bool = True,
 ) -> dict[str, Any]:
     """Everything ``evaluate`` reports. ``realised``: realised liquidations (``read_realised``) for the decile
-    ratios' forward liquidation flow; without it, the liquidations recorded in the store."""
+    ratios' forward liquidation flow; without it, the liquidations recorded in the store. ``save``: keep the
+    fitted squeeze models in the data directory (later scans use the qualified ones)."""
     frames = load_frames(store_dir, assets, start, end, cluster=cluster)
     if not frames:
         raise ValueError("no hourly history for these assets in this period")
@@ -47,7 +49,8 @@ def run(
     deciles["liquidations_from"] = source
     model = walk_forward(frames)
     registry = [*model.pop("registry"), *fit_final(frames, model)]
-    save_registry(store_dir, registry)
+    if save:
+        save_registry(store_dir, registry)
     model["saved"] = [
         {
             "target": m.target,
@@ -57,6 +60,7 @@ def run(
         }
         for m in registry
     ]
+    model["models_file"] = "saved" if save else "not written (read-only run)"
     return {
         "period": {"from": start, "to": end},
         "assets": sorted(frames),
