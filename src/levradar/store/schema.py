@@ -91,5 +91,21 @@ def _v5() -> list[str]:
     return [create_table_sql(DATASETS["predicted_funding"])]
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _v1()), (2, _v2()), (3, _v3()), (4, _v4()), (5, _v5())]
+def _v6() -> list[str]:
+    """An alert's delivery in the journal: ``sent``, ``failed`` (with the redacted reason) or ``none`` (no target
+    configured); NULL for memos and for alerts journaled before this version."""
+    return [
+        "ALTER TABLE journal ADD COLUMN delivery VARCHAR",
+        "ALTER TABLE journal ADD COLUMN delivery_error VARCHAR",
+    ]
+
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, _v1()),
+    (2, _v2()),
+    (3, _v3()),
+    (4, _v4()),
+    (5, _v5()),
+    (6, _v6()),
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
