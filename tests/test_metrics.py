@@ -30,12 +30,15 @@ def scrape(url: str) -> tuple[Samples, float]:
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/plain")
         text = response.read().decode()
-    at = time.time()
+    return samples_of(text), time.time()
+
+
+def samples_of(text: str) -> Samples:
     return {
         (s.name, frozenset(s.labels.items())): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-    }, at
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -160,3 +163,30 @@ def test_recorder_counters_under_serve_record(tmp_path: Path, monkeypatch: pytes
     newest_fill = later(LIQ, 1000)["data"][0]["T"] / 1000
     newest = value(samples, "levradar_data_newest_timestamp_seconds", venue="bybit", dataset="liquidations")
     assert newest == pytest.approx(newest_fill, abs=1e-3)
+
+
+def test_metrics_need_the_token_like_every_path(data_dir: Path) -> None:
+    """With LEVRADAR_TOKEN set, /metrics answers 401 without it (counted under no route) and 200 with it."""
+    from fastapi.testclient import TestClient
+
+    from levradar.api.app import create_app
+    from levradar.api.service import RadarService
+
+    service = RadarService(data_dir, warm_heatmaps=False)
+    try:
+        client = TestClient(create_app(service, token="s3cret"))
+        assert client.get("/metrics").status_code == 401
+        answer = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert answer.status_code == 200
+        assert (
+            value(
+                samples_of(answer.text),
+                "levradar_http_requests_total",
+                route="(none)",
+                method="GET",
+                status="401",
+            )
+            == 1
+        )
+    finally:
+        service.close()
