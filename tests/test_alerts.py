@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import socket
 import threading
@@ -346,3 +347,17 @@ def test_no_secret_of_a_delivery_url_is_ever_stored_or_printed(
         stored = entries(store, "alert").write_json()
     shown = [out.output, json.dumps(alert["delivered"]), stored]
     assert not [s for s in secrets for text in shown if s in text]
+
+
+def test_apprise_debug_lines_reach_a_log_without_the_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    """apprise logs the whole URL it posts to at DEBUG (what -v or a log file would keep): masked."""
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"json://me:Pw0rdSecret42@127.0.0.1:{port}/hook/PathSecret42?-X-Token=HeaderSecret42"
+    alert = alert_payload(Rule("r", "match", "r", {}), {"asset": "BTC", "t": T0}, "cfg")
+    (result,) = deliver(alert, [url], Retry(attempts=1))
+    assert result["status"] == "failed" and "JSON POST URL" in caplog.text  # the debug line is there
+    assert f"127.0.0.1:{port}" in caplog.text
+    assert not [s for s in ("Pw0rdSecret42", "PathSecret42", "HeaderSecret42") if s in caplog.text]

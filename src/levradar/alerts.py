@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import logging
 import math
 import os
 import re
@@ -336,30 +337,50 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
+class _Scrub(logging.Filter):
+    """apprise's log lines with the secrets of ``urls`` masked (its DEBUG lines carry whole URLs, tokens and all)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__()
+        self.urls = urls
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for url in self.urls:
+            text = scrub(text, url)
+        record.msg, record.args = text, None
+        return True
+
+
 def deliver(alert: dict[str, Any], urls: list[str], retry: Retry = Retry()) -> list[dict[str, Any]]:
     """Send one alert to each URL through apprise (the JSON webhook gets the alert JSON as its message). One
     result per URL, in order: ``target`` (redacted), ``status`` ``sent`` or ``failed``, ``attempts`` and, when
-    failed, the last ``error`` (redacted too): never the URL itself, which carries tokens."""
+    failed, the last ``error`` (redacted too): never the URL itself, which carries tokens — not in a log either."""
+    apprise_log, guard = logging.getLogger("apprise"), _Scrub(urls)
+    apprise_log.addFilter(guard)
+    try:
+        return [_deliver_one(alert, url, retry) for url in urls]
+    finally:
+        apprise_log.removeFilter(guard)
+
+
+def _deliver_one(alert: dict[str, Any], url: str, retry: Retry) -> dict[str, Any]:
     import apprise  # only when something is sent
 
-    results = []
-    for url in urls:
-        notifier = apprise.Apprise()
-        if not notifier.add(url):
-            why = "not a URL apprise can use (check the scheme and its fields)"
-            results.append({"target": redact(url), "status": "failed", "attempts": 0, "error": why})
-            continue
-        body = dumps(alert) if url.startswith(JSON_SCHEMES) else alert["text"]
-        attempts, error = _send(notifier, alert["title"], body, retry)
-        out: dict[str, Any] = {
-            "target": redact(url),
-            "status": "failed" if error else "sent",
-            "attempts": attempts,
-        }
-        if error:
-            out["error"] = scrub(error, url)
-        results.append(out)
-    return results
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        why = "not a URL apprise can use (check the scheme and its fields)"
+        return {"target": redact(url), "status": "failed", "attempts": 0, "error": why}
+    body = dumps(alert) if url.startswith(JSON_SCHEMES) else alert["text"]
+    attempts, error = _send(notifier, alert["title"], body, retry)
+    out: dict[str, Any] = {
+        "target": redact(url),
+        "status": "failed" if error else "sent",
+        "attempts": attempts,
+    }
+    if error:
+        out["error"] = scrub(error, url)
+    return out
 
 
 def _send(notifier: Any, title: str, body: str, retry: Retry) -> tuple[int, str | None]:
