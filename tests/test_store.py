@@ -239,8 +239,10 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="open it once writable"):
         Store(tmp_path, read_only=True)
     with Store(tmp_path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 6
+        assert store.schema_version() == SCHEMA_VERSION == 7
         assert store.read("predicted_funding").is_empty()  # migration 5: the table exists, empty
+        journal = store.query("SELECT * FROM journal")  # migration 6: an alert's delivery and its error
+        assert journal.columns[-2:] == ["delivery", "delivery_error"]
         assert store.read("funding")["rate"].to_list() == [0.0001]
         assert store.read("long_short_ratio").is_empty()
 

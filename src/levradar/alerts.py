@@ -9,9 +9,12 @@ kept in the journal so it is never sent twice. Rules: config/alerts.toml (docs/a
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import logging
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +28,8 @@ from levradar.jsonio import dumps
 
 KINDS = ("match", "transition", "cross", "pocket")
 JSON_SCHEMES = ("json://", "jsons://")
+MASK = "****"
+RULES_FILE = "alerts.toml"  # in the data dir: the rules used when no --rules is given
 
 
 class AlertConfigError(ValueError):
@@ -47,6 +52,15 @@ class AlertConfig:
     urls: list[str]
     digest: str
     skipped: list[str] = field(default_factory=list)
+
+
+def rules_path(path: str | Path | None, data_dir: Path | None) -> Path | None:
+    """The rules file: ``path`` if given, else ``alerts.toml`` in the data dir if there is one, else None (the
+    bundled rules)."""
+    if path:
+        return Path(path)
+    local = data_dir / RULES_FILE if data_dir is not None else None
+    return local if local is not None and local.is_file() else None
 
 
 def load_alert_config(path: str | Path | None = None) -> AlertConfig:
@@ -155,8 +169,10 @@ def _pocket_near(rule: Rule, hours: pl.DataFrame) -> pl.Expr:
         raise AlertConfigError(f"rule {rule.id!r}: the hourly read lacks {', '.join(missing)}")
     daily_pct = pl.col("rv_24h") / math.sqrt(365.0) * 100.0
     reach = pl.lit(float(s["within_pct"])) if "within_pct" in s else float(s["within_vol"]) * daily_pct
-    floor = pl.lit(float(s.get("min_usd", 0.0))) if "min_oi_share" not in s else float(s["min_oi_share"]) * pl.col(
-        "oi_usd"
+    floor = (
+        pl.lit(float(s.get("min_usd", 0.0)))
+        if "min_oi_share" not in s
+        else float(s["min_oi_share"]) * pl.col("oi_usd")
     )
     near = pl.lit(False)
     for side in ("below", "above"):
@@ -263,19 +279,143 @@ def evaluate(config: AlertConfig, frames: dict[str, pl.DataFrame]) -> list[dict[
     return sorted(out, key=lambda a: (a["time"], a["asset"], a["rule"]))
 
 
-def deliver(alert: dict[str, Any], urls: list[str]) -> dict[str, bool]:
-    """Send one alert to each URL through apprise; the JSON webhook gets the alert JSON as its message."""
+@dataclass(frozen=True)
+class Retry:
+    """Attempts per delivery URL and the exponential backoff between them (with jitter, capped)."""
+
+    attempts: int = 4
+    first_wait_s: float = 2.0
+    max_wait_s: float = 60.0
+
+
+def _network_host(netloc: str) -> str | None:
+    """``host[:port]`` of a URL's authority when the host is a network name (an IP address, ``localhost`` or a
+    dotted name), else None: services such as ``tgram://`` put a token where the host goes."""
+    hostport = netloc.rpartition("@")[2]
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?", hostport)
+    if m is None:
+        return None
+    host = m.group(1).strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return hostport
+    except ValueError:
+        dotted = re.fullmatch(r"([A-Za-z0-9-]+\.)+[A-Za-z]{2,}", host)
+        return hostport if host == "localhost" or dotted else None
+
+
+def redact(url: str) -> str:
+    """A delivery URL without anything that can be a secret: the scheme and the host (when it is a network name)
+    stay; user, password, token, path and query become ``****`` (``tgram://****/****``,
+    ``json://****@127.0.0.1:8080/****``). apprise's own ``url(privacy=True)`` keeps paths, header values and the
+    ends of tokens, so it is not used."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        return MASK
+    netloc, _, tail = _split(rest)
+    host = _network_host(netloc)
+    user = f"{MASK}@" if host is not None and "@" in netloc else ""
+    return f"{scheme}://{user}{host or MASK}" + (f"/{MASK}" if tail.strip("/?#") else "")
+
+
+def _split(rest: str) -> tuple[str, str, str]:
+    """A URL after ``scheme://`` as (authority, the separator after it, the rest from that separator)."""
+    m = re.search(r"[/?#]", rest)
+    return (rest, "", "") if m is None else (rest[: m.start()], m.group(), rest[m.start() :])
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (e.g. a delivery error) with every part of ``url`` that :func:`redact` masks replaced by
+    ``****``: each run of 4+ characters between the URL's separators, except the scheme and a network host."""
+    scheme, _, rest = url.strip().partition("://")
+    netloc = _split(rest)[0]
+    keep = {scheme, *(re.split(r"[:\[\]]", _network_host(netloc) or ""))}
+    parts = sorted({p for p in re.split(r"[/:@?&=#]+", rest) if len(p) >= 4 and p not in keep}, key=len)
+    text = text.replace(url, redact(url))
+    for part in reversed(parts):  # the longest first, so a part inside another does not leave a tail
+        text = text.replace(part, MASK)
+    return text
+
+
+class _Scrub(logging.Filter):
+    """apprise's log lines with the secrets of ``urls`` masked (its DEBUG lines carry whole URLs, tokens and all)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__()
+        self.urls = urls
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for url in self.urls:
+            text = scrub(text, url)
+        record.msg, record.args = text, None
+        return True
+
+
+def deliver(alert: dict[str, Any], urls: list[str], retry: Retry = Retry()) -> list[dict[str, Any]]:
+    """Send one alert to each URL through apprise (the JSON webhook gets the alert JSON as its message). One
+    result per URL, in order: ``target`` (redacted), ``status`` ``sent`` or ``failed``, ``attempts`` and, when
+    failed, the last ``error`` (redacted too): never the URL itself, which carries tokens — not in a log either."""
+    apprise_log, guard = logging.getLogger("apprise"), _Scrub(urls)
+    apprise_log.addFilter(guard)
+    try:
+        return [_deliver_one(alert, url, retry) for url in urls]
+    finally:
+        apprise_log.removeFilter(guard)
+
+
+def _deliver_one(alert: dict[str, Any], url: str, retry: Retry) -> dict[str, Any]:
     import apprise  # only when something is sent
 
-    results = {}
-    for url in urls:
-        notifier = apprise.Apprise()
-        if not notifier.add(url):
-            results[url] = False
-            continue
-        body = dumps(alert) if url.startswith(JSON_SCHEMES) else alert["text"]
-        results[url] = bool(notifier.notify(title=alert["title"], body=body))
-    return results
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        why = "not a URL apprise can use (check the scheme and its fields)"
+        return {"target": redact(url), "status": "failed", "attempts": 0, "error": why}
+    body = dumps(alert) if url.startswith(JSON_SCHEMES) else alert["text"]
+    attempts, error = _send(notifier, alert["title"], body, retry)
+    out: dict[str, Any] = {
+        "target": redact(url),
+        "status": "failed" if error else "sent",
+        "attempts": attempts,
+    }
+    if error:
+        out["error"] = scrub(error, url)
+    return out
+
+
+def _send(notifier: Any, title: str, body: str, retry: Retry) -> tuple[int, str | None]:
+    """Notify, retrying a failure with exponential backoff (tenacity) until it goes through or the attempts run
+    out: the attempts made and the last failure's reason (None once sent)."""
+    from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+
+    attempts, errors = 0, []
+
+    def once() -> bool:
+        nonlocal attempts
+        attempts += 1
+        result = notifier.notify(title=title, body=body)
+        if not result:
+            errors.append("; ".join(e.message for e in result.logs()) or "the service refused it")
+        return bool(result)
+
+    sent = Retrying(
+        stop=stop_after_attempt(retry.attempts),
+        wait=wait_exponential_jitter(
+            multiplier=retry.first_wait_s, max=retry.max_wait_s, jitter=retry.first_wait_s
+        ),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=lambda state: False,
+    )(once)
+    return attempts, None if sent else errors[-1]
+
+
+def delivery_status(results: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """The journal's ``delivery`` of one alert — ``sent`` (every target took it), ``failed`` (one did not) or
+    ``none`` (no target configured) — and the failures' reasons."""
+    if not results:
+        return "none", None
+    failed = [f"{r['target']}: {r.get('error') or 'failed'}" for r in results if r["status"] != "sent"]
+    return ("failed", "; ".join(failed)) if failed else ("sent", None)
 
 
 def parse_delivered(message: str) -> dict[str, Any]:

@@ -1026,11 +1026,17 @@ def validate_positions_cmd(
 
 
 RulesFile = Annotated[
-    Path | None, typer.Option("--rules", help="Alert rules file (default: the bundled alerts.toml).")
+    Path | None,
+    typer.Option(
+        "--rules", help="Alert rules file (default: alerts.toml in the data dir, else the bundled rules)."
+    ),
 ]
 Urls = Annotated[
     str | None,
     typer.Option("--url", help="Deliver to these apprise URLs (comma-separated) instead of the config's."),
+]
+Retries = Annotated[
+    int, typer.Option("--retries", min=1, max=10, help="Attempts per URL, with exponential backoff between.")
 ]
 
 
@@ -1044,22 +1050,32 @@ def _rule_lookback(config: Any) -> timedelta:
     return timedelta(hours=max([r.persist_hours + r.cooldown_hours for r in config.rules] or [1]) + 1)
 
 
+def _delivery_line(result: dict[str, Any]) -> str:
+    """One delivery result as printed: the redacted target, and why it failed."""
+    if result["status"] == "sent":
+        return f"sent: {result['target']}"
+    return f"FAILED after {result['attempts']} attempts: {result['target']}: {result.get('error')}"
+
+
 @alerts_app.command("test")
 @clean_errors
-def alerts_test_cmd(rules: RulesFile = None, url: Urls = None) -> None:
-    """Send one test alert to every configured URL."""
-    from levradar.alerts import Rule, alert_payload, deliver, load_alert_config
+def alerts_test_cmd(
+    rules: RulesFile = None, url: Urls = None, retries: Retries = 4, data_dir: DataDir = None
+) -> None:
+    """Send one test alert to every configured URL (printed redacted: no token is shown)."""
+    from levradar.alerts import Retry, Rule, alert_payload, deliver, load_alert_config, rules_path
+    from levradar.store import resolve_data_dir
 
-    config = load_alert_config(rules)
+    config = load_alert_config(rules_path(rules, resolve_data_dir(data_dir)))
     urls = split_list(url) or config.urls
     if not urls:
         raise OptionError("no delivery URL: give --url or set [delivery] urls / LEVRADAR_ALERT_URLS")
     rule = Rule("test", "match", "levradar test alert", {})
     row = {"asset": "TEST", "t": datetime.now(UTC).replace(minute=0, second=0, microsecond=0)}
-    results = deliver(alert_payload(rule, row, config.digest), urls)
-    for target, ok in results.items():
-        console.print(f"{'sent' if ok else 'FAILED'}: {target}", highlight=False)
-    if not all(results.values()):
+    results = deliver(alert_payload(rule, row, config.digest), urls, Retry(attempts=retries))
+    for result in results:
+        console.print(_delivery_line(result), highlight=False, markup=False)
+    if any(r["status"] != "sent" for r in results):
         raise typer.Exit(1)
 
 
@@ -1078,14 +1094,15 @@ def alerts_replay_cmd(
     as_json: JsonOut = False,
 ) -> None:
     """Run the rules over history: what would have fired, and when."""
-    from levradar.alerts import evaluate, load_alert_config
+    from levradar.alerts import evaluate, load_alert_config, rules_path
     from levradar.analytics.scan import scan
     from levradar.store import Store, resolve_data_dir
 
-    config = load_alert_config(rules)
+    directory = resolve_data_dir(data_dir)
+    config = load_alert_config(rules_path(rules, directory))
     first = parse_time(start, "--from")
     assert first is not None
-    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+    with Store(directory, read_only=True) as store:
         last = _as_of(store, end)
         names = split_list(assets, upper=True) or [r["asset"] for r in scan(store, last, liquidation=False)]
         frames = _alert_hours(store, names, first - _rule_lookback(config), last)
@@ -1110,20 +1127,23 @@ def alerts_check_cmd(
     ] = None,
     rules: RulesFile = None,
     url: Urls = None,
+    retries: Retries = 4,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Evaluate the rules at the newest hour; deliver what fires now (once: delivered alerts are journaled)."""
+    """Evaluate the rules at the newest hour; deliver what fires now, once: each alert is journaled with its
+    delivery (sent, or failed with the reason); a failed target is tried again by the next check. Exit 1 when a
+    delivery failed."""
     import polars as pl
 
-    from levradar.alerts import deliver, evaluate, load_alert_config
+    from levradar.alerts import Retry, deliver, evaluate, load_alert_config, redact, rules_path
     from levradar.analytics.scan import scan
-    from levradar.journal import exists, record_alert
+    from levradar.journal import delivered_before, exists, record_alert
     from levradar.store import Store, resolve_data_dir
 
-    config = load_alert_config(rules)
-    urls = split_list(url) or config.urls
     directory = resolve_data_dir(data_dir)
+    config = load_alert_config(rules_path(rules, directory))
+    urls = split_list(url) or config.urls
     with Store(directory, read_only=True) as store:
         now = _as_of(store, None)
         names = split_list(assets, upper=True) or [r["asset"] for r in scan(store, now, liquidation=False)]
@@ -1134,16 +1154,27 @@ def alerts_check_cmd(
     with Store(directory) as store:
         for a in due:
             if exists(store, "alert", a["asset"], a["rule"], a["time"]):
-                continue  # delivered before: de-duplicated
-            a["delivered"] = deliver(a, urls) if urls else {}
+                continue  # delivered before (or journaled without a target): de-duplicated
+            done = [
+                r for r in delivered_before(store, a["asset"], a["rule"], a["time"]) if r["status"] == "sent"
+            ]
+            todo = [
+                u for u in urls if redact(u) not in {r["target"] for r in done}
+            ]  # a retry: the failed ones
+            a["delivered"] = done + deliver(a, todo, Retry(attempts=retries))
             record_alert(store, a)
             sent.append(a)
+    failed = any(r["status"] != "sent" for a in sent for r in a["delivered"])
     if as_json:
         print_json({"as_of": newest, "alerts": sent})
-        return
-    console.print(f"{len(sent)} new alerts at {newest}", highlight=False)
-    for a in sent:
-        console.print(f"{a['asset']:<6} {a['rule']:<30} {a['text']}", highlight=False)
+    else:
+        console.print(f"{len(sent)} new alerts at {newest}", highlight=False)
+        for a in sent:
+            console.print(f"{a['asset']:<6} {a['rule']:<30} {a['text']}", highlight=False)
+            for r in a["delivered"]:
+                console.print(f"       {_delivery_line(r)}", highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @journal_app.command("list")
@@ -1153,21 +1184,31 @@ def journal_list_cmd(
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Every journal entry: what was said, when, from which inputs and config."""
-    from levradar.journal import entries
+    """Every journal entry: what was said, when, from which inputs and config; an alert with its delivery."""
+    from levradar.journal import KINDS, entries
     from levradar.store import Store, resolve_data_dir
 
+    if kind is not None and kind not in KINDS:
+        raise OptionError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         rows = frame_records(entries(store, kind).drop("findings_json"))
+        where = store.data_dir
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        typer.echo(f"no {kind + 's' if kind else 'entries'} in the journal at {where}")
+        return
     for r in rows:
-        console.print(
-            f"#{r['id']} {r['kind']:<5} {r['as_of']:%Y-%m-%d %H:%M} {r['asset']:<6} {r['rule'] or ''}",
-            highlight=False,
+        sent = {None: "", "sent": " sent", "none": " journaled only (no delivery URL)"}.get(
+            r["delivery"], f" DELIVERY FAILED: {r['delivery_error']}"
         )
-        console.print(f"   {r['text'].splitlines()[0]}", highlight=False)
+        console.print(
+            f"#{r['id']} {r['kind']:<5} {r['as_of']:%Y-%m-%d %H:%M} {r['asset']:<6} {r['rule'] or ''}{sent}",
+            highlight=False,
+            markup=False,
+        )
+        console.print(f"   {r['text'].splitlines()[0]}", highlight=False, markup=False)
 
 
 @journal_app.command("review")
@@ -1179,10 +1220,12 @@ def journal_review_cmd(
 ) -> None:
     """Score past reads against what happened next: forward return, max adverse move, pockets hit,
     invalidations, realised liquidations; then what worked and what did not."""
-    from levradar.journal import review
+    from levradar.journal import KINDS, review
     from levradar.render import print_review
     from levradar.store import Store, resolve_data_dir
 
+    if kind is not None and kind not in KINDS:
+        raise OptionError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         out = review(store, kind)
     if as_json:

@@ -3,6 +3,7 @@ scored against what happened next (``levradar journal review``)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import polars as pl
 from levradar.jsonio import dumps
 from levradar.store import Store
 
+KINDS = ("memo", "alert")
 HORIZONS_H = (4, 24)
 POCKET_HORIZON_H = 72
 
@@ -21,16 +23,22 @@ def _naive(ts: datetime | None) -> datetime | None:
 
 def record(store: Store, entry: dict[str, Any]) -> int:
     """Insert one entry and return its id (or the id of the same entry already kept: same kind, asset, rule,
-    time and config — so a re-run never duplicates, and :func:`exists` tells whether an alert went out)."""
+    time and config — so a re-run never duplicates, and :func:`exists` tells whether an alert went out). An
+    alert kept before takes the new delivery outcome (a retried delivery)."""
     key = [entry["kind"], entry["asset"], entry.get("rule", ""), _naive(entry["as_of"]), entry["config"]]
     found = store.con.execute(
         "SELECT id FROM journal WHERE kind = ? AND asset = ? AND rule = ? AND as_of = ? AND config = ?", key
     ).fetchall()
     if found:
+        if entry.get("delivery") is not None:
+            store.con.execute(
+                "UPDATE journal SET delivery = ?, delivery_error = ?, findings_json = ? WHERE id = ?",
+                [entry["delivery"], entry.get("delivery_error"), dumps(entry["findings"]), found[0][0]],
+            )
         return int(found[0][0])
     next_id = int(store.con.execute("SELECT coalesce(max(id), 0) + 1 FROM journal").fetchall()[0][0])
     store.con.execute(
-        "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             next_id,
             *key[:4],
@@ -44,21 +52,38 @@ def record(store: Store, entry: dict[str, Any]) -> int:
             entry.get("invalidation"),
             entry["text"],
             dumps(entry.get("findings", {})),
+            entry.get("delivery"),
+            entry.get("delivery_error"),
         ],
     )
     return next_id
 
 
 def exists(store: Store, kind: str, asset: str, rule: str, as_of: datetime) -> bool:
+    """Whether the entry is kept — for an alert, kept and not ``failed`` (a failed delivery is tried again)."""
     found = store.con.execute(
-        "SELECT count(*) FROM journal WHERE kind = ? AND asset = ? AND rule = ? AND as_of = ?",
+        "SELECT count(*) FROM journal WHERE kind = ? AND asset = ? AND rule = ? AND as_of = ?"
+        " AND delivery IS DISTINCT FROM 'failed'",
         [kind, asset, rule, _naive(as_of)],
     ).fetchall()
     return bool(found[0][0])
 
 
+def delivered_before(store: Store, asset: str, rule: str, as_of: datetime) -> list[dict[str, Any]]:
+    """The per-target delivery results of an alert already journaled (empty when it is not)."""
+    found = store.con.execute(
+        "SELECT findings_json FROM journal WHERE kind = 'alert' AND asset = ? AND rule = ? AND as_of = ?",
+        [asset, rule, _naive(as_of)],
+    ).fetchall()
+    return [r for row in found for r in json.loads(row[0]).get("delivered") or []]
+
+
 def record_alert(store: Store, alert: dict[str, Any]) -> int:
+    """Journal an alert with its delivery outcome (``alert["delivered"]``: :func:`levradar.alerts.deliver`)."""
+    from levradar.alerts import delivery_status
+
     v = alert["values"]
+    delivery, error = delivery_status(alert.get("delivered") or [])
     return record(
         store,
         {
@@ -73,6 +98,8 @@ def record_alert(store: Store, alert: dict[str, Any]) -> int:
             "tag": v.get("tag"),
             "text": alert["text"],
             "findings": alert,
+            "delivery": delivery,
+            "delivery_error": error,
         },
     )
 

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from levradar.api import charts
+from levradar.api import charts, metrics
 from levradar.api.service import BadRequest, NotFound, RadarService
 from levradar.jsonio import to_json_bytes
 
@@ -219,4 +219,5 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    metrics.install(app, service)  # the outermost middleware: every request is measured, 401s too
     return app

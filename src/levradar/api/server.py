@@ -88,7 +88,10 @@ class LiveFeed:
                 "stream": stream,
                 "stream_error": st.last_error if st is not None and not st.connected else None,
                 "messages": st.messages if st is not None else 0,
+                "stored": st.stored if st is not None else 0,
                 "malformed": st.malformed if st is not None else 0,
+                "set_aside": st.set_aside if st is not None else 0,
+                "reconnects": st.reconnects if st is not None else 0,
                 "sync": None if last is None else "ok" if last.ok else "failed",
                 "sync_error": last.error if last is not None else None,
             }

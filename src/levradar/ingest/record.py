@@ -19,7 +19,7 @@ import json
 import math
 import signal
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -47,6 +47,7 @@ class StreamStats:
     venue: str
     messages: int = 0
     records: int = 0
+    stored: int = 0  # records the store took (new or already there)
     malformed: int = 0
     reconnects: int = 0
     connections: int = 0  # successful connections (0 at the end: the venue was never reached)
@@ -282,13 +283,18 @@ class Recorder:
             report = write_batch(self.store, batch, "record", live=True)
         for name, rep in report.datasets.items():
             self.written[name] += rep.inserted or 0
+        stored = Counter(r.venue for r in taken)
         for aside in report.set_aside:  # kept with the reason, like an unreadable message
             venue = str(aside["venue"])
+            stored[venue] -= 1
             if venue in self.stats:
                 self.stats[venue].set_aside += 1
             self._reject(
                 venue, dumps(aside["row"]), datetime.now(UTC), f"{aside['dataset']}: {aside['reason']}"
             )
+        for venue, n in stored.items():
+            if venue in self.stats:
+                self.stats[venue].stored += n
         if self.on_write is not None:
             self.on_write()
 

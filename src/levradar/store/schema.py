@@ -92,6 +92,15 @@ def _v5() -> list[str]:
 
 
 def _v6() -> list[str]:
+    """An alert's delivery in the journal: ``sent``, ``failed`` (with the redacted reason) or ``none`` (no target
+    configured); NULL for memos and for alerts journaled before this version."""
+    return [
+        "ALTER TABLE journal ADD COLUMN delivery VARCHAR",
+        "ALTER TABLE journal ADD COLUMN delivery_error VARCHAR",
+    ]
+
+
+def _v7() -> list[str]:
     """Measured positions: accounts' positions with the venue's own liquidation prices, per snapshot."""
     return [create_table_sql(DATASETS["positions"])]
 
@@ -103,5 +112,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (4, _v4()),
     (5, _v5()),
     (6, _v6()),
+    (7, _v7()),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
