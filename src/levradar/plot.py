@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from levradar.analytics.heatmap import Heatmap
 from levradar.analytics.prints import SIDE_LABELS, SIDES, Prints, short_usd
@@ -34,6 +35,26 @@ MIN_AREA = 3.0  # a floor so the smallest prints stay visible
 def _plain(text: str) -> str:
     """Text for matplotlib without mathtext: two dollar signs would set what lies between them as maths."""
     return text.replace("$", r"\$")
+
+
+def price_ticks(lo: float, hi: float, bins: int = 10) -> tuple[list[float], int]:
+    """Round prices between ``lo`` and ``hi`` for a log axis (e.g. 90,000 / 95,000 / 100,000) and the decimals
+    that print them plainly."""
+    ticks = [
+        float(t)
+        for t in MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+        if lo <= t <= hi
+    ]
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(lo) or 1.0
+    return ticks, max(0, -math.floor(math.log10(step)))
+
+
+def _plain_price_axis(ax: Axes, lo: float, hi: float) -> None:
+    """Plain price labels on the log axis (95,000 rather than 10^5 or 9×10^4): round ticks, no minor labels."""
+    ticks, decimals = price_ticks(lo, hi)
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.{decimals}f}"))
 
 
 def _areas(usd: npt.NDArray[np.float64], largest: float) -> npt.NDArray[np.float64]:
@@ -72,15 +93,26 @@ def _draw_prints(ax: Axes, prints: Prints) -> None:
     if steps:
         handles = [
             Line2D(
-                [], [], linestyle="", marker="o", markersize=math.sqrt(MAX_AREA * v / largest),
-                markerfacecolor="none", markeredgecolor="#444444", label=_plain(short_usd(v)),
+                [],
+                [],
+                linestyle="",
+                marker="o",
+                markersize=math.sqrt(MAX_AREA * v / largest),
+                markerfacecolor="none",
+                markeredgecolor="#444444",
+                label=_plain(short_usd(v)),
             )
             for v in steps
         ]
         per = "per print" if not prints.aggregated else prints.bin_text.replace("summed ", "")
         sizes = ax.legend(
-            handles=handles, loc="lower right", title=f"marker area ∝ USD ({per})", fontsize=8,
-            title_fontsize=8, labelspacing=1.2, borderpad=0.9,
+            handles=handles,
+            loc="lower right",
+            title=f"marker area ∝ USD ({per})",
+            fontsize=8,
+            title_fontsize=8,
+            labelspacing=1.2,
+            borderpad=0.9,
         )
         ax.add_artist(sizes)
 
@@ -116,6 +148,7 @@ def heatmap_png(
         ax.set_xlim(left, right + 0.015 * (right - left))  # room for the markers of the last hours
     ax.set_yscale("log")
     ax.set_ylim(lo, hi)
+    _plain_price_axis(ax, lo, hi)
     if prints is not None:
         note = "\n".join(textwrap.wrap(prints.note(), 150))
         ax.set_title(_plain(f"{title}\n{note}"), fontsize=10)
