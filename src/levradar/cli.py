@@ -461,8 +461,9 @@ def scan_cmd(
     from levradar.evaluation.fanout import scan_distributed
 
     with Store(directory, read_only=True) as store:
-        names = known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
-        when, rule = _as_of_rule(store, as_of, load_config(config), names)
+        given = known_assets(store, split_list(assets, upper=True) or []) or None
+        when, rule = _as_of_rule(store, as_of, load_config(config), given)
+        names = given or store_assets(store)
     with working(f"scanning {len(names)} asset(s) on {address}"):
         reads = scan_distributed(directory, names, when, config, address)
     if as_json:

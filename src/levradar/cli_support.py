@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,8 +30,9 @@ from levradar.jsonio import dumps
 if TYPE_CHECKING:
     import polars as pl
 
-# Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself).
-console = Console(width=None if sys.stdout.isatty() else 250)
+# Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself), unless
+# $COLUMNS sets the width (COLUMNS=120 levradar scan | less).
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 250)
 err_console = Console(stderr=True)  # progress and notes: never mixed into the output a user pipes on
 log = logging.getLogger("levradar")
 _HANDLER_TAG = "levradar-cli"

@@ -57,6 +57,13 @@ def _plain_price_axis(ax: Axes, lo: float, hi: float) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.{decimals}f}"))
 
 
+def _usd_tick(v: float, _pos: int | None = None) -> str:
+    """A colour-bar label in plain USD at 1, 2 and 5 × 10^k ('$2M'); the other log ticks stay unlabelled."""
+    if v <= 0 or round(v / 10 ** math.floor(math.log10(v)), 6) not in (1, 2, 5):
+        return ""
+    return _plain(short_usd(v))
+
+
 def _areas(usd: npt.NDArray[np.float64], largest: float) -> npt.NDArray[np.float64]:
     out: npt.NDArray[np.float64] = np.maximum(MAX_AREA * usd / largest, MIN_AREA)
     return out
@@ -140,7 +147,9 @@ def heatmap_png(
             norm=LogNorm(vmin=vmin, vmax=float(positive.max())),
             shading="flat",
         )
-        fig.colorbar(mesh, ax=ax, label="modelled liquidation USD per bucket")
+        bar = fig.colorbar(mesh, ax=ax, label="modelled liquidation USD per bucket")
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(_usd_tick))  # $40M, not 4×10^7
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(_usd_tick))
     ax.plot(mdates.date2num(hm.times), closes, color="#00e5ff", linewidth=1.0, label="price")  # type: ignore[no-untyped-call]
     if prints is not None and not prints.empty:
         _draw_prints(ax, prints)
@@ -154,7 +163,7 @@ def heatmap_png(
         ax.set_title(_plain(f"{title}\n{note}"), fontsize=10)
     else:
         ax.set_title(title)
-    ax.set_ylabel("price")
+    ax.set_ylabel("price (USD, log scale)")
     short_span = hm.times[-1] - hm.times[0] < timedelta(days=5)  # several ticks a day: show the hour
     fmt = "%m-%d %H:%M" if short_span else "%Y-%m-%d"
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))  # type: ignore[no-untyped-call]

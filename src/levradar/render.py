@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from levradar.cli_support import console
@@ -49,6 +50,7 @@ def coverage_mark(read: dict[str, Any]) -> str:
     return " (partial)" if status == "partial" else ""
 
 
+WIDE_WIDTH = 1000  # room enough for every --wide column: the table takes only the width it needs
 SCAN_NOTE = (
     "LSI/fragility/squeeze 0-100, crowding -100..+100 (+ = longs crowded); LSI* = computed without funding or OI "
     "data; cov: partial/stale = venues missing at this hour; funding rate_8h weighted by OI (else 24h volume) with "
@@ -155,7 +157,7 @@ def print_scan(
             ]
         table.add_row(*cells, coverage_cell(r))
     # --wide into a file or pipe: every column at its natural width (a terminal shrinks the table to fit)
-    console.print(table, width=None if console.is_terminal or not wide else console.measure(table).maximum)
+    (Console(width=WIDE_WIDTH) if wide and not console.is_terminal else console).print(table)
     for r in reads:
         cov = r.get("coverage") or {}
         if cov.get("missing"):
