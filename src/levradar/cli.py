@@ -655,9 +655,10 @@ def scenario_cmd(
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=False)
-    current = book(ah.map, cfg)
-    results = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in changes]
+        with working(f"modelling the {asset.upper()} book and {len(changes)} scenario(s)"):
+            ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=False)
+            current = book(ah.map, cfg)
+            results = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in changes]
     out = {
         "asset": asset.upper(),
         "as_of": when,
@@ -827,7 +828,9 @@ def memo_cmd(
 
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
-        out = memo(store, known_assets(store, [asset.upper()])[0], _as_of(store, as_of))
+        name, when = known_assets(store, [asset.upper()])[0], _as_of(store, as_of)
+        with working(f"{name} memo as of {when:%Y-%m-%d %H:%M} UTC"):
+            out = memo(store, name, when)
     if llm:
         out["rephrased"] = rephrase(out["text"])
     if journal:
@@ -864,10 +867,12 @@ def checklist_cmd(
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        watch = known_assets(store, split_list(assets, upper=True) or []) or [
-            r["asset"] for r in scan(store, when, liquidation=False)
-        ]
-        rows = checklist(store, when, watch)
+        with working("the daily checklist", total=2) as step:
+            watch = known_assets(store, split_list(assets, upper=True) or []) or [
+                r["asset"] for r in scan(store, when, liquidation=False)
+            ]
+            step(f"checklist of {len(watch)} asset(s)")
+            rows = checklist(store, when, watch)
     if as_json:
         print_json({"as_of": when, "assets": rows})
     else:
