@@ -580,3 +580,41 @@ def test_unwritable_log_file_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"error: --log-file {tmp_path / 'no' / 'such' / 'dir.log'}: cannot write it (No such file or directory)"
     ]
+
+
+def test_progress_shows_on_a_terminal_stderr_only(data_dir: Path) -> None:
+    """stderr a real terminal (a pty), stdout a pipe: the bar is drawn on stderr, the table alone on stdout."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "levradar.cli", "screen", "--as-of", CASCADE, "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        env=env,
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out, _ = proc.communicate(timeout=600)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"screening" in drawn and b"0:00:0" in drawn  # the step and its elapsed time
+    assert "screening" not in out and "most crowded" in out
+
+
+@pytest.mark.parametrize(("command", "option"), [("evaluate", "--to"), ("history", "--to")])
+def test_future_to_names_the_option_given(data_dir: Path, command: str, option: str) -> None:
+    args = [command, "BTC", "--from", "2025-10-01"] if command == "history" else [command]
+    result = invoke(*args, option, "2030-01-01", "--data-dir", data_dir)
+    line = assert_one_line_error(result, f"{option} 2030-01-01 00:00 UTC is after the newest data")
+    assert "--as-of" not in line

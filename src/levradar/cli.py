@@ -921,7 +921,11 @@ def evaluate_cmd(
     with Store(directory, read_only=True) as store:
         names = known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
         first = parse_time(start, "--from") or store.query("SELECT min(ts) AS t FROM candles")["t"][0]
-        last = _as_of(store, end)
+        last = _as_of(store, end, "--to")
+        if first >= last:
+            raise OptionError(
+                f"--from {first:%Y-%m-%d %H:%M} UTC is not before --to / the newest data ({last:%Y-%m-%d %H:%M} UTC)"
+            )
     with working(f"walk-forward evaluation of {len(names)} asset(s), {first:%Y-%m-%d} .. {last:%Y-%m-%d}"):
         result = report.run(
             directory,
