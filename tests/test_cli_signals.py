@@ -487,9 +487,13 @@ def test_history_from_after_the_default_to_names_it(data_dir: Path) -> None:
     assert_one_line_error(result, "is after the default --to (newest data")
 
 
-@pytest.mark.parametrize("command", ["scan", "screen", "anomalies"])
+@pytest.mark.parametrize("command", ["scan", "screen", "anomalies", "heatmap", "scenario", "history", "memo"])
 def test_unknown_asset_lists_the_known_ones(data_dir: Path, command: str) -> None:
-    result = invoke(command, "--assets", "BTCC", "--data-dir", data_dir)
+    if command in ("scan", "screen", "anomalies"):
+        args = [command, "--assets", "BTCC"]
+    else:
+        args = [command, "BTCC", *(["--from", "2025-10-10"] if command == "history" else [])]
+    result = invoke(*args, "--data-dir", data_dir)
     assert_one_line_error(
         result, "unknown asset BTCC (did you mean BTC?)", "the store has: BTC, DOGE, ETH, SOL, XRP"
     )

@@ -516,6 +516,7 @@ def history_cmd(
     from levradar.store import Store, resolve_data_dir
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        known_assets(store, [asset.upper()])
         first = parse_time(start, "--from")
         assert first is not None
         not_after_data(store, first, "--from")
@@ -578,6 +579,7 @@ def heatmap_cmd(
             f"modelling the {asset.upper()} liquidation map over {days} days", total=3 if png else 2
         ) as step,
     ):
+        known_assets(store, [asset.upper()])
         when = _as_of(store, as_of)
         # the price × time grid only when it is printed or drawn: the summary needs the as-of hour alone
         ah = asset_heatmap(
@@ -654,6 +656,7 @@ def scenario_cmd(
     changes = [_move(m) for m in (moves or ["-2%", "-1%", "1%", "2%"])]
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        known_assets(store, [asset.upper()])
         when = _as_of(store, as_of)
         with working(f"modelling the {asset.upper()} book and {len(changes)} scenario(s)"):
             ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=False)
