@@ -52,10 +52,14 @@ def coverage_mark(read: dict[str, Any]) -> str:
 
 WIDE_WIDTH = 1000  # room enough for every --wide column: the table takes only the width it needs
 SCAN_NOTE = (
-    "LSI/fragility/squeeze 0-100, crowding -100..+100 (+ = longs crowded); LSI* = computed without funding or OI "
-    "data; cov: partial/stale = venues missing at this hour; funding rate_8h weighted by OI (else 24h volume) with "
-    "its 90-day percentile; OI one-sided in USD, its change in coin; pockets: modelled liquidation clusters below "
-    "(longs) and above (shorts) the price, distance in % and daily σ (docs/heatmap.md); see docs/signals.md"
+    "LSI 0-100 (LSI* = computed without funding or OI data); funding rate_8h weighted by OI (else 24h volume), with "
+    "its 90-day percentile; OI one-sided in USD, its change in coin; pockets: the nearest modelled liquidation "
+    "cluster below (longs) and above (shorts) the price, signed % away and the USD there (docs/heatmap.md); cov: "
+    "partial/stale = venues missing at this hour; see docs/signals.md"
+)
+WIDE_NOTE = (
+    "; crowding -100..+100 (+ = longs crowded), fragility and squeeze 0-100; proximity: the nearest pocket's "
+    "distance in % and in daily σ (the label's unit)"
 )
 
 
@@ -180,7 +184,7 @@ def print_scan(
         for c in r["contradictions"]:
             console.print(f"  {r['asset']}: {c['text']}", highlight=False)
     console.print(
-        SCAN_NOTE + ("" if wide else "; --wide: every score and regime"), style="dim", highlight=False
+        SCAN_NOTE + (WIDE_NOTE if wide else "; --wide: every score and regime"), style="dim", highlight=False
     )
 
 
