@@ -70,8 +70,8 @@ def setup_logging(verbosity: int, log_file: Path | None) -> None:
 
 @contextmanager
 def working(text: str, total: int | None = None) -> Iterator[Callable[[str], None]]:
-    """A progress bar on stderr while slow work runs — a terminal only (pipes, files and --json consumers get
-    nothing): a spinner with the elapsed time, or a bar of ``total`` steps of which ``text`` is the first. Yields
+    """A progress bar on stderr while slow work runs, when stderr is a terminal (never on stdout, nothing in a pipe
+    or file): a spinner with the elapsed time, or a bar of ``total`` steps of which ``text`` is the first. Yields
     ``step(text)``: the previous step is done (the bar advances), ``text`` runs now (named on the bar, logged)."""
     log.info(text)
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
