@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 
 from levradar.analytics.config import default_config_path
 from levradar.cli import app
+from levradar.fmt import ordinal
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
@@ -622,3 +623,12 @@ def test_future_to_names_the_option_given(data_dir: Path, command: str, option: 
     result = invoke(*args, option, "2030-01-01", "--data-dir", data_dir)
     line = assert_one_line_error(result, f"{option} 2030-01-01 00:00 UTC is after the newest data")
     assert "--as-of" not in line
+
+
+def test_memo_percentile_is_a_proper_ordinal(data_dir: Path, cascade_json: Any) -> None:
+    pct = next(r for r in cascade_json["assets"] if r["asset"] == "BTC")["funding"]["pct_90d"]
+    assert round(pct * 100) == 2  # BTC funding hours after the cascade: the 2nd percentile of 90 days
+    memo = ok_json("memo", "BTC", "--as-of", CASCADE, "--no-journal", "--json", "--data-dir", data_dir)
+    assert "2nd percentile of 90 days" in memo["text"]
+    for m in re.finditer(r"\b(\d+)(st|nd|rd|th) percentile", memo["text"]):
+        assert ordinal(int(m[1])) == m[0].split()[0], m[0]
