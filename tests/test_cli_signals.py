@@ -416,14 +416,24 @@ def test_wide_scan_has_every_column_and_proximity_in_both_units(data_dir: Path, 
         assert read["tag"] in row  # the full tag
 
 
-def test_scan_marks_partial_and_stale_rows(data_dir: Path) -> None:
-    data = ok_json("scan", "--json", "--as-of", "2026-03-06T00:00", "--data-dir", data_dir)
-    marked = {r["asset"]: r["coverage"]["status"] for r in data["assets"]}
-    assert "partial" in marked.values(), marked
-    text = plain(invoke("scan", "--as-of", "2026-03-06T00:00", "--data-dir", data_dir).stdout)
-    for asset, status in marked.items():
-        row = _row(text, asset)
-        assert row.rstrip().endswith(status) if status != "complete" else "partial" not in row, row
+@pytest.mark.parametrize(
+    ("as_of", "status"), [("2026-03-06T00:00", "partial"), ("2026-03-07T01:00", "stale")]
+)
+def test_scan_marks_partial_and_stale_rows(data_dir: Path, as_of: str, status: str) -> None:
+    """2026-03-06 00:00: OKX's bar is missing (partial); 2026-03-07 01:00: only Hyperliquid runs on (stale)."""
+    data = ok_json("scan", "--json", "--as-of", as_of, "--data-dir", data_dir)
+    marked = {r["asset"]: r["coverage"] for r in data["assets"]}
+    assert status in {c["status"] for c in marked.values()}, marked
+    text = plain(invoke("scan", "--as-of", as_of, "--data-dir", data_dir).stdout)
+    for asset, cov in marked.items():
+        row = _row(text, asset).rstrip()
+        if cov["status"] == "stale":
+            behind = max([cov["behind_h"] or 0.0] + [m["behind_h"] or 0.0 for m in cov["missing"]])
+            assert row.endswith(f"stale {behind:.0f}h"), row
+        elif cov["status"] == "partial":
+            assert row.endswith("partial"), row
+        else:
+            assert not row.endswith(("partial", "h")), row
 
 
 def test_screen_most_crowded_names_the_side_and_signs_the_crowding(data_dir: Path) -> None:
