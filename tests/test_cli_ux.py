@@ -73,3 +73,20 @@ def test_working_is_silent_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
     with cli_support.working("reading the sample") as step:
         step("writing the store")
     assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (11.42e9, "$11.42B"),
+        (4.9e8, "$0.49B"),
+        (5.3e7, "$53.0M"),
+        (9.5e5, "$950.0k"),
+        (120.0, "$120"),
+        (None, "-"),
+    ],
+)
+def test_usd_cells_never_round_a_small_pocket_to_zero_millions(value: float | None, text: str) -> None:
+    from levradar.render import usd
+
+    assert usd(value) == text

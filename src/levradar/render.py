@@ -35,9 +35,12 @@ def num(v: float | None, digits: int = 0, sign: bool = False) -> str:
 
 
 def usd(v: float | None) -> str:
+    """$11.42B, $0.49B (from $100M), $53.0M, $950.0k, $120: table cells of like width."""
     if v is None:
         return "-"
-    return f"${v / 1e9:,.2f}B" if v >= 1e8 else f"${v / 1e6:,.1f}M"
+    if v >= 1e8:
+        return f"${v / 1e9:,.2f}B"
+    return f"${v / 1e6:,.1f}M" if v >= 1e6 else f"${v / 1e3:,.1f}k" if v >= 1e3 else f"${v:,.0f}"
 
 
 def coverage_mark(read: dict[str, Any]) -> str:
