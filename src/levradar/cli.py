@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -10,19 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from levradar.cli_support import (
     OptionError,
     console,
+    err_console,
     fail,
     frame_records,
+    log,
     parse_time,
     print_json,
     print_report,
+    setup_logging,
     split_list,
+    working,
 )
 from levradar.names import DATASET_NAMES, FILE_FORMATS, SOURCE_NAMES
 
@@ -33,8 +37,6 @@ if TYPE_CHECKING:
 
     from levradar.analytics.config import SignalConfig
     from levradar.store import Store
-
-err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="levradar",
@@ -91,14 +93,20 @@ def clean_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        name, started = func.__name__.removesuffix("_cmd").replace("_", " "), time.perf_counter()
+        log.debug("command %s: %s", name, {k: str(v) for k, v in kwargs.items() if v is not None})
         try:
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
         except Exception as exc:
             if not isinstance(exc, _expected_errors()):
+                log.exception("command %s failed", name)
                 raise
+            log.debug("command %s stopped: %s", name, exc, exc_info=True)
             if type(exc).__module__.startswith("duckdb"):
                 raise fail(f"store error: {exc}") from None
             raise fail(str(exc)) from None
+        log.info("command %s done in %.2f s", name, time.perf_counter() - started)
+        return out
 
     return wrapper  # type: ignore[return-value]
 
@@ -116,8 +124,19 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Log steps on stderr (-vv: debug lines too).")
+    ] = 0,
+    log_file: Annotated[
+        Path | None,
+        typer.Option("--log-file", help="Append every debug line, timestamped in UTC, to this file."),
+    ] = None,
 ) -> None:
     """levradar — leverage stress radar for crypto perpetual futures."""
+    try:
+        setup_logging(verbose, log_file)
+    except OptionError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command("import-source")
@@ -163,9 +182,11 @@ def import_source_cmd(
         end=parse_time(end, "--to"),
         keep_addresses=keep_addresses,
     )
-    batch = SOURCES[name](path, filters)  # read and check everything before the store is touched
-    with Store(resolve_data_dir(data_dir)) as store:
-        report = write_batch(store, batch, "import-source")
+    with working(f"reading {name} from {path}", total=2) as step:
+        batch = SOURCES[name](path, filters)  # read and check everything before the store is touched
+        step(f"writing {name} into the store")
+        with Store(resolve_data_dir(data_dir)) as store:
+            report = write_batch(store, batch, "import-source")
     print_json(report.to_dict()) if as_json else print_report(report)
 
 
@@ -305,7 +326,8 @@ def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: 
     from levradar.store import Store
 
     with Store(directory) as store:
-        report = import_source(store, "sample", Path("."))
+        with working("loading the bundled sample"):
+            report = import_source(store, "sample", Path("."))
         if not as_json:
             print_report(report)
         _scan(store, as_of_text, assets, None, as_json, extra={"data_dir": str(directory)})
@@ -314,13 +336,30 @@ def _demo(directory: Path, as_of_text: str | None, assets: str | None, as_json: 
 NO_BARS = "the store holds no 1h, 4h, 8h or 1d candles: import or sync price data first"
 
 
-def _as_of(store: Store, text: str | None) -> datetime:
+def not_after_data(store: Store, when: datetime, option: str) -> datetime:
+    """``when`` unless it lies after the newest bar close in the store (nothing is known there yet)."""
+    from levradar.analytics.coverage import market_weights
+
+    newest = market_weights(store)["last_close"].max()
+    if isinstance(newest, datetime) and when > newest:
+        raise OptionError(
+            f"{option} {when:%Y-%m-%d %H:%M} UTC is after the newest data in the store "
+            f"({newest:%Y-%m-%d %H:%M} UTC); the store holds nothing later"
+        )
+    return when
+
+
+def _as_of(store: Store, text: str | None, option: str = "--as-of") -> datetime:
     from levradar.analytics.scan import newest_time
     from levradar.store import StoreError
 
-    as_of = parse_time(text, "--as-of") or newest_time(store)
+    given = parse_time(text, option)
+    if given is not None:
+        return not_after_data(store, given, option)
+    as_of = newest_time(store)
     if as_of is None:
         raise StoreError(NO_BARS)
+    log.debug("as-of: newest hour with every asset's main venues, %s", as_of)
     return as_of
 
 
@@ -333,7 +372,7 @@ def _as_of_rule(
 
     given = parse_time(text, "--as-of")
     if given is not None:
-        return given, {"as_of": given, "rule": "given with --as-of"}
+        return not_after_data(store, given, "--as-of"), {"as_of": given, "rule": "given with --as-of"}
     choice = choose_as_of(store, cfg, assets)
     if choice.as_of is None:
         raise StoreError(NO_BARS)
@@ -347,6 +386,7 @@ def _scan(
     config: Path | None,
     as_json: bool,
     extra: dict[str, Any] | None = None,
+    wide: bool = False,
 ) -> None:
     from levradar.analytics.config import load_config
     from levradar.analytics.scan import scan
@@ -354,9 +394,10 @@ def _scan(
     from levradar.render import print_scan
 
     cfg = load_config(config)
-    names = split_list(assets, upper=True)
+    names = known_assets(store, split_list(assets, upper=True) or []) or None
     as_of, rule = _as_of_rule(store, as_of_text, cfg, names)
-    reads = scan(store, as_of, names, cfg)
+    with working(f"scanning {len(names) if names else 'every'} asset(s) as of {as_of:%Y-%m-%d %H:%M} UTC"):
+        reads = scan(store, as_of, names, cfg)
     if not reads and not as_json:
         raise InputError(
             "scan", None, None, f"no price data at or before {as_of:%Y-%m-%d %H:%M} UTC for these assets"
@@ -364,7 +405,7 @@ def _scan(
     if as_json:
         print_json({"as_of": as_of, "as_of_rule": rule, **(extra or {}), "assets": reads})
     else:
-        print_scan(reads, as_of, rule.get("stale_assets"))
+        print_scan(reads, as_of, rule.get("stale_assets"), wide=wide)
 
 
 ConfigOpt = Annotated[
@@ -388,7 +429,8 @@ def store_assets(store: Store) -> list[str]:
 
 
 def known_assets(store: Store, names: list[str]) -> list[str]:
-    """``names`` as the store spells them; an unknown one is a clear error listing what it has (levradar.radar)."""
+    """``names`` as the store spells them (levradar.radar: case-insensitive); an unknown one is a clear error
+    listing what the store has and the nearest spelling ('did you mean BTC?')."""
     from levradar.radar import known_assets as resolve
 
     return resolve(store, names)
@@ -401,6 +443,10 @@ def scan_cmd(
     assets: Assets = None,
     config: ConfigOpt = None,
     cluster: Cluster = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column (scores, regimes, proximity); default: fits 120 columns."),
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -414,18 +460,20 @@ def scan_cmd(
     address = cluster_address(cluster)
     if not address:
         with Store(directory, read_only=True) as store:
-            _scan(store, as_of, assets, config, as_json)
+            _scan(store, as_of, assets, config, as_json, wide=wide)
         return
     from levradar.evaluation.fanout import scan_distributed
 
     with Store(directory, read_only=True) as store:
-        when, rule = _as_of_rule(store, as_of, load_config(config), split_list(assets, upper=True))
-        names = split_list(assets, upper=True) or store_assets(store)
-    reads = scan_distributed(directory, names, when, config, address)
+        given = known_assets(store, split_list(assets, upper=True) or []) or None
+        when, rule = _as_of_rule(store, as_of, load_config(config), given)
+        names = given or store_assets(store)
+    with working(f"scanning {len(names)} asset(s) on {address}"):
+        reads = scan_distributed(directory, names, when, config, address)
     if as_json:
         print_json({"as_of": when, "as_of_rule": rule, "cluster": address, "assets": reads})
     else:
-        print_scan(reads, when, rule.get("stale_assets"))
+        print_scan(reads, when, rule.get("stale_assets"), wide=wide)
 
 
 @app.command("screen")
@@ -445,7 +493,9 @@ def screen_cmd(
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        result = screen(store, when, split_list(assets, upper=True), load_config(config))
+        names = known_assets(store, split_list(assets, upper=True) or []) or None
+        with working("screening"):
+            result = screen(store, when, names, load_config(config))
     if as_json:
         print_json({"as_of": when, **result})
     else:
@@ -470,12 +520,24 @@ def history_cmd(
     from levradar.store import Store, resolve_data_dir
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        known_assets(store, [asset.upper()])
         first = parse_time(start, "--from")
-        last = _as_of(store, end)
         assert first is not None
+        not_after_data(store, first, "--from")
+        last = _as_of(store, end, "--to")
+        if first > last:
+            raise OptionError(
+                f"--from {first:%Y-%m-%d %H:%M} UTC is after "
+                + (
+                    f"--to {last:%Y-%m-%d %H:%M} UTC"
+                    if end
+                    else f"the default --to (newest data, {last:%Y-%m-%d %H:%M} UTC)"
+                )
+            )
         if (last - first).days > 400:
             raise OptionError("--from/--to: at most 400 days at a time")
-        frame = history(store, asset.upper(), first, last, load_config(config))
+        with working(f"{asset.upper()} hourly radar"):
+            frame = history(store, asset.upper(), first, last, load_config(config))
     if frame.is_empty():
         raise InputError(asset, None, None, "no data for this asset in the store for that period")
     if as_json:
@@ -498,7 +560,12 @@ def heatmap_cmd(
         Path | None, typer.Option("--png", help="Also draw the price × time heatmap to this PNG.")
     ] = None,
     grid: Annotated[
-        bool, typer.Option("--grid", help="Include the price × time grid (USD per bucket per hour).")
+        bool,
+        typer.Option(
+            "--grid",
+            help="The price × time grid (USD per bucket per hour): its cells with --json, its size and span in "
+            "the table.",
+        ),
     ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
@@ -510,21 +577,27 @@ def heatmap_cmd(
     from levradar.store import Store, resolve_data_dir
 
     cfg = load_heatmap_config(config)
-    with Store(resolve_data_dir(data_dir), read_only=True) as store:
+    with (
+        Store(resolve_data_dir(data_dir), read_only=True) as store,
+        working(
+            f"modelling the {asset.upper()} liquidation map over {days} days", total=3 if png else 2
+        ) as step,
+    ):
+        name = known_assets(store, [asset])[0]
         when = _as_of(store, as_of)
         # the price × time grid only when it is printed or drawn: the summary needs the as-of hour alone
-        run = heatmap_report(
-            store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None
-        )
-    ah, prints, out = run.model, run.prints, run.body
+        run = heatmap_report(store, name, when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None)
+        ah, prints, out = run.model, run.prints, run.body
+        if png:
+            step(f"drawing {png}")
+            from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
+
+            title = f"{name} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
+            heatmap_png(ah.map, png, title, cfg.display_range_pct, prints)
     if grid:
         out["grid"] = grid_json(ah.map, cfg)
     if png:
-        from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
-
-        title = f"{asset.upper()} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
-        heatmap_png(ah.map, png, title, cfg.display_range_pct, prints)
-        out["png"] = str(png)
+        out["png"] = str(png.resolve())
     if as_json:
         print_json(out)
     else:
@@ -571,10 +644,12 @@ def scenario_cmd(
     changes = [_move(m) for m in (moves or ["-2%", "-1%", "1%", "2%"])]
     cfg = load_heatmap_config(config)
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
+        known_assets(store, [asset.upper()])
         when = _as_of(store, as_of)
-        ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=False)
-    current = book(ah.map, cfg)
-    results = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in changes]
+        with working(f"modelling the {asset.upper()} book and {len(changes)} scenario(s)"):
+            ah = asset_heatmap(store, asset.upper(), when, days=days, venue=venue, cfg=cfg, grid=False)
+            current = book(ah.map, cfg)
+            results = [scenario(current, m, ah.impact_per_usd, ah.stress_impact) for m in changes]
     out = {
         "asset": asset.upper(),
         "as_of": when,
@@ -810,7 +885,9 @@ def memo_cmd(
 
     directory = resolve_data_dir(data_dir)
     with Store(directory, read_only=True) as store:
-        out = memo(store, known_assets(store, [asset.upper()])[0], _as_of(store, as_of))
+        name, when = known_assets(store, [asset.upper()])[0], _as_of(store, as_of)
+        with working(f"{name} memo as of {when:%Y-%m-%d %H:%M} UTC"):
+            out = memo(store, name, when)
     if llm:
         out["rephrased"] = rephrase(out["text"])
     if journal:
@@ -847,10 +924,12 @@ def checklist_cmd(
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        watch = known_assets(store, split_list(assets, upper=True) or []) or [
-            r["asset"] for r in scan(store, when, liquidation=False)
-        ]
-        rows = checklist(store, when, watch)
+        with working("the daily checklist", total=2) as step:
+            watch = known_assets(store, split_list(assets, upper=True) or []) or [
+                r["asset"] for r in scan(store, when, liquidation=False)
+            ]
+            step(f"checklist of {len(watch)} asset(s)")
+            rows = checklist(store, when, watch)
     if as_json:
         print_json({"as_of": when, "assets": rows})
     else:
@@ -899,22 +978,36 @@ def evaluate_cmd(
     with Store(directory, read_only=True) as store:
         names = known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
         first = parse_time(start, "--from") or store.query("SELECT min(ts) AS t FROM candles")["t"][0]
-        last = _as_of(store, end)
-    result = report.run(
-        directory,
-        names,
-        first,
-        last,
-        cluster=cluster_address(cluster),
-        train_share=train_share,
-        realised=realised,
-    )
+        last = _as_of(store, end, "--to")
+        if first >= last:
+            raise OptionError(
+                f"--from {first:%Y-%m-%d %H:%M} UTC is not before --to / the newest data ({last:%Y-%m-%d %H:%M} UTC)"
+            )
+    with working(f"walk-forward evaluation of {len(names)} asset(s), {first:%Y-%m-%d} .. {last:%Y-%m-%d}"):
+        result = report.run(
+            directory,
+            names,
+            first,
+            last,
+            cluster=cluster_address(cluster),
+            train_share=train_share,
+            realised=realised,
+        )
     if out is not None:
         result["written"] = [str(p) for p in report.write(result, out)]
     if as_json:
         print_json(result)
     else:
         console.print(report.markdown(result), highlight=False)
+
+
+# the anomaly features as a reader says them; each is followed by its robust z ("funding z -159.5")
+FEATURE_WORDS = {
+    "funding_z": "funding",
+    "oi_roc_24h": "OI 24h change",
+    "basis": "basis",
+    "rv_24h": "realised vol 24h",
+}
 
 
 @app.command("anomalies")
@@ -931,9 +1024,9 @@ def anomalies_cmd(
 
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         when = _as_of(store, as_of)
-        out = anomalies(
-            store, when, known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
-        )
+        names = known_assets(store, split_list(assets, upper=True) or []) or store_assets(store)
+        with working(f"anomalies across {len(names)} asset(s)"):
+            out = anomalies(store, when, names)
     if as_json:
         print_json(out)
         return
@@ -941,7 +1034,10 @@ def anomalies_cmd(
         f"Anomalies as of {when:%Y-%m-%d %H:%M} UTC (score cutoff {out['score_cutoff']:.3f})", highlight=False
     )
     for r in out["assets"]:
-        why = ", ".join(f"{w['feature']} z {w['z']:+.1f}" for w in r["why"]) or "nothing beyond |z| 3"
+        why = (
+            ", ".join(f"{FEATURE_WORDS[w['feature']]} z {w['z']:+.1f}" for w in r["why"])
+            or "nothing beyond |z| 3"
+        )
         flag = "UNUSUAL" if r["unusual"] else "normal "
         console.print(f"  {r['asset']:<6} {flag} score {r['score']:.3f}  {why}", highlight=False)
 
@@ -985,7 +1081,8 @@ def validate_liquidations_cmd(
     span = Span(timedelta(hours=PERIODS[period]), parse_time(start, "--from"), parse_time(end, "--to"))
     with Store(resolve_data_dir(data_dir), read_only=True) as store:
         names = known_assets(store, split_list(assets, upper=True) or []) if assets else None
-        result = validate(store, realised, span, names)
+        with working(f"validating the liquidation model, {period} periods"):
+            result = validate(store, realised, span, names)
     if as_json:
         print_json(result)
     else:

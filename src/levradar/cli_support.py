@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from levradar.ingest.report import ImportReport
@@ -16,8 +30,66 @@ from levradar.jsonio import dumps
 if TYPE_CHECKING:
     import polars as pl
 
-# Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself).
-console = Console(width=None if sys.stdout.isatty() else 250)
+# Tables keep their full width when the output goes to a file or a pipe (a terminal wraps them itself), unless
+# $COLUMNS sets the width (COLUMNS=120 levradar scan | less).
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 250)
+err_console = Console(stderr=True)  # progress and notes: never mixed into the output a user pipes on
+log = logging.getLogger("levradar")
+_HANDLER_TAG = "levradar-cli"
+
+
+def setup_logging(verbosity: int, log_file: Path | None) -> None:
+    """``-v``: INFO lines on stderr, ``-vv``: DEBUG; ``--log-file``: every DEBUG line, timestamped in UTC."""
+    log.setLevel(logging.DEBUG)
+    for old in [h for h in log.handlers if getattr(h, "name", None) == _HANDLER_TAG]:
+        log.removeHandler(old)
+        old.close()
+    handlers: list[logging.Handler] = []
+    if verbosity:
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+        stderr.setFormatter(logging.Formatter("levradar: %(message)s"))
+        handlers.append(stderr)
+    if log_file is not None:
+        try:
+            to_file = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise OptionError(f"--log-file {log_file}: cannot write it ({exc.strerror})") from None
+        stamp = logging.Formatter(
+            "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
+        stamp.converter = time.gmtime
+        to_file.setFormatter(stamp)
+        to_file.setLevel(logging.DEBUG)
+        handlers.append(to_file)
+    for h in handlers:
+        h.name = _HANDLER_TAG
+        log.addHandler(h)
+    log.propagate = not handlers  # without -v or a log file, warnings reach Python's last-resort stderr line
+
+
+@contextmanager
+def working(text: str, total: int | None = None) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr while slow work runs, when stderr is a terminal (never on stdout, nothing in a pipe
+    or file): a spinner with the elapsed time, or a bar of ``total`` steps of which ``text`` is the first. Yields
+    ``step(text)``: the previous step is done (the bar advances), ``text`` runs now (named on the bar, logged)."""
+    log.info(text)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+    columns += [MofNCompleteColumn()] if total else []
+    with Progress(
+        *columns,
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as progress:
+        task = progress.add_task(text, total=total)
+
+        def step(what: str) -> None:
+            log.info(what)
+            progress.update(task, description=what, advance=1 if total else 0)
+
+        yield step
 
 
 def split_list(value: str | None, *, upper: bool = False) -> list[str] | None:

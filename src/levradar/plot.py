@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from levradar.analytics.heatmap import Heatmap
 from levradar.analytics.prints import SIDE_LABELS, SIDES, Prints, short_usd
@@ -34,6 +35,33 @@ MIN_AREA = 3.0  # a floor so the smallest prints stay visible
 def _plain(text: str) -> str:
     """Text for matplotlib without mathtext: two dollar signs would set what lies between them as maths."""
     return text.replace("$", r"\$")
+
+
+def price_ticks(lo: float, hi: float, bins: int = 10) -> tuple[list[float], int]:
+    """Round prices between ``lo`` and ``hi`` for a log axis (e.g. 90,000 / 95,000 / 100,000) and the decimals
+    that print them plainly."""
+    ticks = [
+        float(t)
+        for t in MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+        if lo <= t <= hi
+    ]
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(lo) or 1.0
+    return ticks, max(0, -math.floor(math.log10(step)))
+
+
+def _plain_price_axis(ax: Axes, lo: float, hi: float) -> None:
+    """Plain price labels on the log axis (95,000 rather than 10^5 or 9×10^4): round ticks, no minor labels."""
+    ticks, decimals = price_ticks(lo, hi)
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.{decimals}f}"))
+
+
+def _usd_tick(v: float, _pos: int | None = None) -> str:
+    """A colour-bar label in plain USD at 1, 2 and 5 × 10^k ('$2M'); the other log ticks stay unlabelled."""
+    if v <= 0 or round(v / 10 ** math.floor(math.log10(v)), 6) not in (1, 2, 5):
+        return ""
+    return _plain(short_usd(v))
 
 
 def _areas(usd: npt.NDArray[np.float64], largest: float) -> npt.NDArray[np.float64]:
@@ -72,15 +100,26 @@ def _draw_prints(ax: Axes, prints: Prints) -> None:
     if steps:
         handles = [
             Line2D(
-                [], [], linestyle="", marker="o", markersize=math.sqrt(MAX_AREA * v / largest),
-                markerfacecolor="none", markeredgecolor="#444444", label=_plain(short_usd(v)),
+                [],
+                [],
+                linestyle="",
+                marker="o",
+                markersize=math.sqrt(MAX_AREA * v / largest),
+                markerfacecolor="none",
+                markeredgecolor="#444444",
+                label=_plain(short_usd(v)),
             )
             for v in steps
         ]
         per = "per print" if not prints.aggregated else prints.bin_text.replace("summed ", "")
         sizes = ax.legend(
-            handles=handles, loc="lower right", title=f"marker area ∝ USD ({per})", fontsize=8,
-            title_fontsize=8, labelspacing=1.2, borderpad=0.9,
+            handles=handles,
+            loc="lower right",
+            title=f"marker area ∝ USD ({per})",
+            fontsize=8,
+            title_fontsize=8,
+            labelspacing=1.2,
+            borderpad=0.9,
         )
         ax.add_artist(sizes)
 
@@ -108,7 +147,9 @@ def heatmap_png(
             norm=LogNorm(vmin=vmin, vmax=float(positive.max())),
             shading="flat",
         )
-        fig.colorbar(mesh, ax=ax, label="modelled liquidation USD per bucket")
+        bar = fig.colorbar(mesh, ax=ax, label="modelled liquidation USD per bucket")
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(_usd_tick))  # $40M, not 4×10^7
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(_usd_tick))
     ax.plot(mdates.date2num(hm.times), closes, color="#00e5ff", linewidth=1.0, label="price")  # type: ignore[no-untyped-call]
     if prints is not None and not prints.empty:
         _draw_prints(ax, prints)
@@ -116,12 +157,13 @@ def heatmap_png(
         ax.set_xlim(left, right + 0.015 * (right - left))  # room for the markers of the last hours
     ax.set_yscale("log")
     ax.set_ylim(lo, hi)
+    _plain_price_axis(ax, lo, hi)
     if prints is not None:
         note = "\n".join(textwrap.wrap(prints.note(), 150))
         ax.set_title(_plain(f"{title}\n{note}"), fontsize=10)
     else:
         ax.set_title(title)
-    ax.set_ylabel("price")
+    ax.set_ylabel("price (USD, log scale)")
     short_span = hm.times[-1] - hm.times[0] < timedelta(days=5)  # several ticks a day: show the hour
     fmt = "%m-%d %H:%M" if short_span else "%Y-%m-%d"
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))  # type: ignore[no-untyped-call]

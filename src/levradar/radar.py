@@ -8,6 +8,7 @@ saves the squeeze models that later scans then use. See docs/python-api.md.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,7 +59,11 @@ def known_assets(store: Store, names: Sequence[str]) -> list[str]:
     spelled = {a.upper(): a for a in have}
     unknown = [n for n in names if n.strip().upper() not in spelled]
     if unknown:
-        raise RadarError(f"unknown asset {', '.join(unknown)}; the store has: {', '.join(have) or 'none'}")
+        close = [m for n in unknown for m in difflib.get_close_matches(n.strip().upper(), list(spelled), n=1)]
+        hint = f" (did you mean {', '.join(spelled[c] for c in close)}?)" if close else ""
+        raise RadarError(
+            f"unknown asset {', '.join(unknown)}{hint}; the store has: {', '.join(have) or 'none'}"
+        )
     return [spelled[n.strip().upper()] for n in names]
 
 

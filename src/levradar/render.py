@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from levradar.cli_support import console
+from levradar.fmt import ordinal
 
 if TYPE_CHECKING:
     import polars as pl
@@ -27,14 +30,17 @@ def pct(v: float | None, digits: int = 1, sign: bool = True) -> str:
     return f"{v * 100:+.{digits}f}%" if sign else f"{v * 100:.{digits}f}%"
 
 
-def num(v: float | None, digits: int = 0) -> str:
-    return "-" if v is None else f"{v:.{digits}f}"
+def num(v: float | None, digits: int = 0, sign: bool = False) -> str:
+    return "-" if v is None else f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
 
 
 def usd(v: float | None) -> str:
+    """$11.42B, $0.49B (from $100M), $53.0M, $950.0k, $120: table cells of like width."""
     if v is None:
         return "-"
-    return f"${v / 1e9:,.2f}B" if v >= 1e8 else f"${v / 1e6:,.1f}M"
+    if v >= 1e8:
+        return f"${v / 1e9:,.2f}B"
+    return f"${v / 1e6:,.1f}M" if v >= 1e6 else f"${v / 1e3:,.1f}k" if v >= 1e3 else f"${v:,.0f}"
 
 
 def coverage_mark(read: dict[str, Any]) -> str:
@@ -47,74 +53,118 @@ def coverage_mark(read: dict[str, Any]) -> str:
     return " (partial)" if status == "partial" else ""
 
 
+WIDE_WIDTH = 1000  # room enough for every --wide column: the table takes only the width it needs
+SCAN_NOTE = (
+    "LSI 0-100 (LSI* = computed without funding or OI data); funding rate_8h weighted by OI (else 24h volume), with "
+    "its 90-day percentile; OI one-sided in USD, its change in coin; pockets: the nearest modelled liquidation "
+    "cluster below (longs) and above (shorts) the price, signed % away and the USD there (docs/heatmap.md); cov: "
+    "partial/stale = venues missing at this hour; see docs/signals.md"
+)
+WIDE_NOTE = (
+    "; crowding -100..+100 (+ = longs crowded), fragility and squeeze 0-100; proximity: the nearest pocket's "
+    "distance in % and in daily σ (the label's unit)"
+)
+
+
+def coverage_cell(read: dict[str, Any]) -> str:
+    """The coverage column: '' when every venue reported, else a yellow 'partial' or red 'stale 38h'."""
+    mark = coverage_mark(read).strip(" ()")
+    if not mark:
+        return ""
+    return f"[red]{mark}[/]" if mark.startswith("stale") else f"[yellow]{mark}[/]"
+
+
+def price_text(v: float) -> str:
+    """A price with thousands separators and about six significant digits: 71,170.9 / 2,079.2 / 0.09376."""
+    return f"{v:,.6g}" if abs(v) < 1e6 else f"{v:,.0f}"
+
+
+def pocket_cell(liq: dict[str, Any], key: str) -> str:
+    """'-4.4% $255.2M': a pocket's signed distance from the price and the USD liquidated there."""
+    p = liq.get(key)
+    return f"{p['distance_pct']:+.1f}% {usd(p['usd'])}" if p else "-"
+
+
+def short_tag(tag: str) -> str:
+    """'Crowded Longs (Fragile)' → 'Crowded Longs': the narrow table's tag (the full one with --wide)."""
+    return tag.split(" (")[0]
+
+
+def _ordinal_pct(share: float | None) -> str:
+    """0.98 → '98th pct' (a 90-day percentile); '' when unknown."""
+    return "" if share is None else f"{ordinal(round(share * 100))} pct"
+
+
+def _nearest(liq: dict[str, Any]) -> dict[str, Any] | None:
+    pockets = [p for p in (liq.get("nearest_below"), liq.get("nearest_above")) if p]
+    return min(pockets, key=lambda p: abs(p["distance_pct"])) if pockets else None
+
+
 def print_scan(
-    reads: list[dict[str, Any]], as_of: datetime, stale_assets: dict[str, datetime] | None = None
+    reads: list[dict[str, Any]],
+    as_of: datetime,
+    stale_assets: dict[str, datetime] | None = None,
+    *,
+    wide: bool = False,
 ) -> None:
-    table = Table(title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC (sorted by LSI)", title_justify="left")
-    columns = (
-        "asset",
-        "tag",
-        "LSI",
+    """The radar table: the columns a trader reads first (fits 120 columns); ``wide`` adds every score and regime."""
+    table = Table(
+        title=f"levradar — as of {as_of:%Y-%m-%d %H:%M} UTC (sorted by LSI)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    narrow = ("asset", "tag", "LSI", "funding rate_8h", "OI USD", "OI 24h", "price", "24h")
+    extra = (
+        "APR",
         "crowding",
         "fragility",
         "sq long",
         "sq short",
-        "price",
-        "24h",
-        "funding 8h",
-        "APR",
         "funding regime",
-        "OI USD",
-        "OI 24h",
         "OI regime",
-        "vol",
+        "vol regime",
         "quadrant",
         "deleveraging",
         "liq. proximity",
     )
-    for col in columns:
-        table.add_column(
-            col,
-            justify="left"
-            if col
-            in (
-                "asset",
-                "tag",
-                "funding regime",
-                "OI regime",
-                "vol",
-                "quadrant",
-                "deleveraging",
-                "liq. proximity",
-            )
-            else "right",
-        )
+    left = {"asset", "tag", "funding regime", "OI regime", "vol regime", "quadrant", "deleveraging", "cov"}
+    for col in (*narrow, "pocket below", "pocket above", *(extra if wide else ()), "cov"):
+        table.add_column(col, justify="left" if col in left or col == "liq. proximity" else "right")
     for r in reads:
-        s, f, o = r["scores"], r["funding"], r["oi"]
+        s, f, o, liq = r["scores"], r["funding"], r["oi"], r["liquidation"]
         style = TAG_STYLES.get(r["tag"], "")
-        mark = coverage_mark(r)
-        table.add_row(
-            r["asset"] + (f"[yellow]{mark}[/]" if mark else ""),
-            f"[{style}]{r['tag']}[/]" if style else r["tag"],
+        tag = r["tag"] if wide else short_tag(r["tag"])
+        cells = [
+            r["asset"],
+            f"[{style}]{tag}[/]" if style else tag,
             num(s["lsi"]) + ("*" if _partial(s) else ""),
-            num(s["crowding"]),
-            num(s["fragility"]),
-            num(s["squeeze_long"]),
-            num(s["squeeze_short"]),
-            f"{r['price']:,.6g}",
-            pct(r["returns"]["ret_24h"]),
-            pct(f["rate_8h"], 4),
-            pct(f["apr"], 1),
-            f"{f['regime'] or '-'}",
+            f"{pct(f['rate_8h'], 4)} {_ordinal_pct(f['pct_90d'])}" if f["rate_8h"] is not None else "-",
             usd(o["usd"]),
             pct(o["roc_24h"]),
-            o["regime"] or "-",
-            r["volatility"]["regime"] or "-",
-            r["quadrant"] or "-",
-            s["deleveraging"] or "-",
-            _proximity(r["liquidation"]),
-        )
-    console.print(table)
+            price_text(r["price"]),
+            pct(r["returns"]["ret_24h"]),
+            pocket_cell(liq, "nearest_below"),
+            pocket_cell(liq, "nearest_above"),
+        ]
+        if wide:
+            cells += [
+                pct(f["apr"], 1),
+                num(s["crowding"], sign=True),
+                num(s["fragility"]),
+                num(s["squeeze_long"]),
+                num(s["squeeze_short"]),
+                f["regime"] or "-",
+                o["regime"] or "-",
+                r["volatility"]["regime"] or "-",
+                r["quadrant"] or "-",
+                s["deleveraging"] or "-",
+                proximity(liq),
+            ]
+        table.add_row(*cells, coverage_cell(r))
+    # --wide into a file or pipe: every column at its natural width (a terminal shrinks the table to fit)
+    (Console(width=WIDE_WIDTH) if wide and not console.is_terminal else console).print(table)
     for r in reads:
         cov = r.get("coverage") or {}
         if cov.get("missing"):
@@ -137,11 +187,7 @@ def print_scan(
         for c in r["contradictions"]:
             console.print(f"  {r['asset']}: {c['text']}", highlight=False)
     console.print(
-        "scores 0-100 (crowding -100..100, + = longs crowded); LSI* = computed without funding or OI data; "
-        "(partial)/(stale) = venues missing at this hour; funding weighted by OI (else 24h volume), OI one-sided "
-        "in USD; OI change in coin; liquidation proximity from the "
-        "heatmap model (docs/heatmap.md); see docs/signals.md",
-        style="dim",
+        SCAN_NOTE + (WIDE_NOTE if wide else "; --wide: every score and regime"), style="dim", highlight=False
     )
 
 
@@ -151,32 +197,50 @@ def _partial(scores: dict[str, Any]) -> bool:
     return any(not comps.get(k, {}).get("used", False) for k in ("funding_stress", "oi_change"))
 
 
-def _proximity(liq: dict[str, Any]) -> str:
+def proximity(liq: dict[str, Any]) -> str:
+    """'Near: -11.4 % (1.2 daily σ)': the label, the nearest pocket's signed distance and the same in daily vols
+    (the label's own unit)."""
     if liq.get("proximity") is None:
         return "n/a"
-    pockets = [p for p in (liq.get("nearest_below"), liq.get("nearest_above")) if p]
-    nearest = min(pockets, key=lambda p: abs(p["distance_pct"])) if pockets else None
-    return str(liq["proximity"]) + (f" ({nearest['distance_pct']:+.1f}%)" if nearest else "")
+    near, in_vol = _nearest(liq), liq.get("distance_in_daily_vol")
+    where = f" {near['distance_pct']:+.1f} %" if near else ""
+    vols = f" ({in_vol:.1f} daily σ)" if in_vol is not None else ""
+    return f"{liq['proximity']}:{where}{vols}"
+
+
+def crowded_side(crowding: float | None) -> str:
+    """The side a signed crowding score says is crowded (+ = longs, − = shorts)."""
+    return "-" if crowding is None or crowding == 0 else "longs" if crowding > 0 else "shorts"
 
 
 def print_screen(result: dict[str, list[dict[str, Any]]], as_of: datetime) -> None:
+    """One table per list; the crowded side and the signed crowding on every row, percentiles as ordinals."""
     for name, rows in result.items():
         table = Table(
             title=f"{name.replace('_', ' ')} — as of {as_of:%Y-%m-%d %H:%M} UTC", title_justify="left"
         )
-        for col in ("rank", "asset", "score", "side", "vs market", "vs own 30 d (pct)", "tag"):
+        for col in ("rank", "asset", "score", "side", "crowding", "vs market", "vs own 30 d", "tag"):
             table.add_column(col, justify="left" if col in ("asset", "side", "tag") else "right")
         for i, r in enumerate(rows, 1):
+            side = r["side"] or (crowded_side(r["crowding"]) + " crowded" if name == "most_crowded" else "")
             table.add_row(
                 str(i),
                 r["asset"],
                 num(r["score"], 1),
-                r["side"] or "",
-                num(r["vs_market"], 1),
-                pct(r["vs_own_history_pct"], 0, sign=False),
+                side,
+                num(r["crowding"], 1, sign=True),
+                num(r["vs_market"], 1, sign=True),
+                _ordinal_pct(r["vs_own_history_pct"]) or "-",
                 r["tag"],
             )
         console.print(table)
+    console.print(
+        "score 0-100 (most crowded: |crowding|); crowding -100..+100, + = longs crowded, − = shorts crowded; "
+        "vs market = score − the median across assets now; vs own 30 d = the score's percentile among the "
+        "asset's own hourly scores over 30 days",
+        style="dim",
+        highlight=False,
+    )
 
 
 def print_history(frame: pl.DataFrame, asset: str) -> None:
@@ -184,7 +248,7 @@ def print_history(frame: pl.DataFrame, asset: str) -> None:
     for col in (
         "time (UTC)",
         "price",
-        "funding 8h",
+        "funding rate_8h",
         "funding regime",
         "OI 24h",
         "OI regime",
@@ -206,7 +270,7 @@ def print_history(frame: pl.DataFrame, asset: str) -> None:
             r["oi_regime"] or "-",
             r["quadrant"] or "-",
             r["deleveraging"] or "-",
-            num(r["crowding"]),
+            num(r["crowding"], sign=True),
             num(r["fragility"]),
             num(r["lsi"]),
             r["tag"],
@@ -243,9 +307,25 @@ def print_heatmap(out: dict[str, Any]) -> None:
     prints = out.get("prints")
     if prints is not None:  # the real forced orders of the store over the map's window
         console.print(prints["note"], style="dim" if not prints["count"] else None, highlight=False)
+    if "grid" in out:
+        console.print(grid_summary(out["grid"]), highlight=False)
+    if "png" in out:
+        console.print(f"wrote the heatmap picture to {out['png']}", highlight=False)
     console.print(
         "model-derived (docs/heatmap.md): a high-likelihood cascade zone, not a guaranteed magnet",
         style="dim",
+    )
+
+
+def grid_summary(grid: dict[str, Any]) -> str:
+    """--grid in a table: what the grid spans (its cells are in --json, drawn by --png)."""
+    times, prices = grid["times"], grid["prices"]
+    longs = sum(map(sum, grid["long_usd"][-1:]))
+    shorts = sum(map(sum, grid["short_usd"][-1:]))
+    return (
+        f"grid: {len(times):,} hours × {len(prices):,} price buckets, {times[0]:%Y-%m-%d %H:%M} .. "
+        f"{times[-1]:%Y-%m-%d %H:%M} UTC, prices {price_text(prices[0])} .. {price_text(prices[-1])}; last hour "
+        f"{usd(longs)} of longs and {usd(shorts)} of shorts in range; every cell with --json, a picture with --png"
     )
 
 
@@ -290,7 +370,7 @@ def print_checklist(rows: list[dict[str, Any]], as_of: datetime) -> None:
         "tag",
         "pocket below",
         "pocket above",
-        "funding 8h",
+        "funding rate_8h",
         "90d pct",
         "OI 4h",
         "OI 24h",
@@ -310,7 +390,7 @@ def print_checklist(rows: list[dict[str, Any]], as_of: datetime) -> None:
             pocket(r["pocket_below"]),
             pocket(r["pocket_above"]),
             pct(r["funding_rate_8h"], 4),
-            num((r["funding_pct_90d"] or 0) * 100) if r["funding_pct_90d"] is not None else "–",
+            _ordinal_pct(r["funding_pct_90d"]) or "–",
             pct(r["oi_roc_4h"]),
             pct(r["oi_roc_24h"]),
             r["mode"] or "–",

@@ -20,6 +20,7 @@ import polars as pl
 
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.scan import QUOTE_MAX_AGE
+from levradar.fmt import ordinal
 
 Bias = Literal["long", "short", "none"]
 CROWDED = 60.0  # |crowding| at or above which positioning is crowded: no trend-following into it
@@ -52,6 +53,11 @@ def load_views_config(path: str | Path | None = None) -> ViewsConfig:
         else (resources.files("levradar.config") / "views.toml").read_text(encoding="utf-8")
     )
     return ViewsConfig(tomllib.loads(text))
+
+
+def _percentile_words(share: float | None) -> str:
+    """0.71 → '71st percentile'; None → 'percentile n/a'."""
+    return "percentile n/a" if share is None else f"{ordinal(round(share * 100))} percentile"
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -124,7 +130,7 @@ def derivatives(read: dict[str, Any], cfg: SignalConfig) -> list[Finding]:
         Finding(
             "funding",
             f"Funding {f['regime'] or 'unknown'}: {_pct(f['rate_8h'], 4)} per 8h ({_pct(f['apr'])} APR), "
-            f"{(f['pct_90d'] or 0) * 100:.0f}th percentile of 90 days, z {f['z'] if f['z'] is not None else 'n/a'}.",
+            f"{_percentile_words(f['pct_90d'])} of 90 days, z {f['z'] if f['z'] is not None else 'n/a'}.",
             {k: f[k] for k in ("regime", "rate_8h", "apr", "pct_90d", "z", "persistence_h")},
             {"z_boundaries": cfg.value("funding", "boundaries"), "labels": cfg.value("funding", "labels")},
             t,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from levradar.store.schema import MIGRATIONS, SCHEMA_VERSION, q
 DB_FILENAME = "levradar.duckdb"
 ENV_DATA_DIR = "LEVRADAR_DATA_DIR"
 MAX_CORRECTION_LINES = 5
+_LOCK_PID = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
 
 
 class StoreError(RuntimeError):
@@ -51,6 +53,16 @@ def resolve_data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
     if env := os.environ.get(ENV_DATA_DIR):
         return Path(env).expanduser()
     return Path(platformdirs.user_data_dir("levradar", appauthor=False))
+
+
+def in_use_message(data_dir: Path, duckdb_message: str) -> str:
+    """DuckDB's lock conflict as one line a user can act on (with the holder's pid when DuckDB names it)."""
+    pid = _LOCK_PID.search(duckdb_message)
+    holder = f" (pid {pid.group(1)})" if pid else ""
+    return (
+        f"the store {data_dir} is in use by another levradar process{holder}; stop it or use its HTTP API "
+        "(levradar serve)"
+    )
 
 
 def _naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
@@ -84,13 +96,16 @@ class Store:
         self.read_only = read_only
         if read_only and not self.path.exists():
             raise StoreError(
-                f"no store at {self.path}; import data first (levradar demo or levradar import-source)"
+                f"no store at {self.path}; import data first: levradar demo --data-dir {self.data_dir} (the "
+                f"bundled sample), levradar import-source or levradar sync"
             )
         if not read_only:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
+            if "Could not set lock" in str(exc):
+                raise StoreError(in_use_message(self.data_dir, str(exc))) from exc
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self.con.execute("SET TimeZone = 'UTC'")
         if read_only:
