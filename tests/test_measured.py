@@ -262,3 +262,63 @@ def test_the_radar_shows_measured_pockets_of_a_recent_snapshot(feb: Store, tmp_p
         assert scan(then, as_of, ["BTC"])[0]["liquidation"]["measured"] == measured
     # no snapshot in the 6 h before the as-of: nothing is called measured
     assert scan(feb, times[0] - timedelta(minutes=1), ["BTC"])[0]["liquidation"]["measured"] == []
+
+
+def test_heatmap_measured_beside_the_model_on_the_same_buckets(feb: Store, tmp_path: Path) -> None:
+    from levradar.analytics.heatmap import asset_heatmap
+    from levradar.radar import heatmap_report
+
+    times = snapshot_times(feb, "BTC")
+    as_of = times[50] + (times[51] - times[50]) / 2
+    run = heatmap_report(feb, "BTC", as_of, days=30, venue="hyperliquid", cfg=CFG, grid=False, measured=True)
+    [block] = run.body["measured"]
+    model = asset_heatmap(feb, "BTC", as_of, days=30, venue="hyperliquid", cfg=CFG, grid=False).map
+    m = measured_map(
+        snapshot_positions(feb, "BTC", as_of), model.edges, oi_usd_at(feb, "BTC", "hyperliquid", times[50])
+    )
+    centers = set(np.round(model.centers, 6))
+    assert all(round(b["price"], 6) in centers for b in block["buckets"])  # the model's own buckets
+    assert block["snapshot"] == times[50].isoformat() and block["coverage_long"] == pytest.approx(
+        m.coverage_long
+    )
+    below = (m.centers < m.price) & (m.centers >= m.price * 0.95)
+    assert block["cumulative"]["5%"]["below_long_usd"] == pytest.approx(float(m.long_usd[below].sum()))
+    assert set(block["cumulative"]) == set(run.body["cumulative"])  # the model's distances, side by side
+    # before the first snapshot nothing is measured, and the table says so
+    early = heatmap_report(
+        feb, "BTC", times[0] - timedelta(hours=1), days=30, venue=None, cfg=CFG, grid=False, measured=True
+    )
+    assert early.body["measured"] == []
+
+
+def test_cli_heatmap_measured_text_and_png(feb: Store, tmp_path: Path) -> None:
+    with Store(tmp_path / "s") as s:
+        fill(s, end=datetime(2026, 2, 5, 12, tzinfo=UTC))
+    png = tmp_path / "map.png"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "levradar.cli",
+            "heatmap",
+            "BTC",
+            "--venue",
+            "hyperliquid",
+            "--days",
+            "20",
+            "--measured",
+            "--png",
+            str(png),
+            "--data-dir",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "measured on hyperliquid" in out
+        and "coverage of the venue's OI" in out
+        and "measured vs modelled" in out
+    )
+    assert png.stat().st_size > 10_000

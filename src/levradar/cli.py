@@ -567,6 +567,14 @@ def heatmap_cmd(
             "the table.",
         ),
     ] = False,
+    measured: Annotated[
+        bool,
+        typer.Option(
+            "--measured",
+            help="Beside the model: the measured positions of the 6 h up to the as-of (Hyperliquid snapshots), on "
+            "the same buckets, with their coverage of the venue's OI.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -586,14 +594,16 @@ def heatmap_cmd(
         name = known_assets(store, [asset])[0]
         when = _as_of(store, as_of)
         # the price × time grid only when it is printed or drawn: the summary needs the as-of hour alone
-        run = heatmap_report(store, name, when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None)
+        run = heatmap_report(
+            store, name, when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None, measured=measured
+        )
         ah, prints, out = run.model, run.prints, run.body
         if png:
             step(f"drawing {png}")
             from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
 
             title = f"{name} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
-            heatmap_png(ah.map, png, title, cfg.display_range_pct, prints)
+            heatmap_png(ah.map, png, title, cfg.display_range_pct, prints, measured=out.get("measured") or ())
     if grid:
         out["grid"] = grid_json(ah.map, cfg)
     if png:

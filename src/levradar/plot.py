@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -124,18 +126,58 @@ def _draw_prints(ax: Axes, prints: Prints) -> None:
         ax.add_artist(sizes)
 
 
+def _draw_measured(ax: Axes, m: Mapping[str, Any], edges: npt.NDArray[np.float64], norm: Any) -> None:
+    """The measured snapshot's USD per bucket as horizontal bars on the model's buckets and colour scale."""
+    cmap = plt.get_cmap("inferno")
+    for b in m["buckets"]:
+        k = int(np.searchsorted(edges, b["price"], side="right")) - 1
+        total = float(b["long_usd"] + b["short_usd"])
+        if 0 <= k < edges.size - 1 and total > 0:
+            ax.barh(
+                edges[k],
+                total,
+                height=edges[k + 1] - edges[k],
+                align="edge",
+                color=cmap(norm(max(total, norm.vmin))),
+            )
+    ax.axhline(m["price"], color="#00e5ff", linewidth=1.0)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: _plain(short_usd(v)) if v > 0 else ""))
+    cover = [c for c in (m.get("coverage_long"), m.get("coverage_short")) if c is not None]
+    share = f", {min(cover):.0%}–{max(cover):.0%} of OI" if cover else ""
+    ax.set_title(_plain(f"measured {m['venue']}\n{m['snapshot'][:16]} UTC{share}"), fontsize=9)
+    ax.set_facecolor("#000004")
+    ax.tick_params(axis="x", labelsize=7)
+
+
 def heatmap_png(
-    hm: Heatmap, path: Path, title: str, range_pct: float = 25.0, prints: Prints | None = None
+    hm: Heatmap,
+    path: Path,
+    title: str,
+    range_pct: float = 25.0,
+    prints: Prints | None = None,
+    measured: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Draw long + short USD per bucket per hour (log colour scale), the close over it and, given ``prints``,
-    the real liquidation prints (longs and shorts liquidated, area ∝ USD) with their totals under the title."""
+    the real liquidation prints (longs and shorts liquidated, area ∝ USD) with their totals under the title;
+    given ``measured`` (``heatmap --measured``), a panel at the right with the first measured snapshot's USD per
+    bucket on the same price axis and the same colour scale."""
     grid = (hm.long_usd + hm.short_usd).T  # buckets × hours
     closes = hm.closes if hm.closes is not None else np.full(len(hm.times), np.nan)
     lo = np.nanmin(closes) * (1 - range_pct / 100)
     hi = np.nanmax(closes) * (1 + range_pct / 100)
     rows = (hm.edges[1:] >= lo) & (hm.edges[:-1] <= hi)
     positive = grid[rows][grid[rows] > 0]
-    fig, ax = plt.subplots(figsize=(12, 6), dpi=110)
+    cax: Axes | None = None
+    if measured:
+        fig = plt.figure(figsize=(14, 6), dpi=110)
+        cells = fig.add_gridspec(1, 3, width_ratios=[5, 1.1, 0.12], wspace=0.06)
+        ax = fig.add_subplot(cells[0])
+        side = fig.add_subplot(cells[1], sharey=ax)
+        side.tick_params(axis="y", labelleft=False)
+        cax = fig.add_subplot(cells[2])
+    else:
+        fig, ax = plt.subplots(figsize=(12, 6), dpi=110)
     if positive.size:
         x = mdates.date2num([*hm.times, hm.times[-1] + (hm.times[-1] - hm.times[-2])])  # type: ignore[no-untyped-call]
         vmin = max(float(np.quantile(positive, 0.05)), 1.0)
@@ -147,7 +189,14 @@ def heatmap_png(
             norm=LogNorm(vmin=vmin, vmax=float(positive.max())),
             shading="flat",
         )
-        bar = fig.colorbar(mesh, ax=ax, label="modelled liquidation USD per bucket")
+        if measured:
+            _draw_measured(side, measured[0], hm.edges, mesh.norm)
+        label = "liquidation USD per bucket" + (" (modelled; measured at the right)" if measured else "")
+        bar = (
+            fig.colorbar(mesh, cax=cax, label=label)
+            if cax is not None
+            else fig.colorbar(mesh, ax=ax, label=label)
+        )
         bar.ax.yaxis.set_major_formatter(FuncFormatter(_usd_tick))  # $40M, not 4×10^7
         bar.ax.yaxis.set_minor_formatter(FuncFormatter(_usd_tick))
     ax.plot(mdates.date2num(hm.times), closes, color="#00e5ff", linewidth=1.0, label="price")  # type: ignore[no-untyped-call]
@@ -172,6 +221,7 @@ def heatmap_png(
         if isinstance(handle, PathCollection):
             handle.set_sizes([40.0])
     fig.autofmt_xdate()
-    fig.tight_layout()
+    if not measured:
+        fig.tight_layout()  # the measured panel's layout is fixed by its grid
     fig.savefig(path)
     plt.close(fig)

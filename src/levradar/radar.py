@@ -317,9 +317,11 @@ def heatmap_report(
     venue: str | None,
     cfg: HeatmapConfig,
     grid: bool,
+    measured: bool = False,
 ) -> HeatmapRun:
     """The model run over ``days`` before ``as_of`` (every hour's row with ``grid``), its summary and outlook, and
-    the real liquidation prints over the map's window as known at ``as_of`` (one venue's with ``venue``)."""
+    the real liquidation prints over the map's window as known at ``as_of`` (one venue's with ``venue``); with
+    ``measured``, the measured positions of the 6 h up to ``as_of`` on the model's buckets (``body["measured"]``)."""
     from levradar.analytics.heatmap import asset_heatmap, outlook, summarize
     from levradar.analytics.prints import liquidation_prints
 
@@ -339,6 +341,10 @@ def heatmap_report(
         **outlook(ah, cfg),
         "prints": prints.to_json(),
     }
+    if measured:
+        from levradar.analytics.measured import beside_model
+
+        body["measured"] = beside_model(store, asset, as_of, ah.map, cfg, venue)
     return HeatmapRun(ah, prints, body)
 
 

@@ -304,6 +304,8 @@ def print_heatmap(out: dict[str, Any]) -> None:
     for pct, v in out["cumulative"].items():
         cum.add_row(f"±{pct}", usd(v["below_long_usd"]), usd(v["above_short_usd"]))
     console.print(cum)
+    if "measured" in out:
+        print_measured(out["measured"], out["cumulative"])
     prints = out.get("prints")
     if prints is not None:  # the real forced orders of the store over the map's window
         console.print(prints["note"], style="dim" if not prints["count"] else None, highlight=False)
@@ -315,6 +317,41 @@ def print_heatmap(out: dict[str, Any]) -> None:
         "model-derived (docs/heatmap.md): a high-likelihood cascade zone, not a guaranteed magnet",
         style="dim",
     )
+
+
+def print_measured(measured: list[dict[str, Any]], modelled: dict[str, Any]) -> None:
+    """`heatmap --measured`: each venue's measured snapshot beside the model — pockets and forced flow outward."""
+    if not measured:
+        console.print("measured: no positions snapshot in the 6 h up to the as-of", style="yellow", highlight=False)
+        return
+    for m in measured:
+        console.print(
+            f"measured on {m['venue']} (snapshot {m['snapshot'][:16]} UTC, mark {m['price']:,.6g}): "
+            f"{m['positions']:,} positions of {m['accounts']:,} accounts, coverage of the venue's OI "
+            f"longs {pct(m['coverage_long'], sign=False)} / shorts {pct(m['coverage_short'], sign=False)}",
+            highlight=False,
+        )
+        table = Table(title="nearest dense pockets, measured (model's rule and buckets)", title_justify="left")
+        for col in ("side", "price", "distance", "USD"):
+            table.add_column(col)
+        for label, key in (("shorts above", "nearest_above"), ("longs below", "nearest_below")):
+            p = m[key]
+            cells = ("-", "-", "-") if p is None else (f"{p['price']:,.6g}", f"{p['distance_pct']:+.2f}%", usd(p["usd"]))
+            table.add_row(label, *cells)
+        console.print(table)
+        cum = Table(title="USD outward from price: measured vs modelled", title_justify="left")
+        for col in ("move", "longs below: measured", "modelled", "shorts above: measured", "modelled"):
+            cum.add_column(col, justify="right")
+        for key, v in m["cumulative"].items():
+            model = modelled.get(key, {})
+            cum.add_row(
+                f"±{key}",
+                usd(v["below_long_usd"]),
+                usd(model.get("below_long_usd")),
+                usd(v["above_short_usd"]),
+                usd(model.get("above_short_usd")),
+            )
+        console.print(cum)
 
 
 def grid_summary(grid: dict[str, Any]) -> str:

@@ -233,6 +233,43 @@ def measured_readings(
     return {a: sorted(v, key=lambda r: str(r["venue"])) for a, v in out.items()}
 
 
+def beside_model(
+    store: Store, asset: str, as_of: datetime, model: Heatmap, cfg: HeatmapConfig, venue: str | None = None
+) -> list[dict[str, object]]:
+    """Per venue (or ``venue``) with a snapshot of ``asset`` in the 6 h up to ``as_of``: the measured map on the
+    model's own buckets (``measured_json``), its nearest pockets by the model's rule and its cumulative USD at the
+    model's distances — what ``heatmap --measured`` prints beside the modelled map."""
+    from levradar.analytics.heatmap import CUMULATIVE_PCTS
+
+    rows = store.read(
+        "positions",
+        assets=[asset],
+        venues=[venue] if venue else None,
+        start=as_of - SNAPSHOT_WINDOW,
+        as_of=as_of,
+    )
+    out: list[dict[str, object]] = []
+    for (name,), frame in rows.sort("venue").group_by(["venue"], maintain_order=True):
+        newest = frame.filter(pl.col("ts") == frame["ts"].max())
+        m = measured_map(newest, model.edges, oi_usd_at(store, asset, str(name), newest["ts"][0]))
+        centers = m.centers
+        cumulative = {
+            f"{pct:g}%": {
+                "below_long_usd": float(
+                    m.long_usd[(centers < m.price) & (centers >= m.price * (1 - pct / 100))].sum()
+                ),
+                "above_short_usd": float(
+                    m.short_usd[(centers > m.price) & (centers <= m.price * (1 + pct / 100))].sum()
+                ),
+            }
+            for pct in CUMULATIVE_PCTS
+        }
+        out.append(
+            {**measured_json(m, cfg.display_range_pct), **measured_pockets(m, cfg), "cumulative": cumulative}
+        )
+    return out
+
+
 # -- measured vs modelled -------------------------------------------------------------------------------------
 
 
