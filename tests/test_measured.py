@@ -256,6 +256,11 @@ def test_the_radar_shows_measured_pockets_of_a_recent_snapshot(feb: Store, tmp_p
     above = block["nearest_above"]
     assert above is None or above["price"] > block["price"]
     assert block["coverage_long"] == pytest.approx(m.coverage_long)
+    from levradar.render import measured_line
+
+    line = measured_line(block)  # the scan table's line under the asset: says measured, where and how much
+    assert line.startswith("measured on hyperliquid") and f"{block['positions']:,} positions" in line
+    assert f"{min(m.coverage_long, m.coverage_short):.0%}" in line  # type: ignore[type-var]
     # point-in-time: a store holding data up to the as-of gives the same measured block
     with Store(tmp_path / "then") as then:
         fill(then, end=as_of)

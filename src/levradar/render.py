@@ -186,8 +186,25 @@ def print_scan(
     for r in reads:
         for c in r["contradictions"]:
             console.print(f"  {r['asset']}: {c['text']}", highlight=False)
+    for r in reads:
+        for m in (r.get("liquidation") or {}).get("measured") or []:
+            console.print(f"  {r['asset']}: {measured_line(m)}", highlight=False)
     console.print(
         SCAN_NOTE + (WIDE_NOTE if wide else "; --wide: every score and regime"), style="dim", highlight=False
+    )
+
+
+def measured_line(m: dict[str, Any]) -> str:
+    """One venue's measured pockets (``liquidation.measured``) in a line: said to be measured, with its coverage."""
+
+    def pocket(p: dict[str, Any] | None, side: str) -> str:
+        return f"{side} -" if p is None else f"{side} {p['price']:,.6g} ({p['distance_pct']:+.1f} %, {usd(p['usd'])})"
+
+    cover = [c for c in (m.get("coverage_long"), m.get("coverage_short")) if c is not None]
+    share = f", {min(cover):.0%}–{max(cover):.0%} of its OI" if cover else ""
+    return (
+        f"measured on {m['venue']} ({m['positions']:,} positions at {m['snapshot']:%H:%M} UTC{share}): "
+        f"{pocket(m['nearest_below'], 'longs below')}; {pocket(m['nearest_above'], 'shorts above')}"
     )
 
 
