@@ -642,3 +642,17 @@ def test_memo_percentile_is_a_proper_ordinal(data_dir: Path, cascade_json: Any) 
     assert "2nd percentile of 90 days" in memo["text"]
     for m in re.finditer(r"\b(\d+)(st|nd|rd|th) percentile", memo["text"]):
         assert ordinal(int(m[1])) == m[0].split()[0], m[0]
+
+
+def test_a_short_history_ends_where_the_scan_reads_that_hour(data_dir: Path) -> None:
+    """A history shorter than the label window is not a cold start: its last hour equals the scan's read."""
+    end = "2025-10-11T02:00"
+    short = ok_json("history", "BTC", "--from", "2025-10-10T18:00", "--to", end, "--json", "--data-dir", data_dir)
+    scan = ok_json("scan", "--as-of", end, "--assets", "BTC", "--json", "--data-dir", data_dir)["assets"][0]
+    last = short["hours"][-1]
+    assert last["tag"] == scan["tag"]
+    assert (last["oi_regime"], last["vol_regime"], last["funding_regime"]) == (
+        scan["oi"]["regime"],
+        scan["volatility"]["regime"],
+        scan["funding"]["regime"],
+    )

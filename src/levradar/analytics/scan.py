@@ -494,13 +494,16 @@ def history(
     models: bool = True,
 ) -> pl.DataFrame:
     """Hourly labels and scores of one asset between ``start`` and ``end`` (each hour as known then; squeeze
-    scores from the saved model valid at each hour where one qualified, unless ``models`` is False)."""
+    scores from the saved model valid at each hour where one qualified, unless ``models`` is False). The regimes
+    run over at least the scan's label window before ``end`` (a shorter history is not a cold start: its last
+    hour reads as ``scan`` reads that hour)."""
     cfg = config or load_config()
     end_h, start_h = floor_hour(end), floor_hour(start)
     hours = int((end_h - start_h) / timedelta(hours=1))
     if hours < 0:
         raise ValueError("--from must not be after --to")
-    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=hours, models=models)
+    window = int(cfg.value("baseline", "label_window_days")) * 24
+    ev = evaluate_store(store, end_h, [asset], cfg, label_hours=max(hours, window), models=models)
     if ev.assets.is_empty():
         return pl.DataFrame()
     return ev.assets.filter(pl.col("t") >= start_h).select(
