@@ -547,9 +547,12 @@ def _move(text: str) -> float:
         value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
     except ValueError:
         raise OptionError(f"--move: {text!r} is not a move like -2% or 1.5%") from None
-    if not -0.9 < value < 10 or value == 0:
-        raise OptionError(f"--move: {text!r} must be non-zero and above -90%")
-    return value
+    from levradar.analytics.scenario import check_move
+
+    try:
+        return check_move(value)
+    except ValueError as exc:
+        raise OptionError(f"--move: {text!r}: {exc}") from None
 
 
 @app.command("scenario")

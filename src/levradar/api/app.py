@@ -1,8 +1,10 @@
-"""The HTTP API (``/api/...``, OpenAPI at ``/openapi.json`` and ``/docs``) and the dashboard pages, one FastAPI app.
+"""The HTTP API (``/api/...``, OpenAPI at ``/openapi.json``, ``/docs`` and ``/redoc``) and the dashboard pages, one
+FastAPI app.
 
-Every error is JSON with a ``detail`` sentence and a 4xx status: an unknown asset is 404, a malformed time or a
-range backwards 400 (422 for a parameter of the wrong type or out of bounds). Nothing unexpected leaks a traceback:
-an internal error is a 500 with a one-line detail, and the traceback goes to the server log.
+Every error is JSON with a ``detail`` sentence and a 4xx status: an unknown asset is 404, a malformed or future
+time, a range backwards or a scenario move out of bounds 400 (422 for a parameter of the wrong type or out of
+bounds). Nothing unexpected leaks a traceback: an internal error is a 500 with a one-line detail, and the traceback
+goes to the server log.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from levradar.analytics.scenario import check_move
 from levradar.api import charts
 from levradar.api.service import BadRequest, NotFound, RadarService
 from levradar.jsonio import to_json_bytes
@@ -52,7 +56,7 @@ Days = Annotated[int, Query(ge=1, le=365, description="History the heatmap model
 
 def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
     """The app over ``service``; with ``token`` every request must carry it (header, ?token= or cookie)."""
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from the Swagger UI and ReDoc files the package ships (no CDN)
         title="levradar",
         summary="Crypto Leverage Radar: crowding, fragility and squeeze risk from perpetual-futures data.",
         version="0.1.0",
@@ -122,9 +126,10 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
         return body
 
     @app.get("/api/radar", tags=["api"], response_class=JsonBody)
-    def radar() -> JsonBody:
-        """Every asset's radar read as of the newest hour (tag, LSI, scores, regimes, nearest pockets)."""
-        return JsonBody(service.radar().body)
+    def radar(as_of: AsOf = None) -> JsonBody:
+        """Every asset's radar read (tag, LSI, scores, regimes, nearest pockets) as of the newest hour or
+        ``as_of``, with the range of hours the store can replay."""
+        return JsonBody(service.radar_json(parse_when(as_of, "as_of")))
 
     @app.get("/api/assets/{asset}", tags=["api"], response_class=JsonBody)
     def asset(asset: str, as_of: AsOf = None) -> JsonBody:
@@ -162,14 +167,15 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
         as_of: AsOf = None,
         move: Annotated[
             list[float] | None,
-            Query(description="Moves as fractions, e.g. -0.02 (repeatable); default ±1 %, ±2 %."),
+            Query(description="Moves as fractions within ±0.5, e.g. -0.02 (repeatable); default ±1 %, ±2 %."),
         ] = None,
     ) -> JsonBody:
         """What each move liquidates, and whether the forced flow cascades into the next pockets."""
-        moves = tuple(move) if move else None
-        if moves and any(not -0.9 < m < 10 or m == 0 for m in moves):
-            raise BadRequest("move: each move must be a non-zero fraction above -0.9, e.g. -0.02")
         when = parse_when(as_of, "as_of")
+        try:
+            moves = tuple(check_move(m) for m in move) if move else None
+        except ValueError as exc:
+            raise BadRequest(f"move: {exc}; moves are fractions, e.g. -0.02 for -2 %") from None
         return JsonBody(service.scenarios(asset, when, moves) if moves else service.scenarios(asset, when))
 
     @app.get("/api/assets/{asset}/memo", tags=["api"], response_class=JsonBody)
@@ -190,7 +196,14 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
     # -- pages ----------------------------------------------------------------------------------------------
 
     def page(name: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**context))
+        """A dashboard page; every page gets the hours the store can replay (the as-of control) and the venue
+        colours of the charts (for the tables)."""
+        try:
+            span = {k: v.strftime("%Y-%m-%dT%H:%M") if v else "" for k, v in service.data_range().items()}
+        except NotFound:  # an empty store: the page says so through its API calls
+            span = {"first": "", "newest": "", "latest": ""}
+        colours = {v: charts.venue_colour(v) for v in service.venues()}
+        return HTMLResponse(templates.get_template(name).render(span=span, venue_colours=colours, **context))
 
     @app.get("/", include_in_schema=False)
     def radar_page() -> HTMLResponse:
