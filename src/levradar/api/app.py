@@ -30,6 +30,8 @@ from levradar.jsonio import to_json_bytes
 
 log = logging.getLogger("levradar.api")
 TOKEN_COOKIE = "levradar_token"
+# /docs and /redoc load only from this server: ReDoc's sidebar would fetch its logo from its vendor's CDN otherwise
+DOCS_CSP = "default-src 'self' 'unsafe-inline' data: blob:"
 
 
 class JsonBody(Response):
@@ -66,6 +68,15 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
     templates = Environment(loader=PackageLoader("levradar.web", "templates"), autoescape=select_autoescape())
     static = resources.files("levradar.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.middleware("http")
+    async def docs_stay_local(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if request.url.path in ("/docs", "/redoc"):
+            response.headers["Content-Security-Policy"] = DOCS_CSP
+        return response
 
     if token:
 

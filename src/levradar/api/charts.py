@@ -303,7 +303,7 @@ def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, d
                 mode="markers",
                 marker={"symbol": "square", "size": 6, "color": colour},
                 name=tag,
-                legendgroup="tags",
+                showlegend=False,  # the colour key above names every tag, also those absent from the window
                 customdata=[h["lsi"] for h in mine],
                 hovertemplate="%{x} UTC<br>%{y}<br>LSI %{customdata:.0f}<extra></extra>",
             ),
@@ -328,14 +328,35 @@ def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, d
         row=3,
         col=1,
     )
-    layout = {**LAYOUT, "legend": {**LAYOUT["legend"], "y": -0.12, "yanchor": "top"}}  # type: ignore[dict-item]
+    layout = {**LAYOUT, "legend": {**LAYOUT["legend"], "y": -0.08, "yanchor": "top"}}  # type: ignore[dict-item]
     fig.update_layout(
         **layout,
+        height=520,  # five tag rows, LSI and the pocket distance each readable
         title={
             "text": f"{asset} regime timeline (colour: the tag of each hour), LSI and nearest liquidation pocket"
         },
     )
-    fig.update_yaxes(categoryorder="array", categoryarray=list(TAG_COLOURS), row=1, col=1)
+    key = " ".join(f"<span style='color:{c}'>■</span> {t}" for t, c in TAG_COLOURS.items())
+    fig.add_annotation(
+        text="tag colours: " + key,
+        x=0,
+        y=1.0,
+        xref="paper",
+        yref="paper",
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11},
+        name="tag colours",
+    )
+    # every tag has its row, whether or not the window holds an hour of it
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(TAG_COLOURS),
+        range=[-0.5, len(TAG_COLOURS) - 0.5],
+        row=1,
+        col=1,
+    )
     fig.update_yaxes(title_text="LSI", range=[0, 100], row=2, col=1)
     fig.update_yaxes(title_text="pocket, daily vols", rangemode="tozero", row=3, col=1)
     return _encode(fig)
