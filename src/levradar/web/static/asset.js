@@ -104,10 +104,10 @@ function renderScenarios(data) {
   table.innerHTML = "<thead><tr><th>Move</th><th>Target</th><th>Forced</th><th>Cascade to</th><th>Amplification</th></tr></thead><tbody></tbody>";
   for (const s of data.scenarios) {
     const tr = document.createElement("tr");
-    lr.cell(tr, (s.move_pct > 0 ? "+" : "") + s.move_pct.toFixed(1) + " %");
+    lr.cell(tr, lr.signed(s.move_pct, 1) + " %");
     lr.cell(tr, s.target_price.toLocaleString(undefined, { maximumSignificantDigits: 6 }), "num");
     lr.cell(tr, lr.usd(s.forced_usd), "num");
-    lr.cell(tr, s.cascade ? s.cascade.final_move_pct.toFixed(2) + " %" : "–", "num");
+    lr.cell(tr, s.cascade ? lr.signed(s.cascade.final_move_pct, 2) + " %" : "–", "num");
     lr.cell(tr, s.cascade && s.cascade.amplification ? s.cascade.amplification.toFixed(2) + "×" : "–", "num");
     table.tBodies[0].appendChild(tr);
   }
