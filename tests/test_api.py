@@ -120,6 +120,11 @@ def test_screener(client: TestClient) -> None:
         ("/api/assets/BTC?as_of=yesterday", 400, "as_of: 'yesterday' is not an ISO 8601 time"),
         ("/api/assets/BTC/history?from=2026-03-01&to=2026-02-01", 400, "'from' must not be after 'to'"),
         ("/api/assets/BTC/history?from=2020-01-01&to=2026-02-01", 400, "at most 366 days"),
+        (
+            "/api/assets/BTC/history?from=2026-03-06T12:00Z",  # no 'to': the newest hour is 2026-03-05 23:00
+            400,
+            "from: 2026-03-06T12:00Z is after the store's newest hour 2026-03-05T23:00Z",
+        ),
         ("/api/assets/BTC/history?from=13/01/2025", 400, "from: '13/01/2025' is not an ISO 8601 time"),
         ("/api/assets/BTC/heatmap?days=0", 422, "days: Input should be greater than or equal to 1"),
         ("/api/assets/BTC/heatmap?days=many", 422, "days: Input should be a valid integer"),

@@ -299,6 +299,10 @@ class RadarService:
             not_future(start, "from")
         end_t = self.resolve_as_of(end, "to")
         start_t = start or end_t - timedelta(days=30)
+        if start_t > end_t and end is None:
+            raise BadRequest(
+                f"from: {start_t:%Y-%m-%dT%H:%MZ} is after the store's newest hour {end_t:%Y-%m-%dT%H:%MZ}"
+            )
         if start_t > end_t:
             raise BadRequest("'from' must not be after 'to'")
         if end_t - start_t > timedelta(days=MAX_HISTORY_DAYS):

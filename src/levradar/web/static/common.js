@@ -106,6 +106,10 @@ const lr = {
   document.getElementById("asof-prev").disabled = !!input.min && input.value <= input.min;
   document.getElementById("asof-next").disabled = !!input.max && input.value >= input.max;
   input.addEventListener("change", () => { if (input.value) go(input.value + "Z"); });
+  input.form.addEventListener("submit", (event) => { // Enter in the picker: that hour, not a bare reload
+    event.preventDefault();
+    if (input.value) go(input.value + "Z");
+  });
   document.getElementById("asof-prev").addEventListener("click", () => step(-1));
   document.getElementById("asof-next").addEventListener("click", () => step(1));
   document.getElementById("asof-now").addEventListener("click", () => go(null));
