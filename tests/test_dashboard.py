@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -393,8 +394,18 @@ def test_screener_replays_an_hour(server: str, page: Page) -> None:
     assert page.locator("body").get_attribute("data-asof") == body["as_of"] == "2025-10-11T02:00:00Z"
     first = page.locator("#screens section:first-child tbody tr:first-child a")
     top = body["most_crowded"][0]
-    assert first.inner_text().startswith(top["asset"])
     assert first.get_attribute("href") == f"/assets/{top['asset']}?as_of=" + quote(CASCADE)
+    # crowding keeps its sign and says which side is crowded; the percentile is an ordinal
+    rows = page.locator("#screens section:first-child tbody tr").all()
+    for row, read in zip(rows, body["most_crowded"], strict=True):
+        side = "longs crowded" if read["crowding"] > 0 else "shorts crowded"
+        assert row.locator("a").inner_text() == f"{read['asset']} ({side})"
+        sign = "+" if read["crowding"] > 0 else "−"
+        assert row.locator("td.score").inner_text() == f"{sign}{abs(read['crowding']):.0f}"
+        pct = math.floor(100 * read["vs_own_history_pct"] + 0.5)  # as Math.round
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(pct % 10, "th") if pct % 100 not in (11, 12, 13) else "th"
+        assert row.locator("td:nth-child(4)").inner_text() == f"{pct}{suffix} percentile"
+    shot(page, "screener-cascade")
 
 
 def test_a_bad_as_of_in_the_url_says_why(server: str, browser: Browser) -> None:

@@ -24,6 +24,10 @@ const lr = {
     document.getElementById("asof-input").value = iso.slice(0, 16);
     document.body.dataset.asof = iso;
   },
+  ordinal(n) { // 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, ...
+    const tens = n % 100, ones = n % 10;
+    return n + (tens >= 11 && tens <= 13 ? "th" : ones === 1 ? "st" : ones === 2 ? "nd" : ones === 3 ? "rd" : "th");
+  },
   num(v, digits = 0) { return v === null || v === undefined ? "–" : Number(v).toFixed(digits); },
   signed(v, digits) { return v === null || v === undefined ? "–" : (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(digits); },
   pct(v, digits = 1) { return v === null || v === undefined ? "–" : lr.signed(100 * v, digits) + " %"; },

@@ -17,11 +17,16 @@ async function load() {
         const tr = document.createElement("tr");
         const a = document.createElement("a");
         a.href = lr.at("/assets/" + encodeURIComponent(r.asset));
-        a.textContent = r.asset + (r.side ? ` (${r.side})` : "");
+        // crowding has a side: + longs crowded, − shorts crowded (the score ranks its size)
+        const crowded = key === "most_crowded" && r.crowding ? (r.crowding > 0 ? "longs crowded" : "shorts crowded") : null;
+        const side = r.side || crowded;
+        a.textContent = r.asset + (side ? ` (${side})` : "");
         lr.cell(tr, "").appendChild(a);
-        lr.cell(tr, lr.num(r.score), "num " + lr.level(r.score));
+        const score = key === "most_crowded" ? lr.signed(r.crowding, 0) : lr.num(r.score);
+        lr.cell(tr, score, "num score " + lr.level(r.score));
         lr.cell(tr, lr.signed(r.vs_market, 0), "num");
-        lr.cell(tr, r.vs_own_history_pct === null ? "–" : (100 * r.vs_own_history_pct).toFixed(0) + " pct", "num");
+        const pct = r.vs_own_history_pct;
+        lr.cell(tr, pct === null ? "–" : lr.ordinal(Math.round(100 * pct)) + " percentile", "num");
         lr.cell(tr, r.tag);
         table.tBodies[0].appendChild(tr);
       }
