@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from levradar.analytics.config import SignalConfig, load_config
-from levradar.analytics.coverage import AsOfChoice, choose_as_of
+from levradar.analytics.coverage import CLOCK_TOLERANCE, AsOfChoice, choose_as_of
 from levradar.analytics.heatmap import (
     AssetHeatmap,
     HeatmapConfig,
@@ -43,7 +43,6 @@ SCENARIO_MOVES = (-0.02, -0.01, 0.01, 0.02)
 DEFAULT_DAYS = 90  # the heatmap history of the dashboard and of the API's default
 HEATMAP_CACHE = 32
 RESULT_CACHE = 256
-CLOCK_SLACK = timedelta(minutes=5)  # a time this far past the server's clock is still "now", not the future
 # an API grid is at most this many hours × prices (a year at full resolution is 60 MB of JSON): every k-th hour's
 # book, adjacent buckets summed (heatmap.grid_json says which k and how many buckets per row)
 GRID_MAX_HOURS = 1000
@@ -59,9 +58,10 @@ class BadRequest(ValueError):
 
 
 def not_future(when: datetime, name: str) -> datetime:
-    """``when`` unless it lies in the future (past the server's clock), which no store can answer: BadRequest."""
+    """``when`` unless it lies in the future (past the server's clock by more than the tolerance the importer allows
+    a row's stamp), which no store can answer: BadRequest."""
     now = datetime.now(UTC)
-    if when > now + CLOCK_SLACK:
+    if when > now + CLOCK_TOLERANCE:
         raise BadRequest(
             f"{name}: {when:%Y-%m-%dT%H:%MZ} is in the future (the server's clock reads {now:%Y-%m-%dT%H:%MZ})"
         )
