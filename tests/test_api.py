@@ -402,3 +402,13 @@ def test_docs_and_redoc_load_nothing_from_a_cdn(client: TestClient) -> None:
             assert asset in html
             served = client.get(asset)
             assert served.status_code == 200 and len(served.content) > 10_000, asset
+
+
+def test_openapi_lists_the_as_of_and_the_errors(client: TestClient) -> None:
+    """/docs shows each read's as_of parameter and its 400/404 answers, not only the 200."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/radar", "/api/assets/{asset}", "/api/assets/{asset}/scenarios", "/api/screener"):
+        get = paths[path]["get"]
+        assert "as_of" in [p["name"] for p in get["parameters"]], path
+        assert {"200", "400", "404"} <= set(get["responses"]), path
+        assert "future" in get["responses"]["400"]["description"]

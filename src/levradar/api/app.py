@@ -52,6 +52,14 @@ def parse_when(value: str | None, name: str) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+ERRORS: dict[
+    int | str, dict[str, Any]
+] = {  # what /docs lists beside each read's 200 (every body: {"detail": "..."})
+    400: {"description": "a malformed or future time, a range backwards, a scenario move out of bounds"},
+    404: {
+        "description": "an unknown asset (the detail names those the store has), or no data as of that time"
+    },
+}
 AsOf = Annotated[str | None, Query(description="Point in time (ISO 8601, UTC); default: the newest hour.")]
 Days = Annotated[int, Query(ge=1, le=365, description="History the heatmap model runs over, in days.")]
 
@@ -136,18 +144,18 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
                 response.status_code = 503
         return body
 
-    @app.get("/api/radar", tags=["api"], response_class=JsonBody)
+    @app.get("/api/radar", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def radar(as_of: AsOf = None) -> JsonBody:
         """Every asset's radar read (tag, LSI, scores, regimes, nearest pockets) as of the newest hour or
         ``as_of``, with the range of hours the store can replay."""
         return JsonBody(service.radar_json(parse_when(as_of, "as_of")))
 
-    @app.get("/api/assets/{asset}", tags=["api"], response_class=JsonBody)
+    @app.get("/api/assets/{asset}", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def asset(asset: str, as_of: AsOf = None) -> JsonBody:
         """One asset's full read: scores, regimes, evidence, playbook, contradictions, venues."""
         return JsonBody(service.asset(asset, parse_when(as_of, "as_of")))
 
-    @app.get("/api/assets/{asset}/history", tags=["api"], response_class=JsonBody)
+    @app.get("/api/assets/{asset}/history", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def asset_history(
         asset: str,
         start: Annotated[
@@ -160,7 +168,7 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
         """Hourly tags and scores, and funding (per settlement: 8h rate, APR) and OI (USD) per venue."""
         return JsonBody(service.history(asset, parse_when(start, "from"), parse_when(end, "to")))
 
-    @app.get("/api/assets/{asset}/heatmap", tags=["api"], response_class=JsonBody)
+    @app.get("/api/assets/{asset}/heatmap", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def asset_heatmap(
         asset: str,
         as_of: AsOf = None,
@@ -172,7 +180,7 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
         """The modelled liquidation map: clusters, nearest pockets, cumulative USD by distance; optional grid."""
         return JsonBody(service.heatmap_json(asset, parse_when(as_of, "as_of"), days, grid))
 
-    @app.get("/api/assets/{asset}/scenarios", tags=["api"], response_class=JsonBody)
+    @app.get("/api/assets/{asset}/scenarios", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def asset_scenarios(
         asset: str,
         as_of: AsOf = None,
@@ -189,17 +197,19 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
             raise BadRequest(f"move: {exc}; moves are fractions, e.g. -0.02 for -2 %") from None
         return JsonBody(service.scenarios(asset, when, moves) if moves else service.scenarios(asset, when))
 
-    @app.get("/api/assets/{asset}/memo", tags=["api"], response_class=JsonBody)
+    @app.get("/api/assets/{asset}/memo", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def asset_memo(asset: str, as_of: AsOf = None) -> JsonBody:
         """The trade memo: views{derivatives, structure, risk, execution} with their findings, and the text."""
         return JsonBody(service.memo(asset, parse_when(as_of, "as_of")))
 
-    @app.get("/api/screener", tags=["api"], response_class=JsonBody)
+    @app.get("/api/screener", tags=["api"], response_class=JsonBody, responses=ERRORS)
     def screener(as_of: AsOf = None) -> JsonBody:
         """Most crowded, most fragile and highest squeeze risk, vs the market and vs each asset's own past."""
         return JsonBody(service.screener(parse_when(as_of, "as_of")))
 
-    @app.get("/api/assets/{asset}/figures/{name}", tags=["dashboard"], response_class=JsonBody)
+    @app.get(
+        "/api/assets/{asset}/figures/{name}", tags=["dashboard"], response_class=JsonBody, responses=ERRORS
+    )
     def figure(asset: str, name: str, as_of: AsOf = None, days: Days = 90) -> JsonBody:
         """A dashboard chart as a Plotly figure: heatmap, funding, oi or timeline."""
         return JsonBody(charts.figure(service, asset, name, parse_when(as_of, "as_of"), days))
