@@ -21,7 +21,8 @@ const lr = {
   utcNow() { return new Date().toISOString().slice(11, 19) + " UTC"; },
   showAsOf(iso) { // the hour the API answered for: in the heading, the picker and body[data-asof]
     document.getElementById("asof").textContent = "as of " + lr.when(iso) + (lr.asOf ? " (replay)" : " (newest hour)");
-    document.getElementById("asof-input").value = iso.slice(0, 16);
+    const input = document.getElementById("asof-input");
+    if (document.activeElement !== input) input.value = iso.slice(0, 16); // never under a user's typing
     document.body.dataset.asof = iso;
   },
   ordinal(n) { // 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, ...
