@@ -276,10 +276,11 @@ def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: i
             font={"size": 10, "color": "#888"},
             name="coverage",
         )
-    fig.update_layout(
-        **LAYOUT,
+    fig.update_layout(  # the note on a line of its own: the title fits the half-width panel
+        **{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 70}},  # type: ignore[dict-item]
         title={
-            "text": f"{asset} open interest per venue (one-sided USD, stacked; dotted: a venue's data starts/ends)"
+            "text": f"{asset} open interest per venue (one-sided USD, stacked)"
+            "<br><sup>dotted: a venue's data starts/ends</sup>"
         },
     )
     return _encode(fig)
