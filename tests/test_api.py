@@ -15,9 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from levradar.analytics.scan import scan
+from levradar.analytics.scenario import MAX_MOVE
 from levradar.api.app import create_app
+from levradar.api.charts import OTHER_VENUE_COLOURS, TAG_COLOURS, VENUE_COLOURS, venue_colour
 from levradar.api.server import ServeError, required_token
 from levradar.api.service import RadarService
+from levradar.cli import OptionError, _move
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.store import Store
@@ -117,11 +120,23 @@ def test_screener(client: TestClient) -> None:
         ("/api/assets/BTC?as_of=yesterday", 400, "as_of: 'yesterday' is not an ISO 8601 time"),
         ("/api/assets/BTC/history?from=2026-03-01&to=2026-02-01", 400, "'from' must not be after 'to'"),
         ("/api/assets/BTC/history?from=2020-01-01&to=2026-02-01", 400, "at most 366 days"),
+        (
+            "/api/assets/BTC/history?from=2026-03-06T12:00Z",  # no 'to': the newest hour is 2026-03-05 23:00
+            400,
+            "from: 2026-03-06T12:00Z is after the store's newest hour 2026-03-05T23:00Z",
+        ),
         ("/api/assets/BTC/history?from=13/01/2025", 400, "from: '13/01/2025' is not an ISO 8601 time"),
         ("/api/assets/BTC/heatmap?days=0", 422, "days: Input should be greater than or equal to 1"),
         ("/api/assets/BTC/heatmap?days=many", 422, "days: Input should be a valid integer"),
         ("/api/assets/BTC/heatmap?as_of=2020-01-01", 404, "no hourly data for BTC"),
-        ("/api/assets/BTC/scenarios?move=0", 400, "non-zero fraction"),
+        ("/api/assets/BTC/scenarios?move=0", 400, "a move must be non-zero and within ±50 %"),
+        (
+            "/api/assets/BTC/scenarios?move=5",
+            400,
+            "move: a move must be non-zero and within ±50 % (got +500 %)",
+        ),
+        ("/api/radar?as_of=yesterday", 400, "as_of: 'yesterday' is not an ISO 8601 time"),
+        ("/api/radar?as_of=2020-01-01", 404, "not enough history before it; the store starts at 2025-05-01"),
         ("/api/assets/BTC/figures/pie", 404, "no figure 'pie'"),
     ],
 )
@@ -284,3 +299,116 @@ def test_an_hour_where_the_main_venues_are_missing_reads_stale(client: TestClien
     assert coverage["weight_present"] < 0.5
     weighting = body["funding"]["weighting"]
     assert set(weighting["weights"]) == {"hyperliquid"}
+
+
+def test_radar_as_of_is_honoured(client: TestClient, data_dir: Path) -> None:
+    """/api/radar?as_of= reads every asset at that hour (it was silently the newest hour), as the scan does."""
+    newest = client.get("/api/radar").json()
+    body = client.get("/api/radar", params={"as_of": "2025-10-11T02:00Z"}).json()
+    assert body["as_of"] == "2025-10-11T02:00:00Z" != newest["as_of"]
+    with Store(data_dir, read_only=True) as store:
+        expected = scan(store, datetime(2025, 10, 11, 2, tzinfo=UTC))
+    assert [(a["asset"], a["tag"], a["scores"]["lsi"]) for a in body["assets"]] == [
+        (e["asset"], e["tag"], e["scores"]["lsi"]) for e in expected
+    ]
+    assert body["range"] == newest["range"]
+    assert body["range"]["first"] == "2025-05-01T00:00:00Z" and body["range"]["newest"] == newest["as_of"]
+
+
+FUTURE = (datetime.now(UTC) + timedelta(days=400)).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/radar?as_of=", "as_of"),
+        ("/api/screener?as_of=", "as_of"),
+        ("/api/assets/BTC?as_of=", "as_of"),
+        ("/api/assets/BTC/heatmap?as_of=", "as_of"),
+        ("/api/assets/BTC/scenarios?as_of=", "as_of"),
+        ("/api/assets/BTC/memo?as_of=", "as_of"),
+        ("/api/assets/BTC/figures/oi?as_of=", "as_of"),
+        ("/api/assets/BTC/history?to=", "to"),
+        ("/api/assets/BTC/history?from=", "from"),
+    ],
+)
+def test_a_future_time_is_refused_with_one_true_line(client: TestClient, path: str, name: str) -> None:
+    response = client.get(path + FUTURE)
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"{name}: {FUTURE} is in the future (the server's clock reads ")
+    assert "\n" not in detail
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    move=st.one_of(st.floats(allow_nan=False, allow_infinity=False, min_value=-5, max_value=5), st.just(0.5))
+)
+def test_api_and_cli_share_one_move_rule(client: TestClient, move: float) -> None:
+    """The API's scenarios?move= accepts exactly the moves the CLI's --move accepts (one rule, ±50 %)."""
+    try:
+        _move(repr(move))
+        cli_ok = True
+    except OptionError:
+        cli_ok = False
+    assert cli_ok == (move != 0 and abs(move) <= MAX_MOVE)
+    response = client.get("/api/assets/XRP/scenarios", params={"move": repr(move)})
+    assert (response.status_code == 200) == cli_ok, response.text
+
+
+def test_venue_colours_are_distinct_and_deterministic() -> None:
+    main = [venue_colour(v) for v in ("binance", "bybit", "okx", "hyperliquid")]
+    assert len(set(main)) == 4 and main == list(VENUE_COLOURS.values())
+    assert not set(OTHER_VENUE_COLOURS) & set(main)  # another venue never takes a main venue's colour
+
+
+@given(venue=st.text(min_size=1, max_size=20))
+def test_any_other_venue_gets_the_same_colour_every_time(venue: str) -> None:
+    colour = venue_colour(venue)
+    assert colour == venue_colour(venue) and colour.startswith("#") and len(colour) == 7
+
+
+def test_timeline_spans_the_charts_window_and_names_its_colours(client: TestClient) -> None:
+    """The regime timeline covers the 90 days of the other charts, one trace (legend entry) per tag colour."""
+    when = "2025-10-11T02:00Z"
+    fig = client.get("/api/assets/BTC/figures/timeline", params={"as_of": when}).json()
+    tags = [t for t in fig["data"] if t["name"] in TAG_COLOURS]
+    assert [(t["name"], t["marker"]["color"]) for t in tags] == list(TAG_COLOURS.items())
+    (key,) = [a["text"] for a in fig["layout"]["annotations"] if a.get("name") == "tag colours"]
+    for (
+        tag,
+        colour,
+    ) in TAG_COLOURS.items():  # the key names every tag in its colour, present in the window or not
+        assert f"<span style='color:{colour}'>■</span> {tag}" in key
+    times = sorted(x for t in tags for x in t["x"])
+    first, last = (datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (times[0], times[-1]))
+    assert last == datetime(2025, 10, 11, 2, tzinfo=UTC) and last - first == timedelta(days=90)
+    funding = client.get("/api/assets/BTC/figures/funding", params={"as_of": when}).json()
+    colours = {t["name"]: t["line"]["color"] for t in funding["data"] if t.get("name")}
+    assert colours == {v: VENUE_COLOURS[v] for v in ("binance", "bybit", "hyperliquid", "okx")}
+
+
+def test_docs_and_redoc_load_nothing_from_a_cdn(client: TestClient) -> None:
+    for url, assets in (
+        ("/docs", ["/static-offline-docs/swagger-ui-bundle.js", "/static-offline-docs/swagger-ui.css"]),
+        ("/redoc", ["/static-offline-docs/redoc.standalone.js"]),
+    ):
+        page = client.get(url)
+        html = page.text
+        assert "cdn" not in html.lower() and "https://" not in html, url
+        # and the browser may load nothing from elsewhere (ReDoc's bundle would fetch a logo from its CDN)
+        assert page.headers["content-security-policy"] == "default-src 'self' 'unsafe-inline' data: blob:"
+        for asset in assets:
+            assert asset in html
+            served = client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 10_000, asset
+
+
+def test_openapi_lists_the_as_of_and_the_errors(client: TestClient) -> None:
+    """/docs shows each read's as_of parameter and its 400/404 answers, not only the 200."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/radar", "/api/assets/{asset}", "/api/assets/{asset}/scenarios", "/api/screener"):
+        get = paths[path]["get"]
+        assert "as_of" in [p["name"] for p in get["parameters"]], path
+        assert {"200", "400", "404"} <= set(get["responses"]), path
+        assert "future" in get["responses"]["400"]["description"]

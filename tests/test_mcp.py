@@ -158,7 +158,9 @@ def test_memo_is_not_journaled(session: Session) -> None:
 
 
 def test_bad_questions_are_tool_errors_in_one_line(session: Session) -> None:
-    assert "unknown asset BTCC; the store has: BTC, DOGE, ETH, SOL, XRP" in error(session, "unknown_asset")
+    assert "unknown asset BTCC (did you mean BTC?); the store has: BTC, DOGE, ETH, SOL, XRP" in error(
+        session, "unknown_asset"
+    )
     assert "as_of 2031-01-01 00:00 UTC is after the newest data in the store" in error(session, "future")
     assert "'yesterday' is not an ISO 8601 time" in error(session, "bad_time")
     assert "move 50.0 must be a non-zero fraction above -0.9 and below 10" in error(session, "bad_move")

@@ -20,11 +20,12 @@ from typer.testing import CliRunner
 
 import levradar as lr
 from levradar.analytics.scan import history
+from levradar.analytics.scenario import MAX_MOVE
 from levradar.cli import _move, app
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.journal import entries
-from levradar.radar import MOVE_RANGE, Radar, RadarError, asset_row, check_move
+from levradar.radar import Radar, RadarError, asset_row, check_move
 from levradar.store import Store, StoreError
 
 AS_OF = "2025-10-11T02:00Z"  # hours after the 2025-10-10 cascade
@@ -128,7 +129,10 @@ def test_venue_rows_carry_unified_symbols_beside_the_venue_symbols(radar: Radar)
 
 
 def test_bad_questions_are_one_clear_error(radar: Radar) -> None:
-    with pytest.raises(RadarError, match="unknown asset BTCC; the store has: BTC, DOGE, ETH, SOL, XRP"):
+    with pytest.raises(
+        RadarError,
+        match=r"unknown asset BTCC \(did you mean BTC\?\); the store has: BTC, DOGE, ETH, SOL, XRP",
+    ):
         radar.scan(assets=["BTCC"])
     with pytest.raises(
         RadarError, match=r"as_of 2031-01-01 00:00 UTC is after the newest data in the store \("
@@ -235,7 +239,7 @@ def test_any_hour_reads_point_in_time_and_the_frame_is_the_reads(radar: Radar, h
 
 @given(move=st.floats(min_value=-2.0, max_value=20.0, allow_nan=False))
 def test_the_api_and_the_cli_accept_the_same_moves(move: float) -> None:
-    inside = MOVE_RANGE[0] < move < MOVE_RANGE[1] and move != 0
+    inside = -MAX_MOVE <= move <= MAX_MOVE and move != 0
     cli_ok = api_ok = True
     try:
         _move(repr(move))

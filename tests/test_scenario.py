@@ -75,7 +75,7 @@ def test_cascade_reaches_the_next_pocket_when_impact_is_large() -> None:
 
 
 def test_bad_moves_are_refused(data_dir: Path) -> None:
-    for bad in ("abc", "0%", "-95%"):
+    for bad in ("abc", "0%", "-95%", "60%", "5"):  # 5 = +500 %: beyond the ±50 % of the API too
         result = runner.invoke(app, ["scenario", "BTC", "--move", bad, "--data-dir", str(data_dir)])
         assert result.exit_code == 2
         assert "--move" in result.stderr and len(result.stderr.strip().splitlines()) == 1

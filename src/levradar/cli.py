@@ -621,12 +621,12 @@ def _move(text: str) -> float:
         value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
     except ValueError:
         raise OptionError(f"--move: {text!r} is not a move like -2% or 1.5%") from None
-    from levradar.radar import MOVE_RANGE  # one range for the CLI, the Python API and the agents' tools
+    from levradar.analytics.scenario import check_move
 
-    low, high = MOVE_RANGE
-    if not low < value < high or value == 0:
-        raise OptionError(f"--move: {text!r} must be non-zero, above {low:.0%} and below +{high:.0%}")
-    return value
+    try:
+        return check_move(value)
+    except ValueError as exc:
+        raise OptionError(f"--move: {text!r}: {exc}") from None
 
 
 @app.command("scenario")

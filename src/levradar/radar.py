@@ -31,7 +31,6 @@ from levradar.store import Store, StoreError
 
 TimeLike = datetime | str
 NO_BARS = "the store holds no 1h, 4h, 8h or 1d candles: import or sync price data first"
-MOVE_RANGE = (-0.9, 10.0)  # a scenario move, as a signed fraction: above -90 %, below +1000 %, not zero
 
 
 class RadarError(ValueError):
@@ -87,11 +86,14 @@ def as_of_rule(
 
 
 def check_move(move: float) -> float:
-    """A scenario move as a signed fraction (-0.02 is −2 %), within ``MOVE_RANGE`` and not zero."""
-    low, high = MOVE_RANGE
-    if not low < move < high or move == 0:
-        raise RadarError(f"move {move!r} must be a non-zero fraction above {low:g} and below {high:g}")
-    return float(move)
+    """A scenario move as a signed fraction (-0.02 is −2 %): the one rule of the CLI, the HTTP API and the agents'
+    tools (``analytics.scenario.check_move``)."""
+    from levradar.analytics.scenario import check_move as rule
+
+    try:
+        return float(rule(move))
+    except ValueError as exc:
+        raise RadarError(str(exc)) from None
 
 
 def _json(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,15 @@ FloatArray = npt.NDArray[np.float64]
 MAX_STEPS = 50
 MIN_STEP = 1e-4
 MAX_PUSH = 0.5  # one step moves the price by at most half: the walk never crosses zero
+MAX_MOVE = 0.5  # a scenario move is within ±50 %: the liquidation map spans about -50 %..+90 % of the price
+
+
+def check_move(move: float) -> float:
+    """``move`` (a signed fraction) if it is a scenario the map can answer, else a ValueError saying why.
+    The one rule of the CLI's ``scenario --move`` and the API's ``scenarios?move=``."""
+    if move == 0 or not -MAX_MOVE <= move <= MAX_MOVE:  # NaN fails the comparison too
+        raise ValueError(f"a move must be non-zero and within ±{MAX_MOVE * 100:g} % (got {move * 100:+g} %)")
+    return move
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,9 @@ def scenario(
         "pockets_hit": _pockets(book, book.price, target, down),
         "forced_usd": forced,
         "cascade": None if impact is None else _cascade(book, move, target, forced, impact),
-        "cascade_stress": None if stress_impact is None else _cascade(book, move, target, forced, stress_impact),
+        "cascade_stress": None
+        if stress_impact is None
+        else _cascade(book, move, target, forced, stress_impact),
     }
 
 

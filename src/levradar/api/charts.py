@@ -9,6 +9,7 @@ cells (sums over buckets, the maximum over hours) so a 90-day map draws in well 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -40,7 +41,18 @@ HEAT_COLOURS = [  # dark → hot, like the liquidation maps traders know
 # white edge so a marker reads on the dark and on the hot cells alike
 PRINT_COLOURS = {"long": "#ff2bd1", "short": "#3fa9ff"}
 PRINT_MAX_PX = 26  # marker diameter of the largest print (or sum) drawn
-VENUE_COLOURS = {"binance": "#f0b90b", "bybit": "#f7a600", "okx": "#8c8c8c", "hyperliquid": "#50d2c1"}
+# one colour per venue in every chart and table (Okabe-Ito, colour-blind safe, distinct on the dark background);
+# a venue not named here gets one of OTHER_VENUE_COLOURS picked by a hash of its name: the same on every page
+VENUE_COLOURS = {"binance": "#f0b90b", "bybit": "#d55e00", "okx": "#56b4e9", "hyperliquid": "#009e73"}
+OTHER_VENUE_COLOURS = ("#cc79a7", "#0072b2", "#e5e5e5", "#a6761d", "#b39ddb", "#9ccc65", "#ff8a80", "#80deea")
+# the regime timeline: one colour per tag, those of the dashboard's tag chips (app.css .tag.A..D)
+TAG_COLOURS = {
+    NEUTRAL_TAG: "#8a91a6",
+    SETUP_TAGS["A"]: "#ff5c6c",
+    SETUP_TAGS["B"]: "#ff9f43",
+    SETUP_TAGS["C"]: "#4ea1ff",
+    SETUP_TAGS["D"]: "#2fbf71",
+}
 LAYOUT = {
     "template": "plotly_dark",
     "margin": {"l": 60, "r": 60, "t": 40, "b": 40},
@@ -57,6 +69,13 @@ def plotly_js() -> bytes:
     ``plotly.js-cartesian-dist-min``) of the very version the plotly Python package ships (its full bundle is 4.7 MB,
     and parsing it was most of a cold asset page's second). A test keeps the two versions equal."""
     return (resources.files("levradar.web") / "vendor" / "plotly-cartesian.min.js").read_bytes()
+
+
+def venue_colour(venue: str) -> str:
+    """The venue's colour on every chart and table of the dashboard (deterministic for any venue name)."""
+    return (
+        VENUE_COLOURS.get(venue) or OTHER_VENUE_COLOURS[zlib.crc32(venue.encode()) % len(OTHER_VENUE_COLOURS)]
+    )
 
 
 def _encode(fig: go.Figure) -> bytes:
@@ -177,7 +196,7 @@ def print_traces(prints: Prints) -> list[go.Scatter]:
 
 
 def funding_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
-    end = service.newest() if as_of is None else as_of
+    end = service.resolve_as_of(as_of)
     data = service.venue_series(asset, end - timedelta(days=min(days, 90)), end)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     lows, highs = [0.0], [0.0]
@@ -191,7 +210,7 @@ def funding_figure(service: RadarService, asset: str, as_of: datetime | None, da
                 y=rate_8h,
                 customdata=[[r["apr"] * 100, r["interval_hours"]] for r in rows],
                 mode="lines",
-                line={"shape": "hv", "color": VENUE_COLOURS.get(venue)},
+                line={"shape": "hv", "color": venue_colour(venue)},
                 name=venue,
                 hovertemplate="%{y:.4f} % per 8h<br>%{customdata[0]:.1f} % APR<br>settles every "
                 "%{customdata[1]}h<extra>" + venue + "</extra>",
@@ -227,7 +246,7 @@ def coverage_changes(
 
 
 def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
-    end = service.newest() if as_of is None else as_of
+    end = service.resolve_as_of(as_of)
     start = end - timedelta(days=min(days, 90))
     data = service.venue_series(asset, start, end)
     fig = go.Figure()
@@ -238,7 +257,7 @@ def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: i
                 y=[r["oi_usd"] for r in rows],
                 mode="lines",
                 stackgroup="oi",
-                line={"color": VENUE_COLOURS.get(venue)},
+                line={"color": venue_colour(venue)},
                 name=venue,
                 hovertemplate="%{y:$,.3s}<extra>" + venue + "</extra>",
             )
@@ -257,41 +276,42 @@ def oi_figure(service: RadarService, asset: str, as_of: datetime | None, days: i
             font={"size": 10, "color": "#888"},
             name="coverage",
         )
-    fig.update_layout(
-        **LAYOUT,
+    fig.update_layout(  # the note on a line of its own: the title fits the half-width panel
+        **{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 70}},  # type: ignore[dict-item]
         title={
-            "text": f"{asset} open interest per venue (one-sided USD, stacked; dotted: a venue's data starts/ends)"
+            "text": f"{asset} open interest per venue (one-sided USD, stacked)"
+            "<br><sup>dotted: a venue's data starts/ends</sup>"
         },
     )
     return _encode(fig)
 
 
 def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, days: int) -> bytes:
-    """How the tag changed hour by hour, with the Leverage Stress Index and the nearest liquidation pocket under
-    it (the model's, at each hour: analytics/proximity.py)."""
-    end = service.newest() if as_of is None else as_of
-    hours = service.history(asset, end - timedelta(days=min(days, 30)), end)["hours"]
+    """How the tag changed hour by hour (one colour per tag, named in the legend), with the Leverage Stress Index
+    and the nearest liquidation pocket under it (the model's, at each hour: analytics/proximity.py), over the
+    window of the other charts."""
+    end = service.resolve_as_of(as_of)
+    hours = service.history(asset, end - timedelta(days=min(days, 90)), end)["hours"]
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, row_heights=[0.45, 0.3, 0.25], vertical_spacing=0.05
     )
+    for tag, colour in TAG_COLOURS.items():
+        mine = [h for h in hours if h["tag"] == tag]
+        fig.add_trace(
+            go.Scatter(
+                x=[h["t"] for h in mine],
+                y=[tag] * len(mine),
+                mode="markers",
+                marker={"symbol": "square", "size": 6, "color": colour},
+                name=tag,
+                showlegend=False,  # the colour key above names every tag, also those absent from the window
+                customdata=[h["lsi"] for h in mine],
+                hovertemplate="%{x} UTC<br>%{y}<br>LSI %{customdata:.0f}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
     times = [h["t"] for h in hours]
-    fig.add_trace(
-        go.Scatter(
-            x=times,
-            y=[h["tag"] for h in hours],
-            mode="markers",
-            marker={
-                "symbol": "square",
-                "size": 7,
-                "color": [h["lsi"] for h in hours],
-                "colorscale": "Inferno",
-            },
-            name="tag",
-            hovertemplate="%{x}<br>%{y}<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
     fig.add_trace(
         go.Scatter(x=times, y=[h["lsi"] for h in hours], mode="lines", name="LSI", line={"color": "#f2e34c"}),
         row=2,
@@ -309,12 +329,35 @@ def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, d
         row=3,
         col=1,
     )
+    layout = {**LAYOUT, "legend": {**LAYOUT["legend"], "y": -0.08, "yanchor": "top"}}  # type: ignore[dict-item]
     fig.update_layout(
-        **LAYOUT,
-        title={"text": f"{asset} regime timeline (tag per hour), LSI and nearest liquidation pocket"},
+        **layout,
+        height=520,  # five tag rows, LSI and the pocket distance each readable
+        title={
+            "text": f"{asset} regime timeline (colour: the tag of each hour), LSI and nearest liquidation pocket"
+        },
     )
-    tags = [NEUTRAL_TAG, *SETUP_TAGS.values()]
-    fig.update_yaxes(categoryorder="array", categoryarray=tags, row=1, col=1)
+    key = " ".join(f"<span style='color:{c}'>■</span> {t}" for t, c in TAG_COLOURS.items())
+    fig.add_annotation(
+        text="tag colours: " + key,
+        x=0,
+        y=1.0,
+        xref="paper",
+        yref="paper",
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11},
+        name="tag colours",
+    )
+    # every tag has its row, whether or not the window holds an hour of it
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(TAG_COLOURS),
+        range=[-0.5, len(TAG_COLOURS) - 0.5],
+        row=1,
+        col=1,
+    )
     fig.update_yaxes(title_text="LSI", range=[0, 100], row=2, col=1)
     fig.update_yaxes(title_text="pocket, daily vols", rangemode="tozero", row=3, col=1)
     return _encode(fig)

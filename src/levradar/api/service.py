@@ -13,12 +13,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from levradar.analytics.config import SignalConfig, load_config
-from levradar.analytics.coverage import AsOfChoice, choose_as_of
+from levradar.analytics.coverage import CLOCK_TOLERANCE, AsOfChoice, choose_as_of
 from levradar.analytics.heatmap import (
     AssetHeatmap,
     HeatmapConfig,
@@ -57,6 +57,17 @@ class BadRequest(ValueError):
     """A parameter that is well-formed but not acceptable, e.g. a range backwards in time (HTTP 400)."""
 
 
+def not_future(when: datetime, name: str) -> datetime:
+    """``when`` unless it lies in the future (past the server's clock by more than the tolerance the importer allows
+    a row's stamp), which no store can answer: BadRequest."""
+    now = datetime.now(UTC)
+    if when > now + CLOCK_TOLERANCE:
+        raise BadRequest(
+            f"{name}: {when:%Y-%m-%dT%H:%MZ} is in the future (the server's clock reads {now:%Y-%m-%dT%H:%MZ})"
+        )
+    return when
+
+
 @dataclass(frozen=True)
 class RadarSnapshot:
     version: int
@@ -93,6 +104,7 @@ class RadarService:
         # per data version: the default as-of (a query over every market's bars) and the store's asset names
         self._choice: tuple[int, AsOfChoice] | None = None
         self._names: tuple[int, dict[str, str]] | None = None
+        self._span: tuple[int, datetime | None, list[str]] | None = None
 
     def close(self) -> None:
         with self.lock:
@@ -125,6 +137,33 @@ class RadarService:
         assert when is not None
         return when
 
+    def _catalogue(self) -> tuple[int, datetime | None, list[str]]:
+        """The store's oldest bar time and its venues, once per data version."""
+        with self.lock:
+            if self._span is None or self._span[0] != self.version:
+                ((first, venues),) = self.store.con.execute(
+                    "SELECT min(ts), coalesce(list(DISTINCT venue ORDER BY venue), []) FROM candles"
+                ).fetchall()
+                self._span = (
+                    self.version,
+                    None if first is None else first.replace(tzinfo=UTC),
+                    list(venues),
+                )
+            return self._span
+
+    def first(self) -> datetime | None:
+        """The store's oldest bar (None for an empty store)."""
+        return self._catalogue()[1]
+
+    def venues(self) -> list[str]:
+        """Every venue with candles in the store, sorted."""
+        return self._catalogue()[2]
+
+    def data_range(self) -> dict[str, datetime | None]:
+        """What an as-of can replay: from the oldest bar to the newest (``latest``); ``newest`` is the default."""
+        choice = self.as_of_choice()
+        return {"first": self.first(), "newest": choice.as_of, "latest": choice.latest}
+
     def radar(self, *, fresh: bool = False) -> RadarSnapshot:
         """Every asset as of the newest hour. Computed once per data version; while new data is being read in,
         the previous snapshot is served and a background thread computes the next one (``fresh`` waits)."""
@@ -143,7 +182,9 @@ class RadarService:
             as_of = choice.as_of
             assert as_of is not None
             reads = scan(self.store, as_of, config=self.signal_config, books=self.books)
-            body = to_json_bytes({"as_of": as_of, "as_of_rule": choice.to_json(), "assets": reads})
+            body = to_json_bytes(
+                {"as_of": as_of, "as_of_rule": choice.to_json(), "range": self.data_range(), "assets": reads}
+            )
             self._radar = RadarSnapshot(version, as_of, reads, body)
         if self.warm_heatmaps:
             self._in_background("levradar-heatmap-warm", lambda: self._warm([r["asset"] for r in reads]))
@@ -198,6 +239,25 @@ class RadarService:
 
         threading.Thread(target=work, name=name, daemon=True).start()
 
+    def radar_json(self, as_of: datetime | None) -> bytes:
+        """``/api/radar``: the cached snapshot of the newest hour, or every asset's read as of ``as_of``."""
+        if as_of is None:
+            return self.radar().body
+        when = self.resolve_as_of(as_of)
+
+        def compute() -> bytes:
+            with self.lock:
+                reads = scan(self.store, when, config=self.signal_config)
+            if not reads:
+                first = self.first()
+                since = f"; the store starts at {first:%Y-%m-%d %H:%M} UTC" if first else ""
+                raise NotFound(
+                    f"no radar read as of {when:%Y-%m-%d %H:%M} UTC: not enough history before it{since}"
+                )
+            return to_json_bytes({"as_of": when, "range": self.data_range(), "assets": reads})
+
+        return self.cached(("radar", when), compute)
+
     def assets(self) -> list[str]:
         return sorted(r["asset"] for r in self.radar().reads)
 
@@ -213,8 +273,11 @@ class RadarService:
             raise NotFound(f"unknown asset {asset!r}; the store has: {listed}")
         return name
 
-    def _when(self, as_of: datetime | None) -> datetime:
-        """``as_of``, or the default; a time past the newest bar of any venue is read at that bar."""
+    def resolve_as_of(self, as_of: datetime | None, name: str = "as_of") -> datetime:
+        """``as_of``, or the default; a time past the newest bar of any venue is read at that bar, a time in the
+        future (past the server's clock) is a BadRequest."""
+        if as_of is not None:
+            not_future(as_of, name)
         choice = self.as_of_choice()
         assert choice.as_of is not None and choice.latest is not None
         return choice.as_of if as_of is None else min(as_of, choice.latest)
@@ -225,15 +288,21 @@ class RadarService:
             read = next((r for r in self.radar(fresh=True).reads if r["asset"] == name), None)
         else:
             with self.lock:
-                reads = scan(self.store, self._when(as_of), [name], config=self.signal_config)
+                reads = scan(self.store, self.resolve_as_of(as_of), [name], config=self.signal_config)
             read = reads[0] if reads else None
         if read is None:
             raise NotFound(f"no radar read for {name} as of {as_of or 'now'}: not enough history")
         return read
 
     def _range(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-        end_t = self._when(end)
+        if start is not None:
+            not_future(start, "from")
+        end_t = self.resolve_as_of(end, "to")
         start_t = start or end_t - timedelta(days=30)
+        if start_t > end_t and end is None:
+            raise BadRequest(
+                f"from: {start_t:%Y-%m-%dT%H:%MZ} is after the store's newest hour {end_t:%Y-%m-%dT%H:%MZ}"
+            )
         if start_t > end_t:
             raise BadRequest("'from' must not be after 'to'")
         if end_t - start_t > timedelta(days=MAX_HISTORY_DAYS):
@@ -270,7 +339,7 @@ class RadarService:
 
     def heatmap(self, asset: str, as_of: datetime | None, days: int) -> tuple[AssetHeatmap, datetime]:
         name = self.check_asset(asset)
-        when = self._when(as_of)
+        when = self.resolve_as_of(as_of)
         key = (name, when, days)
         with self.lock:
             cached = self._heatmaps.get(key)
@@ -347,7 +416,7 @@ class RadarService:
     def memo(self, asset: str, as_of: datetime | None) -> bytes:
         """The trade memo (views, text) as JSON, cached per data version (not journaled: reads only)."""
         name = self.check_asset(asset)
-        when = self._when(as_of)
+        when = self.resolve_as_of(as_of)
 
         def compute() -> bytes:
             with self.lock:
@@ -359,7 +428,7 @@ class RadarService:
         return self.cached(("memo", name, when), compute)
 
     def screener(self, as_of: datetime | None) -> dict[str, Any]:
-        when = self._when(as_of)
+        when = self.resolve_as_of(as_of)
         with self.lock:
             result = screen(self.store, when, config=self.signal_config)
         return {"as_of": when, **result}

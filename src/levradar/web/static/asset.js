@@ -17,7 +17,7 @@ function card(label, value, cls) {
 async function drawFigure(name) {
   const el = document.getElementById("chart-" + name);
   try {
-    const fig = await lr.json(`${base}/figures/${name}`, (window.lrPrefetch || {})[name]);
+    const fig = await lr.json(lr.at(`${base}/figures/${name}`), (window.lrPrefetch || {})[name]);
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
   } catch (err) {
     el.textContent = `${name}: ${err.message}`;
@@ -26,19 +26,19 @@ async function drawFigure(name) {
 }
 
 function renderRead(r) {
-  document.getElementById("asof").textContent = "as of " + lr.when(r.as_of);
+  lr.showAsOf(r.as_of);
   const tag = document.getElementById("tag");
   tag.textContent = r.tag;
   tag.className = "tag " + (r.setup || "");
   const s = r.scores;
-  card("Price", r.price === null ? "–" : r.price.toLocaleString());
+  card("Price", lr.price(r.price));
   card("LSI", lr.num(s.lsi), lr.level(s.lsi));
-  card("Crowding", lr.num(s.crowding), lr.level(s.crowding));
+  card("Crowding (+ = longs)", lr.signed(s.crowding, 0), lr.level(s.crowding));
   card("Fragility", lr.num(s.fragility), lr.level(s.fragility));
   card("Squeeze long / short", `${lr.num(s.squeeze_long)} / ${lr.num(s.squeeze_short)}`);
-  card("Funding", `${r.funding.regime || "–"} · ${lr.num((r.funding.apr ?? NaN) * 100, 1)} % APR`);
+  card("Funding", `${r.funding.regime || "–"} · ${r.funding.rate_8h === null ? "–" : lr.signed(100 * r.funding.rate_8h, 4)} % / 8h · ${lr.pct(r.funding.apr)} APR`);
   card("Funding spread across venues", r.funding.dispersion_8h === null ? "–" : (100 * r.funding.dispersion_8h).toFixed(4) + " % / 8h");
-  card("OI (one-sided)", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)}`);
+  card("OI (one-sided USD)", `${r.oi.regime || "–"} · ${lr.usd(r.oi.usd)} · ${lr.pct(r.oi.roc_24h)} 24h (coin)`);
   card("Pocket below", lr.pocket(r.liquidation.nearest_below));
   card("Pocket above", lr.pocket(r.liquidation.nearest_above));
   renderVenues(r);
@@ -61,6 +61,9 @@ function renderRead(r) {
 function renderVenues(r) {
   // the venues behind the reading: funding per venue with its weight, OI share, and what is missing
   const cov = r.coverage || {};
+  document.getElementById("marks").replaceChildren(lr.coverageMarks(cov));
+  const badge = lr.badge(cov);
+  if (badge) document.getElementById("badge").replaceChildren(badge);
   const note = document.getElementById("coverage");
   note.textContent = lr.coverageText(cov) + (r.funding.weighting ? ` · funding weighted ${r.funding.weighting.rule}` : "");
   note.className = "coverage-note " + (cov.status || "");
@@ -68,9 +71,10 @@ function renderVenues(r) {
   table.innerHTML = "<thead><tr><th>Venue</th><th>Price</th><th>Funding / 8h</th><th>Weight</th><th>Spread z</th><th>OI (USD, one-sided)</th><th>OI share</th></tr></thead><tbody></tbody>";
   for (const v of r.venues) {
     const tr = document.createElement("tr");
-    lr.cell(tr, v.venue + (v.funding.outlier ? " (outlier, capped)" : ""), v.funding.outlier ? "lvl3" : "");
-    lr.cell(tr, v.price === null ? "–" : v.price.toLocaleString(), "num");
-    lr.cell(tr, v.funding.rate_8h === null ? "–" : (100 * v.funding.rate_8h).toFixed(4) + " %", "num");
+    const name = lr.cell(tr, v.venue + (v.funding.outlier ? " (outlier, capped)" : ""), v.funding.outlier ? "lvl3" : "");
+    name.style.borderLeft = "4px solid " + lr.venueColour(v.venue);
+    lr.cell(tr, lr.price(v.price), "num");
+    lr.cell(tr, v.funding.rate_8h === null ? "–" : lr.signed(100 * v.funding.rate_8h, 4) + " %", "num");
     lr.cell(tr, v.funding.weight === null ? "–" : Math.round(100 * v.funding.weight) + " %", "num");
     lr.cell(tr, lr.num(v.funding.spread_z, 1), "num");
     lr.cell(tr, lr.usd(v.oi.usd), "num");
@@ -80,7 +84,7 @@ function renderVenues(r) {
   for (const m of cov.missing || []) {
     const tr = document.createElement("tr");
     tr.className = "missing";
-    lr.cell(tr, m.venue + " (missing)", "muted");
+    lr.cell(tr, m.venue + " (missing)", "muted").style.borderLeft = "4px dotted " + lr.venueColour(m.venue);
     lr.cell(tr, "last bar " + lr.when(m.last_bar), "muted");
     table.tBodies[0].appendChild(tr);
   }
@@ -100,19 +104,19 @@ function renderScenarios(data) {
   table.innerHTML = "<thead><tr><th>Move</th><th>Target</th><th>Forced</th><th>Cascade to</th><th>Amplification</th></tr></thead><tbody></tbody>";
   for (const s of data.scenarios) {
     const tr = document.createElement("tr");
-    lr.cell(tr, (s.move_pct > 0 ? "+" : "") + s.move_pct.toFixed(1) + " %");
+    lr.cell(tr, lr.signed(s.move_pct, 1) + " %");
     lr.cell(tr, s.target_price.toLocaleString(undefined, { maximumSignificantDigits: 6 }), "num");
     lr.cell(tr, lr.usd(s.forced_usd), "num");
-    lr.cell(tr, s.cascade ? s.cascade.final_move_pct.toFixed(2) + " %" : "–", "num");
+    lr.cell(tr, s.cascade ? lr.signed(s.cascade.final_move_pct, 2) + " %" : "–", "num");
     lr.cell(tr, s.cascade && s.cascade.amplification ? s.cascade.amplification.toFixed(2) + "×" : "–", "num");
     table.tBodies[0].appendChild(tr);
   }
 }
 
 async function load() {
-  const read = lr.json(base).then(renderRead);
-  const scen = lr.json(base + "/scenarios").then(renderScenarios);
-  const memo = lr.json(base + "/memo").then(renderMemo);
+  const read = lr.json(lr.at(base)).then(renderRead);
+  const scen = lr.json(lr.at(base + "/scenarios")).then(renderScenarios);
+  const memo = lr.json(lr.at(base + "/memo")).then(renderMemo);
   // performance.now() counts from the start of navigation: these are the times a user waits
   // the heatmap first, the smaller charts once it is drawn (they would compete for the same connection and CPU)
   const charts = drawFigure("heatmap").then(() => {
@@ -123,6 +127,7 @@ async function load() {
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) lr.status(failed[0].reason.message, true);
   window.levradarDrawnMs = performance.now();
+  if (!failed.length) lr.status(lr.asOf ? "replaying a past hour" : "loaded " + lr.utcNow());
   document.body.dataset.loaded = "asset";
 }
 load();
