@@ -163,7 +163,7 @@ def test_bad_questions_are_tool_errors_in_one_line(session: Session) -> None:
     )
     assert "as_of 2031-01-01 00:00 UTC is after the newest data in the store" in error(session, "future")
     assert "'yesterday' is not an ISO 8601 time" in error(session, "bad_time")
-    assert "move 50.0 must be a non-zero fraction above -0.9 and below 10" in error(session, "bad_move")
+    assert "a move must be non-zero and within ±50 % (got +5000 %)" in error(session, "bad_move")
     assert "history spans at most 31 days per call" in error(session, "long_history")
     assert "no hourly data for BTC on kraken" in error(session, "absent_venue")
     assert all("\n" not in error(session, k) for k in ("unknown_asset", "future", "bad_time", "bad_move"))

@@ -4,6 +4,7 @@ positions (tests/fixtures/hyperliquid-positions) in the market they sat in (test
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -214,6 +215,7 @@ def test_cli_validate_positions(feb: Store, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "COLUMNS": "200"},  # tables unwrapped, whatever the terminal running the tests
     ).stdout
     assert "model dense" in text and "naive band" in text and "median × leverage" in text
     data = json.loads(
@@ -320,6 +322,7 @@ def test_cli_heatmap_measured_text_and_png(feb: Store, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "COLUMNS": "200"},
     ).stdout
     assert (
         "measured on hyperliquid" in out
