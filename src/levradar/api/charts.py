@@ -141,7 +141,9 @@ def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, da
     for trace in print_traces(prints):
         fig.add_trace(trace)
     for entry in measured:
-        fig.add_trace(measured_trace(entry, m.edges, keep, rows, price_rows), row=1, col=2)
+        fig.add_trace(
+            measured_trace(entry, m.edges, keep, rows, price_rows, cfg.display_range_pct), row=1, col=2
+        )
     pooled_note = f", {hours}h columns" if hours > 1 else ""
     title = f"{asset} modelled liquidation heatmap ({', '.join(ah.venues)}){pooled_note}, to {when:%Y-%m-%d %H:%M} UTC"
     notes = [measured_note(e) for e in measured] or ["no measured positions within 6 h of this hour"]
@@ -165,6 +167,8 @@ def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, da
         },
     )
     fig.update_layout(yaxis={"title": {"text": "price"}})
+    if measured:
+        fig.update_xaxes(showgrid=False, row=1, col=2)
     return _encode(fig)
 
 
@@ -188,14 +192,17 @@ def measured_trace(
     keep: npt.NDArray[np.intp],
     rows: int,
     price_rows: npt.NDArray[np.float64],
+    range_pct: float,
 ) -> go.Heatmap:
     """One venue's measured positions as a one-column heatmap on the map's pooled price rows (long + short USD, as
-    the map's cells)."""
+    the map's cells); blank beyond ``range_pct`` of the venue's mark, where the measured map does not look."""
     long_rows, short_rows, _, _ = on_rows(entry, edges, keep, rows)
+    usd = long_rows + short_rows
+    usd[np.abs(price_rows / float(entry["price"]) - 1.0) * 100.0 > range_pct] = np.nan
     return go.Heatmap(
         x=[f"measured<br>{entry['venue']}"],
         y=price_rows,
-        z=(long_rows + short_rows)[:, None].astype(np.float32),
+        z=usd[:, None].astype(np.float32),
         customdata=np.stack([long_rows, short_rows], axis=1)[:, None, :],
         coloraxis="coloraxis",
         hovertemplate="price %{y:,.4g}<br>%{z:,.0f} USD<br>longs %{customdata[0]:,.0f} · shorts "
