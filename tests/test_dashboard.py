@@ -507,3 +507,22 @@ def test_asset_page_says_when_no_positions_were_measured(feb_server: str, page: 
     title = page.locator("#chart-heatmap .gtitle").text_content() or ""
     assert "no measured positions within 6 h of this hour" in title
     assert page.get_by_text("no measured positions within 6 h of this hour").is_visible()
+
+
+def test_radar_marks_the_rows_with_measured_positions(feb_server: str, page: Page) -> None:
+    for as_of, measured in (("2026-02-13T13:00Z", True), ("2026-02-16T02:00Z", False)):
+        page.goto(feb_server + "/?as_of=" + as_of)
+        page.wait_for_selector("body[data-loaded=radar]")
+        expected = {
+            a["asset"]
+            for a in api(feb_server, "/api/radar?as_of=" + as_of)["assets"]
+            if a["liquidation"]["measured"]
+        }
+        marked = page.locator("#radar tbody tr:has(.measured-mark)").evaluate_all(
+            "trs => trs.map(tr => tr.dataset.asset)"
+        )
+        assert set(marked) == expected and ("BTC" in expected) == measured, as_of
+    page.goto(feb_server + "/?as_of=2026-02-13T13:00Z")
+    page.wait_for_selector("body[data-loaded=radar]")
+    title = page.locator("tr[data-asset=BTC] .measured-mark").get_attribute("title")
+    assert title == "measured on hyperliquid, 2026-02-13 12:45 UTC — 30 % of longs' / 29 % of shorts' OI"
