@@ -6,14 +6,18 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from levradar.analytics.heatmap import asset_heatmap, load_heatmap_config
+from levradar.analytics.measured import beside_model, on_rows
 from levradar.analytics.scan import scan
 from levradar.analytics.scenario import MAX_MOVE
 from levradar.api.app import create_app
@@ -23,6 +27,7 @@ from levradar.api.service import RadarService
 from levradar.cli import OptionError, _move
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
+from levradar.jsonio import to_json_bytes
 from levradar.store import Store
 
 ASSETS = {"BTC", "ETH", "SOL", "XRP", "DOGE"}
@@ -412,3 +417,109 @@ def test_openapi_lists_the_as_of_and_the_errors(client: TestClient) -> None:
         assert "as_of" in [p["name"] for p in get["parameters"]], path
         assert {"200", "400", "404"} <= set(get["responses"]), path
         assert "future" in get["responses"]["400"]["description"]
+
+
+# -- measured positions beside the model (Hyperliquid's real BTC positions, tests/fixtures/hyperliquid-positions) --
+
+MEASURED_AT = "2026-02-13T13:00Z"  # 15 min after a snapshot (2026-02-13 12:45:22)
+
+
+@pytest.fixture(scope="module")
+def feb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.test_measured import fill
+
+    path = tmp_path_factory.mktemp("feb-api")
+    with Store(path) as store:
+        fill(store)
+    return path
+
+
+@pytest.fixture(scope="module")
+def feb_client(feb_dir: Path) -> Iterator[TestClient]:
+    svc = RadarService(feb_dir, warm_heatmaps=False)
+    yield TestClient(create_app(svc), raise_server_exceptions=False)
+    svc.close()
+
+
+def measured_of(client: TestClient, as_of: str, grid: bool) -> dict[str, Any]:
+    response = client.get("/api/assets/btc/heatmap", params={"as_of": as_of, "days": 30, "grid": grid})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_heatmap_carries_the_measured_map_on_the_models_buckets(
+    feb_client: TestClient, feb_dir: Path
+) -> None:
+    body = measured_of(feb_client, MEASURED_AT, grid=False)
+    (entry,) = body["measured"]
+    assert entry["venue"] == "hyperliquid" and entry["snapshot"] == "2026-02-13T12:45:22+00:00"
+    assert entry["snapshot"] <= body["as_of"]
+    assert (
+        0.29 < entry["coverage_long"] < 0.31 and 0.28 < entry["coverage_short"] < 0.30
+    )  # as the page prints
+    assert {"nearest_below", "nearest_above", "cumulative", "oi_usd", "positions"} <= set(entry)
+    # one place: what beside_model says on the very map the API served
+    when = datetime(2026, 2, 13, 13, tzinfo=UTC)
+    with Store(feb_dir, read_only=True) as store:
+        model = asset_heatmap(store, "BTC", when, days=30, venue=None, cfg=load_heatmap_config())
+        expected = beside_model(store, "BTC", when, model.map, load_heatmap_config())
+    assert entry == json.loads(to_json_bytes(expected[0]))
+    centres = set(np.sqrt(model.map.edges[:-1] * model.map.edges[1:]).tolist())
+    assert entry["buckets"] and all(b["price"] in centres for b in entry["buckets"])
+
+
+def test_measured_buckets_are_merged_like_the_grid_without_losing_a_dollar(feb_client: TestClient) -> None:
+    fine = measured_of(feb_client, MEASURED_AT, grid=False)["measured"][0]
+    body = measured_of(feb_client, MEASURED_AT, grid=True)
+    grid, (merged,) = body["grid"], body["measured"]
+    assert grid["bucket_merge"] > 1  # the API summed adjacent buckets of this 30-day map
+    prices = np.log(np.array(grid["prices"]))
+    assert all(b["price"] in grid["prices"] for b in merged["buckets"])  # the grid's own rows
+    expected: dict[float, list[float]] = {}
+    for b in fine["buckets"]:  # each model bucket lies in the grid row whose centre is nearest (log scale)
+        row = grid["prices"][int(np.argmin(np.abs(prices - np.log(b["price"]))))]
+        sums = expected.setdefault(row, [0.0, 0.0])
+        sums[0] += b["long_usd"]
+        sums[1] += b["short_usd"]
+    got = {b["price"]: [b["long_usd"], b["short_usd"]] for b in merged["buckets"]}
+    assert got.keys() == expected.keys()
+    for row, usd in expected.items():
+        assert got[row] == pytest.approx(usd, rel=1e-12)
+    for side in ("long", "short"):
+        total = sum(b[f"{side}_usd"] for b in merged["buckets"]) + merged[f"beyond_grid_{side}_usd"]
+        assert total == pytest.approx(sum(b[f"{side}_usd"] for b in fine["buckets"]), rel=1e-12)
+
+
+def test_measured_is_point_in_time(feb_client: TestClient) -> None:
+    # before the first snapshot (2026-02-04 09:34) and in a 10 h gap (2026-02-15 19:07 → 2026-02-16 05:25)
+    for as_of in ("2026-02-04T09:00Z", "2026-02-16T02:00Z"):
+        assert measured_of(feb_client, as_of, grid=True)["measured"] == [], as_of
+    # 15 min before the 12:45 snapshot: the one before it, never the later one
+    (earlier,) = measured_of(feb_client, "2026-02-13T12:30Z", grid=False)["measured"]
+    assert earlier["snapshot"] < "2026-02-13T12:30"
+    assert datetime.fromisoformat(earlier["snapshot"]) > datetime(2026, 2, 13, 6, 30, tzinfo=UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 59), st.floats(0, 1e9), st.floats(0, 1e9)), min_size=0, max_size=40),
+    st.integers(0, 30),
+    st.integers(1, 30),
+    st.integers(1, 7),
+)
+def test_measured_rows_conserve_usd(
+    cells: list[tuple[int, float, float]], first: int, count: int, merge: int
+) -> None:
+    """Any buckets on any grid window and merge: USD on the rows plus USD beyond them is every measured dollar."""
+    edges = 100.0 * 1.01 ** np.arange(61)
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    entry = {"buckets": [{"price": centres[i], "long_usd": lu, "short_usd": su} for i, lu, su in cells]}
+    keep = np.arange(first, first + count)
+    long_rows, short_rows, long_out, short_out = on_rows(entry, edges, keep, merge)
+    assert long_rows.size == short_rows.size == -(-count // merge)
+    assert long_rows.sum() + long_out == pytest.approx(sum(c[1] for c in cells), rel=1e-9, abs=1e-6)
+    assert short_rows.sum() + short_out == pytest.approx(sum(c[2] for c in cells), rel=1e-9, abs=1e-6)
+    for i, lu, _ in cells:  # and each lands on its own row
+        if first <= i < first + count and lu > 0:
+            assert long_rows[(i - first) // merge] >= lu * (1 - 1e-9)

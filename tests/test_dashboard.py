@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 from levradar.api.charts import TAG_COLOURS, VENUE_COLOURS
+from levradar.store import Store
 from levradar.web import CHROMIUM_ARGS, chromium_path
 from tests.test_api import demo_store
 
@@ -446,3 +447,82 @@ def test_docs_and_redoc_render_offline(server: str, browser: Browser) -> None:
     shot(page, "redoc-offline")
     context.close()
     assert outside == []
+
+
+@pytest.fixture(scope="module")
+def feb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A store with Hyperliquid's real measured BTC positions (tests/fixtures/hyperliquid-positions)."""
+    from tests.test_measured import fill
+
+    path = tmp_path_factory.mktemp("feb-dashboard")
+    with Store(path) as store:
+        fill(store)
+    proc, url = start_server(path)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def heatmap_layout(page: Page, key: str) -> Any:
+    return page.evaluate(f"document.getElementById('chart-heatmap')._fullLayout.{key}")
+
+
+def test_asset_page_draws_the_measured_positions_beside_the_model(feb_server: str, page: Page) -> None:
+    page.goto(feb_server + "/assets/BTC?as_of=2026-02-13T13:00Z")
+    page.wait_for_selector("body[data-loaded=asset]", timeout=60000)
+    traces = page.evaluate(
+        "document.getElementById('chart-heatmap').data.map(t => [t.type, t.name, t.coloraxis || null])"
+    )
+    assert traces == [
+        ["heatmap", "liquidation map", "coloraxis"],
+        ["scatter", "price", None],
+        ["heatmap", "measured hyperliquid", "coloraxis"],  # one colour scale for both
+    ]
+    assert page.locator("#chart-heatmap .hm image").count() == 2  # Plotly drew both heatmaps
+    # the panel sits on the map's price axis: the same y range, the x domain right of the map
+    assert heatmap_layout(page, "yaxis2.range") == heatmap_layout(page, "yaxis.range")
+    assert heatmap_layout(page, "yaxis2.matches") == "y"
+    assert heatmap_layout(page, "xaxis2.domain[0]") > heatmap_layout(page, "xaxis.domain[1]")
+    # its rows are the map's rows, and it holds measured USD near the price
+    rows = page.evaluate("document.getElementById('chart-heatmap').data.map(t => t.y.length)")
+    assert rows[0] == rows[2]
+    measured = api(feb_server, "/api/assets/BTC/heatmap?as_of=2026-02-13T13:00Z")["measured"][0]
+    drawn = page.evaluate(
+        "document.getElementById('chart-heatmap')._fullData[2].z"  # the cells Plotly decoded and drew
+        ".flatMap(r => Array.from(r)).filter(Number.isFinite).reduce((a, b) => a + b, 0)"
+    )
+    shown = sum(b["long_usd"] + b["short_usd"] for b in measured["buckets"])
+    assert drawn == pytest.approx(shown, rel=1e-6)  # float32 cells
+    title = page.locator("#chart-heatmap .gtitle").text_content() or ""
+    assert "measured on hyperliquid, 2026-02-13 12:45 UTC — 30 % of longs' / 29 % of shorts' OI" in title
+    shot(page, "asset-BTC-measured")
+
+
+def test_asset_page_says_when_no_positions_were_measured(feb_server: str, page: Page) -> None:
+    page.goto(feb_server + "/assets/BTC?as_of=2026-02-16T02:00Z")  # 7 h after the last snapshot before it
+    page.wait_for_selector("body[data-loaded=asset]", timeout=60000)
+    assert page.locator("#chart-heatmap .hm image").count() == 1  # the model only, no empty panel
+    title = page.locator("#chart-heatmap .gtitle").text_content() or ""
+    assert "no measured positions within 6 h of this hour" in title
+    assert page.get_by_text("no measured positions within 6 h of this hour").is_visible()
+
+
+def test_radar_marks_the_rows_with_measured_positions(feb_server: str, page: Page) -> None:
+    for as_of, measured in (("2026-02-13T13:00Z", True), ("2026-02-16T02:00Z", False)):
+        page.goto(feb_server + "/?as_of=" + as_of)
+        page.wait_for_selector("body[data-loaded=radar]")
+        expected = {
+            a["asset"]
+            for a in api(feb_server, "/api/radar?as_of=" + as_of)["assets"]
+            if a["liquidation"]["measured"]
+        }
+        marked = page.locator("#radar tbody tr:has(.measured-mark)").evaluate_all(
+            "trs => trs.map(tr => tr.dataset.asset)"
+        )
+        assert set(marked) == expected and ("BTC" in expected) == measured, as_of
+    page.goto(feb_server + "/?as_of=2026-02-13T13:00Z")
+    page.wait_for_selector("body[data-loaded=radar]")
+    title = page.locator("tr[data-asset=BTC] .measured-mark").get_attribute("title")
+    assert title == "measured on hyperliquid, 2026-02-13 12:45 UTC — 30 % of longs' / 29 % of shorts' OI"

@@ -205,6 +205,19 @@ def nearest_pockets(
     }
 
 
+def grid_buckets(
+    m: Heatmap, cfg: HeatmapConfig, max_prices: int | None = None
+) -> tuple[npt.NDArray[np.intp], int]:
+    """The buckets a drawn or served grid shows (within the display range of the period's prices, in order) and
+    how many adjacent ones it sums per row to stay within ``max_prices`` rows."""
+    closes = m.closes if m.closes is not None else np.full(len(m.times), m.price)
+    lo = float(np.nanmin(closes)) * (1 - cfg.display_range_pct / 100)
+    hi = float(np.nanmax(closes)) * (1 + cfg.display_range_pct / 100)
+    keep = np.flatnonzero((m.centers >= lo) & (m.centers <= hi))
+    merge = 1 if max_prices is None or keep.size <= max_prices else -(-keep.size // max_prices)
+    return keep, merge
+
+
 def grid_json(
     m: Heatmap, cfg: HeatmapConfig, *, max_hours: int | None = None, max_prices: int | None = None
 ) -> dict[str, object]:
@@ -214,13 +227,10 @@ def grid_json(
     the last hour; a book is a state, so no averaging); with more than ``max_prices`` buckets, ``bucket_merge``
     adjacent buckets are summed (USD adds up) and their price is the merged range's geometric centre."""
     closes = m.closes if m.closes is not None else np.full(len(m.times), m.price)
-    lo = float(np.nanmin(closes)) * (1 - cfg.display_range_pct / 100)
-    hi = float(np.nanmax(closes)) * (1 + cfg.display_range_pct / 100)
-    keep = np.flatnonzero((m.centers >= lo) & (m.centers <= hi))
+    keep, merge = grid_buckets(m, cfg, max_prices)
     rows = np.arange(len(m.times))
     step = 1 if max_hours is None or rows.size <= max_hours else -(-rows.size // max_hours)
     rows = rows[::-1][::step][::-1]  # the last hour always kept
-    merge = 1 if max_prices is None or keep.size <= max_prices else -(-keep.size // max_prices)
     long_usd, short_usd = m.long_usd[np.ix_(rows, keep)], m.short_usd[np.ix_(rows, keep)]
     edges_lo, edges_hi = m.edges[keep], m.edges[keep + 1]
     if merge > 1:

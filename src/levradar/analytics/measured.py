@@ -270,6 +270,27 @@ def beside_model(
     return out
 
 
+def on_rows(
+    entry: dict[str, object], edges: FloatArray, keep: npt.NDArray[np.intp], merge: int
+) -> tuple[FloatArray, FloatArray, float, float]:
+    """A :func:`beside_model` entry's buckets on a grid's price rows (``heatmap.grid_buckets``: the model buckets
+    ``keep``, ``merge`` adjacent ones summed per row): long and short USD per row, and the long and short USD whose
+    bucket the grid does not show (so no dollar is lost)."""
+    buckets = entry["buckets"]
+    assert isinstance(buckets, list)
+    rows = -(-keep.size // merge)
+    prices = np.array([float(b["price"]) for b in buckets])
+    col = np.searchsorted(edges, prices, side="right") - 1 - (int(keep[0]) if keep.size else 0)
+    shown = (col >= 0) & (col < keep.size)
+    sums = []
+    for side in ("long_usd", "short_usd"):
+        usd = np.array([float(b[side]) for b in buckets])
+        on_grid = np.bincount(col[shown] // merge, weights=usd[shown], minlength=rows).astype(float)
+        sums.append((on_grid, float(usd[~shown].sum())))
+    (long_rows, long_out), (short_rows, short_out) = sums
+    return long_rows, short_rows, long_out, short_out
+
+
 # -- measured vs modelled -------------------------------------------------------------------------------------
 
 

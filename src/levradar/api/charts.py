@@ -21,6 +21,8 @@ import numpy.typing as npt
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from levradar.analytics.heatmap import grid_buckets
+from levradar.analytics.measured import on_rows
 from levradar.analytics.prints import SIDE_LABELS, SIDES, Prints, short_usd
 from levradar.analytics.series import OI_STALE
 from levradar.analytics.signals import NEUTRAL_TAG, SETUP_TAGS
@@ -102,12 +104,9 @@ def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, da
     ah, when = service.heatmap(asset, as_of, days)
     m, cfg = ah.map, service.heatmap_config
     closes = m.closes if m.closes is not None else np.array([m.price])
-    lo = float(np.nanmin(closes)) * (1 - cfg.display_range_pct / 100)
-    hi = float(np.nanmax(closes)) * (1 + cfg.display_range_pct / 100)
-    keep = (m.centers >= lo) & (m.centers <= hi)
+    keep, rows = grid_buckets(m, cfg, MAX_ROWS)
     grid = (m.long_usd + m.short_usd)[:, keep]
     hours = max(1, math.ceil(grid.shape[0] / MAX_COLUMNS))
-    rows = max(1, math.ceil(grid.shape[1] / MAX_ROWS))
     pooled = _pool(grid, hours, rows)
     prices = m.centers[keep]
     price_rows = np.array([prices[i : i + rows].mean() for i in range(0, prices.size, rows)])
@@ -116,41 +115,100 @@ def heatmap_figure(service: RadarService, asset: str, as_of: datetime | None, da
     times = _naive(m.times)[::hours] + np.timedelta64(hours * 30, "m")
     filled = pooled[pooled > 0]
     zmax = float(np.quantile(filled, 0.99)) if filled.size else 1.0
-    fig = go.Figure(
-        [
-            go.Heatmap(
-                x=times,
-                y=price_rows,
-                z=pooled.T.astype(np.float32),
-                zmin=0,
-                zmax=zmax,
-                colorscale=HEAT_COLOURS,
-                colorbar={"title": {"text": "USD"}},
-                hovertemplate="%{x}<br>price %{y:,.4g}<br>%{z:,.0f} USD<extra>modelled liquidations</extra>",
-                name="liquidation map",
-            ),
-            go.Scatter(
-                x=_naive(m.times),
-                y=closes,
-                mode="lines",
-                line={"color": "#ffffff", "width": 1.4},
-                name="price",
-            ),
-        ]
+    measured = service.measured(asset, ah, when)
+    # the measured panel (one column per venue) shares the map's price axis and its colour scale
+    fig = (
+        make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.9, 0.1], horizontal_spacing=0.01)
+        if measured
+        else go.Figure()
+    )
+    fig.add_trace(
+        go.Heatmap(
+            x=times,
+            y=price_rows,
+            z=pooled.T.astype(np.float32),
+            coloraxis="coloraxis",
+            hovertemplate="%{x}<br>price %{y:,.4g}<br>%{z:,.0f} USD<extra>modelled liquidations</extra>",
+            name="liquidation map",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=_naive(m.times), y=closes, mode="lines", line={"color": "#ffffff", "width": 1.4}, name="price"
+        )
     )
     prints = service.prints(asset, ah, when)
     for trace in print_traces(prints):
         fig.add_trace(trace)
+    for entry in measured:
+        fig.add_trace(
+            measured_trace(entry, m.edges, keep, rows, price_rows, cfg.display_range_pct), row=1, col=2
+        )
     pooled_note = f", {hours}h columns" if hours > 1 else ""
     title = f"{asset} modelled liquidation heatmap ({', '.join(ah.venues)}){pooled_note}, to {when:%Y-%m-%d %H:%M} UTC"
-    layout = dict(LAYOUT)
+    notes = [measured_note(e) for e in measured] or ["no measured positions within 6 h of this hour"]
     if not prints.empty:
         largest = float(prints.points["usd"].max())  # type: ignore[arg-type]
-        title += f"<br><sup>{prints.note()}; marker area ∝ USD (largest {short_usd(largest)})</sup>"
-        layout["margin"] = {**LAYOUT["margin"], "t": 90}  # type: ignore[dict-item]
-        layout["legend"] = {**LAYOUT["legend"], "y": 1.02, "yanchor": "bottom"}  # type: ignore[dict-item]
-    fig.update_layout(**layout, title={"text": title}, yaxis={"title": {"text": "price"}})
+        notes.insert(0, f"{prints.note()}; marker area ∝ USD (largest {short_usd(largest)})")
+    title += "".join(f"<br><sup>{n}</sup>" for n in notes)
+    layout = {
+        **LAYOUT,
+        "margin": {**LAYOUT["margin"], "t": 50 + 20 * len(notes)},  # type: ignore[dict-item]
+        "legend": {**LAYOUT["legend"], "y": 1.02, "yanchor": "bottom"},  # type: ignore[dict-item]
+    }
+    fig.update_layout(
+        **layout,
+        title={"text": title},
+        coloraxis={
+            "colorscale": HEAT_COLOURS,
+            "cmin": 0,
+            "cmax": zmax,
+            "colorbar": {"title": {"text": "USD"}},
+        },
+    )
+    fig.update_layout(yaxis={"title": {"text": "price"}})
+    if measured:
+        fig.update_xaxes(showgrid=False, row=1, col=2)
     return _encode(fig)
+
+
+def measured_note(entry: dict[str, Any]) -> str:
+    """The measured panel's title: venue, snapshot (UTC) and coverage of each side's OI."""
+    when = datetime.fromisoformat(str(entry["snapshot"]))
+    cov = [entry["coverage_long"], entry["coverage_short"]]
+    share = (
+        f"{round(100 * cov[0])} % of longs' / {round(100 * cov[1])} % of shorts' OI"
+        if None not in cov
+        else "coverage unknown (no OI at the snapshot)"
+    )
+    return (
+        f"measured on {entry['venue']}, {when:%Y-%m-%d %H:%M} UTC — {share} (right panel, same colour scale)"
+    )
+
+
+def measured_trace(
+    entry: dict[str, Any],
+    edges: npt.NDArray[np.float64],
+    keep: npt.NDArray[np.intp],
+    rows: int,
+    price_rows: npt.NDArray[np.float64],
+    range_pct: float,
+) -> go.Heatmap:
+    """One venue's measured positions as a one-column heatmap on the map's pooled price rows (long + short USD, as
+    the map's cells); blank beyond ``range_pct`` of the venue's mark, where the measured map does not look."""
+    long_rows, short_rows, _, _ = on_rows(entry, edges, keep, rows)
+    usd = long_rows + short_rows
+    usd[np.abs(price_rows / float(entry["price"]) - 1.0) * 100.0 > range_pct] = np.nan
+    return go.Heatmap(
+        x=[f"measured<br>{entry['venue']}"],
+        y=price_rows,
+        z=usd[:, None].astype(np.float32),
+        customdata=np.stack([long_rows, short_rows], axis=1)[:, None, :],
+        coloraxis="coloraxis",
+        hovertemplate="price %{y:,.4g}<br>%{z:,.0f} USD<br>longs %{customdata[0]:,.0f} · shorts "
+        "%{customdata[1]:,.0f}<extra>measured " + str(entry["venue"]) + "</extra>",
+        name="measured " + str(entry["venue"]),
+    )
 
 
 def print_traces(prints: Prints) -> list[go.Scatter]:

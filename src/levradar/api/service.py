@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from levradar.analytics.config import SignalConfig, load_config
 from levradar.analytics.coverage import CLOCK_TOLERANCE, AsOfChoice, choose_as_of
 from levradar.analytics.heatmap import (
@@ -24,11 +26,13 @@ from levradar.analytics.heatmap import (
     HeatmapConfig,
     asset_heatmap,
     book,
+    grid_buckets,
     grid_json,
     load_heatmap_config,
     outlook,
     summarize,
 )
+from levradar.analytics.measured import beside_model, on_rows
 from levradar.analytics.memo import memo
 from levradar.analytics.prints import Prints, liquidation_prints
 from levradar.analytics.proximity import BookCache
@@ -363,9 +367,16 @@ class RadarService:
         with self.lock:
             return liquidation_prints(self.store, name, ah.map, when)
 
+    def measured(self, asset: str, ah: AssetHeatmap, when: datetime) -> list[dict[str, Any]]:
+        """Per venue with a snapshot of measured positions in the 6 h up to ``when``: the measured map on the
+        buckets of a map from :meth:`heatmap` (``analytics.measured.beside_model``; empty without a snapshot)."""
+        name = self.check_asset(asset)
+        with self.lock:
+            return beside_model(self.store, name, when, ah.map, self.heatmap_config)
+
     def heatmap_json(self, asset: str, as_of: datetime | None, days: int, grid: bool) -> bytes:
-        """The map's summary, outlook and prints (and the grid, bounded to ``GRID_MAX_HOURS`` × ``GRID_MAX_PRICES``)
-        as JSON, computed once per data version."""
+        """The map's summary, outlook, prints and measured positions (and the grid, bounded to ``GRID_MAX_HOURS`` ×
+        ``GRID_MAX_PRICES``, the measured buckets then summed onto its rows) as JSON, once per data version."""
         ah, when = self.heatmap(asset, as_of, days)
 
         def compute() -> bytes:
@@ -379,14 +390,33 @@ class RadarService:
                 **summarize(ah.map, self.heatmap_config),
                 **outlook(ah, self.heatmap_config),
                 "prints": self.prints(asset, ah, when).to_json(),
+                "measured": self.measured(asset, ah, when),
             }
             if grid:
                 out["grid"] = grid_json(
                     ah.map, self.heatmap_config, max_hours=GRID_MAX_HOURS, max_prices=GRID_MAX_PRICES
                 )
+                out["measured"] = [
+                    self._on_grid(entry, ah, out["grid"]["prices"]) for entry in out["measured"]
+                ]
             return to_json_bytes(out)
 
         return self.cached(("heatmap", asset.upper(), when, days, grid), compute)
+
+    def _on_grid(self, entry: dict[str, Any], ah: AssetHeatmap, prices: list[float]) -> dict[str, Any]:
+        """A measured entry with its buckets on the served grid's rows (merged as its ``bucket_merge`` says)."""
+        keep, merge = grid_buckets(ah.map, self.heatmap_config, GRID_MAX_PRICES)
+        long_rows, short_rows, long_out, short_out = on_rows(entry, ah.map.edges, keep, merge)
+        filled = np.flatnonzero((long_rows > 0) | (short_rows > 0))
+        return {
+            **entry,
+            "buckets": [
+                {"price": prices[i], "long_usd": float(long_rows[i]), "short_usd": float(short_rows[i])}
+                for i in filled
+            ],
+            "beyond_grid_long_usd": long_out,
+            "beyond_grid_short_usd": short_out,
+        }
 
     def scenarios(
         self,

@@ -23,7 +23,18 @@ function flatten(r) {
     above: liq.nearest_above ? liq.nearest_above.distance_pct : null, abovePocket: liq.nearest_above,
     ret: r.returns.ret_24h,
     coverage: r.coverage || {}, venuesCount: ((r.coverage || {}).venues || []).length,
+    measured: liq.measured || [],
   };
+}
+
+function measuredMark(measured) { // positions measured within 6 h of the hour: venue, snapshot and coverage on hover
+  const span = document.createElement("span");
+  span.className = "measured-mark";
+  span.textContent = "measured";
+  const share = (c) => (c === null || c === undefined ? "?" : Math.round(100 * c) + " %");
+  span.title = measured.map((m) => `measured on ${m.venue}, ${String(m.snapshot).slice(0, 16).replace("T", " ")} UTC`
+    + ` — ${share(m.coverage_long)} of longs' / ${share(m.coverage_short)} of shorts' OI`).join("; ");
+  return span;
 }
 
 function twoLines(tr, top, bottom, cls) { // a number with its regime under it
@@ -55,6 +66,7 @@ function render() {
     name.appendChild(link);
     const badge = lr.badge(r.coverage);
     if (badge) name.append(" ", badge);
+    if (r.measured.length) name.append(" ", measuredMark(r.measured));
     lr.cell(tr, "", "venues-cell").appendChild(lr.coverageMarks(r.coverage));
     const tag = lr.cell(tr, "");
     const chip = document.createElement("span");
