@@ -480,3 +480,31 @@ def test_help_and_version_load_no_heavy_module() -> None:
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "levradar " in done.stdout and "Source set: perp-panels" in done.stdout
+
+
+def test_a_command_that_chooses_its_exit_code_prints_no_traceback(tmp_path: Path) -> None:
+    """sync against a refused venue exits 1 with its summary line — never a logged traceback on stderr."""
+    env = {**os.environ, "LEVRADAR_BYBIT_REST_URL": "http://127.0.0.1:9"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "levradar.cli",
+            "sync",
+            "--venues",
+            "bybit",
+            "--assets",
+            "BTC",
+            "--since",
+            "2026-01-01",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert "bybit: FAILED" in run.stdout and "connection refused" in run.stdout
+    assert "Traceback" not in run.stderr + run.stdout and "failed" not in run.stderr

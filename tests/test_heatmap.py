@@ -1395,6 +1395,38 @@ def test_one_venues_map_reads_only_that_venue(
     np.testing.assert_array_equal(from_all.map.edges, alone.map.edges)
 
 
+def test_the_map_reads_1h_bars_only_and_equals_the_hourly_rows_of_every_bar(
+    sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model steps hour by hour: the candles read asks for 1 h bars alone, and the map equals one built from
+    every bar interval's frame filtered to its hourly rows (a 1 h bar is the finest: it always wins its hour)."""
+    import levradar.analytics.heatmap as heatmap_module
+
+    asked: list[object] = []
+    read = Store.read
+
+    def spy(self: Store, name: str, **kwargs: Any) -> pl.DataFrame:
+        if name == "candles":
+            asked.append(kwargs.get("interval"))
+        return read(self, name, **kwargs)
+
+    with Store(sample.data_dir, read_only=True) as store:
+        monkeypatch.setattr(Store, "read", spy)
+        hourly = asset_heatmap(store, "BTC", AFTER, days=90, venue=None, cfg=CFG, grid=True)
+        monkeypatch.setattr(Store, "read", read)
+        every = heatmap_module.load_markets
+        monkeypatch.setattr(
+            heatmap_module,
+            "load_markets",
+            lambda *a, **_kw: every(*a).filter(pl.col("bar_hours") == 1),  # all intervals read, hourly kept
+        )
+        wide = asset_heatmap(store, "BTC", AFTER, days=90, venue=None, cfg=CFG, grid=True)
+    assert asked == ["1h"]
+    assert hourly.venues == wide.venues and hourly.impact_per_usd == wide.impact_per_usd
+    np.testing.assert_array_equal(hourly.map.long_usd, wide.map.long_usd)
+    np.testing.assert_array_equal(hourly.map.short_usd, wide.map.short_usd)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(

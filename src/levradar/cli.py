@@ -10,6 +10,7 @@ from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
@@ -97,9 +98,12 @@ def clean_errors(func: F) -> F:
         log.debug("command %s: %s", name, {k: str(v) for k, v in kwargs.items() if v is not None})
         try:
             out = func(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.exceptions.ClickException):
+            raise  # an exit code or a usage error the command chose: not a failure to report
         except Exception as exc:
             if not isinstance(exc, _expected_errors()):
-                log.exception("command %s failed", name)
+                # a bug: Python prints its traceback once; the log (-vv, --log-file) keeps it with the command
+                log.debug("command %s failed", name, exc_info=True)
                 raise
             log.debug("command %s stopped: %s", name, exc, exc_info=True)
             if type(exc).__module__.startswith("duckdb"):

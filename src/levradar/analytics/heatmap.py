@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
 from levradar.analytics.liqmodel import (
@@ -280,9 +279,8 @@ def asset_heatmap(
     row (``grid``: the price × time picture) or only the as-of hour's (the current book, pockets, scenarios)."""
     start = as_of - timedelta(days=days)
     venues = [venue] if venue else None
-    markets = load_markets(store, start, as_of, [asset], venues).filter(
-        pl.col("bar_hours") == 1
-    )  # hourly model
+    # the model steps hour by hour: only 1 h bars are read (a 1 h bar is the finest, so every hourly row is the same)
+    markets = load_markets(store, start, as_of, [asset], venues, hourly=True)
     if markets.is_empty():
         where = f" on {venue}" if venue else ""
         raise ValueError(f"no hourly data for {asset}{where} up to {as_of:%Y-%m-%d %H:%M} UTC")

@@ -34,15 +34,23 @@ def load_markets(
     as_of: datetime,
     assets: Sequence[str] | None,
     venues: Sequence[str] | None = None,
+    *,
+    hourly: bool = False,
 ) -> pl.DataFrame:
     """One row per market and hour in ``[start, as_of]`` with price, funding and OI as known then (of ``venues``
-    only, when given: nothing else is read)."""
+    only, when given: nothing else is read); ``hourly``: what the liquidation model reads — the 1 h bars only
+    (coarser candles are not read) and no lagged features."""
     candles = store.read(
-        "candles", assets=assets, venues=venues, start=start - timedelta(days=1), as_of=as_of
+        "candles",
+        assets=assets,
+        venues=venues,
+        start=start - timedelta(days=1),
+        as_of=as_of,
+        interval="1h" if hourly else None,
     )
     funding = store.read("funding", assets=assets, venues=venues, start=start - FUNDING_STALE, as_of=as_of)
     oi = store.read("open_interest", assets=assets, venues=venues, start=start - OI_STALE, as_of=as_of)
-    return market_frame(candles, funding, oi).filter(pl.col("t") >= start)
+    return market_frame(candles, funding, oi, features=not hourly).filter(pl.col("t") >= start)
 
 
 def bars(candles: pl.DataFrame) -> pl.DataFrame:
@@ -57,7 +65,11 @@ def bars(candles: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame) -> pl.DataFrame:
+def market_frame(
+    candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame, *, features: bool = True
+) -> pl.DataFrame:
+    """Bars with the funding and OI known at each close; ``features``: also the 24 h traded USD and the 4 h / 24 h
+    lags and OI changes the signals use."""
     by = ["venue", "symbol"]
     base = bars(candles).select(
         *by,
@@ -77,7 +89,10 @@ def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame)
     base = base.join_asof(
         ois.sort(*by, "t"), on="t", by=by, strategy="backward", tolerance=OI_STALE, check_sortedness=False
     )
-    base = base.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol")).with_columns(
+    base = base.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
+    if not features:
+        return base
+    base = base.with_columns(
         volume_usd_24h=pl.col("volume_usd").rolling_sum_by("t", window_size="24h").over("key")
     )
     base = _with_lags(base, "key", ["close", "oi_base"], (4, 24))
