@@ -136,8 +136,9 @@ def test_scan_and_asset_answer_the_python_api(session: Session, radar: Radar) ->
 
 
 def test_heatmap_scenario_memo_history_answer_the_python_api(session: Session, radar: Radar) -> None:
-    heatmap = radar.heatmap("BTC", AS_OF, days=30).to_json()
+    heatmap = radar.heatmap("BTC", AS_OF, days=30, measured=True).to_json()
     heatmap.pop("buckets")  # the tool leaves the per-bucket rows out
+    assert heatmap["measured"] == []  # the demo sample holds no measured positions
     assert answer(session, "heatmap") == heatmap
     assert answer(session, "heatmap")["nearest_below"]["price"] < heatmap["price"]
     assert answer(session, "scenario") == radar.scenario("SOL", [-0.05, 0.02], AS_OF).to_json()

@@ -330,3 +330,25 @@ def test_cli_heatmap_measured_text_and_png(feb: Store, tmp_path: Path) -> None:
         and "measured vs modelled" in out
     )
     assert png.stat().st_size > 10_000
+
+
+def test_python_api_and_agents_get_the_measured_block(tmp_path: Path) -> None:
+    import levradar as lr
+    from levradar.mcp_server import heatmap_json
+
+    with Store(tmp_path / "s") as s:
+        fill(s, end=datetime(2026, 2, 5, 12, tzinfo=UTC))
+    as_of = "2026-02-05T11:00:00Z"
+    with lr.open(tmp_path / "s") as radar:
+        read = radar.heatmap("BTC", as_of, venue="hyperliquid", days=20, measured=True)
+        plain = radar.heatmap("BTC", as_of, venue="hyperliquid", days=20)
+        tool = heatmap_json(radar, "BTC", as_of, "hyperliquid", 20)
+    [block] = read.measured
+    assert block["venue"] == "hyperliquid" and block["buckets"] and block["coverage_long"] > 0
+    assert (
+        plain.measured == [] and "measured" not in plain.to_json()
+    )  # only when asked, as the CLI's --measured
+    assert (
+        tool["measured"][0]["nearest_above"] == block["nearest_above"]
+        and "buckets" not in tool["measured"][0]
+    )

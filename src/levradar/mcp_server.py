@@ -92,9 +92,12 @@ def scan_json(radar: Radar, as_of: str | None, assets: list[str] | None) -> dict
 
 
 def heatmap_json(radar: Radar, asset: str, as_of: str | None, venue: str | None, days: int) -> dict[str, Any]:
-    """The ``heatmap`` tool's answer: ``levradar heatmap --json`` without the per-bucket rows."""
-    out = radar.heatmap(asset, as_of, venue, days).to_json()
+    """The ``heatmap`` tool's answer: ``levradar heatmap --measured --json`` without the per-bucket rows (the
+    modelled ones and the measured ones)."""
+    out = radar.heatmap(asset, as_of, venue, days, measured=True).to_json()
     out.pop("buckets")
+    for entry in out["measured"]:
+        entry.pop("buckets")
     return out
 
 

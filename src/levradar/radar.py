@@ -238,8 +238,15 @@ class HeatmapRead:
         pocket = self.summary["nearest_below"]
         return None if pocket is None else _json(pocket)
 
+    @property
+    def measured(self) -> list[dict[str, Any]]:
+        """Per venue with a snapshot in the 6 h up to ``as_of`` (asked with ``measured=True``): the measured
+        positions on the model's buckets, their pockets, cumulative USD and coverage; empty otherwise."""
+        entries: list[dict[str, Any]] = json.loads(dumps(self.summary.get("measured") or []))
+        return entries
+
     def to_json(self) -> dict[str, Any]:
-        """``levradar heatmap --json`` without the grid."""
+        """``levradar heatmap --json`` (``--measured`` when asked) without the grid."""
         return _json(self.summary)
 
 
@@ -475,16 +482,25 @@ class Radar:
         days: int = 90,
         *,
         grid: bool = False,
+        measured: bool = False,
     ) -> HeatmapRead:
         """The modelled liquidation map of ``asset`` over ``days`` of history before ``as_of`` (every venue with
-        OI summed, or one ``venue``); with ``grid``, the price × time picture too."""
+        OI summed, or one ``venue``); with ``grid``, the price × time picture too; with ``measured``, the measured
+        positions of the 6 h up to ``as_of`` on the model's buckets (``.measured``, as ``heatmap --measured``)."""
         from levradar.analytics.heatmap import grid_json
 
         if not 1 <= days <= 730:
             raise RadarError(f"days must be between 1 and 730, got {days}")
         name, when = self.asset_name(asset), self.when(as_of)
         run = heatmap_report(
-            self.store, name, when, days=days, venue=venue, cfg=self.heatmap_config, grid=grid
+            self.store,
+            name,
+            when,
+            days=days,
+            venue=venue,
+            cfg=self.heatmap_config,
+            grid=grid,
+            measured=measured,
         )
         ah, out = run.model, run.body
         cumulative = [{"range_pct": float(k.rstrip("%")), **v} for k, v in out["cumulative"].items()]
