@@ -151,6 +151,32 @@ def row_price(m: Heatmap, row: int) -> float:
     return float(m.closes[row])
 
 
+def cumulative_usd(
+    centers: FloatArray, long_usd: FloatArray, short_usd: FloatArray, price: float
+) -> dict[str, dict[str, float]]:
+    """Long USD below and short USD above the price within each of :data:`CUMULATIVE_PCTS` (forced flow outward)."""
+    out = {}
+    for pct in CUMULATIVE_PCTS:
+        down = (centers < price) & (centers >= price * (1 - pct / 100))
+        up = (centers > price) & (centers <= price * (1 + pct / 100))
+        out[f"{pct:g}%"] = {
+            "below_long_usd": float(long_usd[down].sum()),
+            "above_short_usd": float(short_usd[up].sum()),
+        }
+    return out
+
+
+def dense_buckets(
+    usd: FloatArray, quantile: float, where: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.bool_]:
+    """The dense buckets of one side's book (``where`` it may lie): at least the ``quantile`` of its non-empty
+    buckets — the pocket rule."""
+    inside = (usd > 0) if where is None else where & (usd > 0)
+    if not inside.any():
+        return np.zeros(usd.shape, dtype=bool)
+    return inside & (usd >= np.quantile(usd[inside], quantile))
+
+
 def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object]:
     """Current map of row ``row``: buckets near the price, nearest pockets, cumulative USD outward."""
     centers = m.centers
@@ -161,14 +187,7 @@ def summarize(m: Heatmap, cfg: HeatmapConfig, row: int = -1) -> dict[str, object
     long_tiers = m.long_tiers if last else np.zeros((m.leverage.size, centers.size))
     short_tiers = m.short_tiers if last else np.zeros((m.leverage.size, centers.size))
     near = np.abs(centers / price - 1.0) * 100.0 <= cfg.display_range_pct
-    cumulative = {}
-    for pct in CUMULATIVE_PCTS:
-        down = (centers < price) & (centers >= price * (1 - pct / 100))
-        up = (centers > price) & (centers <= price * (1 + pct / 100))
-        cumulative[f"{pct:g}%"] = {
-            "below_long_usd": float(long_usd[down].sum()),
-            "above_short_usd": float(short_usd[up].sum()),
-        }
+    cumulative = cumulative_usd(centers, long_usd, short_usd, price)
     return {
         "price": price,
         "oi_usd": m.oi_usd,
@@ -386,10 +405,6 @@ def book(hm: Heatmap, cfg: HeatmapConfig, row: int = -1) -> Book:
     """The map at ``row`` with its dense buckets flagged (at or above the side's configured quantile)."""
     long_usd, short_usd = hm.long_usd[row], hm.short_usd[row]
 
-    def dense(usd: FloatArray) -> npt.NDArray[np.bool_]:
-        filled = usd[usd > 0]
-        if filled.size == 0:
-            return np.zeros(usd.shape, dtype=bool)
-        return np.asarray(usd >= np.quantile(filled, cfg.pocket_quantile)) & (usd > 0)
-
-    return Book(hm.centers, long_usd, short_usd, row_price(hm, row), dense(long_usd), dense(short_usd))
+    q = cfg.pocket_quantile
+    dense_long, dense_short = dense_buckets(long_usd, q), dense_buckets(short_usd, q)
+    return Book(hm.centers, long_usd, short_usd, row_price(hm, row), dense_long, dense_short)

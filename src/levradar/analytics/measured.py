@@ -15,6 +15,13 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics.heatmap import (
+    asset_heatmap,
+    cumulative_usd,
+    dense_buckets,
+    load_heatmap_config,
+    nearest_pockets,
+)
 from levradar.analytics.liqmodel import Heatmap, HeatmapConfig, price_edges
 from levradar.store import Store
 
@@ -183,8 +190,6 @@ def measured_json(m: MeasuredMap, display_range_pct: float) -> dict[str, object]
 
 def measured_pockets(m: MeasuredMap, cfg: HeatmapConfig) -> dict[str, dict[str, object] | None]:
     """The nearest dense pockets of a measured map by the model's own rule (docs/heatmap.md §2)."""
-    from levradar.analytics.heatmap import nearest_pockets
-
     none = np.zeros((0, m.edges.size - 1))
     as_map = Heatmap(
         [m.snapshot],
@@ -239,8 +244,6 @@ def beside_model(
     """Per venue (or ``venue``) with a snapshot of ``asset`` in the 6 h up to ``as_of``: the measured map on the
     model's own buckets (``measured_json``), its nearest pockets by the model's rule and its cumulative USD at the
     model's distances — what ``heatmap --measured`` prints beside the modelled map."""
-    from levradar.analytics.heatmap import CUMULATIVE_PCTS
-
     rows = store.read(
         "positions",
         assets=[asset],
@@ -252,18 +255,7 @@ def beside_model(
     for (name,), frame in rows.sort("venue").group_by(["venue"], maintain_order=True):
         newest = frame.filter(pl.col("ts") == frame["ts"].max())
         m = measured_map(newest, model.edges, oi_usd_at(store, asset, str(name), newest["ts"][0]))
-        centers = m.centers
-        cumulative = {
-            f"{pct:g}%": {
-                "below_long_usd": float(
-                    m.long_usd[(centers < m.price) & (centers >= m.price * (1 - pct / 100))].sum()
-                ),
-                "above_short_usd": float(
-                    m.short_usd[(centers > m.price) & (centers <= m.price * (1 + pct / 100))].sum()
-                ),
-            }
-            for pct in CUMULATIVE_PCTS
-        }
+        cumulative = cumulative_usd(m.centers, m.long_usd, m.short_usd, m.price)
         out.append(
             {**measured_json(m, cfg.display_range_pct), **measured_pockets(m, cfg), "cumulative": cumulative}
         )
@@ -294,15 +286,6 @@ def on_rows(
 # -- measured vs modelled -------------------------------------------------------------------------------------
 
 
-def dense_mask(usd: FloatArray, side: npt.NDArray[np.bool_], quantile: float) -> npt.NDArray[np.bool_]:
-    """The model's dense buckets on one side: at least the ``quantile`` of the side's non-empty buckets (the
-    pocket rule of docs/heatmap.md §2)."""
-    filled = usd[side & (usd > 0)]
-    if filled.size == 0:
-        return np.zeros(usd.size, dtype=bool)
-    return side & (usd > 0) & (usd >= float(np.quantile(filled, quantile)))
-
-
 def nearest_band(centers: FloatArray, price: float, above: bool, width: int) -> npt.NDArray[np.bool_]:
     """The naive band: the ``width`` buckets nearest the price on one side (liquidations sit close to the price)."""
     mask = np.zeros(centers.size, dtype=bool)
@@ -324,7 +307,7 @@ def zone_capture(
         ("short", True, model_short, measured.short_usd),
     ):
         side = near & ((centers > price) if above else (centers < price))
-        dense = dense_mask(model, side, quantile)
+        dense = dense_buckets(model, quantile, side)
         naive = nearest_band(centers, price, above, int(dense.sum())) & side
         total = float(real[side].sum())
         out[name] = {
@@ -398,14 +381,12 @@ def fate(
     stayed = priced.filter(pl.col("account").is_in(list(seen)))
     still = stayed.join(after.select(key), on=key, how="semi")
     gone = stayed.join(after.select(key), on=key, how="anti")
-    crossed = (
-        (pl.col("side") == "long")
-        & (pl.col("liquidation_price") >= (low if low is not None else float("-inf")))
-    ) | (
-        (pl.col("side") == "short")
-        & (pl.col("liquidation_price") <= (high if high is not None else float("inf")))
-    )
-    consumed = gone.filter(crossed) if low is not None and high is not None else gone.clear()
+    if low is None or high is None:  # no price path between the snapshots: nothing can be called consumed
+        consumed = gone.clear()
+    else:
+        long_hit = (pl.col("side") == "long") & (pl.col("liquidation_price") >= low)
+        short_hit = (pl.col("side") == "short") & (pl.col("liquidation_price") <= high)
+        consumed = gone.filter(long_hit | short_hit)
     added = after.filter(pl.col("account").is_in(before["account"].unique().to_list())).join(
         before.select(key), on=key, how="anti"
     )
@@ -450,7 +431,6 @@ def compare(
     """Measured vs modelled, snapshot by snapshot: zone capture against the naive band, distances by side and
     leverage, measured band shares beside the model's band weights, and what became of the measured levels before
     the next snapshot. The model map at each snapshot is computed as of that snapshot (point-in-time)."""
-    from levradar.analytics.heatmap import asset_heatmap, load_heatmap_config
     from levradar.evaluation.stats import mean_interval
 
     cfg = load_heatmap_config()
