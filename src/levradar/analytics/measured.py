@@ -67,14 +67,26 @@ class MeasuredMap:
         return np.sqrt(self.edges[:-1] * self.edges[1:])
 
 
-def snapshot_positions(
-    store: Store, asset: str, as_of: datetime, venue: str = "hyperliquid", window: timedelta = SNAPSHOT_WINDOW
-) -> pl.DataFrame:
-    """The newest snapshot of ``asset``'s positions on ``venue`` taken in ``(as_of − window, as_of]`` (empty if none)."""
-    rows = store.read("positions", assets=[asset], venues=[venue], start=as_of - window, as_of=as_of)
-    if rows.is_empty():
-        return rows
-    return rows.filter(pl.col("ts") == rows["ts"].max())
+def recent_snapshots(
+    store: Store, assets: list[str], as_of: datetime, venues: list[str] | None = None
+) -> dict[tuple[str, str], pl.DataFrame]:
+    """Per (asset, venue), sorted: the newest snapshot of its positions taken in ``(as_of − SNAPSHOT_WINDOW, as_of]``
+    (an older one is not "now"; a later one is not known yet)."""
+    newest = _newest(store, assets, as_of, venues)
+    return {
+        (str(a), str(v)): f for (a, v), f in sorted(newest.group_by("asset", "venue"), key=lambda g: g[0])
+    }
+
+
+def snapshot_positions(store: Store, asset: str, as_of: datetime, venue: str = "hyperliquid") -> pl.DataFrame:
+    """The newest snapshot of ``asset``'s positions on ``venue`` in the window before ``as_of`` (empty if none)."""
+    return _newest(store, [asset], as_of, [venue])
+
+
+def _newest(store: Store, assets: list[str], as_of: datetime, venues: list[str] | None) -> pl.DataFrame:
+    """The positions of each asset and venue's newest snapshot in ``(as_of − SNAPSHOT_WINDOW, as_of]``."""
+    rows = store.read("positions", assets=assets, venues=venues, start=as_of - SNAPSHOT_WINDOW, as_of=as_of)
+    return rows.filter(pl.col("ts") == pl.col("ts").max().over("asset", "venue"))
 
 
 def measured_asset(store: Store, text: str, venue: str) -> str:
@@ -215,10 +227,8 @@ def measured_readings(
     """Per asset, per venue with a snapshot in ``(as_of − SNAPSHOT_WINDOW, as_of]``: the nearest pockets of the
     measured positions (buckets: the model's count over the price ± its widest band), the snapshot and its
     coverage. Assets without such a snapshot are absent."""
-    rows = store.read("positions", assets=assets, start=as_of - SNAPSHOT_WINDOW, as_of=as_of)
     out: dict[str, list[dict[str, object]]] = {}
-    for (asset, venue), frame in rows.group_by("asset", "venue"):
-        newest = frame.filter(pl.col("ts") == frame["ts"].max())
+    for (asset, venue), newest in recent_snapshots(store, assets, as_of).items():
         mark = float((newest["position_usd"] / newest["qty_base"]).median())  # type: ignore[arg-type]
         m = measured_map(
             newest, price_edges(mark, mark, cfg), oi_usd_at(store, str(asset), str(venue), newest["ts"][0])
@@ -244,16 +254,8 @@ def beside_model(
     """Per venue (or ``venue``) with a snapshot of ``asset`` in the 6 h up to ``as_of``: the measured map on the
     model's own buckets (``measured_json``), its nearest pockets by the model's rule and its cumulative USD at the
     model's distances — what ``heatmap --measured`` prints beside the modelled map."""
-    rows = store.read(
-        "positions",
-        assets=[asset],
-        venues=[venue] if venue else None,
-        start=as_of - SNAPSHOT_WINDOW,
-        as_of=as_of,
-    )
     out: list[dict[str, object]] = []
-    for (name,), frame in rows.sort("venue").group_by(["venue"], maintain_order=True):
-        newest = frame.filter(pl.col("ts") == frame["ts"].max())
+    for (_, name), newest in recent_snapshots(store, [asset], as_of, [venue] if venue else None).items():
         m = measured_map(newest, model.edges, oi_usd_at(store, asset, str(name), newest["ts"][0]))
         cumulative = cumulative_usd(m.centers, m.long_usd, m.short_usd, m.price)
         out.append(
