@@ -11,7 +11,6 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -c 'from levradar.analytics.liqmodel import warm_cache; warm_cache()'  # numba's cache: ~5 s once
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from levradar.analytics._kernel import deposit as _deposit
 from levradar.analytics.config import ConfigError
 from levradar.analytics.heatmap import (
     AssetHeatmap,
@@ -44,7 +45,6 @@ from levradar.analytics.liqmodel import (
     Heatmap,
     HeatmapConfig,
     MarketBook,
-    _deposit,
     combine,
     leveraged_long_share,
     load_heatmap_config,

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+
+from levradar.analytics._kernel import erfc
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,22 +72,12 @@ class Forecast:
         }
 
 
-@numba.njit(cache=True)
-def _erfc(x: FloatArray) -> FloatArray:
-    """The complementary error function element-wise: ``math.erfc`` compiled by numba, which a map has loaded for
-    the model already; scipy.special (ndtr) would add 0.28 s of import to every command that reads a map."""
-    out = np.empty_like(x)
-    for i in range(x.size):
-        out[i] = math.erfc(x[i])
-    return out
-
-
 def hit_probability(distance: FloatArray, hourly_vol: float, hours: float) -> FloatArray:
     """P(the price touches a level at log distance ``distance`` within ``hours``), driftless random walk:
     2·Φ(−|d|/σ√h) = erfc(|d| / (σ√(2h)))."""
     scale = hourly_vol * math.sqrt(2.0 * hours)
     x = np.abs(np.asarray(distance, dtype=np.float64)) / scale
-    return _erfc(np.ascontiguousarray(x).ravel()).reshape(x.shape)
+    return erfc(np.ascontiguousarray(x).ravel()).reshape(x.shape)
 
 
 def forced_flow_forecast(

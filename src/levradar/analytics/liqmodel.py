@@ -1,6 +1,6 @@
 """The liquidation model (v2): a forward simulation of where leveraged positions would be force-closed.
 
-Hour by hour, per market, on log-spaced price buckets (kernel compiled with numba; docs/heatmap.md §1):
+Hour by hour, per market, on log-spaced price buckets (kernel compiled with Cython: ``_kernel.pyx``; docs/heatmap.md §1):
 
 1. **Ageing**: each distance band keeps ``exp(−1/τ_k)`` of its positions per hour (high leverage lives shorter).
 2. **Consumption**: the bar's range removes every long level at or above its low and every short level at or below
@@ -24,16 +24,16 @@ import math
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics._kernel import simulate as _simulate
 from levradar.analytics.config import ConfigError
 
 FloatArray = npt.NDArray[np.float64]
@@ -133,177 +133,6 @@ def _check(cfg: HeatmapConfig, file: Path) -> None:
         raise ConfigError(f"{file}: pocket_quantile in (0, 1), display_range_pct > 0")
     if not 0 < cfg.impact_typical <= cfg.impact_stress:
         raise ConfigError(f"{file}: [cascade] impact multipliers must be positive, typical <= stress")
-
-
-@numba.njit(cache=True)
-def _deposit(book: FloatArray, edges: FloatArray, lo: float, hi: float, mass: float) -> None:
-    """Spread ``mass`` uniformly over prices [lo, hi] into the buckets of ``book`` (1-D)."""
-    n = book.shape[0]
-    if mass <= 0.0:
-        return
-    if hi <= lo:
-        point = int(np.searchsorted(edges, lo, side="right")) - 1
-        if point == n and lo == edges[n]:
-            point = n - 1
-        if 0 <= point < n:
-            book[point] += mass
-        return
-    density = mass / (hi - lo)
-    j = max(int(np.searchsorted(edges, lo, side="right")) - 1, 0)
-    while j < n and edges[j] < hi:
-        overlap = min(edges[j + 1], hi) - max(edges[j], lo)
-        if overlap > 0.0:
-            book[j] += density * overlap
-        j += 1
-
-
-@numba.njit(cache=True)
-def _clear(book: FloatArray, lo: int, hi: int) -> float:
-    """Zero buckets ``[lo, hi)`` of one band's book and return what they held."""
-    held = 0.0
-    for j in range(max(lo, 0), min(hi, book.shape[0])):
-        held += book[j]
-        book[j] = 0.0
-    return held
-
-
-@numba.njit(cache=True)
-def _simulate(
-    low: FloatArray,
-    high: FloatArray,
-    close: FloatArray,
-    oi_usd: FloatArray,
-    oi_before: float,
-    new_usd: FloatArray,
-    lev_long: FloatArray,
-    edges: FloatArray,
-    near: FloatArray,
-    far: FloatArray,
-    weights: FloatArray,
-    lev_share: float,
-    decay: FloatArray,
-    record: npt.NDArray[np.bool_],
-    longs: FloatArray,
-    shorts: FloatArray,
-    s_long: FloatArray,
-    s_short: FloatArray,
-    t_long: FloatArray,
-    t_short: FloatArray,
-    top: npt.NDArray[np.int64],
-    bottom: npt.NDArray[np.int64],
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The hourly loop (module docstring), advancing the state it is given (``longs``/``shorts``: bands × buckets
-    before scaling; ``s_*``: lazy per-band scale factors, the hedged reserve last; ``t_*``: per-band totals before
-    scaling, the reserve's being its whole book; ``top``/``bottom``: the occupied extent per band; ``oi_before``: the
-    OI in USD of the hour before the first). Returns the long and short USD per bucket and the reserve of each side
-    (rows × 2) at the hours marked in ``record``, in order."""
-    n_hours, n_buckets, n_bands = low.shape[0], edges.shape[0] - 1, weights.shape[0]
-    rows = int(record.sum())
-    long_grid = np.zeros((rows, n_buckets))
-    short_grid = np.zeros((rows, n_buckets))
-    reserve = np.zeros((rows, 2))
-    r = 0
-    for h in range(n_hours):
-        if not (np.isnan(low[h]) or np.isnan(high[h])):
-            jl = max(int(np.searchsorted(edges, low[h], side="right")) - 1, 0)
-            jh = min(int(np.searchsorted(edges, high[h], side="left")), n_buckets)
-            crossed_long, crossed_short = 0.0, 0.0
-            for k in range(n_bands + 1):
-                s_long[k] *= decay[k]
-                s_short[k] *= decay[k]
-            for k in range(n_bands):
-                if top[k] >= jl:
-                    got = _clear(longs[k], jl, top[k] + 1)
-                    t_long[k] -= got
-                    crossed_long += got * s_long[k]
-                    top[k] = jl - 1
-                if bottom[k] < jh:
-                    got = _clear(shorts[k], bottom[k], jh)
-                    t_short[k] -= got
-                    crossed_short += got * s_short[k]
-                    bottom[k] = jh
-            before = oi_before if h == 0 else oi_usd[h - 1]
-            _close(longs, s_long, t_long, oi_usd[h], before, crossed_long)
-            _close(shorts, s_short, t_short, oi_usd[h], before, crossed_short)
-            if new_usd[h] > 0.0:
-                jc = max(int(np.searchsorted(edges, close[h], side="right")) - 1, 0)
-                lev_l = lev_long[h]
-                lev_s = 2.0 * lev_share - lev_l
-                for k in range(n_bands):
-                    lo_l, hi_l = low[h] * (1.0 - far[k]), high[h] * (1.0 - near[k])
-                    lo_s, hi_s = low[h] * (1.0 + near[k]), high[h] * (1.0 + far[k])
-                    m_l = new_usd[h] * lev_l * weights[k] / s_long[k]
-                    m_s = new_usd[h] * lev_s * weights[k] / s_short[k]
-                    _deposit(longs[k], edges, lo_l, hi_l, m_l)
-                    _deposit(shorts[k], edges, lo_s, hi_s, m_s)
-                    t_long[k] += m_l
-                    t_short[k] += m_s
-                    top[k] = max(
-                        top[k], min(int(np.searchsorted(edges, hi_l, side="right")) - 1, n_buckets - 1)
-                    )
-                    bottom[k] = min(bottom[k], max(int(np.searchsorted(edges, lo_s, side="right")) - 1, 0))
-                    # levels of the new cohort that the close is already beyond were liquidated within the bar
-                    if top[k] >= jc:
-                        t_long[k] -= _clear(longs[k], jc, top[k] + 1)
-                        top[k] = jc - 1
-                    if bottom[k] <= jc:
-                        t_short[k] -= _clear(shorts[k], bottom[k], jc + 1)
-                        bottom[k] = jc + 1
-                t_long[n_bands] += new_usd[h] * (1.0 - lev_l) / s_long[n_bands]
-                t_short[n_bands] += new_usd[h] * (1.0 - lev_s) / s_short[n_bands]
-        # every hour, with or without a bar: each side is the OI of that hour
-        _rescale(s_long, t_long, longs, oi_usd[h])
-        _rescale(s_short, t_short, shorts, oi_usd[h])
-        if record[h]:
-            for k in range(n_bands):
-                long_grid[r] += longs[k] * s_long[k]
-                short_grid[r] += shorts[k] * s_short[k]
-            reserve[r, 0] = t_long[n_bands] * s_long[n_bands]
-            reserve[r, 1] = t_short[n_bands] * s_short[n_bands]
-            r += 1
-    return long_grid, short_grid, reserve
-
-
-@numba.njit(cache=True)
-def _close(
-    book: FloatArray, scale: FloatArray, totals: FloatArray, now: float, before: float, crossed: float
-) -> None:
-    """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally; a
-    fall of all of it empties the side (scale factors stay positive, so later cohorts are never divided by 0)."""
-    if np.isnan(now) or np.isnan(before):
-        return
-    uncrossed = before - crossed  # what was left of last hour's OI once the crossed levels were liquidated
-    if now >= uncrossed or uncrossed <= 0.0:
-        return
-    keep = (
-        now / uncrossed
-    )  # the rest of the fall closes that share of every remaining position (ageing aside)
-    for k in range(totals.shape[0]):
-        if keep > 1e-12:
-            scale[k] *= keep
-        else:
-            if k < book.shape[0]:
-                book[k, :] = 0.0
-            totals[k] = 0.0
-            scale[k] = 1.0
-
-
-@numba.njit(cache=True)
-def _rescale(scale: FloatArray, totals: FloatArray, book: FloatArray, target: float) -> None:
-    """Scale one side (its bands and its reserve) to the OI in USD; fold factors in before they under/overflow."""
-    held = 0.0
-    for k in range(totals.shape[0]):
-        held += totals[k] * scale[k]
-    if np.isnan(target) or held <= 0.0:
-        return
-    f = target / held
-    for k in range(totals.shape[0]):
-        scale[k] *= f
-        if scale[k] < 1e-150 or scale[k] > 1e150:
-            if k < book.shape[0]:
-                book[k] *= scale[k]
-            totals[k] *= scale[k]
-            scale[k] = 1.0
 
 
 @dataclass(frozen=True)
@@ -443,7 +272,7 @@ class MarketBook:
             self.cfg.weights,
             self.cfg.leveraged_share,
             self.decay,
-            marks,
+            marks.view(np.uint8),
             self.longs,
             self.shorts,
             self.s_long,
@@ -519,22 +348,3 @@ def combine(maps: list[Heatmap]) -> Heatmap:
         reserve,
         min(m.start for m in maps),
     )
-
-
-def warm_cache() -> None:
-    """Compile the model's kernels once into numba's on-disk cache (``make`` runs it after installing), so that
-    the first map a user asks for loads them (~0.2 s) instead of compiling them (~5 s)."""
-    cfg = load_heatmap_config()
-    hours = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(3)]
-    frame = pl.DataFrame(
-        {
-            "t": hours,
-            "high": [101.0, 102.0, 101.5],
-            "low": [99.0, 100.0, 99.5],
-            "close": [100.0, 101.0, 100.5],
-            "oi_base": [1.0, 1.2, 1.1],
-            "oi_usd": [100.0, 121.2, 110.6],
-            "rate_8h": [0.0001, 0.0002, -0.0001],
-        }
-    )
-    simulate_market(frame, price_edges(99.0, 102.0, cfg), cfg)

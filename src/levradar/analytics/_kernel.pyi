@@ -1,0 +1,33 @@
+"""Types of the compiled kernel (_kernel.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+_F = npt.NDArray[np.float64]
+
+def simulate(
+    low: _F,
+    high: _F,
+    close: _F,
+    oi_usd: _F,
+    oi_before: float,
+    new_usd: _F,
+    lev_long: _F,
+    edges: _F,
+    near: _F,
+    far: _F,
+    weights: _F,
+    lev_share: float,
+    decay: _F,
+    record: npt.NDArray[np.uint8],
+    longs: _F,
+    shorts: _F,
+    s_long: _F,
+    s_short: _F,
+    t_long: _F,
+    t_short: _F,
+    top: npt.NDArray[np.int64],
+    bottom: npt.NDArray[np.int64],
+) -> tuple[_F, _F, _F]: ...
+def erfc(x: _F) -> _F: ...
+def deposit(book: _F, edges: _F, lo: float, hi: float, mass: float) -> None: ...

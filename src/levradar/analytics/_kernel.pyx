@@ -1,0 +1,217 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The liquidation model's hourly loop (levradar.analytics.liqmodel) and the forecast's erfc, compiled to C.
+
+Cython, built when the package is installed: a command that draws a map then loads a small shared library
+(~1 ms) instead of numba's compiler and cache (~0.8 s per process, measured; docs/heatmap.md §5). Behaviour is the
+former numba kernel's, operation for operation (IEEE doubles, no fast-math)."""
+
+from libc.math cimport erfc as c_erfc, isnan
+
+import numpy as np
+
+
+cdef Py_ssize_t _search(const double[::1] edges, double v, bint right) noexcept nogil:
+    """numpy.searchsorted(edges, v, side): NaN sorts after every edge."""
+    cdef Py_ssize_t lo = 0, hi = edges.shape[0], mid
+    if isnan(v):
+        return hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if (edges[mid] <= v) if right else (edges[mid] < v):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef void _deposit(double[::1] book, const double[::1] edges, double lo, double hi, double mass) noexcept nogil:
+    """Spread ``mass`` uniformly over prices [lo, hi] into the buckets of ``book`` (1-D)."""
+    cdef Py_ssize_t n = book.shape[0], point, j
+    cdef double density, overlap
+    if mass <= 0.0:
+        return
+    if hi <= lo:
+        point = _search(edges, lo, True) - 1
+        if point == n and lo == edges[n]:
+            point = n - 1
+        if 0 <= point < n:
+            book[point] += mass
+        return
+    density = mass / (hi - lo)
+    j = max(_search(edges, lo, True) - 1, 0)
+    while j < n and edges[j] < hi:
+        overlap = min(edges[j + 1], hi) - max(edges[j], lo)
+        if overlap > 0.0:
+            book[j] += density * overlap
+        j += 1
+
+
+cdef double _clear(double[::1] book, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Zero buckets ``[lo, hi)`` of one band's book and return what they held."""
+    cdef double held = 0.0
+    cdef Py_ssize_t j
+    for j in range(max(lo, 0), min(hi, book.shape[0])):
+        held += book[j]
+        book[j] = 0.0
+    return held
+
+
+cdef void _close(
+    double[:, ::1] book, double[::1] scale, double[::1] totals, double now, double before, double crossed
+) noexcept nogil:
+    """An OI fall beyond what the crossed levels explain closes the rest of the side's book proportionally; a
+    fall of all of it empties the side (scale factors stay positive, so later cohorts are never divided by 0)."""
+    cdef double uncrossed, keep
+    cdef Py_ssize_t k, j
+    if isnan(now) or isnan(before):
+        return
+    uncrossed = before - crossed  # what was left of last hour's OI once the crossed levels were liquidated
+    if now >= uncrossed or uncrossed <= 0.0:
+        return
+    keep = now / uncrossed  # the rest of the fall closes that share of every remaining position (ageing aside)
+    for k in range(totals.shape[0]):
+        if keep > 1e-12:
+            scale[k] *= keep
+        else:
+            if k < book.shape[0]:
+                for j in range(book.shape[1]):
+                    book[k, j] = 0.0
+            totals[k] = 0.0
+            scale[k] = 1.0
+
+
+cdef void _rescale(double[::1] scale, double[::1] totals, double[:, ::1] book, double target) noexcept nogil:
+    """Scale one side (its bands and its reserve) to the OI in USD; fold factors in before they under/overflow."""
+    cdef double held = 0.0, f
+    cdef Py_ssize_t k, j
+    for k in range(totals.shape[0]):
+        held += totals[k] * scale[k]
+    if isnan(target) or held <= 0.0:
+        return
+    f = target / held
+    for k in range(totals.shape[0]):
+        scale[k] *= f
+        if scale[k] < 1e-150 or scale[k] > 1e150:
+            if k < book.shape[0]:
+                for j in range(book.shape[1]):
+                    book[k, j] *= scale[k]
+            totals[k] *= scale[k]
+            scale[k] = 1.0
+
+
+def simulate(
+    const double[::1] low,
+    const double[::1] high,
+    const double[::1] close,
+    const double[::1] oi_usd,
+    double oi_before,
+    const double[::1] new_usd,
+    const double[::1] lev_long,
+    const double[::1] edges,
+    const double[::1] near,
+    const double[::1] far,
+    const double[::1] weights,
+    double lev_share,
+    const double[::1] decay,
+    const unsigned char[::1] record,
+    double[:, ::1] longs,
+    double[:, ::1] shorts,
+    double[::1] s_long,
+    double[::1] s_short,
+    double[::1] t_long,
+    double[::1] t_short,
+    long long[::1] top,
+    long long[::1] bottom,
+):
+    """The hourly loop (liqmodel's module docstring), advancing the state it is given (``longs``/``shorts``: bands ×
+    buckets before scaling; ``s_*``: lazy per-band scale factors, the hedged reserve last; ``t_*``: per-band totals
+    before scaling, the reserve's being its whole book; ``top``/``bottom``: the occupied extent per band;
+    ``oi_before``: the OI in USD of the hour before the first; ``record``: 1 for the hours to keep). Returns the long
+    and short USD per bucket and the reserve of each side (rows × 2) at the recorded hours, in order."""
+    cdef Py_ssize_t n_hours = low.shape[0], n_buckets = edges.shape[0] - 1, n_bands = weights.shape[0]
+    cdef Py_ssize_t rows = 0, h, k, j, r = 0, jl, jh, jc
+    cdef double crossed_long, crossed_short, before, lev_l, lev_s, lo_l, hi_l, lo_s, hi_s, m_l, m_s, got
+    for h in range(n_hours):
+        rows += record[h] != 0
+    long_out = np.zeros((rows, n_buckets))
+    short_out = np.zeros((rows, n_buckets))
+    reserve_out = np.zeros((rows, 2))
+    cdef double[:, ::1] long_grid = long_out, short_grid = short_out, reserve = reserve_out
+    with nogil:
+        for h in range(n_hours):
+            if not (isnan(low[h]) or isnan(high[h])):
+                jl = max(_search(edges, low[h], True) - 1, 0)
+                jh = min(_search(edges, high[h], False), n_buckets)
+                crossed_long = 0.0
+                crossed_short = 0.0
+                for k in range(n_bands + 1):
+                    s_long[k] *= decay[k]
+                    s_short[k] *= decay[k]
+                for k in range(n_bands):
+                    if top[k] >= jl:
+                        got = _clear(longs[k], jl, top[k] + 1)
+                        t_long[k] -= got
+                        crossed_long += got * s_long[k]
+                        top[k] = jl - 1
+                    if bottom[k] < jh:
+                        got = _clear(shorts[k], bottom[k], jh)
+                        t_short[k] -= got
+                        crossed_short += got * s_short[k]
+                        bottom[k] = jh
+                before = oi_before if h == 0 else oi_usd[h - 1]
+                _close(longs, s_long, t_long, oi_usd[h], before, crossed_long)
+                _close(shorts, s_short, t_short, oi_usd[h], before, crossed_short)
+                if new_usd[h] > 0.0:
+                    jc = max(_search(edges, close[h], True) - 1, 0)
+                    lev_l = lev_long[h]
+                    lev_s = 2.0 * lev_share - lev_l
+                    for k in range(n_bands):
+                        lo_l = low[h] * (1.0 - far[k])
+                        hi_l = high[h] * (1.0 - near[k])
+                        lo_s = low[h] * (1.0 + near[k])
+                        hi_s = high[h] * (1.0 + far[k])
+                        m_l = new_usd[h] * lev_l * weights[k] / s_long[k]
+                        m_s = new_usd[h] * lev_s * weights[k] / s_short[k]
+                        _deposit(longs[k], edges, lo_l, hi_l, m_l)
+                        _deposit(shorts[k], edges, lo_s, hi_s, m_s)
+                        t_long[k] += m_l
+                        t_short[k] += m_s
+                        top[k] = max(top[k], min(_search(edges, hi_l, True) - 1, n_buckets - 1))
+                        bottom[k] = min(bottom[k], max(_search(edges, lo_s, True) - 1, 0))
+                        # levels of the new cohort that the close is already beyond were liquidated within the bar
+                        if top[k] >= jc:
+                            t_long[k] -= _clear(longs[k], jc, top[k] + 1)
+                            top[k] = jc - 1
+                        if bottom[k] <= jc:
+                            t_short[k] -= _clear(shorts[k], bottom[k], jc + 1)
+                            bottom[k] = jc + 1
+                    t_long[n_bands] += new_usd[h] * (1.0 - lev_l) / s_long[n_bands]
+                    t_short[n_bands] += new_usd[h] * (1.0 - lev_s) / s_short[n_bands]
+            # every hour, with or without a bar: each side is the OI of that hour
+            _rescale(s_long, t_long, longs, oi_usd[h])
+            _rescale(s_short, t_short, shorts, oi_usd[h])
+            if record[h]:
+                for k in range(n_bands):
+                    for j in range(n_buckets):
+                        long_grid[r, j] += longs[k, j] * s_long[k]
+                        short_grid[r, j] += shorts[k, j] * s_short[k]
+                reserve[r, 0] = t_long[n_bands] * s_long[n_bands]
+                reserve[r, 1] = t_short[n_bands] * s_short[n_bands]
+                r += 1
+    return long_out, short_out, reserve_out
+
+
+def erfc(const double[::1] x):
+    """The complementary error function element-wise (C's ``erfc``, as ``math.erfc``)."""
+    out = np.empty(x.shape[0])
+    cdef double[::1] o = out
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            o[i] = c_erfc(x[i])
+    return out
+
+
+def deposit(double[::1] book, const double[::1] edges, double lo, double hi, double mass):
+    """``_deposit`` for Python callers (the tests): spread ``mass`` uniformly over prices [lo, hi] into ``book``."""
+    _deposit(book, edges, lo, hi, mass)
