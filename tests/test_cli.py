@@ -482,6 +482,27 @@ def test_help_and_version_load_no_heavy_module() -> None:
     assert "levradar " in done.stdout and "Source set: perp-panels" in done.stdout
 
 
+def test_map_scan_and_memo_load_no_jit_compiler(demo: DemoRuns) -> None:
+    """The model's kernel is compiled at install (Cython): the commands a user waits on most — heatmap, scan,
+    memo — never load numba or scipy (~1 s per process between them) and still draw a map."""
+    probe = (
+        "import sys\n"
+        "from levradar.cli import app\n"
+        f"d = {str(demo.data_dir)!r}\n"
+        "for args in (['heatmap', 'BTC'], ['scan'], ['memo', 'BTC']):\n"
+        "    try:\n"
+        "        app([*args, '--data-dir', d], standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('numba', 'scipy', 'sklearn') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "forced-flow USD outward from price" in done.stdout and "nearest dense pockets" in done.stdout
+
+
 def test_a_command_that_chooses_its_exit_code_prints_no_traceback(tmp_path: Path) -> None:
     """sync against a refused venue exits 1 with its summary line — never a logged traceback on stderr."""
     env = {**os.environ, "LEVRADAR_BYBIT_REST_URL": "http://127.0.0.1:9"}
