@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from levradar.cli_support import (
@@ -599,14 +598,23 @@ def heatmap_cmd(
         when = _as_of(store, as_of)
         # the price × time grid only when it is printed or drawn: the summary needs the as-of hour alone
         run = heatmap_report(
-            store, name, when, days=days, venue=venue, cfg=cfg, grid=grid or png is not None, measured=measured
+            store,
+            name,
+            when,
+            days=days,
+            venue=venue,
+            cfg=cfg,
+            grid=grid or png is not None,
+            measured=measured,
         )
         ah, prints, out = run.model, run.prints, run.body
         if png:
             step(f"drawing {png}")
             from levradar.plot import heatmap_png  # matplotlib only when a picture is asked for
 
-            title = f"{name} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
+            title = (
+                f"{name} modelled liquidation heatmap ({', '.join(ah.venues)}), to {when:%Y-%m-%d %H:%M} UTC"
+            )
             heatmap_png(ah.map, png, title, cfg.display_range_pct, prints, measured=out.get("measured") or ())
     if grid:
         out["grid"] = grid_json(ah.map, cfg)
@@ -704,12 +712,16 @@ def sync_cmd(
             help="Hyperliquid only: one snapshot of measured positions (leaderboard accounts → clearinghouseState).",
         ),
     ] = False,
-    top: Annotated[int, typer.Option(min=1, max=5000, help="--positions: the leaderboard's top N accounts.")] = 100,
+    top: Annotated[
+        int, typer.Option(min=1, max=5000, help="--positions: the leaderboard's top N accounts.")
+    ] = 100,
     addresses: Annotated[
-        Path | None, typer.Option(help="--positions: these accounts instead (a file, one 0x address per line).")
+        Path | None,
+        typer.Option(help="--positions: these accounts instead (a file, one 0x address per line)."),
     ] = None,
     keep_addresses: Annotated[
-        bool, typer.Option("--keep-addresses", help="--positions: store addresses as they are (default: hashed).")
+        bool,
+        typer.Option("--keep-addresses", help="--positions: store addresses as they are (default: hashed)."),
     ] = False,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
@@ -729,6 +741,8 @@ def sync_cmd(
         None if all_assets else split_list(assets, upper=True) or [],
         parse_time(until, "--until"),
     )
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
     result = []
     with (
         Store(directory) as store,
@@ -786,7 +800,12 @@ def _sync_positions(
             raise OptionError(f"{addresses}: not an address (0x and 40 hex digits): {bad[0]!r}")
     with Store(directory) as store:
         s = sync_positions(
-            store, data_dir=directory, top=top, addresses=listed, keep_addresses=keep, policy=RetryPolicy(attempts=retries)
+            store,
+            data_dir=directory,
+            top=top,
+            addresses=listed,
+            keep_addresses=keep,
+            policy=RetryPolicy(attempts=retries),
         )
     out = {
         "snapshot": s.snapshot,
@@ -809,7 +828,10 @@ def _sync_positions(
         for line in s.failed[:10]:
             console.print(f"  failed {line}", highlight=False)
         if s.unnamed:
-            console.print(f"  not stored (markets levradar cannot name): {', '.join(sorted(s.unnamed))}", highlight=False)
+            console.print(
+                f"  not stored (markets levradar cannot name): {', '.join(sorted(s.unnamed))}",
+                highlight=False,
+            )
         if s.stopped:
             console.print(f"  stopped early: {s.stopped}; run again to resume", highlight=False)
     if s.stopped or s.fetched == 0:

@@ -14,14 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from levradar.ingest.report import ImportReport
@@ -74,15 +66,21 @@ def working(text: str, total: int | None = None) -> Iterator[Callable[[str], Non
     or file): a spinner with the elapsed time, or a bar of ``total`` steps of which ``text`` is the first. Yields
     ``step(text)``: the previous step is done (the bar advances), ``text`` runs now (named on the bar, logged)."""
     log.info(text)
+    if not err_console.is_terminal:  # no bar to draw: rich.progress is not even imported (~40 ms)
+        yield lambda what: log.info(what)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
     columns += [MofNCompleteColumn()] if total else []
-    with Progress(
-        *columns,
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    ) as progress:
+    with Progress(*columns, TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(text, total=total)
 
         def step(what: str) -> None:

@@ -184,20 +184,16 @@ def model_inputs(
     """The model's per-hour inputs of a market frame, in :meth:`MarketBook.fold`'s order: high, low, close, OI
     (coin), OI (USD) — NaN where missing — and the 8h funding rate and traded USD — 0 where missing."""
 
-    def column(name: str, fill: float) -> FloatArray:
-        if name not in frame.columns:
-            return np.full(frame.height, fill)
-        return frame[name].cast(pl.Float64).fill_null(fill).to_numpy()
-
-    return (
-        column("high", math.nan),
-        column("low", math.nan),
-        column("close", math.nan),
-        column("oi_base", math.nan),
-        column("oi_usd", math.nan),
-        column("rate_8h", 0.0),
-        column("volume_usd", 0.0),
+    fills = {"high": math.nan, "low": math.nan, "close": math.nan, "oi_base": math.nan, "oi_usd": math.nan}
+    fills |= {"rate_8h": 0.0, "volume_usd": 0.0}
+    present = frame.select(  # one polars pass (a Series method per column costs a query plan each)
+        pl.col(name).cast(pl.Float64).fill_null(fill) for name, fill in fills.items() if name in frame.columns
     )
+    columns = [
+        present[name].to_numpy() if name in present.columns else np.full(frame.height, fill)
+        for name, fill in fills.items()
+    ]
+    return columns[0], columns[1], columns[2], columns[3], columns[4], columns[5], columns[6]
 
 
 class MarketBook:
