@@ -2,10 +2,9 @@
 
 Usage: python bench/bench_cli.py [--repeats 5]
 The bundled sample is imported into a temporary store (what `make demo` builds), then each command runs as a user
-runs it — a fresh `levradar` process, output to a pipe — once untimed (the operating system's file cache, numba's
-on-disk cache already compiled by `make`), then --repeats times: medians of the wall time from process start to
-exit. `--version` and `--help` load no analytics; `scan`, `heatmap BTC` and `memo BTC` read the store and run
-the model.
+runs it — a fresh `levradar` process, output to a pipe — once untimed (the operating system's file cache), then
+--repeats times: medians of the wall time from process start to exit. `--version` and `--help` load no analytics;
+`scan`, `heatmap BTC` and `memo BTC` read the store and run the model (its kernel compiled at install).
 """
 
 from __future__ import annotations
