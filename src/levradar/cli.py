@@ -397,7 +397,8 @@ def _scan(
     from levradar.render import print_scan
 
     cfg = load_config(config)
-    names = known_assets(store, split_list(assets, upper=True) or []) or None
+    asked = split_list(assets, upper=True)
+    names = known_assets(store, asked) if asked else None
     as_of, rule = _as_of_rule(store, as_of_text, cfg, names)
     with working(f"scanning {len(names) if names else 'every'} asset(s) as of {as_of:%Y-%m-%d %H:%M} UTC"):
         reads = scan(store, as_of, names, cfg)
