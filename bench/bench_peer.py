@@ -1,0 +1,261 @@
+"""Side by side with an open-source peer engine on the same real input; prints JSON.
+
+Usage: python bench/bench_peer.py [--repeats 5] [--peer-python /tmp/peer-venv/bin/python] [--only levradar]
+
+The peer is liquidator-indicator (PyPI, MIT), which infers liquidation zones from public trades, funding and OI;
+it runs in its own interpreter (``--peer-python``, default this one) so its dependencies never enter levradar's:
+    python3 -m venv /tmp/peer-venv && /tmp/peer-venv/bin/pip install liquidator-indicator==0.1.2
+Without it the benchmark exits 2 with that line; ``--only levradar`` runs levradar's side alone.
+
+One input: Bybit BTCUSDT, the 90 days of hourly bars up to 2025-10-11 02:00 UTC (hours after the 2025-10-10
+cascade) with the funding and OI known at each close, read from the bundled sample imported into a temporary store.
+- levradar: that frame through the liquidation model (``simulate_market``, the current map only) and its summary
+  (nearest pockets, cumulative USD); also the same map as ``heatmap BTC --venue bybit --as-of T`` computes it,
+  read from the DuckDB store.
+- the peer (its documented input, mapped by ``peer_input``): each hourly bar is one trade at its close, its size
+  the bar's volume in BTC, its side the bar's direction (down: 'A', a seller; up or flat: 'B'); the bars as its
+  candles (ATR bands); the funding rate (per Bybit's 8 h settlement) and OI (BTC) as its funding rows. Two of its
+  defaults are made to fit hourly history: ``cutoff_hours=None`` (else it drops trades older than 48 h before the
+  wall clock, i.e. all of them) and ``liq_size_threshold`` = 2 × the median hourly volume (its 0.1 BTC is meant for
+  single trades: every hourly bar would pass). Timed: ``Liquidator`` → funding, candles, trades → ``compute_zones``.
+Each engine call gets an untimed warm-up (the peer's numba cache), then medians of 4 × --repeats in-process calls;
+end to end, a fresh process per run (`levradar heatmap ...` on the store, the peer's script on the same rows as
+CSV), one untimed run, then medians of --repeats. The ratios are the peer's wall time over levradar's on the same
+input — not a comparison of what they compute (a modelled liquidation book against zones of high-volume bars).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import machine, median_s
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from levradar.store import Store
+
+PEER, PEER_MODULE, PEER_VERSION = "liquidator-indicator", "liquidator_indicator", "0.1.2"
+INSTALL = f"python3 -m venv /tmp/peer-venv && /tmp/peer-venv/bin/pip install {PEER}=={PEER_VERSION}"
+ASSET, VENUE, DAYS = "BTC", "bybit", 90
+AS_OF = datetime(2025, 10, 11, 2, tzinfo=UTC)
+
+
+def wall_s(argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def process_median_s(argv: list[str], repeats: int) -> float:
+    """Median wall time of a fresh process from start to exit, after one untimed run (the file cache)."""
+    wall_s(argv)
+    return statistics.median(wall_s(argv) for _ in range(repeats))
+
+
+def peer_importable(python: str) -> bool:
+    try:
+        return subprocess.run([python, "-c", f"import {PEER_MODULE}"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def nearest(levels: list[tuple[float, dict[str, Any]]], price: float) -> dict[str, Any]:
+    """The level nearest below and above ``price`` among (price, details) pairs, with its distance in %."""
+
+    def pick(cands: list[tuple[float, dict[str, Any]]], best: Any) -> dict[str, Any] | None:
+        if not cands:
+            return None
+        p, details = best(cands, key=lambda c: c[0])
+        return {"price": round(p, 1), "distance_pct": round((p / price - 1) * 100, 2), **details}
+
+    return {
+        "below": pick([c for c in levels if c[0] < price], max),
+        "above": pick([c for c in levels if c[0] > price], min),
+    }
+
+
+# ---- the peer's side: runs in the peer's interpreter (pandas and liquidator_indicator only) ----
+
+
+def peer_side(csv: Path, repeats: int) -> dict[str, Any]:
+    """The peer's zones on the rows of ``csv`` (the columns ``peer_input`` writes), timed when ``repeats``."""
+    import liquidator_indicator
+    import pandas as pd
+    from liquidator_indicator import Liquidator
+
+    hours = pd.read_csv(csv)
+    trades = hours[["time", "px", "sz", "side"]]
+    candles = hours[["high", "low", "close"]]
+    funding = pd.DataFrame(
+        {
+            "symbol": ASSET,
+            "funding_rate": hours["funding_rate"],
+            "open_interest": hours["open_interest"],
+            "timestamp": pd.to_datetime(hours["time"], unit="ms", utc=True),
+        }
+    )
+    threshold = 2 * float(trades["sz"].median())
+
+    def zones() -> pd.DataFrame:
+        liq = Liquidator(ASSET, liq_size_threshold=threshold, cutoff_hours=None)
+        liq.ingest_funding_rates(funding)  # before the trades: they are classified as they are ingested
+        liq.update_candles(candles)
+        liq.ingest_trades(trades)
+        return liq.compute_zones()
+
+    found = zones()
+    price = float(hours["px"].iloc[-1])
+    levels = [
+        (
+            float(z.price_mean),
+            {"usd": round(float(z.total_usd)), "bars": int(z["count"]), "side": z.dominant_side},
+        )
+        for _, z in found.iterrows()
+    ]
+    out: dict[str, Any] = {
+        "name": PEER,
+        "version": liquidator_indicator.__version__,
+        "python": platform.python_version(),
+        "params": {"liq_size_threshold_btc": round(threshold, 3), "cutoff_hours": None},
+        "zones": len(found),
+        "bars_in_zones": int(found["count"].sum()),
+        "levels": nearest(levels, price),
+    }
+    if repeats:
+        out["engine_median_s"] = round(median_s(zones, repeats), 4)
+    return out
+
+
+# ---- levradar's side ----
+
+
+def peer_input(frame: pl.DataFrame) -> pl.DataFrame:
+    """levradar's hourly market frame in the peer's documented formats: trades (time in ms, px, sz in coin, side
+    'A'/'B'), candles (high, low, close) and funding rows (funding_rate per settlement, open_interest in coin)."""
+    import polars as pl
+
+    return frame.sort("t").select(
+        time=pl.col("t").dt.epoch("ms"),
+        px=pl.col("close"),
+        sz=pl.col("volume_usd") / pl.col("close"),
+        side=pl.when(pl.col("close").diff() < 0).then(pl.lit("A")).otherwise(pl.lit("B")),
+        high=pl.col("high"),
+        low=pl.col("low"),
+        close=pl.col("close"),
+        funding_rate=pl.col("rate_8h"),
+        open_interest=pl.col("oi_base"),
+    )
+
+
+def levradar_side(store: Store, frame: pl.DataFrame, repeats: int) -> dict[str, Any]:
+    """levradar's map of ``frame`` in process: the model and its summary, and the same read from ``store``."""
+    from levradar import __version__
+    from levradar.analytics.heatmap import (
+        asset_heatmap,
+        load_heatmap_config,
+        price_edges,
+        simulate_market,
+        summarize,
+    )
+
+    cfg = load_heatmap_config()
+    edges = price_edges(float(frame["low"].min()), float(frame["high"].max()), cfg)  # type: ignore[arg-type]
+
+    def engine() -> dict[str, object]:
+        return summarize(simulate_market(frame, edges, cfg, record=False), cfg)
+
+    def from_store() -> dict[str, object]:
+        ah = asset_heatmap(store, ASSET, AS_OF, days=DAYS, venue=VENUE, cfg=cfg, grid=False)
+        return summarize(ah.map, cfg)
+
+    summary: dict[str, Any] = engine()
+    levels = [
+        (float(summary[key]["price"]), {"usd": round(summary[key]["usd"]), "side": side})
+        for key, side in (("nearest_below", "long"), ("nearest_above", "short"))
+        if summary[key] is not None
+    ]
+    return {
+        "version": __version__,
+        "buckets": cfg.buckets,
+        "engine_median_s": round(median_s(engine, repeats), 4),
+        "point_in_time_from_store_median_s": round(median_s(from_store, repeats), 4),
+        "levels": nearest(levels, float(summary["price"])),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--peer-python", default=sys.executable, help="The interpreter the peer is installed in."
+    )
+    parser.add_argument("--only", choices=["levradar"], help="Run levradar's side alone (no peer needed).")
+    parser.add_argument("--peer-side", type=Path, help=argparse.SUPPRESS)  # internal: the peer's run on a CSV
+    args = parser.parse_args()
+    if args.peer_side:
+        print(json.dumps(peer_side(args.peer_side, args.repeats)))
+        return
+    with_peer = args.only is None
+    if with_peer and not peer_importable(args.peer_python):
+        print(
+            f"bench_peer: the peer {PEER} is not importable by {args.peer_python}; install it in its own venv "
+            f"({INSTALL}) and pass --peer-python /tmp/peer-venv/bin/python, or run --only levradar",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+    from levradar.analytics.series import load_markets
+    from levradar.ingest.run import import_source
+    from levradar.store import Store
+
+    exe = shutil.which("levradar") or str(Path(sys.executable).with_name("levradar"))
+    out: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
+    with tempfile.TemporaryDirectory() as tmp:
+        with Store(tmp) as store:
+            import_source(store, "sample", Path("."))
+            frame = load_markets(store, AS_OF - timedelta(days=DAYS), AS_OF, [ASSET], [VENUE], hourly=True)
+            out["input"] = {
+                "market": f"{VENUE} {frame['symbol'][0]}",
+                "as_of": AS_OF.isoformat(),
+                "days": DAYS,
+                "hours": frame.height,
+            }
+            ours = levradar_side(store, frame, args.repeats * 4)
+        command = ["heatmap", ASSET, "--venue", VENUE, "--as-of", f"{AS_OF:%Y-%m-%dT%H:%M}"]
+        ours["command"] = "levradar " + " ".join(command)
+        ours["process_median_s"] = round(
+            process_median_s([exe, *command, "--data-dir", tmp], args.repeats), 3
+        )
+        out["levradar"] = ours
+        if with_peer:
+            csv = Path(tmp) / "peer_input.csv"
+            peer_input(frame).write_csv(csv)
+            run = [args.peer_python, __file__, "--peer-side", str(csv)]
+            done = subprocess.run([*run, "--repeats", str(args.repeats * 4)], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"bench_peer: the peer's run failed: {done.stderr.strip().splitlines()[-1]}")
+            theirs = json.loads(done.stdout)
+            theirs["command"] = f"{args.peer_python} bench/bench_peer.py --peer-side INPUT.csv --repeats 0"
+            theirs["process_median_s"] = round(process_median_s([*run, "--repeats", "0"], args.repeats), 3)
+            out["peer"] = theirs
+            out["peer_over_levradar"] = {
+                k: round(theirs[k] / ours[k], 1) for k in ("engine_median_s", "process_median_s")
+            }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
