@@ -20,14 +20,17 @@ cascade) with the funding and OI known at each close, read from the bundled samp
   single trades: every hourly bar would pass). Timed: ``Liquidator`` → funding, candles, trades → ``compute_zones``.
 Each engine call gets an untimed warm-up (the peer's numba cache), then medians of 4 × --repeats in-process calls;
 end to end, a fresh process per run (`levradar heatmap ...` on the store, the peer's script on the same rows as
-CSV), one untimed run, then medians of --repeats. The ratios are the peer's wall time over levradar's on the same
-input — not a comparison of what they compute (a modelled liquidation book against zones of high-volume bars).
+CSV), one untimed run of each, then --repeats rounds of the two in turn (a busy machine weighs on both alike):
+medians; the 1-minute load average at start and end is printed beside them. The ratios are the peer's wall time
+over levradar's on the same input — not a comparison of what they compute (a modelled liquidation book against
+zones of high-volume bars).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -59,10 +62,16 @@ def wall_s(argv: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def process_median_s(argv: list[str], repeats: int) -> float:
-    """Median wall time of a fresh process from start to exit, after one untimed run (the file cache)."""
-    wall_s(argv)
-    return statistics.median(wall_s(argv) for _ in range(repeats))
+def process_medians_s(argvs: dict[str, list[str]], repeats: int) -> dict[str, float]:
+    """Median wall time of a fresh process per command, from start to exit: one untimed run of each (the file
+    cache), then the commands in turn, so that a busy machine weighs on each alike."""
+    times: dict[str, list[float]] = {name: [] for name in argvs}
+    for argv in argvs.values():
+        wall_s(argv)
+    for _ in range(repeats):
+        for name, argv in argvs.items():
+            times[name].append(wall_s(argv))
+    return {name: round(statistics.median(t), 3) for name, t in times.items()}
 
 
 def peer_importable(python: str) -> bool:
@@ -222,7 +231,11 @@ def main() -> None:
     from levradar.store import Store
 
     exe = shutil.which("levradar") or str(Path(sys.executable).with_name("levradar"))
-    out: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "load_average_1m": [os.getloadavg()[0]],
+        "repeats": args.repeats,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         with Store(tmp) as store:
             import_source(store, "sample", Path("."))
@@ -233,27 +246,28 @@ def main() -> None:
                 "days": DAYS,
                 "hours": frame.height,
             }
-            ours = levradar_side(store, frame, args.repeats * 4)
+            out["levradar"] = ours = levradar_side(store, frame, args.repeats * 4)
         command = ["heatmap", ASSET, "--venue", VENUE, "--as-of", f"{AS_OF:%Y-%m-%dT%H:%M}"]
         ours["command"] = "levradar " + " ".join(command)
-        ours["process_median_s"] = round(
-            process_median_s([exe, *command, "--data-dir", tmp], args.repeats), 3
-        )
-        out["levradar"] = ours
+        processes = {"levradar": [exe, *command, "--data-dir", tmp]}
         if with_peer:
             csv = Path(tmp) / "peer_input.csv"
             peer_input(frame).write_csv(csv)
             run = [args.peer_python, __file__, "--peer-side", str(csv)]
             done = subprocess.run([*run, "--repeats", str(args.repeats * 4)], capture_output=True, text=True)
             if done.returncode != 0:
-                raise SystemExit(f"bench_peer: the peer's run failed: {done.stderr.strip().splitlines()[-1]}")
-            theirs = json.loads(done.stdout)
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise SystemExit(f"bench_peer: the peer's run failed: {last}")
+            out["peer"] = theirs = json.loads(done.stdout)
             theirs["command"] = f"{args.peer_python} bench/bench_peer.py --peer-side INPUT.csv --repeats 0"
-            theirs["process_median_s"] = round(process_median_s([*run, "--repeats", "0"], args.repeats), 3)
-            out["peer"] = theirs
-            out["peer_over_levradar"] = {
-                k: round(theirs[k] / ours[k], 1) for k in ("engine_median_s", "process_median_s")
-            }
+            processes["peer"] = [*run, "--repeats", "0"]
+        for name, median in process_medians_s(processes, args.repeats).items():
+            out[name]["process_median_s"] = median
+    out["load_average_1m"].append(os.getloadavg()[0])
+    if with_peer:
+        out["peer_over_levradar"] = {
+            k: round(theirs[k] / ours[k], 1) for k in ("engine_median_s", "process_median_s")
+        }
     print(json.dumps(out, indent=2))
 
 

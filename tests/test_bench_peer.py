@@ -45,7 +45,7 @@ def test_levradar_side_alone_on_the_real_sample() -> None:
     done = run_bench("--only", "levradar", "--repeats", "1")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert set(out) == {"machine", "repeats", "input", "levradar"}  # no peer, no ratio
+    assert set(out) == {"machine", "load_average_1m", "repeats", "input", "levradar"}  # no peer, no ratio
     assert out["machine"]["cpus"] >= 1
     assert out["input"] == {
         "market": "bybit BTCUSDT",
