@@ -18,9 +18,10 @@ cascade) with the funding and OI known at each close, read from the bundled samp
   defaults are made to fit hourly history: ``cutoff_hours=None`` (else it drops trades older than 48 h before the
   wall clock, i.e. all of them) and ``liq_size_threshold`` = 2 × the median hourly volume (its 0.1 BTC is meant for
   single trades: every hourly bar would pass). Timed: ``Liquidator`` → funding, candles, trades → ``compute_zones``.
-Each engine call gets an untimed warm-up (the peer's numba cache), then medians of 4 × --repeats in-process calls;
-end to end, a fresh process per run (`levradar heatmap ...` on the store, the peer's script on the same rows as
-CSV), one untimed run of each, then --repeats rounds of the two in turn (a busy machine weighs on both alike):
+In process, each engine gets an untimed warm-up call (the peer's numba kernels), then --repeats rounds of 4 calls
+of levradar's and 4 of the peer's (kept waiting in its interpreter) in turn, so that a busy machine weighs on both
+alike: medians of the 4 × --repeats calls. End to end, a fresh process per run (`levradar heatmap ...` on the store,
+the peer's script on the same rows as CSV), one untimed run of each, then --repeats rounds of the two in turn:
 medians; the 1-minute load average at start and end is printed beside them. The ratios are the peer's wall time
 over levradar's on the same input — not a comparison of what they compute (a modelled liquidation book against
 zones of high-volume bars).
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,8 +101,19 @@ def nearest(levels: list[tuple[float, dict[str, Any]]], price: float) -> dict[st
 # ---- the peer's side: runs in the peer's interpreter (pandas and liquidator_indicator only) ----
 
 
-def peer_side(csv: Path, repeats: int) -> dict[str, Any]:
-    """The peer's zones on the rows of ``csv`` (the columns ``peer_input`` writes), timed when ``repeats``."""
+def call_times(fn: Callable[[], object], n: int) -> list[float]:
+    """Wall-clock seconds of each of ``n`` calls of ``fn``."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def peer_side(csv: Path, serve: bool) -> None:
+    """The peer's zones on the rows of ``csv`` (the columns ``peer_input`` writes), printed as one JSON line; with
+    ``serve``, then for each line N read from stdin, the wall times of N more runs as a JSON line."""
     import liquidator_indicator
     import pandas as pd
     from liquidator_indicator import Liquidator
@@ -125,7 +138,7 @@ def peer_side(csv: Path, repeats: int) -> dict[str, Any]:
         liq.ingest_trades(trades)
         return liq.compute_zones()
 
-    found = zones()
+    found = zones()  # also the warm-up: numba compiles its kernels or loads them from its cache
     price = float(hours["px"].iloc[-1])
     levels = [
         (
@@ -134,7 +147,7 @@ def peer_side(csv: Path, repeats: int) -> dict[str, Any]:
         )
         for _, z in found.iterrows()
     ]
-    out: dict[str, Any] = {
+    info = {
         "name": PEER,
         "version": liquidator_indicator.__version__,
         "python": platform.python_version(),
@@ -143,9 +156,9 @@ def peer_side(csv: Path, repeats: int) -> dict[str, Any]:
         "bars_in_zones": int(found["count"].sum()),
         "levels": nearest(levels, price),
     }
-    if repeats:
-        out["engine_median_s"] = round(median_s(zones, repeats), 4)
-    return out
+    print(json.dumps(info), flush=True)
+    for line in sys.stdin if serve else ():
+        print(json.dumps(call_times(zones, int(line))), flush=True)
 
 
 # ---- levradar's side ----
@@ -169,8 +182,11 @@ def peer_input(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def levradar_side(store: Store, frame: pl.DataFrame, repeats: int) -> dict[str, Any]:
-    """levradar's map of ``frame`` in process: the model and its summary, and the same read from ``store``."""
+def levradar_side(
+    store: Store, frame: pl.DataFrame, repeats: int
+) -> tuple[dict[str, Any], Callable[[], object]]:
+    """levradar's map of ``frame``: what it says and the engine call (the model and its summary), with the median
+    time of the same map read from ``store`` as the CLI computes it."""
     from levradar import __version__
     from levradar.analytics.heatmap import (
         asset_heatmap,
@@ -196,13 +212,25 @@ def levradar_side(store: Store, frame: pl.DataFrame, repeats: int) -> dict[str, 
         for key, side in (("nearest_below", "long"), ("nearest_above", "short"))
         if summary[key] is not None
     ]
-    return {
+    info = {
         "version": __version__,
         "buckets": cfg.buckets,
-        "engine_median_s": round(median_s(engine, repeats), 4),
         "point_in_time_from_store_median_s": round(median_s(from_store, repeats), 4),
         "levels": nearest(levels, float(summary["price"])),
     }
+    return info, engine
+
+
+def ask(peer: subprocess.Popen[str], n: int) -> list[float]:
+    """The wall times of ``n`` more runs of the serving peer."""
+    assert peer.stdin is not None and peer.stdout is not None
+    peer.stdin.write(f"{n}\n")
+    peer.stdin.flush()
+    line = peer.stdout.readline()
+    if not line:
+        raise SystemExit(f"bench_peer: the peer's run stopped (exit {peer.wait()}); its error is above")
+    times: list[float] = json.loads(line)
+    return times
 
 
 def main() -> None:
@@ -213,9 +241,12 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["levradar"], help="Run levradar's side alone (no peer needed).")
     parser.add_argument("--peer-side", type=Path, help=argparse.SUPPRESS)  # internal: the peer's run on a CSV
+    parser.add_argument(
+        "--serve", action="store_true", help=argparse.SUPPRESS
+    )  # internal: then time on request
     args = parser.parse_args()
     if args.peer_side:
-        print(json.dumps(peer_side(args.peer_side, args.repeats)))
+        peer_side(args.peer_side, args.serve)
         return
     with_peer = args.only is None
     if with_peer and not peer_importable(args.peer_python):
@@ -236,6 +267,7 @@ def main() -> None:
         "load_average_1m": [os.getloadavg()[0]],
         "repeats": args.repeats,
     }
+    command = ["heatmap", ASSET, "--venue", VENUE, "--as-of", f"{AS_OF:%Y-%m-%dT%H:%M}"]
     with tempfile.TemporaryDirectory() as tmp:
         with Store(tmp) as store:
             import_source(store, "sample", Path("."))
@@ -246,27 +278,44 @@ def main() -> None:
                 "days": DAYS,
                 "hours": frame.height,
             }
-            out["levradar"] = ours = levradar_side(store, frame, args.repeats * 4)
-        command = ["heatmap", ASSET, "--venue", VENUE, "--as-of", f"{AS_OF:%Y-%m-%dT%H:%M}"]
-        ours["command"] = "levradar " + " ".join(command)
+            ours, engine = levradar_side(store, frame, args.repeats * 4)
+        out["levradar"] = ours | {"command": "levradar " + " ".join(command)}
         processes = {"levradar": [exe, *command, "--data-dir", tmp]}
+        times: dict[str, list[float]] = {"levradar": []}
+        csv = Path(tmp) / "peer_input.csv"
+        run = [args.peer_python, __file__, "--peer-side", str(csv)]
+        peer = None
         if with_peer:
-            csv = Path(tmp) / "peer_input.csv"
             peer_input(frame).write_csv(csv)
-            run = [args.peer_python, __file__, "--peer-side", str(csv)]
-            done = subprocess.run([*run, "--repeats", str(args.repeats * 4)], capture_output=True, text=True)
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise SystemExit(f"bench_peer: the peer's run failed: {last}")
-            out["peer"] = theirs = json.loads(done.stdout)
-            theirs["command"] = f"{args.peer_python} bench/bench_peer.py --peer-side INPUT.csv --repeats 0"
-            processes["peer"] = [*run, "--repeats", "0"]
+            peer = subprocess.Popen(
+                [*run, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            assert peer.stdout is not None
+            first = peer.stdout.readline()  # after its warm-up run
+            if not first:
+                raise SystemExit(
+                    f"bench_peer: the peer's run failed (exit {peer.wait()}); its error is above"
+                )
+            out["peer"] = json.loads(first) | {
+                "command": f"{args.peer_python} bench/bench_peer.py --peer-side INPUT.csv"
+            }
+            processes["peer"] = run
+            times["peer"] = []
+        # in process, rounds of 4 calls of each engine in turn (a busy machine weighs on both alike)
+        engine()
+        for _ in range(args.repeats):
+            times["levradar"] += call_times(engine, 4)
+            if peer:
+                times["peer"] += ask(peer, 4)
+        if peer:
+            peer.communicate()  # end of its input: it exits
         for name, median in process_medians_s(processes, args.repeats).items():
+            out[name]["engine_median_s"] = round(statistics.median(times[name]), 4)
             out[name]["process_median_s"] = median
     out["load_average_1m"].append(os.getloadavg()[0])
     if with_peer:
         out["peer_over_levradar"] = {
-            k: round(theirs[k] / ours[k], 1) for k in ("engine_median_s", "process_median_s")
+            k: round(out["peer"][k] / out["levradar"][k], 1) for k in ("engine_median_s", "process_median_s")
         }
     print(json.dumps(out, indent=2))
 
