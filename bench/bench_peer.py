@@ -58,15 +58,11 @@ ASSET, VENUE, DAYS = "BTC", "bybit", 90
 AS_OF = datetime(2025, 10, 11, 2, tzinfo=UTC)
 
 
-def wall_s(argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
-
-
 def process_medians_s(argvs: dict[str, list[str]], repeats: int) -> dict[str, float]:
     """Median wall time of a fresh process per command, from start to exit: one untimed run of each (the file
     cache), then the commands in turn, so that a busy machine weighs on each alike."""
+    from bench_cli import wall_s  # levradar's side only: bench_cli imports levradar
+
     times: dict[str, list[float]] = {name: [] for name in argvs}
     for argv in argvs.values():
         wall_s(argv)
