@@ -91,7 +91,7 @@ def _load_hourly(
     base = candles.lazy().select(
         *BY, "asset", t=pl.col("ts") + HOUR, bar_hours=pl.lit(1, pl.Int32), **_BAR_VALUES
     )
-    return with_known(base, funding, oi).collect()
+    return with_known(base, funding, oi).collect(engine="in-memory")  # a few thousand rows: no start-up
 
 
 _BAR_VALUES = {
