@@ -30,6 +30,12 @@ ANNUALISE = math.sqrt(HOURS_PER_YEAR)
 
 HOUR = timedelta(hours=1)
 BY = ["venue", "symbol"]
+_BAR_VALUES = {  # a bar's price and traded USD (quote volume, else base volume at the close)
+    "close": pl.col("close"),
+    "high": pl.col("high"),
+    "low": pl.col("low"),
+    "volume_usd": pl.coalesce("volume_quote", pl.col("volume_base") * pl.col("close")),
+}
 
 
 def load_markets(
@@ -91,15 +97,7 @@ def _load_hourly(
     base = candles.lazy().select(
         *BY, "asset", t=pl.col("ts") + HOUR, bar_hours=pl.lit(1, pl.Int32), **_BAR_VALUES
     )
-    return with_known(base, funding, oi).collect(engine="in-memory")  # a few thousand rows: no start-up
-
-
-_BAR_VALUES = {
-    "close": pl.col("close"),
-    "high": pl.col("high"),
-    "low": pl.col("low"),
-    "volume_usd": pl.coalesce("volume_quote", pl.col("volume_base") * pl.col("close")),
-}
+    return with_known(base, funding, oi)
 
 
 def bars(candles: pl.DataFrame) -> pl.DataFrame:
@@ -115,11 +113,12 @@ def bars(candles: pl.DataFrame) -> pl.DataFrame:
 
 
 def with_known(
-    bars: pl.LazyFrame, funding: pl.DataFrame | pl.LazyFrame, oi: pl.DataFrame | pl.LazyFrame
-) -> pl.LazyFrame:
+    base: pl.LazyFrame, funding: pl.DataFrame | pl.LazyFrame, oi: pl.DataFrame | pl.LazyFrame
+) -> pl.DataFrame:
     """Bars with the funding rate (``rate_8h``) and the OI known at each close ``t`` — the latest settlement
     within :data:`FUNDING_STALE`, the latest OI sample within :data:`OI_STALE` — and ``key``; sorted by market and
-    ``t``. Lazy: one pass however the bars were built."""
+    ``t``. One lazy pass on polars' in-memory engine (the streaming engine's start-up outweighs a map's few
+    thousand rows)."""
     fund = funding.lazy().select(*BY, pl.col("ts").alias("t"), "rate_8h").sort(*BY, "t")
     ois = (
         oi.lazy()
@@ -128,23 +127,18 @@ def with_known(
         .sort(*BY, "t")
     )
     return (
-        bars.sort(*BY, "t")
+        base.sort(*BY, "t")
         .join_asof(fund, on="t", by=BY, strategy="backward", tolerance=FUNDING_STALE, check_sortedness=False)
         .join_asof(ois, on="t", by=BY, strategy="backward", tolerance=OI_STALE, check_sortedness=False)
         .with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
+        .collect(engine="in-memory")
     )
 
 
-def market_frame(
-    candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame, *, features: bool = True
-) -> pl.DataFrame:
-    """Bars with the funding and OI known at each close; ``features``: also the 24 h traded USD and the 4 h / 24 h
-    lags and OI changes the signals use."""
-    base = with_known(
-        bars(candles).lazy().select(*BY, "asset", "t", "bar_hours", **_BAR_VALUES), funding, oi
-    ).collect()
-    if not features:
-        return base
+def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame) -> pl.DataFrame:
+    """Bars with the funding and OI known at each close, the 24 h traded USD and the 4 h / 24 h lags and OI changes
+    the signals use."""
+    base = with_known(bars(candles).lazy().select(*BY, "asset", "t", "bar_hours", **_BAR_VALUES), funding, oi)
     base = base.with_columns(
         volume_usd_24h=pl.col("volume_usd").rolling_sum_by("t", window_size="24h").over("key")
     )
