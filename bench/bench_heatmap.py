@@ -5,7 +5,8 @@ Usage: python bench/bench_heatmap.py [--markets 500] [--repeats 5]
   price × time grid, and the current map only;
 - a point-in-time map of one market as `heatmap BTC --venue bybit --as-of T` computes it: read that market's 90 days
   as known at T from the DuckDB store, run the model, summarise (pockets, cumulative USD) — without the grid, and
-  with it (`--grid`);
+  with it (`--grid`); its parts: the store read alone (the model's hourly rows) and the model alone (on those rows);
+  and the whole report `heatmap --json` prints (the map, its summary, the outlook and the real prints), unrendered;
 - the 500-market universe of bench_scan.py (real sample markets time-shifted and scaled), current maps.
 Timings exclude numba's one-off compilation and loading (a warm-up run of each measured call comes first).
 """
@@ -30,6 +31,7 @@ from levradar.analytics.heatmap import (
 )
 from levradar.analytics.series import load_markets
 from levradar.ingest.run import import_source
+from levradar.radar import heatmap_report
 from levradar.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,9 +57,20 @@ def main() -> None:
             ah = asset_heatmap(store, "BTC", AS_OF, days=90, venue="bybit", cfg=cfg, grid=grid)
             summarize(ah.map, cfg)
 
+        def read() -> pl.DataFrame:
+            return load_markets(store, AS_OF - timedelta(days=90), AS_OF, ["BTC"], ["bybit"], hourly=True)
+
+        rows = read()
+        rows_edges = price_edges(float(rows["low"].min()), float(rows["high"].max()), cfg)  # type: ignore[arg-type]
         point_in_time(False)
         pit_s = median_s(lambda: point_in_time(False), args.repeats * 4)
         pit_grid_s = median_s(lambda: point_in_time(True), args.repeats * 4)
+        read_s = median_s(read, args.repeats * 4)
+        model_s = median_s(lambda: simulate_market(rows, rows_edges, cfg, record=False), args.repeats * 4)
+        report_s = median_s(
+            lambda: heatmap_report(store, "BTC", AS_OF, days=90, venue="bybit", cfg=cfg, grid=False),
+            args.repeats * 4,
+        )
     edges = price_edges(float(one["low"].min()), float(one["high"].max()), cfg)  # type: ignore[arg-type]
     simulate_market(one, edges, cfg)  # compile
     grid_s = median_s(lambda: simulate_market(one, edges, cfg, record=True), args.repeats * 4)
@@ -82,6 +95,9 @@ def main() -> None:
                 "one_market_current_map_median_s": round(map_s, 4),
                 "point_in_time_map_from_store_median_s": round(pit_s, 4),
                 "point_in_time_map_with_grid_from_store_median_s": round(pit_grid_s, 4),
+                "point_in_time_read_from_store_median_s": round(read_s, 4),
+                "point_in_time_model_median_s": round(model_s, 4),
+                "point_in_time_report_from_store_median_s": round(report_s, 4),
                 "markets": len(frames),
                 "all_markets_current_maps_median_s": round(many_s, 3),
                 "repeats": args.repeats,

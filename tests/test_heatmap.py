@@ -27,8 +27,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from levradar.analytics._kernel import deposit as _deposit
@@ -54,6 +55,9 @@ from levradar.analytics.liqmodel import (
 from levradar.analytics.series import load_markets
 from levradar.cli import app
 from levradar.ingest.run import import_source
+from levradar.ingest.sources import Filters
+from levradar.jsonio import dumps
+from levradar.radar import heatmap_report
 from levradar.store import Store
 
 FloatArray = npt.NDArray[np.float64]
@@ -1425,6 +1429,135 @@ def test_the_map_reads_1h_bars_only_and_equals_the_hourly_rows_of_every_bar(
     assert hourly.venues == wide.venues and hourly.impact_per_usd == wide.impact_per_usd
     np.testing.assert_array_equal(hourly.map.long_usd, wide.map.long_usd)
     np.testing.assert_array_equal(hourly.map.short_usd, wide.map.short_usd)
+
+
+MODEL_COLUMNS = {
+    "candles": ["venue", "symbol", "asset", "ts", "close", "high", "low", "volume_base", "volume_quote"],
+    "funding": ["venue", "symbol", "ts", "rate", "interval_hours"],
+    "open_interest": ["venue", "symbol", "ts", "oi_base", "oi_usd"],
+}
+
+
+def test_a_point_in_time_map_reads_only_the_rows_and_columns_the_model_uses(
+    sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`heatmap BTC --venue bybit --as-of T`: one read per dataset, of that venue, of the model's columns, and of
+    its window only — the 1 h bars closing in [T − 90 d, T], the funding and OI that can be known at those closes
+    (within 24 h and 2 h before them) — every row known at T."""
+    got: dict[str, tuple[dict[str, Any], pl.DataFrame]] = {}
+    read = Store.read
+
+    def spy(self: Store, name: str, **kwargs: Any) -> pl.DataFrame:
+        frame = read(self, name, **kwargs)
+        assert name not in got
+        got[name] = (kwargs, frame)
+        return frame
+
+    start = AFTER - timedelta(days=90)
+    with Store(sample.data_dir, read_only=True) as store:
+        monkeypatch.setattr(Store, "read", spy)
+        ah = asset_heatmap(store, "BTC", AFTER, days=90, venue="bybit", cfg=CFG, grid=False)
+        monkeypatch.setattr(Store, "read", read)
+    assert set(got) == set(MODEL_COLUMNS)
+    derived = {"funding": ["rate_1h", "rate_8h", "apr"]}
+    for name, (kwargs, frame) in got.items():
+        assert kwargs["venues"] == ["bybit"] and kwargs["as_of"] == AFTER
+        assert frame.columns == MODEL_COLUMNS[name] + derived.get(name, [])
+        assert set(frame["venue"]) == {"bybit"} and frame["ts"].max() <= AFTER  # type: ignore[operator]
+    candles = got["candles"][1]
+    assert got["candles"][0]["interval"] == "1h"
+    hour = timedelta(hours=1)
+    assert candles["ts"].min() == start - hour and candles["ts"].max() == AFTER - hour
+    assert candles.height == 90 * 24 + 1 and ah.map.start == start  # the bars closing at start .. T, once
+    assert got["funding"][1]["ts"].min() >= start - timedelta(hours=24)  # type: ignore[operator]
+    assert got["open_interest"][1]["ts"].min() >= start - timedelta(hours=2)  # type: ignore[operator]
+
+
+def general_hourly_rows(
+    store: Store,
+    start: datetime,
+    as_of: datetime,
+    assets: Sequence[str] | None,
+    venues: Sequence[str] | None = None,
+    *,
+    hourly: bool = True,
+) -> pl.DataFrame:
+    """The hourly rows as the scan's general read gives them: every bar interval read, every column, the bar
+    choice and the lagged features; then the 1 h bars' rows and the model's columns (``hourly`` ignored)."""
+    frame = load_markets(store, start, as_of, assets, venues).filter(pl.col("bar_hours") == 1)
+    return frame.select(
+        "venue",
+        "symbol",
+        "asset",
+        "t",
+        "bar_hours",
+        "close",
+        "high",
+        "low",
+        "volume_usd",
+        "rate_8h",
+        "oi_base",
+        "oi_usd",
+        "key",
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    as_of=st.datetimes(datetime(2025, 6, 1), datetime(2026, 3, 7, 12), timezones=st.just(UTC)),
+    venue=st.sampled_from([None, "bybit", "binance", "okx", "hyperliquid"]),
+    asset=st.sampled_from(["BTC", "ETH", "SOL"]),
+)
+def test_the_models_read_gives_the_general_reads_hourly_rows_and_map(
+    sample: Sample, as_of: datetime, venue: str | None, asset: str
+) -> None:
+    """The point-in-time read the model uses (1 h bars, its columns, its window, in one lazy join) is exactly the
+    general read's hourly rows at any instant, venue and asset — and so is the map made from it."""
+    import levradar.analytics.heatmap as heatmap_module
+
+    start = as_of - timedelta(days=90)
+    venues = [venue] if venue else None
+    with Store(sample.data_dir, read_only=True) as store:
+        fast = load_markets(store, start, as_of, [asset], venues, hourly=True)
+        assert_frame_equal(fast, general_hourly_rows(store, start, as_of, [asset], venues), check_exact=True)
+        maps = []
+        for loader in (load_markets, general_hourly_rows):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(heatmap_module, "load_markets", loader)
+                try:
+                    maps.append(asset_heatmap(store, asset, as_of, days=90, venue=venue, cfg=CFG, grid=True))
+                except ValueError as exc:  # no data or no OI then: the same one-line error
+                    maps.append(str(exc))
+    if isinstance(maps[0], str):
+        assert maps[0] == maps[1]
+        return
+    one, other = maps
+    assert isinstance(other, AssetHeatmap)
+    assert one.venues == other.venues and one.skipped == other.skipped
+    assert one.map.times == other.map.times and one.impact_per_usd == other.impact_per_usd
+    np.testing.assert_array_equal(one.map.long_usd, other.map.long_usd)
+    np.testing.assert_array_equal(one.map.short_usd, other.map.short_usd)
+    assert summarize(one.map, CFG) == summarize(other.map, CFG)
+
+
+@pytest.mark.parametrize(
+    "as_of", [BEFORE, AFTER + timedelta(minutes=30), datetime(2026, 3, 1, 9, tzinfo=UTC)]
+)
+def test_a_point_in_time_map_is_the_map_of_a_store_that_only_holds_data_up_to_then(
+    sample: Sample, tmp_path: Path, as_of: datetime
+) -> None:
+    """`heatmap BTC [--venue bybit] --as-of T` on the whole sample prints what a store imported with `--to T`
+    prints: the model, its summary, outlook and the real prints use nothing after T."""
+    with Store(tmp_path / "cut") as cut:
+        import_source(cut, "sample", Path("."), Filters(end=as_of))
+        assert cut.read("open_interest", start=as_of + timedelta(microseconds=1)).is_empty()
+    for venue in ("bybit", None):
+        bodies = []
+        for data_dir in (sample.data_dir, tmp_path / "cut"):
+            with Store(data_dir, read_only=True) as store:
+                run = heatmap_report(store, "BTC", as_of, days=90, venue=venue, cfg=CFG, grid=True)
+            bodies.append(dumps(run.body))
+        assert bodies[0] == bodies[1]
 
 
 @settings(max_examples=150, deadline=None)

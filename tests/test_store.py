@@ -578,6 +578,54 @@ def test_as_of_never_sees_the_future(
     check()
 
 
+def test_as_of_of_one_interval_is_that_intervals_closed_bars(
+    loaded: Store, as_of_times: st.SearchStrategy[datetime]
+) -> None:
+    """With ``interval`` the point-in-time condition is a plain bound ``ts <= as_of - interval`` (filtered inside
+    DuckDB's scan): the same rows as every interval's closed bars filtered to that interval."""
+    full = loaded.read("candles")
+    intervals = sorted(set(full["interval"]))
+    assert len(intervals) > 1
+
+    @PROPERTY
+    @given(as_of=as_of_times, interval=st.sampled_from(intervals))
+    def check(as_of: datetime, interval: str) -> None:
+        got = loaded.read("candles", interval=interval, as_of=as_of)
+        assert (got["ts"] + CANDLE_INTERVALS[interval] <= as_of).all()
+        assert_frame_equal(
+            got,
+            loaded.read("candles", as_of=as_of).filter(pl.col("interval") == interval),
+            check_exact=True,
+        )
+
+    check()
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        ("candles", ["venue", "symbol", "ts", "close", "volume_quote"]),
+        ("funding", ["venue", "symbol", "ts", "rate", "interval_hours"]),
+        ("open_interest", ["ts", "oi_usd"]),
+    ],
+)
+def test_a_read_of_some_columns_is_those_columns_of_the_full_read(
+    loaded: Store, name: str, columns: list[str]
+) -> None:
+    """``columns`` reads only those (funding's derived rates come with its rate and interval); ``ordered=False``
+    the same rows in the order DuckDB returns them; nothing found: an empty frame of those columns."""
+    window = {"start": datetime(2025, 10, 9, tzinfo=UTC), "as_of": datetime(2026, 1, 8, tzinfo=UTC)}
+    whole = loaded.read(name, **window)
+    derived = ["rate_1h", "rate_8h", "apr"] if name == "funding" else []
+    some = loaded.read(name, **window, columns=columns)
+    assert whole.height > 0 and some.columns == columns + derived
+    assert_frame_equal(some, whole.select(columns + derived), check_exact=True)
+    unordered = loaded.read(name, **window, columns=columns, ordered=False)
+    assert_frame_equal(unordered.sort(columns), some.sort(columns), check_exact=True)
+    nothing = loaded.read(name, venues=["nowhere"], columns=columns, derived=False)
+    assert nothing.is_empty() and nothing.schema == some.select(columns).schema
+
+
 def test_candle_is_known_only_once_its_bar_has_closed(loaded: Store) -> None:
     bar = loaded.read("candles", venues=["binance"], symbols=["BTCUSDT"], interval="8h").row(0, named=True)
     close = bar["ts"] + CANDLE_INTERVALS["8h"]

@@ -305,14 +305,14 @@ def asset_heatmap(
         raise ValueError(f"no hourly data for {asset}{where} up to {as_of:%Y-%m-%d %H:%M} UTC")
     edges = price_edges(float(markets["low"].min()), float(markets["high"].max()), cfg)  # type: ignore[arg-type]
     maps, used, skipped = [], [], {}
-    for (v, _sym), frame in markets.sort("venue", "symbol").group_by(
-        ["venue", "symbol"], maintain_order=True
-    ):
-        if frame["oi_base"].drop_nulls().is_empty():
-            skipped[str(v)] = "no open interest in the period"
+    frames = markets.partition_by("venue", "symbol", maintain_order=True)  # by market, each by hour
+    for frame in frames:
+        v = str(frame["venue"][0])
+        if frame["oi_base"].null_count() == frame.height:
+            skipped[v] = "no open interest in the period"
             continue
         maps.append(simulate_market(frame, edges, cfg, record=grid))
-        used.append(str(v))
+        used.append(v)
     if not maps:
         raise ValueError(f"no open-interest history for {asset}: the heatmap model needs OI")
     hm = combine(maps)
@@ -324,7 +324,12 @@ def asset_heatmap(
             skipped[venue] = "no open interest at the map's hour"
         else:
             current.append(venue)
-    path = markets.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
+    # one close per hour (the first venue's by name): one market's rows are already that path
+    path = (
+        frames[0]
+        if len(frames) == 1
+        else markets.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
+    )
     vol = HourlyVol.of_path(path)
     lam = impact_per_usd(markets)
     typical = None if lam is None else lam * cfg.impact_typical

@@ -28,6 +28,16 @@ PRICE_VENUE_ORDER = ("binance", "bybit", "okx", "hyperliquid")
 ANNUALISE = math.sqrt(HOURS_PER_YEAR)
 
 
+HOUR = timedelta(hours=1)
+BY = ["venue", "symbol"]
+_BAR_VALUES = {  # a bar's price and traded USD (quote volume, else base volume at the close)
+    "close": pl.col("close"),
+    "high": pl.col("high"),
+    "low": pl.col("low"),
+    "volume_usd": pl.coalesce("volume_quote", pl.col("volume_base") * pl.col("close")),
+}
+
+
 def load_markets(
     store: Store,
     start: datetime,
@@ -39,18 +49,55 @@ def load_markets(
 ) -> pl.DataFrame:
     """One row per market and hour in ``[start, as_of]`` with price, funding and OI as known then (of ``venues``
     only, when given: nothing else is read); ``hourly``: what the liquidation model reads — the 1 h bars only
-    (coarser candles are not read) and no lagged features."""
+    (coarser candles are not read), only the columns it uses, no lagged features, sorted by market and hour."""
+    if hourly:
+        return _load_hourly(store, start, as_of, assets, venues)
+    candles = store.read(
+        "candles", assets=assets, venues=venues, start=start - timedelta(days=1), as_of=as_of
+    )
+    funding = store.read("funding", assets=assets, venues=venues, start=start - FUNDING_STALE, as_of=as_of)
+    oi = store.read("open_interest", assets=assets, venues=venues, start=start - OI_STALE, as_of=as_of)
+    return market_frame(candles, funding, oi).filter(pl.col("t") >= start)
+
+
+def _load_hourly(
+    store: Store, start: datetime, as_of: datetime, assets: Sequence[str] | None, venues: Sequence[str] | None
+) -> pl.DataFrame:
+    """:func:`load_markets` of the 1 h bars closing in ``[start, as_of]``: a 1 h candle is its hour's bar (the
+    finest), so no bar choice is needed, and only the rows and columns the model reads are read (unordered:
+    :func:`with_known` sorts)."""
     candles = store.read(
         "candles",
         assets=assets,
         venues=venues,
-        start=start - timedelta(days=1),
+        start=start - HOUR,
         as_of=as_of,
-        interval="1h" if hourly else None,
+        interval="1h",
+        columns=[*BY, "asset", "ts", "close", "high", "low", "volume_base", "volume_quote"],
+        ordered=False,
     )
-    funding = store.read("funding", assets=assets, venues=venues, start=start - FUNDING_STALE, as_of=as_of)
-    oi = store.read("open_interest", assets=assets, venues=venues, start=start - OI_STALE, as_of=as_of)
-    return market_frame(candles, funding, oi, features=not hourly).filter(pl.col("t") >= start)
+    funding = store.read(
+        "funding",
+        assets=assets,
+        venues=venues,
+        start=start - FUNDING_STALE,
+        as_of=as_of,
+        columns=[*BY, "ts", "rate", "interval_hours"],
+        ordered=False,
+    )
+    oi = store.read(
+        "open_interest",
+        assets=assets,
+        venues=venues,
+        start=start - OI_STALE,
+        as_of=as_of,
+        columns=[*BY, "ts", "oi_base", "oi_usd"],
+        ordered=False,
+    )
+    base = candles.lazy().select(
+        *BY, "asset", t=pl.col("ts") + HOUR, bar_hours=pl.lit(1, pl.Int32), **_BAR_VALUES
+    )
+    return with_known(base, funding, oi)
 
 
 def bars(candles: pl.DataFrame) -> pl.DataFrame:
@@ -65,33 +112,33 @@ def bars(candles: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def market_frame(
-    candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame, *, features: bool = True
+def with_known(
+    base: pl.LazyFrame, funding: pl.DataFrame | pl.LazyFrame, oi: pl.DataFrame | pl.LazyFrame
 ) -> pl.DataFrame:
-    """Bars with the funding and OI known at each close; ``features``: also the 24 h traded USD and the 4 h / 24 h
-    lags and OI changes the signals use."""
-    by = ["venue", "symbol"]
-    base = bars(candles).select(
-        *by,
-        "asset",
-        "t",
-        "bar_hours",
-        "close",
-        "high",
-        "low",
-        pl.coalesce("volume_quote", pl.col("volume_base") * pl.col("close")).alias("volume_usd"),
+    """Bars with the funding rate (``rate_8h``) and the OI known at each close ``t`` — the latest settlement
+    within :data:`FUNDING_STALE`, the latest OI sample within :data:`OI_STALE` — and ``key``; sorted by market and
+    ``t``. One lazy pass on polars' in-memory engine (the streaming engine's start-up outweighs a map's few
+    thousand rows)."""
+    fund = funding.lazy().select(*BY, pl.col("ts").alias("t"), "rate_8h").sort(*BY, "t")
+    ois = (
+        oi.lazy()
+        .filter(pl.col("oi_base").is_not_null())
+        .select(*BY, pl.col("ts").alias("t"), "oi_base", "oi_usd")
+        .sort(*BY, "t")
     )
-    fund = funding.select(*by, pl.col("ts").alias("t"), "rate_8h").sort(*by, "t")
-    base = base.join_asof(
-        fund, on="t", by=by, strategy="backward", tolerance=FUNDING_STALE, check_sortedness=False
+    return (
+        base.sort(*BY, "t")
+        .join_asof(fund, on="t", by=BY, strategy="backward", tolerance=FUNDING_STALE, check_sortedness=False)
+        .join_asof(ois, on="t", by=BY, strategy="backward", tolerance=OI_STALE, check_sortedness=False)
+        .with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
+        .collect(engine="in-memory")
     )
-    ois = oi.filter(pl.col("oi_base").is_not_null()).select(*by, pl.col("ts").alias("t"), "oi_base", "oi_usd")
-    base = base.join_asof(
-        ois.sort(*by, "t"), on="t", by=by, strategy="backward", tolerance=OI_STALE, check_sortedness=False
-    )
-    base = base.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
-    if not features:
-        return base
+
+
+def market_frame(candles: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame) -> pl.DataFrame:
+    """Bars with the funding and OI known at each close, the 24 h traded USD and the 4 h / 24 h lags and OI changes
+    the signals use."""
+    base = with_known(bars(candles).lazy().select(*BY, "asset", "t", "bar_hours", **_BAR_VALUES), funding, oi)
     base = base.with_columns(
         volume_usd_24h=pl.col("volume_usd").rolling_sum_by("t", window_size="24h").over("key")
     )

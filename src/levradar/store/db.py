@@ -349,8 +349,12 @@ class Store:
         as_of: datetime | None = None,
         interval: str | None = None,
         derived: bool = True,
+        columns: Sequence[str] | None = None,
+        ordered: bool = True,
     ) -> pl.DataFrame:
-        """Rows of one dataset, sorted by market and time.
+        """Rows of one dataset, sorted by market and time (in no set order without ``ordered``: for a caller that
+        sorts them itself); only ``columns`` when given (every column and ``ts_ingest`` by default; the derived
+        ones need their inputs: funding's ``rate`` and ``interval_hours``).
 
         ``start``/``end`` bound ``ts`` (inclusive). ``as_of`` is point-in-time: only what was known at that
         instant is returned — a candle once its bar has closed (``ts + interval <= as_of``), every other row
@@ -379,17 +383,20 @@ class Store:
             where.append("ts <= ?")
             params.append(_to_naive(end))
         if as_of is not None:
-            where.append(f"{_known_at_sql(ds)} <= ?")
-            params.append(_to_naive(as_of))
+            known, bound = _known_at(ds, _to_naive(as_of), interval)
+            where.append(known)
+            params.extend(bound)
         # canonical column order, whatever order migrations added the columns in
-        sql = f"SELECT {', '.join(q(c) for c in ds.columns)}, ts_ingest FROM {q(ds.name)}"
+        schema = {**ds.columns, "ts_ingest": pl.Datetime("us", "UTC")}
+        cols = list(schema) if columns is None else list(columns)
+        sql = f"SELECT {', '.join(q(c) for c in cols)} FROM {q(ds.name)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        order = list(ds.key)  # the whole key: a repeatable order (same-millisecond fills included)
-        sql += " ORDER BY " + ", ".join(q(k) for k in order)
+        if ordered:  # the whole key: a repeatable order (same-millisecond fills included)
+            sql += " ORDER BY " + ", ".join(q(k) for k in ds.key)
         frame = _aware_utc(self._fetch(sql, params))
         if frame.is_empty():
-            frame = pl.DataFrame(schema={**ds.columns, "ts_ingest": pl.Datetime("us", "UTC")})
+            frame = pl.DataFrame(schema={c: schema[c] for c in cols})
         return _with_derived(ds, frame) if derived else frame
 
     def counts(self) -> dict[str, int]:
@@ -446,10 +453,16 @@ def _interval_seconds_sql() -> str:
     return f'(CASE "interval" {cases} END)'
 
 
-def _known_at_sql(ds: Dataset) -> str:
-    if ds.name == "candles":
-        return f"(ts + to_seconds({_interval_seconds_sql()}))"
-    return "ts"
+def _known_at(ds: Dataset, as_of: datetime, interval: str | None) -> tuple[str, list[Any]]:
+    """The point-in-time condition and its parameters: a candle once its bar has closed, any other row once
+    stamped. A plain bound on ``ts`` where it can be: DuckDB filters it inside the scan (and skips row groups by
+    their min/max), an expression on ``ts`` only after reading every row."""
+    if ds.name != "candles":
+        return "ts <= ?", [as_of]
+    if interval in CANDLE_INTERVALS:  # one interval: the bar closes at ts + interval
+        return "ts <= ?", [as_of - CANDLE_INTERVALS[interval]]
+    finest = min(CANDLE_INTERVALS.values())  # no bar closes before ts + the finest interval
+    return f"ts <= ? AND ts + to_seconds({_interval_seconds_sql()}) <= ?", [as_of - finest, as_of]
 
 
 def _cadence_sql(ds: Dataset) -> str:
