@@ -222,7 +222,7 @@ class Recorder:
         received_at = datetime.now(UTC)
         received_us = utc_us(received_at)
         pending = self.pending
-        start = len(pending)
+        start = len(pending.rows)
         try:
             message = json.loads(raw)
             if isinstance(message, dict):

@@ -43,7 +43,7 @@ def parse(
         if not isinstance(item, dict):
             raise ParseError(VENUE, "data", "expected an object per item")
         if channel == "liquidation-orders":
-            start = len(out)
+            start = len(out.rows)
             try:
                 _liquidations(item, values, out)
             except ParseError as exc:
