@@ -214,13 +214,14 @@ class Recorder:
             except TimeoutError:
                 backoff = min(self.max_backoff_s, backoff * 2)
 
-    def _receive(self, venue: str, raw: str | bytes) -> None:
-        """Parse one message into the pending rows; whatever goes wrong (a parser error, deep nesting, a number
-        too large for a float, an implausible value) rejects that message with its reason and the stream goes on."""
+    def _receive(self, venue: str, raw: str | bytes, received_us: int | None = None) -> None:
+        """Parse one message into the pending rows (``received_us``: its receipt in UTC microseconds, now by
+        default); whatever goes wrong (a parser error, deep nesting, a number too large for a float, an
+        implausible value) rejects that message with its reason and the stream goes on."""
         stats = self.stats[venue]
         stats.messages += 1
-        received_at = datetime.now(UTC)
-        received_us = utc_us(received_at)
+        if received_us is None:
+            received_us = time.time_ns() // 1000
         pending = self.pending
         start = len(pending.rows)
         try:
@@ -240,7 +241,7 @@ class Recorder:
         if problem is not None:
             stats.malformed += 1
             stats.last_error = f"malformed message: {problem}"
-            self._reject(venue, raw, received_at, problem)
+            self._reject(venue, raw, from_us(received_us), problem)
         stats.records += len(rows) - start
 
     def _reject(self, venue: str, raw: str | bytes, received_at: datetime, reason: str) -> None:
