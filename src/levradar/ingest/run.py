@@ -85,8 +85,6 @@ def import_source(store: Store, name: str, path: Path, filters: Filters | None =
         raise UnknownSourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}") from None
     filters = filters or Filters()
     batch = loader(path, filters)
-    if (
-        "candles" in batch.parts
-    ):  # --to T: a bar is known once it has closed, whatever the loader cut by stamp
+    if "candles" in batch.parts:  # --to T: a bar is known once it has closed, whatever the loader cut by stamp
         batch.parts["candles"] = [filters.window(frame) for frame in batch.parts["candles"]]
     return write_batch(store, batch, "import-source")
