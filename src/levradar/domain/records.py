@@ -51,18 +51,29 @@ def _utc(ts: datetime, name: str) -> datetime:
 
 
 def _finite(value: float, name: str, *, positive: bool = False, non_negative: bool = False) -> None:
-    if (  # the common case (a finite float within the rule), decided without the general checks below
-        type(value) is float
-        and -math.inf < value < math.inf
-        and (value > 0.0 if positive else value >= 0.0 or not non_negative)
-    ):
-        return
     if not isinstance(value, int | float) or not math.isfinite(value):
         raise RecordError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
         raise RecordError(f"{name} must be positive, got {value!r}")
     if non_negative and value < 0:
         raise RecordError(f"{name} must not be negative, got {value!r}")
+
+
+# The same rules, quick where the value is a float that obeys them (what a parser gives); the rest is decided,
+# and its error worded, by _finite.
+def _positive(value: float, name: str) -> None:
+    if not (type(value) is float and 0.0 < value < math.inf):
+        _finite(value, name, positive=True)
+
+
+def _non_negative(value: float, name: str) -> None:
+    if not (type(value) is float and 0.0 <= value < math.inf):
+        _finite(value, name, non_negative=True)
+
+
+def _any_finite(value: float, name: str) -> None:
+    if not (type(value) is float and -math.inf < value < math.inf):
+        _finite(value, name)
 
 
 @dataclass(frozen=True)
@@ -140,8 +151,8 @@ class OpenInterest(_Record):
         """The rules of an open-interest figure (a :class:`RecordError` naming the first one broken)."""
         if raw_unit not in OI_UNITS:
             raise RecordError(f"raw_unit must be one of {', '.join(OI_UNITS)}, got {raw_unit!r}")
-        _finite(raw_value, "raw_value", non_negative=True)
-        _finite(oi_base, "oi_base", non_negative=True)
+        _non_negative(raw_value, "raw_value")
+        _non_negative(oi_base, "oi_base")
 
     @classmethod
     def from_raw(
@@ -188,8 +199,8 @@ class Liquidation(_Record):
         """The rules of a fill (a :class:`RecordError` naming the first one broken)."""
         if liquidated_side not in ("long", "short"):
             raise RecordError(f"liquidated_side must be 'long' or 'short', got {liquidated_side!r}")
-        _finite(price, "price", positive=True)
-        _finite(qty_base, "qty_base", positive=True)
+        _positive(price, "price")
+        _positive(qty_base, "qty_base")
 
     @staticmethod
     def side_from_order(order_side: str) -> Side:
@@ -221,9 +232,9 @@ class MarkIndex(_Record):
     def check(mark: float | None, index: float | None) -> None:
         """The rules of a mark/index pair (a :class:`RecordError` naming the first one broken)."""
         if mark is not None:
-            _finite(mark, "mark", positive=True)
+            _positive(mark, "mark")
         if index is not None:
-            _finite(index, "index", positive=True)
+            _positive(index, "index")
 
     @property
     def basis(self) -> float | None:
@@ -251,9 +262,9 @@ class PredictedFunding(_Record):
     @staticmethod
     def check(rate: float, interval_hours: float | None) -> None:
         """The rules of a quoted rate (a :class:`RecordError` naming the first one broken)."""
-        _finite(rate, "rate")
+        _any_finite(rate, "rate")
         if interval_hours is not None:
-            _finite(interval_hours, "interval_hours", positive=True)
+            _positive(interval_hours, "interval_hours")
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ def number(venue: str, payload: dict[str, Any], key: str) -> float:
         raw = payload[key]
     except (KeyError, TypeError, IndexError):  # TypeError: not an object where one belongs
         raise ParseError(venue, key, "missing") from None
+    return _number(venue, key, raw)
+
+
+def _number(venue: str, key: str, raw: Any) -> float:
     kind = type(raw)
     if kind is str:
         if not raw.isascii() or "_" in raw:
@@ -81,7 +85,9 @@ def number(venue: str, payload: dict[str, Any], key: str) -> float:
 
 
 def optional_number(venue: str, payload: dict[str, Any], key: str) -> float | None:
-    return number(venue, payload, key) if payload.get(key) not in (None, "") else None
+    """:func:`number`, or None where ``payload[key]`` is absent, null or empty."""
+    raw = payload.get(key)
+    return None if raw is None or raw == "" else _number(venue, key, raw)
 
 
 def epoch_us(venue: str, payload: dict[str, Any], key: str, default: int | None = None) -> int:
