@@ -348,8 +348,9 @@ def _layout(kind: type[_Record]) -> tuple[tuple[str, ...], dict[str, Any], tuple
 
 
 class Rows:
-    """Records of several types in arrival order, each a plain tuple ``(type, *fields)`` with its times in UTC
-    microseconds since the epoch, checked on the way in by its type's own rules (``Type.check``).
+    """Records of several types in arrival order, each a plain tuple ``(dataset name, *fields)`` with its times in
+    UTC microseconds since the epoch, checked on the way in by its type's own rules (``Type.check``). Nothing in a
+    row is a container, so the garbage collector stops tracking it.
 
     What the stream parsers append to: a batch of many messages becomes one canonical frame per dataset
     (:meth:`frames`) without a Python object per record; :meth:`records` gives the records themselves."""
@@ -364,11 +365,11 @@ class Rows:
         self, venue: str, symbol: str, ts: int, side: str, price: float, qty_base: float, *, sampled: bool
     ) -> None:
         Liquidation.check(side, price, qty_base)
-        self.rows.append((Liquidation, venue, symbol, ts, side, price, qty_base, sampled, 0))
+        self.rows.append((Liquidation.dataset_name, venue, symbol, ts, side, price, qty_base, sampled, 0))
 
     def mark_index(self, venue: str, symbol: str, ts: int, mark: float | None, index: float | None) -> None:
         MarkIndex.check(mark, index)
-        self.rows.append((MarkIndex, venue, symbol, ts, mark, index))
+        self.rows.append((MarkIndex.dataset_name, venue, symbol, ts, mark, index))
 
     def open_interest(
         self,
@@ -381,7 +382,7 @@ class Rows:
         oi_usd: float | None,
     ) -> None:
         OpenInterest.check(raw_value, raw_unit, oi_base)
-        self.rows.append((OpenInterest, venue, symbol, ts, raw_value, raw_unit, oi_base, oi_usd))
+        self.rows.append((OpenInterest.dataset_name, venue, symbol, ts, raw_value, raw_unit, oi_base, oi_usd))
 
     def predicted_funding(
         self,
@@ -393,12 +394,14 @@ class Rows:
         interval_hours: float | None = None,
     ) -> None:
         PredictedFunding.check(rate, interval_hours)
-        self.rows.append((PredictedFunding, venue, symbol, ts, rate, settles_at, interval_hours))
+        self.rows.append((PredictedFunding.dataset_name, venue, symbol, ts, rate, settles_at, interval_hours))
 
     def add(self, record: _Record) -> None:
         """Append a record object (its times as microseconds)."""
-        values = (getattr(record, n) for n in _LAYOUTS[type(record)][0])
-        self.rows.append((type(record), *(utc_us(v) if isinstance(v, datetime) else v for v in values)))
+        values = (getattr(record, n) for n in _LAYOUTS[record.dataset_name][1])
+        self.rows.append(
+            (record.dataset_name, *(utc_us(v) if isinstance(v, datetime) else v for v in values))
+        )
 
     def rollback(self, length: int) -> None:
         """Forget every row after the first ``length``."""
@@ -413,7 +416,7 @@ class Rows:
         seen: dict[tuple[Any, ...], int] = {}
         for i in range(start, len(rows)):
             row = rows[i]
-            if row[0] is Liquidation:
+            if row[0] == Liquidation.dataset_name:
                 key = row[1:7]  # venue, symbol, ts, side, price, size
                 seen[key] = seq = seen.get(key, -1) + 1
                 if seq:
@@ -422,8 +425,9 @@ class Rows:
     def records(self, start: int = 0) -> list[_Record]:
         """The rows from ``start`` as record objects."""
         out: list[_Record] = []
-        for kind, *values in self.rows[start:]:
-            for i in _LAYOUTS[kind][2]:
+        for name, *values in self.rows[start:]:
+            kind, _, _, times = _LAYOUTS[name]
+            for i in times:
                 if values[i] is not None:
                     values[i] = from_us(values[i])
             out.append(kind(*values))
@@ -431,22 +435,23 @@ class Rows:
 
     def frames(self, *, source: str, quality: int = QUALITY_VENUE) -> dict[str, pl.DataFrame]:
         """One canonical frame per dataset the rows hold."""
-        by_type: dict[type[_Record], list[tuple[Any, ...]]] = defaultdict(list)
+        by_dataset: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for row in self.rows:
-            by_type[row[0]].append(row)
+            by_dataset[row[0]].append(row)
         out = {}
-        for kind, rows in by_type.items():
-            names, schema, _ = _LAYOUTS[kind]
+        for dataset_name, rows in by_dataset.items():
+            _, names, schema, _ = _LAYOUTS[dataset_name]
             data = {
                 name: pl.Series(name, list(map(itemgetter(i), rows)), dtype=schema[name])
                 for i, name in enumerate(names, 1)
             }
-            out[kind.dataset_name] = _canonical(kind.dataset_name, pl.DataFrame(data), source, quality)
+            out[dataset_name] = _canonical(dataset_name, pl.DataFrame(data), source, quality)
         return out
 
 
-_LAYOUTS: dict[type[_Record], tuple[tuple[str, ...], dict[str, Any], tuple[int, ...]]] = {
-    kind: _layout(kind) for kind in (Liquidation, MarkIndex, OpenInterest, PredictedFunding)
+_LAYOUTS: dict[str, tuple[type[_Record], tuple[str, ...], dict[str, Any], tuple[int, ...]]] = {
+    kind.dataset_name: (kind, *_layout(kind))
+    for kind in (Liquidation, MarkIndex, OpenInterest, PredictedFunding)
 }
 
 

@@ -73,13 +73,13 @@ STREAM_FUTURE_US = STREAM_FUTURE // timedelta(microseconds=1)
 def implausible(row: tuple[Any, ...], received_us: int) -> str | None:
     """Why a parsed stream row (:class:`Rows`) cannot be true (None when it can): a time before 2019 or more than
     10 minutes after its receipt, or a liquidation whose USD value is not finite or beyond any on record."""
-    ts = row[3]  # every streamed record type: (type, venue, symbol, ts, ...)
+    ts = row[3]  # every streamed record type: (dataset name, venue, symbol, ts, ...)
     if not STREAM_EARLIEST_US <= ts <= received_us + STREAM_FUTURE_US:
         return (
             f"time {from_us(ts):%Y-%m-%d %H:%M:%S} is before 2019 or after its receipt "
             f"({from_us(received_us):%Y-%m-%d %H:%M:%S})"
         )
-    if row[0] is Liquidation:
+    if row[0] == Liquidation.dataset_name:
         price, qty = row[5], row[6]
         notional = price * qty
         if not math.isfinite(notional) or notional > LIQUIDATION_USD_MAX:
@@ -235,7 +235,7 @@ class Recorder:
         for i in range(start, len(rows)):
             why = implausible(rows[i], received_us)
             if why is not None:  # drop the implausible rows of this message, keep the others
-                problem = problem or f"{rows[i][0].dataset_name}: {why}"
+                problem = problem or f"{rows[i][0]}: {why}"
                 rows[start:] = [r for r in rows[start:] if implausible(r, received_us) is None]
                 break
         if problem is not None:
