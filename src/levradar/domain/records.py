@@ -410,13 +410,13 @@ class Rows:
     def number_fills(self, start: int) -> None:
         """Identical fills among the rows from ``start`` (one venue message) are separate fills: seq 0, 1, …; the
         same fill delivered again in another message after a reconnect keeps seq 0, so the store holds it once."""
-        rows = self.rows
-        if len(rows) - start < 2:
+        rows, fills = self.rows, Liquidation.dataset_name
+        if sum(row[0] == fills for row in rows[start:]) < 2:
             return
         seen: dict[tuple[Any, ...], int] = {}
         for i in range(start, len(rows)):
             row = rows[i]
-            if row[0] == Liquidation.dataset_name:
+            if row[0] == fills:
                 key = row[1:7]  # venue, symbol, ts, side, price, size
                 seen[key] = seq = seen.get(key, -1) + 1
                 if seq:

@@ -95,10 +95,11 @@ def epoch_us(venue: str, payload: dict[str, Any], key: str, default: int | None 
     absent), between 2009 and 2100; a fraction of a millisecond rounds to the microsecond as ``datetime`` does."""
     if key not in payload and default is not None:
         return default
+    # the common cases first, read as number() reads them: an integer, or a short string of ASCII digits
     raw = payload.get(key) if type(payload) is dict else None
-    if (
-        type(raw) is int and _MS_INT_RANGE[0] <= raw < _MS_INT_RANGE[1]
-    ):  # the common case, as number() reads it
+    if type(raw) is str and len(raw) < 17 and raw.isascii() and raw.isdigit():
+        raw = int(raw)
+    if type(raw) is int and _MS_INT_RANGE[0] <= raw < _MS_INT_RANGE[1]:
         return raw * 1000
     value = number(venue, payload, key)
     if not _MS_RANGE[0] <= value < _MS_RANGE[1]:
