@@ -8,8 +8,9 @@ limited to one, so the rates are per core):
 - ``parse``: decoded messages (dicts, as ``json.loads`` gives them) → checked rows (``levradar.venues.parse_into``);
 - ``parse_and_store``: that, then rows → one canonical frame per dataset → ``write_batch`` (the dataset rules,
   de-duplication, one DuckDB transaction, its commit) into a store opened beforehand;
-- ``recorder``: the messages as JSON text through ``Recorder._receive`` (decode, parse, the plausibility checks,
-  the counters) and one ``flush`` — what ``levradar record`` does with them, less the sockets.
+- ``recorder_from_text``: the messages as JSON text through ``Recorder._receive`` (decode, parse, the plausibility
+  checks, the counters) and one ``flush`` — what ``levradar record`` does with them, less the sockets;
+- ``json_decode``: ``json.loads`` of those texts alone (the decoder's share of the recorder's time).
 Each figure is the median of ``--repeats`` runs, each into a fresh store, after one untimed warm-up run (imports,
 first-touch allocations). The prepared messages are frozen out of the garbage collector (``gc.freeze``): the
 recorder holds one message at a time, not 100 000.
@@ -146,12 +147,23 @@ def main() -> None:
         return recorder
 
     record_s = timed(record, args.repeats)
+
+    def decode(store: Store) -> None:
+        for _, text in texts:
+            json.loads(text)  # one message at a time, as the recorder decodes them
+
+    decode_s = timed(decode, args.repeats)
     with tempfile.TemporaryDirectory() as tmp, one_core_store(tmp) as store:
         recorder = record(store)
         stats = recorder.stats.values()
         stored = {name: n for name, n in store.counts().items() if n}
     n = len(messages)
-    runs = {"parse": parse_s, "parse_and_store": store_s, "recorder_from_text": record_s}
+    runs = {
+        "parse": parse_s,
+        "parse_and_store": store_s,
+        "recorder_from_text": record_s,
+        "json_decode": decode_s,
+    }
     print(
         json.dumps(
             {
