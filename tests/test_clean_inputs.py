@@ -548,7 +548,8 @@ def test_record_keeps_a_future_dated_fill_aside_with_the_reason(source: Store, t
     bad = Liquidation("okx", fills["symbol"][0], future, "long", fills["price"][0], fills["qty_base"][0])
     with Store(tmp_path / "s") as store:
         recorder = Recorder(store, ["okx"], ["BTC"])
-        recorder.pending = [records[0], bad, records[1]]
+        for record in (records[0], bad, records[1]):
+            recorder.pending.add(record)
         recorder.flush()
         stored = store.read("liquidations", derived=False)
     assert stored.height == 2 and stored["ts"].max() < datetime.now(UTC)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, PredictedFunding, records_frame
 from levradar.venues import ParseError, parse
-from levradar.venues.common import number
+from levradar.venues.common import epoch_us, number
 
 SAMPLES = Path(__file__).parent / "fixtures" / "ws-samples"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -267,3 +267,27 @@ def test_a_number_field_is_a_plain_finite_number_or_a_parse_error(value: object)
     assert isinstance(value, int | float) or (
         isinstance(value, str) and value.strip().isascii() and "_" not in value
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ms=st.integers(0, 5 * 10**12) | st.integers(0, 10**20),
+    spelling=st.sampled_from(["int", "str", "float", "float str"]),
+)
+def test_a_time_reads_the_same_however_it_is_spelled(ms: int, spelling: str) -> None:
+    """Epoch milliseconds as a JSON integer, a string of digits or a float give the same microseconds, or the same
+    refusal (the quick paths for integers and digit strings agree with the general one)."""
+    value = {"int": ms, "str": str(ms), "float": float(ms), "float str": f"{float(ms)!r}"}[spelling]
+
+    def read(raw: object) -> int | str:
+        try:
+            return epoch_us("bybit", {"T": raw}, "T")
+        except ParseError as exc:
+            return exc.field
+
+    general = read(float(ms))
+    assert read(value) == general
+    if general != "T":
+        assert general == ms * 1000 and datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=general
+        ) == (datetime.fromtimestamp(ms / 1000.0, tz=UTC))

@@ -407,6 +407,8 @@ def _nominal_interval(venue: str) -> float:
 
 def _liquidation_seq(frame: pl.DataFrame) -> pl.DataFrame:
     """Fills identical in every field (same millisecond, price, size) are separate fills: number them."""
+    if frame["seq"].null_count() == 0:  # numbered already (the recorder's fills): nothing to number
+        return frame.with_columns(pl.col("seq").cast(pl.Int32))
     ident = ["venue", "symbol", "ts", "liquidated_side", "price", "qty_base"]
     return frame.with_columns(seq=pl.coalesce("seq", pl.int_range(pl.len()).over(ident)).cast(pl.Int32))
 

@@ -30,7 +30,7 @@ from typing import Any
 import websockets
 
 from levradar.domain.datasets import LIQUIDATION_USD_MAX
-from levradar.domain.records import Liquidation, _Record, records_frame
+from levradar.domain.records import Liquidation, Rows, from_us, utc_us
 from levradar.domain.symbols import canonical_market
 from levradar.ingest.normalize import Batch
 from levradar.ingest.report import ImportReport
@@ -38,7 +38,7 @@ from levradar.ingest.run import write_batch
 from levradar.jsonio import dumps
 from levradar.net.endpoints import endpoint
 from levradar.store import Store
-from levradar.venues import ParseError, parse
+from levradar.venues import ParseError, parse_into
 from levradar.venues.okx import DEFAULT_CONTRACT_VALUES
 
 
@@ -66,18 +66,24 @@ STREAM_EARLIEST = datetime(2019, 1, 1, tzinfo=UTC)
 STREAM_FUTURE = timedelta(minutes=10)  # clocks differ, but not by more than this
 
 
-def implausible(record: _Record, received_at: datetime) -> str | None:
-    """Why a parsed stream record cannot be true (None when it can): a time before 2019 or more than 10 minutes
-    after its receipt, or a liquidation whose USD value is not finite or beyond any on record."""
-    ts = getattr(record, "ts", None)
-    if isinstance(ts, datetime) and not STREAM_EARLIEST <= ts <= received_at + STREAM_FUTURE:
-        return f"time {ts:%Y-%m-%d %H:%M:%S} is before 2019 or after its receipt ({received_at:%Y-%m-%d %H:%M:%S})"
-    if isinstance(record, Liquidation):
-        notional = record.price * record.qty_base
+STREAM_EARLIEST_US = utc_us(STREAM_EARLIEST)
+STREAM_FUTURE_US = STREAM_FUTURE // timedelta(microseconds=1)
+
+
+def implausible(row: tuple[Any, ...], received_us: int) -> str | None:
+    """Why a parsed stream row (:class:`Rows`) cannot be true (None when it can): a time before 2019 or more than
+    10 minutes after its receipt, or a liquidation whose USD value is not finite or beyond any on record."""
+    ts = row[3]  # every streamed record type: (dataset name, venue, symbol, ts, ...)
+    if not STREAM_EARLIEST_US <= ts <= received_us + STREAM_FUTURE_US:
+        return (
+            f"time {from_us(ts):%Y-%m-%d %H:%M:%S} is before 2019 or after its receipt "
+            f"({from_us(received_us):%Y-%m-%d %H:%M:%S})"
+        )
+    if row[0] == Liquidation.dataset_name:
+        price, qty = row[5], row[6]
+        notional = price * qty
         if not math.isfinite(notional) or notional > LIQUIDATION_USD_MAX:
-            return (
-                f"liquidation of {notional:.3g} USD (price {record.price:.6g} × size {record.qty_base:.6g})"
-            )
+            return f"liquidation of {notional:.3g} USD (price {price:.6g} × size {qty:.6g})"
     return None
 
 
@@ -145,7 +151,7 @@ class Recorder:
         self.store, self.venues, self.assets = store, list(venues), list(assets)
         self.data_dir, self.flush_s, self.max_backoff_s = data_dir, flush_s, max_backoff_s
         self.stats = {v: StreamStats(v) for v in self.venues}
-        self.pending: list[_Record] = []
+        self.pending = Rows()  # parsed, not yet written
         self.written: dict[str, int] = defaultdict(int)
         self.write_errors = 0  # batches that failed and were written record by record
         self.stop = asyncio.Event()
@@ -208,34 +214,35 @@ class Recorder:
             except TimeoutError:
                 backoff = min(self.max_backoff_s, backoff * 2)
 
-    def _receive(self, venue: str, raw: str | bytes) -> None:
-        """Parse one message; whatever goes wrong (a parser error, deep nesting, a number too large for a float,
-        an implausible value) rejects that message with its reason and the stream goes on."""
+    def _receive(self, venue: str, raw: str | bytes, received_us: int | None = None) -> None:
+        """Parse one message into the pending rows (``received_us``: its receipt in UTC microseconds, now by
+        default); whatever goes wrong (a parser error, deep nesting, a number too large for a float, an
+        implausible value) rejects that message with its reason and the stream goes on."""
         stats = self.stats[venue]
         stats.messages += 1
-        received_at = datetime.now(UTC)
+        if received_us is None:
+            received_us = time.time_ns() // 1000
+        pending = self.pending
+        start = len(pending.rows)
         try:
             message = json.loads(raw)
-            records = (
-                parse(venue, message, received_at, self.contract_values) if isinstance(message, dict) else []
-            )
+            if isinstance(message, dict):
+                parse_into(pending, venue, message, received_us, self.contract_values)
             problem = None
         except Exception as exc:  # every parse is total: any failure is a rejected message
             problem = str(exc) if isinstance(exc, ParseError) else f"{type(exc).__name__}: {str(exc)[:200]}"
-            records = exc.records if isinstance(exc, ParseError) else []
-        kept = []
-        for record in records:
-            why = implausible(record, received_at)
-            if why is None:
-                kept.append(record)
-            else:
-                problem = problem or f"{record.dataset_name}: {why}"
+        rows = pending.rows
+        for i in range(start, len(rows)):
+            why = implausible(rows[i], received_us)
+            if why is not None:  # drop the implausible rows of this message, keep the others
+                problem = problem or f"{rows[i][0]}: {why}"
+                rows[start:] = [r for r in rows[start:] if implausible(r, received_us) is None]
+                break
         if problem is not None:
             stats.malformed += 1
             stats.last_error = f"malformed message: {problem}"
-            self._reject(venue, raw, received_at, problem)
-        stats.records += len(kept)
-        self.pending.extend(kept)
+            self._reject(venue, raw, from_us(received_us), problem)
+        stats.records += len(rows) - start
 
     def _reject(self, venue: str, raw: str | bytes, received_at: datetime, reason: str) -> None:
         """Keep a message that could not be read, verbatim, with why (one JSON line per message)."""
@@ -253,37 +260,36 @@ class Recorder:
                 self.flush()
 
     def flush(self) -> None:
-        """Write everything received so far in one transaction (the pending list is taken first). When the batch
+        """Write everything received so far in one transaction (the pending rows are taken first). When the batch
         cannot be written, each record is written on its own and only those that fail are rejected with the
         reason: the writer never stops on a row."""
-        taken, self.pending = self.pending, []
-        if not taken:
+        taken, self.pending = self.pending, Rows()
+        if not len(taken):
             return
         try:
             self._write(taken)
         except Exception as exc:  # isolate the row that broke the batch, keep the others
             self.write_errors += 1
-            for record in taken:
+            for record in taken.records():
+                one = Rows()
+                one.add(record)
                 try:
-                    self._write([record])
+                    self._write(one)
                 except Exception as single:  # this row is rejected, with why
                     reason = f"not written: {type(single).__name__}: {str(single)[:200]} (batch: {exc!s:.80})"
                     self._reject(record.venue, dumps(record.__dict__), datetime.now(UTC), reason)
                     if record.venue in self.stats:
                         self.stats[record.venue].set_aside += 1
 
-    def _write(self, taken: list[_Record]) -> None:
-        by_type: dict[type, list[_Record]] = defaultdict(list)
-        for r in taken:
-            by_type[type(r)].append(r)
+    def _write(self, taken: Rows) -> None:
         batch = Batch(ImportReport("record", "websocket"))
-        for records in by_type.values():
-            batch.add(records[0].dataset_name, records_frame(records, source="record"))
+        for name, frame in taken.frames(source="record").items():
+            batch.add(name, frame)
         with self.lock:
             report = write_batch(self.store, batch, "record", live=True)
         for name, rep in report.datasets.items():
             self.written[name] += rep.inserted or 0
-        stored = Counter(r.venue for r in taken)
+        stored = Counter(row[1] for row in taken.rows)
         for aside in report.set_aside:  # kept with the reason, like an unreadable message
             venue = str(aside["venue"])
             stored[venue] -= 1

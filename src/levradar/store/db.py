@@ -200,11 +200,20 @@ class Store:
         stage = _naive_utc(frame.select(cols))
         if stage.is_empty():
             return UpsertCounts(0, 0, 0, 0)
-        self.con.register("_stage_df", stage.to_arrow())
+        # the staged rows are read in place (Arrow); funding's are copied, as recovered events are deleted from them
+        copied = ds.name == "funding"
+        self.con.register("_stage_df" if copied else "_stage", stage.to_arrow())
         try:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _stage_df")
+            return self._upsert_staged(ds, stage.height, copied)
         finally:
-            self.con.unregister("_stage_df")
+            if copied:
+                self.con.execute("DROP TABLE IF EXISTS _stage")
+            self.con.unregister("_stage_df" if copied else "_stage")
+
+    def _upsert_staged(self, ds: Dataset, received: int, copied: bool) -> UpsertCounts:
+        cols = list(ds.columns)
+        if copied:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _stage_df")
         dropped_incoming = self._supersede_recovered("_stage") if ds.name == "funding" else 0
         data_cols = [c for c in ds.value_columns if c not in ("source", "quality")]
         differs = " OR ".join(f"s.{q(c)} IS DISTINCT FROM t.{q(c)}" for c in data_cols) or "FALSE"
@@ -222,13 +231,15 @@ class Store:
         excluded_wins = wins.replace("s.", "excluded.").replace("t.", f"{q(ds.name)}.")
         sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in [*ds.value_columns, "ts_ingest"])
         col_list = ", ".join(q(c) for c in cols)
-        self.con.execute(
-            f"INSERT INTO {q(ds.name)} ({col_list}, ts_ingest) SELECT {col_list}, now() FROM _stage"
-            f" ON CONFLICT ({', '.join(q(k) for k in ds.key)}) DO UPDATE SET {sets} WHERE {excluded_wins}"
-        )
+        insert = f"INSERT INTO {q(ds.name)} ({col_list}, ts_ingest) SELECT {col_list}, now() FROM _stage"
+        if (
+            inserted < received
+        ):  # some keys are stored already (staged keys are unique: finalize de-duplicates)
+            insert += (
+                f" ON CONFLICT ({', '.join(q(k) for k in ds.key)}) DO UPDATE SET {sets} WHERE {excluded_wins}"
+            )
+        self.con.execute(insert)
         dropped_stored = self._supersede_recovered("funding") if ds.name == "funding" else 0
-        self.con.execute("DROP TABLE _stage")
-        received = stage.height
         unchanged = received - inserted - updated - dropped_incoming
         return UpsertCounts(
             received, inserted, updated, unchanged, dropped_incoming + dropped_stored, corrected, corrections

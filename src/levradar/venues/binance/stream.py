@@ -8,43 +8,39 @@ as predicted funding (never as a settlement).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from levradar.domain.records import Liquidation, MarkIndex, OpenInterest, PredictedFunding, _Record
-from levradar.venues.common import ParseError, millis, number, optional_number, perp_market
+from levradar.domain.records import Liquidation, Rows, oi_from_raw
+from levradar.venues.common import ParseError, epoch_us, number, optional_number, perp_market
 
 VENUE = "binance"
 
 
-def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
+def parse(message: dict[str, Any], received_us: int, out: Rows) -> None:
     data = message.get("data", message)
     if not isinstance(data, dict):
         raise ParseError(VENUE, "data", "expected an object")
     event = data.get("e")
     if event == "forceOrder":
-        return [_force_order(data)]
-    if event == "markPriceUpdate":
+        _force_order(data, out)
+    elif event == "markPriceUpdate":
         market = perp_market(VENUE, str(data.get("s", "")))
-        when = millis(VENUE, data, "E")
-        out: list[_Record] = [
-            MarkIndex(VENUE, market.symbol, when, number(VENUE, data, "p"), optional_number(VENUE, data, "i"))
-        ]
+        when = epoch_us(VENUE, data, "E")
+        out.mark_index(
+            VENUE, market.symbol, when, number(VENUE, data, "p"), optional_number(VENUE, data, "i")
+        )
         predicted = optional_number(VENUE, data, "r")
         if predicted is not None:  # the coming settlement's rate; the symbol's interval is not in the message
-            settles = millis(VENUE, data, "T") if data.get("T") else None
-            out.append(PredictedFunding(VENUE, market.symbol, when, predicted, settles))
-        return out
-    if "openInterest" in data and "symbol" in data:
+            settles = epoch_us(VENUE, data, "T") if data.get("T") else None
+            out.predicted_funding(VENUE, market.symbol, when, predicted, settles)
+    elif "openInterest" in data and "symbol" in data:
         market = perp_market(VENUE, str(data["symbol"]))
-        when = millis(VENUE, data, "time", default=received_at)
-        return [
-            OpenInterest.from_raw(VENUE, market.symbol, when, number(VENUE, data, "openInterest"), "coin")
-        ]
-    return []
+        when = epoch_us(VENUE, data, "time", default=received_us)
+        value = number(VENUE, data, "openInterest")
+        out.open_interest(VENUE, market.symbol, when, value, "coin", *oi_from_raw(value, "coin"))
 
 
-def _force_order(data: dict[str, Any]) -> Liquidation:
+def _force_order(data: dict[str, Any], out: Rows) -> None:
     order = data.get("o")
     if not isinstance(order, dict):
         raise ParseError(VENUE, "o", "forceOrder without its order object")
@@ -56,10 +52,10 @@ def _force_order(data: dict[str, Any]) -> Liquidation:
     side = str(order.get("S", ""))
     if side not in ("BUY", "SELL"):
         raise ParseError(VENUE, "S", f"expected BUY or SELL, got {side!r}")
-    return Liquidation(
+    out.liquidation(
         VENUE,
         market.symbol,
-        millis(VENUE, order, "T"),
+        epoch_us(VENUE, order, "T"),
         Liquidation.side_from_order(side),
         price,
         filled,

@@ -6,30 +6,27 @@ never as a settlement.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
-from levradar.domain.records import MarkIndex, OpenInterest, PredictedFunding, _Record
+from levradar.domain.records import Rows, oi_from_raw
 from levradar.venues.common import ParseError, number, perp_market
 
 VENUE = "hyperliquid"
+HOUR_US = 3_600_000_000
 
 
-def parse(message: dict[str, Any], received_at: datetime) -> list[_Record]:
+def parse(message: dict[str, Any], received_us: int, out: Rows) -> None:
     if message.get("channel") != "activeAssetCtx":
-        return []
+        return
     data = message.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("ctx"), dict):
         raise ParseError(VENUE, "data.ctx", "activeAssetCtx without its context")
     market = perp_market(VENUE, str(data.get("coin", "")))
     ctx = data["ctx"]
     mark = number(VENUE, ctx, "markPx")
-    next_hour = received_at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return [
-        MarkIndex(VENUE, market.symbol, received_at, mark, number(VENUE, ctx, "oraclePx")),
-        OpenInterest.from_raw(
-            VENUE, market.symbol, received_at, number(VENUE, ctx, "openInterest"), "coin", price=mark
-        ),
-        # the hourly rate accruing now, paid at the next full hour
-        PredictedFunding(VENUE, market.symbol, received_at, number(VENUE, ctx, "funding"), next_hour, 1.0),
-    ]
+    next_hour = (received_us // HOUR_US + 1) * HOUR_US
+    out.mark_index(VENUE, market.symbol, received_us, mark, number(VENUE, ctx, "oraclePx"))
+    oi = number(VENUE, ctx, "openInterest")
+    out.open_interest(VENUE, market.symbol, received_us, oi, "coin", *oi_from_raw(oi, "coin", price=mark))
+    # the hourly rate accruing now, paid at the next full hour
+    out.predicted_funding(VENUE, market.symbol, received_us, number(VENUE, ctx, "funding"), next_hour, 1.0)
