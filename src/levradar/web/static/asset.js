@@ -1,5 +1,6 @@
 "use strict";
 // The asset page: summary cards, the heatmap with the price line, funding, OI, regime timeline, scenarios, memo.
+performance.mark("lr:plotly-ready"); // this script runs once plotly.js (loaded before it) has run
 const asset = document.getElementById("title").dataset.asset;
 const base = "/api/assets/" + encodeURIComponent(asset);
 const CONFIG = { responsive: true, displaylogo: false };
@@ -18,7 +19,9 @@ async function drawFigure(name) {
   const el = document.getElementById("chart-" + name);
   try {
     const fig = await lr.json(lr.at(`${base}/figures/${name}`), (window.lrPrefetch || {})[name]);
+    performance.mark(`lr:${name}-decoded`);
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
+    performance.mark(`lr:${name}-drawn`);
   } catch (err) {
     el.textContent = `${name}: ${err.message}`;
     el.classList.add("error");
