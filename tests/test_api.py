@@ -256,7 +256,7 @@ def test_evenly_spaced_rows_keep_every_value_at_its_price(
     for price, row in zip(centres, out, strict=True):  # the value of the row the price falls in, unchanged
         i = int(np.searchsorted(edges, price, side="right")) - 1
         assert edges[i] <= price < edges[i + 1] and np.array_equal(row, z[i])
-    if len(centres) < max_rows:  # not capped: a step is at most half the narrowest row, so every row is drawn
+    if len(centres) < max_rows:  # not capped: a step is at most the narrowest row, so every row is drawn
         assert set(out[:, 0]) == set(z[:, 0])
 
 

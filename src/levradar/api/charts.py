@@ -32,9 +32,7 @@ from levradar.domain.units import apr
 
 MAX_COLUMNS = 540  # hours shown (pooled beyond this: 90 days draw as 4h columns)
 MAX_ROWS = 160  # price buckets shown (pooled beyond this)
-MAX_EVEN_ROWS = (
-    640  # the pooled rows resampled onto evenly spaced prices (evenly_spaced) in at most this many
-)
+MAX_EVEN_ROWS = 480  # the pooled rows drawn on at most this many evenly spaced prices (evenly_spaced)
 HEAT_COLOURS = [  # dark → hot, like the liquidation maps traders know
     [0.0, "#0b0221"],
     [0.15, "#2b0b5a"],
@@ -123,11 +121,12 @@ def evenly_spaced(
     z: npt.NDArray[np.float64], edges: npt.NDArray[np.float64], max_rows: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``z``'s rows (row i between ``edges[i]`` and ``edges[i + 1]``, any spacing) on evenly spaced prices: each new
-    row is the old row its centre falls in (values unchanged; a boundary moves by at most half a step, a quarter of
-    the narrowest row when ``max_rows`` allows). Plotly draws an evenly spaced heatmap as one image; the model's
-    geometric rows it draws one rectangle per cell (0.3 s of a cold asset page for a 90-day map)."""
+    row is the old row its centre falls in (values unchanged; a step is the narrowest row when ``max_rows`` allows,
+    so every row keeps at least one and a boundary moves by at most half of it: under a pixel of a 90-day map).
+    Plotly draws an evenly spaced heatmap as one image; the model's geometric rows it draws one rectangle per cell
+    (0.3 s of a cold asset page for a 90-day map)."""
     span = float(edges[-1] - edges[0])
-    n = min(max_rows, math.ceil(2 * span / float(np.diff(edges).min())))
+    n = min(max_rows, math.ceil(span / float(np.diff(edges).min())))
     centres = edges[0] + span / n * (np.arange(n) + 0.5)
     return centres, z[np.searchsorted(edges, centres, side="right") - 1]
 

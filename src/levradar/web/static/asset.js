@@ -4,6 +4,11 @@ performance.mark("lr:plotly-ready"); // this script runs once plotly.js (loaded 
 const asset = document.getElementById("title").dataset.asset;
 const base = "/api/assets/" + encodeURIComponent(asset);
 const CONFIG = { responsive: true, displaylogo: false };
+const pending = window.lrPrefetch || {}; // the requests asset.html started before plotly.js ran
+
+function get(name, path) { // a request of the page: the one already under way, else a new one
+  return lr.json(lr.at(base + path), pending[name]);
+}
 
 function card(label, value, cls) {
   const div = document.createElement("div");
@@ -18,7 +23,7 @@ function card(label, value, cls) {
 async function drawFigure(name) {
   const el = document.getElementById("chart-" + name);
   try {
-    const fig = await lr.json(lr.at(`${base}/figures/${name}`), (window.lrPrefetch || {})[name]);
+    const fig = await get(name, `/figures/${name}`);
     performance.mark(`lr:${name}-decoded`);
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
     performance.mark(`lr:${name}-drawn`);
@@ -117,11 +122,11 @@ function renderScenarios(data) {
 }
 
 async function load() {
-  const read = lr.json(lr.at(base)).then(renderRead);
-  const scen = lr.json(lr.at(base + "/scenarios")).then(renderScenarios);
-  const memo = lr.json(lr.at(base + "/memo")).then(renderMemo);
+  const read = get("read", "").then(renderRead);
+  const scen = get("scenarios", "/scenarios").then(renderScenarios);
+  const memo = get("memo", "/memo").then(renderMemo);
   // performance.now() counts from the start of navigation: these are the times a user waits
-  // the heatmap first, the smaller charts once it is drawn (they would compete for the same connection and CPU)
+  // the heatmap drawn first, the smaller charts after it (drawing them would hold up the main thread)
   const charts = drawFigure("heatmap").then(() => {
     window.levradarHeatmapMs = performance.now();
     return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
