@@ -157,12 +157,22 @@ def test_asset_page_draws_the_heatmap_and_every_panel(server: str, page: Page) -
     assert page.locator("#chart-heatmap .hm image").count() == 1
     assert "pixelated" in (page.locator("#chart-heatmap .hm image").get_attribute("style") or "")
     assert drawn_in_one_pass(page) == {c: True for c in ("heatmap", "funding", "oi", "timeline")}
-    # every request of the page was under way before plotly.js had run (asset.html starts them: no waterfall)
-    issued = page.evaluate(
-        "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/')).map(e => e.startTime)"
+    # what the first drawing needs was under way before plotly.js had run (asset.html starts it), and every chart
+    # before the heatmap was drawn (no waterfall)
+    issued = dict(
+        page.evaluate(
+            "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))"
+            ".map(e => [new URL(e.name).pathname.split('/BTC')[1] || 'read', e.startTime])"
+        )
     )
-    ready = page.evaluate("performance.getEntriesByName('lr:plotly-ready')[0].startTime")
-    assert len(issued) == 7 and max(issued) < ready
+    marks = page.evaluate(
+        "Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime]))"
+    )
+    assert len(issued) == 7
+    assert (
+        max(issued[p] for p in ("read", "/scenarios", "/memo", "/figures/heatmap")) < marks["lr:plotly-ready"]
+    )
+    assert max(issued.values()) < marks["lr:heatmap-drawn"]
     traces = page.evaluate("document.getElementById('chart-heatmap').data.map(t => [t.type, t.name])")
     assert traces == [
         ["heatmap", "liquidation map"],

@@ -1,6 +1,6 @@
 "use strict";
 // The asset page: summary cards, the heatmap with the price line, funding, OI, regime timeline, scenarios, memo.
-performance.mark("lr:plotly-ready"); // this script runs once plotly.js (loaded before it) has run
+performance.mark("lr:plotly-ready"); // this script runs once plotly.js has run (both deferred, in that order)
 const asset = document.getElementById("title").dataset.asset;
 const base = "/api/assets/" + encodeURIComponent(asset);
 const CONFIG = { responsive: true, displaylogo: false };
@@ -20,11 +20,12 @@ function card(label, value, cls) {
   document.getElementById("summary").appendChild(div);
 }
 
-async function drawFigure(name) {
+async function drawFigure(name, after) { // fetched at once, drawn once ``after`` (a drawing) has settled
   const el = document.getElementById("chart-" + name);
   try {
     const fig = await get(name, `/figures/${name}`);
     performance.mark(`lr:${name}-decoded`);
+    await after;
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
     performance.mark(`lr:${name}-drawn`);
   } catch (err) {
@@ -125,12 +126,11 @@ async function load() {
   const read = get("read", "").then(renderRead);
   const scen = get("scenarios", "/scenarios").then(renderScenarios);
   const memo = get("memo", "/memo").then(renderMemo);
-  // performance.now() counts from the start of navigation: these are the times a user waits
-  // the heatmap drawn first, the smaller charts after it (drawing them would hold up the main thread)
-  const charts = drawFigure("heatmap").then(() => {
-    window.levradarHeatmapMs = performance.now();
-    return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
-  });
+  // performance.now() counts from the start of navigation: these are the times a user waits.
+  // Every chart requested now, the heatmap drawn first, the smaller charts after it (drawing them would hold up
+  // the main thread)
+  const heatmap = drawFigure("heatmap").then(() => { window.levradarHeatmapMs = performance.now(); });
+  const charts = Promise.all(["funding", "oi", "timeline"].map((name) => drawFigure(name, heatmap)));
   const results = await Promise.allSettled([read, scen, memo, charts]);
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) lr.status(failed[0].reason.message, true);
