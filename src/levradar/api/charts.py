@@ -3,7 +3,8 @@
 The heatmap is the modelled liquidation map over time (price × hour, long + short USD per bucket) with the price
 line over it and the real liquidation prints of the store (one marker trace per side, area ∝ USD), as on the big
 analytics sites. Large grids are pooled to at most ``MAX_COLUMNS`` × ``MAX_ROWS``
-cells (sums over buckets, the maximum over hours) so a 90-day map draws in well under a second.
+cells (sums over buckets, the maximum over hours) and drawn on evenly spaced price rows (``evenly_spaced``), so a
+90-day map draws as one image in a fraction of a second.
 """
 
 from __future__ import annotations

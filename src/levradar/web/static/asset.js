@@ -1,14 +1,9 @@
 "use strict";
 // The asset page: summary cards, the heatmap with the price line, funding, OI, regime timeline, scenarios, memo.
-performance.mark("lr:plotly-ready"); // this script runs once plotly.js has run (both deferred, in that order)
+performance.mark("lr:plotly-ready"); // this script runs once plotly.js (loaded before it) has run
 const asset = document.getElementById("title").dataset.asset;
 const base = "/api/assets/" + encodeURIComponent(asset);
 const CONFIG = { responsive: true, displaylogo: false };
-const pending = window.lrPrefetch || {}; // the requests asset.html started before plotly.js ran
-
-function get(name, path) { // a request of the page: the one already under way, else a new one
-  return lr.json(lr.at(base + path), pending[name]);
-}
 
 function card(label, value, cls) {
   const div = document.createElement("div");
@@ -20,12 +15,11 @@ function card(label, value, cls) {
   document.getElementById("summary").appendChild(div);
 }
 
-async function drawFigure(name, after) { // fetched at once, drawn once ``after`` (a drawing) has settled
+async function drawFigure(name) {
   const el = document.getElementById("chart-" + name);
   try {
-    const fig = await get(name, `/figures/${name}`);
+    const fig = await lr.json(lr.at(`${base}/figures/${name}`), (window.lrPrefetch || {})[name]);
     performance.mark(`lr:${name}-decoded`);
-    await after;
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
     performance.mark(`lr:${name}-drawn`);
   } catch (err) {
@@ -123,14 +117,16 @@ function renderScenarios(data) {
 }
 
 async function load() {
-  const read = get("read", "").then(renderRead);
-  const scen = get("scenarios", "/scenarios").then(renderScenarios);
-  const memo = get("memo", "/memo").then(renderMemo);
+  const read = lr.json(lr.at(base)).then(renderRead);
+  const scen = lr.json(lr.at(base + "/scenarios")).then(renderScenarios);
+  const memo = lr.json(lr.at(base + "/memo")).then(renderMemo);
   // performance.now() counts from the start of navigation: these are the times a user waits.
-  // Every chart requested now, the heatmap drawn first, the smaller charts after it (drawing them would hold up
-  // the main thread)
-  const heatmap = drawFigure("heatmap").then(() => { window.levradarHeatmapMs = performance.now(); });
-  const charts = Promise.all(["funding", "oi", "timeline"].map((name) => drawFigure(name, heatmap)));
+  // The heatmap first, the smaller charts once it is drawn: decoding their JSON (0.8 MB) and even receiving it while
+  // the heatmap draws held it up by ~0.1 s on 2 cores (docs/heatmap.md §5), for no gain in the whole page's time
+  const charts = drawFigure("heatmap").then(() => {
+    window.levradarHeatmapMs = performance.now();
+    return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
+  });
   const results = await Promise.allSettled([read, scen, memo, charts]);
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) lr.status(failed[0].reason.message, true);
