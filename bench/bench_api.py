@@ -9,8 +9,12 @@
 Both loads start only after the server's start-up warm-up has finished (`/api/health` reports no background job).
 - a year's heatmap with its grid (`/api/assets/BTC/heatmap?days=365&grid=true`): first request (the model run over
   the year) and the next (the cached JSON), with the response size.
-- the asset page: navigation start → the 90-day heatmap drawn (Plotly resolved), cold (a new browser profile:
-  plotly.js parsed for the first time) and warm (the page opened again), medians over --pages runs.
+- the asset page /assets/BTC in headless Chromium (1400 × 1600 px), cold (a new browser profile: nothing cached,
+  plotly.js compiled for the first time) and warm (the same page opened again in that profile), medians over
+  --pages runs, each a time from navigation start: `plotly_ready_ms` (plotly.js downloaded and run: asset.js
+  starts), `heatmap_decoded_ms` (the 90-day heatmap figure's JSON parsed), `heatmap_drawn_ms` (Plotly.newPlot of
+  the heatmap resolved), `page_drawn_ms` (every panel: cards, tables, memo and the four charts); with the size of
+  the heatmap figure and of plotly.js (KiB).
 
 Run: python bench/bench_api.py [--rate 200] [--mixed-rate 50] [--seconds 20] [--pages 5] [--data-dir D]
 (without --data-dir the bundled sample is imported into a temporary store).
@@ -68,6 +72,7 @@ def wait_idle(url: str, timeout_s: float = 120.0) -> None:
             if not json.loads(response.read())["busy"]:
                 return
         time.sleep(0.5)
+    raise SystemExit(f"serve was still warming up after {timeout_s:.0f} s: the loads would time the warm-up")
 
 
 def _quantiles(latencies_s: list[float]) -> dict[str, float]:
@@ -141,27 +146,53 @@ def year_grid(url: str) -> dict[str, Any]:
     return out
 
 
+MARKS = {  # what the page marks (asset.js), by the name the benchmark reports
+    "plotly_ready_ms": "lr:plotly-ready",
+    "heatmap_decoded_ms": "lr:heatmap-decoded",
+    "heatmap_drawn_ms": "lr:heatmap-drawn",
+}
+
+
+def page_marks(page: Any) -> dict[str, float]:
+    """The page's times from navigation start (ms), and the bytes of the heatmap figure and plotly.js."""
+    times: dict[str, float] = page.evaluate(
+        "marks => Object.fromEntries(Object.entries(marks).map(([k, m]) => [k, "
+        "performance.getEntriesByName(m)[0].startTime]))",
+        MARKS,
+    )
+    times["page_drawn_ms"] = float(page.evaluate("window.levradarDrawnMs"))
+    sizes = page.evaluate(
+        "Object.fromEntries(performance.getEntriesByType('resource').map(e => [e.name, e.encodedBodySize]))"
+    )
+    times["heatmap_kb"] = next(v for k, v in sizes.items() if k.endswith("/figures/heatmap")) / 1024
+    times["plotly_kb"] = next(v for k, v in sizes.items() if "/vendor/plotly" in k) / 1024
+    return times
+
+
 def page_times(url: str, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     chromium = chromium_path()
-    cold, warm = [], []
+    runs_by: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         for _ in range(runs):
             context = browser.new_context(viewport={"width": 1400, "height": 1600})  # a fresh profile: cold
             page = context.new_page()
-            for bucket in (cold, warm):
+            for bucket in runs_by.values():
                 page.goto(url + "/assets/BTC")
                 page.wait_for_selector("body[data-loaded=asset]", timeout=60000)
-                bucket.append(float(page.evaluate("window.levradarHeatmapMs")))
+                bucket.append(page_marks(page))
             context.close()
         browser.close()
-    return {
-        "heatmap_drawn_cold_ms": round(statistics.median(cold), 1),
-        "heatmap_drawn_warm_ms": round(statistics.median(warm), 1),
-        "runs": runs,
+    out: dict[str, Any] = {
+        name: {k: round(statistics.median(r[k] for r in rows), 1) for k in rows[0] if not k.endswith("_kb")}
+        for name, rows in runs_by.items()
     }
+    out["heatmap_figure_kb"] = round(runs_by["cold"][0]["heatmap_kb"])
+    out["plotly_js_kb"] = round(runs_by["cold"][0]["plotly_kb"])
+    out["runs"] = runs
+    return out
 
 
 def main() -> None:

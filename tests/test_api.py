@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +23,16 @@ from levradar.analytics.measured import beside_model, on_rows
 from levradar.analytics.scan import scan
 from levradar.analytics.scenario import MAX_MOVE
 from levradar.api.app import create_app
-from levradar.api.charts import OTHER_VENUE_COLOURS, TAG_COLOURS, VENUE_COLOURS, venue_colour
+from levradar.api.charts import (
+    MAX_COLUMNS,
+    MAX_EVEN_ROWS,
+    OTHER_VENUE_COLOURS,
+    TAG_COLOURS,
+    VENUE_COLOURS,
+    evenly_spaced,
+    plotly_url,
+    venue_colour,
+)
 from levradar.api.server import ServeError, required_token
 from levradar.api.service import RadarService
 from levradar.cli import OptionError, _move
@@ -172,11 +183,17 @@ def test_pages_and_openapi(client: TestClient) -> None:
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     missing = client.get("/assets/NOPE")
     assert missing.status_code == 404 and "unknown asset" in missing.text
-    js = client.get("/vendor/plotly.min.js").content
-    # the cartesian distribution of exactly the plotly.js the Python package generates figures for
+    # plotly.js at a URL named by its content, so browsers keep it for good
+    url = f'src="{plotly_url()}"'
+    assert url in client.get("/assets/BTC").text and plotly_url().startswith("/vendor/plotly-")
+    js = client.get(plotly_url())
+    assert js.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # the cartesian distribution of exactly the plotly.js the Python package generates figures for, after V8's
+    # compile hint (Chromium compiles its functions off the main thread while it downloads)
     from plotly.offline import get_plotlyjs_version
 
-    assert js.startswith(f"/**\n* plotly.js (cartesian - minified) v{get_plotlyjs_version()}\n".encode())
+    header = f"/**\n* plotly.js (cartesian - minified) v{get_plotlyjs_version()}\n"
+    assert js.content.startswith(f"//# allFunctionsCalledOnLoad\n{header}".encode())
     spec = client.get("/openapi.json").json()
     for path in (
         "/api/radar",
@@ -197,10 +214,50 @@ def test_heatmap_figure_is_pooled_and_keeps_the_price_line(client: TestClient) -
     fig = client.get("/api/assets/BTC/figures/heatmap").json()
     heat, price = fig["data"][:2]  # then the real prints, one trace per side (tests/test_prints.py)
     assert heat["type"] == "heatmap" and price["type"] == "scatter"
-    assert len(heat["x"]) <= 540 and len(heat["y"]) <= 160  # pooled for drawing
+    assert (
+        len(heat["x"]) <= MAX_COLUMNS and heat["z"]["shape"] == f"{len(bdata(heat['y']))}, {len(heat['x'])}"
+    )
+    # evenly spaced prices and hours (Plotly's test: every step within 1 % of the mean), so Plotly draws the map
+    # as one image rather than one rectangle per cell
+    for axis in (bdata(heat["y"]), np.array(heat["x"], dtype="datetime64[s]").astype(float)):
+        steps = np.diff(axis)
+        assert len(axis) > 100 and np.all(np.abs(steps - steps.mean()) <= steps.mean() / 100)
+    assert len(bdata(heat["y"])) <= MAX_EVEN_ROWS
+    # the margins hold every label: no auto-margin (which draws the chart a second time) is needed
+    assert fig["layout"]["margin"] == {"l": 72, "r": 120, "t": 90, "b": 48}
     closes = price["y"]
     n = len(closes["bdata"]) if isinstance(closes, dict) else len(closes)
     assert n > 0
+
+
+def bdata(array: dict[str, str] | list[float]) -> npt.NDArray[np.float64]:
+    """A Plotly JSON array (typed, base64 ``bdata``, or a plain list) as numpy."""
+    if isinstance(array, list):
+        return np.array(array, dtype=float)
+    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).astype(float)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    widths=st.lists(st.floats(0.01, 50.0), min_size=1, max_size=60),
+    start=st.floats(0.001, 1e6),
+    max_rows=st.integers(1, 700),
+)
+def test_evenly_spaced_rows_keep_every_value_at_its_price(
+    widths: list[float], start: float, max_rows: int
+) -> None:
+    edges = start + np.concatenate([[0.0], np.cumsum(widths)])
+    z = np.arange(len(widths) * 3, dtype=float).reshape(len(widths), 3)
+    centres, out = evenly_spaced(z, edges, max_rows)
+    steps = np.diff(centres)
+    assert 1 <= len(centres) <= max_rows and out.shape == (len(centres), 3)
+    assert np.allclose(steps, steps.mean(), rtol=1e-6) if len(centres) > 1 else True
+    assert edges[0] < centres[0] and centres[-1] < edges[-1]
+    for price, row in zip(centres, out, strict=True):  # the value of the row the price falls in, unchanged
+        i = int(np.searchsorted(edges, price, side="right")) - 1
+        assert edges[i] <= price < edges[i + 1] and np.array_equal(row, z[i])
+    if len(centres) < max_rows:  # not capped: a step is at most the narrowest row, so every row is drawn
+        assert set(out[:, 0]) == set(z[:, 0])
 
 
 def test_token_is_required_everywhere_when_set(service: RadarService) -> None:

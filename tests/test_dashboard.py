@@ -137,11 +137,31 @@ def test_radar_page_lists_every_asset_sorts_and_opens_an_asset(server: str, page
     assert page.locator("#title").get_attribute("data-asset") == "ETH"
 
 
+def drawn_in_one_pass(page: Page) -> dict[str, bool]:
+    """Per chart: Plotly kept the figure's margins (they hold every label). Had its auto-margin widened them, it
+    would have drawn the whole chart a second time."""
+    return dict(
+        page.evaluate(
+            "['heatmap', 'funding', 'oi', 'timeline'].map(n => {"
+            " const fl = document.getElementById('chart-' + n)._fullLayout;"
+            " return [n, ['l', 'r', 't', 'b'].every(k => fl._size[k] === fl.margin[k])]; })"
+        )
+    )
+
+
 def test_asset_page_draws_the_heatmap_and_every_panel(server: str, page: Page) -> None:
     page.goto(server + "/assets/BTC")
     page.wait_for_selector("body[data-loaded=asset]", timeout=30000)
-    # Plotly drew the heatmap (its image layer) with the price line over it
+    # Plotly drew the heatmap (its image layer) with the price line over it: one image of one pixel per cell, scaled
+    # without smoothing (its fast path for evenly spaced cells, not one rectangle per cell)
     assert page.locator("#chart-heatmap .hm image").count() == 1
+    assert "pixelated" in (page.locator("#chart-heatmap .hm image").get_attribute("style") or "")
+    assert drawn_in_one_pass(page) == {c: True for c in ("heatmap", "funding", "oi", "timeline")}
+    # the heatmap was under way before plotly.js had run (asset.html asks for it while plotly.js loads)
+    issued = page.evaluate(
+        "performance.getEntriesByType('resource').find(e => e.name.endsWith('/figures/heatmap')).startTime"
+    )
+    assert issued < page.evaluate("performance.getEntriesByName('lr:plotly-ready')[0].startTime")
     traces = page.evaluate("document.getElementById('chart-heatmap').data.map(t => [t.type, t.name])")
     assert traces == [
         ["heatmap", "liquidation map"],
@@ -485,9 +505,12 @@ def test_asset_page_draws_the_measured_positions_beside_the_model(feb_server: st
     assert heatmap_layout(page, "yaxis2.range") == heatmap_layout(page, "yaxis.range")
     assert heatmap_layout(page, "yaxis2.matches") == "y"
     assert heatmap_layout(page, "xaxis2.domain[0]") > heatmap_layout(page, "xaxis.domain[1]")
-    # its rows are the map's rows, and it holds measured USD near the price
-    rows = page.evaluate("document.getElementById('chart-heatmap').data.map(t => t.y.length)")
-    assert rows[0] == rows[2]
+    # its rows are the map's price buckets (which the map draws on evenly spaced rows: each takes its bucket's
+    # value), and it holds measured USD near the price
+    rows = page.evaluate("document.getElementById('chart-heatmap')._fullData.map(t => Array.from(t.y))")
+    step = rows[0][1] - rows[0][0]
+    assert rows[0][0] - step < rows[2][0] < rows[2][-1] < rows[0][-1] + step and len(rows[2]) <= 160
+    assert drawn_in_one_pass(page)["heatmap"]  # the panel and its colour bar within the margins too
     measured = api(feb_server, "/api/assets/BTC/heatmap?as_of=2026-02-13T13:00Z")["measured"][0]
     drawn = page.evaluate(
         "document.getElementById('chart-heatmap')._fullData[2].z"  # the cells Plotly decoded and drew

@@ -224,7 +224,11 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
         except NotFound:  # an empty store: the page says so through its API calls
             span = {"first": "", "newest": "", "latest": ""}
         colours = {v: charts.venue_colour(v) for v in service.venues()}
-        return HTMLResponse(templates.get_template(name).render(span=span, venue_colours=colours, **context))
+        return HTMLResponse(
+            templates.get_template(name).render(
+                span=span, venue_colours=colours, plotly_url=charts.plotly_url(), **context
+            )
+        )
 
     @app.get("/", include_in_schema=False)
     def radar_page() -> HTMLResponse:
@@ -244,13 +248,13 @@ def create_app(service: RadarService, *, token: str | None = None) -> FastAPI:
             return response
         return page("asset.html", title=name, asset=name)
 
-    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    @app.get(charts.plotly_url(), include_in_schema=False)
     def plotly_js() -> Response:
-        """plotly.js as shipped inside the plotly Python package (no CDN)."""
+        """plotly.js from this package (no CDN), at a URL named by its content: cached for good (immutable)."""
         return Response(
             charts.plotly_js(),
             media_type="application/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
         )
 
     metrics.install(app, service)  # the outermost middleware: every request is measured, 401s too

@@ -1,5 +1,6 @@
 "use strict";
 // The asset page: summary cards, the heatmap with the price line, funding, OI, regime timeline, scenarios, memo.
+performance.mark("lr:plotly-ready"); // this script runs once plotly.js (loaded before it) has run
 const asset = document.getElementById("title").dataset.asset;
 const base = "/api/assets/" + encodeURIComponent(asset);
 const CONFIG = { responsive: true, displaylogo: false };
@@ -18,7 +19,9 @@ async function drawFigure(name) {
   const el = document.getElementById("chart-" + name);
   try {
     const fig = await lr.json(lr.at(`${base}/figures/${name}`), (window.lrPrefetch || {})[name]);
+    performance.mark(`lr:${name}-decoded`);
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
+    performance.mark(`lr:${name}-drawn`);
   } catch (err) {
     el.textContent = `${name}: ${err.message}`;
     el.classList.add("error");
@@ -117,8 +120,9 @@ async function load() {
   const read = lr.json(lr.at(base)).then(renderRead);
   const scen = lr.json(lr.at(base + "/scenarios")).then(renderScenarios);
   const memo = lr.json(lr.at(base + "/memo")).then(renderMemo);
-  // performance.now() counts from the start of navigation: these are the times a user waits
-  // the heatmap first, the smaller charts once it is drawn (they would compete for the same connection and CPU)
+  // performance.now() counts from the start of navigation: these are the times a user waits.
+  // The heatmap first, the smaller charts once it is drawn: decoding their JSON (0.8 MB) and even receiving it while
+  // the heatmap draws held it up by ~0.1 s on 2 cores (docs/heatmap.md §5), for no gain in the whole page's time
   const charts = drawFigure("heatmap").then(() => {
     window.levradarHeatmapMs = performance.now();
     return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
