@@ -8,7 +8,7 @@ Usage: python bench/bench_heatmap.py [--markets 500] [--repeats 5]
   with it (`--grid`); its parts: the store read alone (the model's hourly rows) and the model alone (on those rows);
   and the whole report `heatmap --json` prints (the map, its summary, the outlook and the real prints), unrendered;
 - the 500-market universe of bench_scan.py (real sample markets time-shifted and scaled), current maps.
-Timings exclude numba's one-off compilation and loading (a warm-up run of each measured call comes first).
+Timings exclude one-off costs (a warm-up run of each measured call comes first: the first store query, allocations).
 """
 
 from __future__ import annotations

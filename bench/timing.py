@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall-clock seconds of ``repeats`` calls of ``fn``, after one untimed warm-up call (numba's cache
-    load, first-touch allocations and the like are not what a repeated call costs)."""
+    """Median wall-clock seconds of ``repeats`` calls of ``fn``, after one untimed warm-up call (loading a
+    library, first-touch allocations and the like are not what a repeated call costs)."""
     fn()
     times = []
     for _ in range(repeats):

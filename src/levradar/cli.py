@@ -30,8 +30,8 @@ from levradar.cli_support import (
 )
 from levradar.names import DATASET_NAMES, FILE_FORMATS, SOURCE_NAMES
 
-# Commands import what they use when they run: `levradar --help` and `--version` load none of polars, DuckDB,
-# numba or the analytics (docs/signals.md §9, start-up).
+# Commands import what they use when they run: `levradar --help` and `--version` load none of polars, DuckDB
+# or the analytics (docs/signals.md §9, start-up).
 if TYPE_CHECKING:
     import polars as pl
 
