@@ -191,9 +191,11 @@ def simulate(
             _rescale(s_long, t_long, longs, oi_usd[h])
             _rescale(s_short, t_short, shorts, oi_usd[h])
             if record[h]:
+                # a band's longs lie at or below top[k], its shorts at or above bottom[k]: the rest is zero
                 for k in range(n_bands):
-                    for j in range(n_buckets):
+                    for j in range(min(top[k] + 1, n_buckets)):
                         long_grid[r, j] += longs[k, j] * s_long[k]
+                    for j in range(max(bottom[k], 0), n_buckets):
                         short_grid[r, j] += shorts[k, j] * s_short[k]
                 reserve[r, 0] = t_long[n_bands] * s_long[n_bands]
                 reserve[r, 1] = t_short[n_bands] * s_short[n_bands]
