@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -461,46 +462,44 @@ def test_error_message_is_one_line(case: str, tmp_path: Path) -> None:
     assert lines[0].startswith("error: ") and fragment in lines[0]
 
 
-def test_help_and_version_load_no_heavy_module() -> None:
-    """Start-up stays fast: `--version` and `--help` (of the app and of a command) import none of polars, DuckDB,
-    numba, scipy or the analytics; the command's own imports run only when it does."""
+def _modules_after(runs: list[list[str]], modules: tuple[str, ...]) -> tuple[list[str], str]:
+    """Run each CLI argument list in one fresh interpreter (each must exit 0); which of ``modules`` got loaded,
+    and what the runs printed."""
     probe = (
         "import sys\n"
         "from levradar.cli import app\n"
-        "for args in (['--version'], ['--help'], ['scan', '--help'], ['import-source', '--help']):\n"
+        f"for args in {runs!r}:\n"
         "    try:\n"
         "        app(args, standalone_mode=False)\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "heavy = ('polars', 'duckdb', 'numba', 'scipy', 'levradar.analytics.scan', 'levradar.store')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "    except SystemExit as exit:\n"
+        "        assert exit.code in (0, None), (args, exit.code)\n"
+        f"print(sorted(m for m in {modules!r} if m in sys.modules))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert "levradar " in done.stdout and "Source set: perp-panels" in done.stdout
+    *printed, loaded = done.stdout.strip().splitlines()
+    return ast.literal_eval(loaded), "\n".join(printed)
+
+
+def test_help_and_version_load_no_heavy_module() -> None:
+    """Start-up stays fast: `--version` and `--help` (of the app and of a command) import none of polars, DuckDB,
+    numba, scipy or the analytics; the command's own imports run only when it does."""
+    heavy = ("polars", "duckdb", "numba", "scipy", "levradar.analytics.scan", "levradar.store")
+    runs = [["--version"], ["--help"], ["scan", "--help"], ["import-source", "--help"]]
+    loaded, printed = _modules_after(runs, heavy)
+    assert loaded == []
+    assert "levradar " in printed and "Source set: perp-panels" in printed
 
 
 def test_map_scan_and_memo_load_no_jit_compiler(demo: DemoRuns) -> None:
     """The model's kernel is compiled at install (Cython): the commands a user waits on most — heatmap, scan,
     memo — never load numba or scipy (~1 s per process between them) and still draw a map."""
-    probe = (
-        "import sys\n"
-        "from levradar.cli import app\n"
-        f"d = {str(demo.data_dir)!r}\n"
-        "for args in (['heatmap', 'BTC'], ['scan'], ['memo', 'BTC']):\n"
-        "    try:\n"
-        "        app([*args, '--data-dir', d], standalone_mode=False)\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "print(sorted(m for m in ('numba', 'scipy', 'sklearn') if m in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert "forced-flow USD outward from price" in done.stdout and "nearest dense pockets" in done.stdout
+    d = str(demo.data_dir)
+    runs = [["heatmap", "BTC", "--data-dir", d], ["scan", "--data-dir", d], ["memo", "BTC", "--data-dir", d]]
+    loaded, printed = _modules_after(runs, ("numba", "scipy", "sklearn"))
+    assert loaded == []
+    assert "forced-flow USD outward from price" in printed and "nearest dense pockets" in printed
 
 
 def test_a_command_that_chooses_its_exit_code_prints_no_traceback(tmp_path: Path) -> None:
