@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -46,12 +47,14 @@ from levradar.store import Store
 from levradar.web import CHROMIUM_ARGS, chromium_path
 
 
-def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(data_dir: Path, src: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A `levradar serve` subprocess on a free loopback port (the code under ``src`` when given), once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "levradar.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        env={**os.environ, "PYTHONPATH": str(src)} if src is not None else None,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

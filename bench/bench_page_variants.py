@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_api import page_marks
+from bench_api import page_marks, start, wait_idle
 from timing import machine
 
 from levradar.web import CHROMIUM_ARGS, chromium_path
@@ -32,27 +29,13 @@ from levradar.web import CHROMIUM_ARGS, chromium_path
 
 def serve(src: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`levradar serve` from ``src``, once its start-up warm-up has finished."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "levradar.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env={**os.environ, "PYTHONPATH": str(src)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/api/health", timeout=30) as response:
-                if not json.loads(response.read())["busy"]:
-                    return proc, url
-        except OSError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"serve from {src} did not finish its warm-up within 180 s")
+    proc, url = start(data_dir, src)
+    try:
+        wait_idle(url, timeout_s=180)
+    except SystemExit:
+        proc.kill()
+        raise
+    return proc, url
 
 
 def main() -> None:
