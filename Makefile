@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml setup.py src/levradar/analytics/_kernel.pyx  # the kernel is compiled at install
+$(STAMP): pyproject.toml setup.py src/levradar/analytics/_kernel.pyx src/levradar/analytics/_loops.pyx  # compiled at install
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "levradar needs Python >= 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -18,6 +18,7 @@ from levradar.analytics.config import ConfigError, RegimeSpec, default_config_pa
 from levradar.analytics.regimes import MISSING, dwell, label_codes, names, run_hours, sides
 
 PROPS = settings(max_examples=40, deadline=None)
+MANY = settings(max_examples=300, deadline=None)
 
 FUNDING = RegimeSpec(
     ("Deep Negative", "Negative", "Neutral", "Positive", "Extreme Positive"), (-2.5, -1.0, 1.0, 2.5), 0.25
@@ -442,3 +443,65 @@ def test_an_extreme_label_is_an_alarm_entered_at_once() -> None:
         # 2.6 lies inside the 2.5 ± 0.25 band: not past it, so it waits like any other label
         "Neutral", "Neutral",
     ]
+
+
+def _reference_with_dwell(row: npt.NDArray[np.float64], spec: RegimeSpec) -> list[int]:
+    """The full documented rules in plain Python, one hour at a time: the band hold of _reference_row, then a new
+    label must be proposed ``min_dwell`` hours running — unless it is an extreme label past its band, or the
+    current label's side contradicts the metric's sign."""
+    middle, last = (len(spec.labels) - 1) / 2.0, len(spec.labels) - 1
+    out: list[int] = []
+    prev: int | None = None
+    candidate, streak = None, 0
+    for x in row.tolist():
+        band = _band(x, spec) if not math.isnan(x) else None
+        proposed = len(spec.boundaries) if math.isnan(x) else bisect.bisect_right(spec.boundaries, x)
+        if band is not None and prev is not None:
+            proposed = min(max(prev, band), band + 1)
+        streak = streak + 1 if proposed == candidate else 1
+        candidate = proposed
+        if math.isnan(x):
+            out.append(MISSING)
+            streak = 0
+            continue
+        contradicts = prev is not None and (prev - middle) * x < 0
+        extreme = proposed in (0, last) and band is None
+        if prev is None or proposed == prev or streak >= max(1, spec.min_dwell) or contradicts or extreme:
+            prev = proposed
+        out.append(prev)
+    return out
+
+
+@MANY
+@given(case=spec_and_paths(), min_dwell=st.integers(1, 4))
+def test_the_compiled_labeller_follows_the_rules_with_dwell(
+    case: tuple[RegimeSpec, npt.NDArray[np.float64]], min_dwell: int
+) -> None:
+    spec, metric = case
+    spec = dataclasses.replace(spec, min_dwell=min_dwell)
+    assert label_codes(metric, spec).tolist() == [_reference_with_dwell(row, spec) for row in metric]
+
+
+@PROPS
+@given(
+    codes=st.lists(st.lists(st.integers(-1, 3), min_size=6, max_size=6), min_size=1, max_size=4),
+    min_dwell=st.integers(0, 4),
+    immediate=st.lists(st.integers(0, 3), max_size=2),
+)
+def test_dwell_follows_the_rules(codes: list[list[int]], min_dwell: int, immediate: list[int]) -> None:
+    def reference(row: list[int]) -> list[int]:
+        out, prev, candidate, streak = [], None, None, 0
+        for c in row:
+            streak = streak + 1 if c == candidate else 1
+            candidate = c
+            if c == MISSING:
+                out.append(MISSING)
+                streak = 0
+                continue
+            if prev is None or c == prev or streak >= max(1, min_dwell) or c in immediate:
+                prev = c
+            out.append(prev)
+        return out
+
+    got = dwell(np.array(codes, dtype=np.int64), min_dwell, immediate)
+    assert got.tolist() == [reference(row) for row in codes]

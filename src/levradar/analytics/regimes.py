@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from levradar.analytics import _loops
 from levradar.analytics.config import RegimeSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -26,61 +27,22 @@ def label_codes(metric: FloatArray, spec: RegimeSpec) -> IntArray:
     replaces the current one (one-hour blips do not flip the label), except that a label whose side contradicts
     the metric's sign is replaced at once (the metric's middle is zero: z-scores, log ratios), and an extreme label
     (Deep Negative, Extreme Positive, Falling Fast, ...) is entered at once when the metric is past its band. A NaN
-    hour has no label and leaves the state as it was. Vectorised over markets; one step per hour.
+    hour has no label and leaves the state as it was. Compiled (_loops.pyx): one pass per series.
     """
-    m = np.asarray(metric, dtype=np.float64)
-    bounds = np.asarray(spec.boundaries)
-    raw = np.searchsorted(bounds, m, side="right").astype(np.int64)  # the bucket, without hysteresis
-    distance = np.abs(m[..., None] - bounds)
-    in_band = (distance < spec.hysteresis).any(axis=-1)
-    lower = np.argmin(distance, axis=-1).astype(np.int64)  # the band's lower label (upper = lower + 1)
-    missing = np.isnan(m)
-    out = np.empty_like(raw)
-    prev = np.full(m.shape[:-1], MISSING, dtype=np.int64)
-    candidate = np.full(m.shape[:-1], MISSING, dtype=np.int64)
-    streak = np.zeros(m.shape[:-1], dtype=np.int64)
-    dwell = max(1, int(spec.min_dwell))
-    middle = (len(spec.labels) - 1) / 2.0
-    last = len(spec.labels) - 1
-    for j in range(m.shape[-1]):
-        held = np.where(prev == MISSING, raw[..., j], np.clip(prev, lower[..., j], lower[..., j] + 1))
-        proposed = np.where(in_band[..., j], held, raw[..., j])
-        # a different label must be proposed `dwell` hours running before it replaces the current one — unless the
-        # current label's side contradicts the metric's sign (a label never says the opposite of its evidence)
-        streak = np.where(proposed == candidate, streak + 1, 1)
-        candidate = proposed
-        contradicts = np.sign(prev - middle) * np.sign(np.nan_to_num(m[..., j])) < 0
-        # an extreme label (the first or the last) is an alarm: entered at once once the metric is past the band
-        extreme = ((proposed == 0) | (proposed == last)) & ~in_band[..., j]
-        accept = (prev == MISSING) | (proposed == prev) | (streak >= dwell) | contradicts | extreme
-        cur = np.where(accept, proposed, prev)
-        cur = np.where(missing[..., j], MISSING, cur)
-        out[..., j] = cur
-        prev = np.where(missing[..., j], prev, cur)
-        streak = np.where(missing[..., j], 0, streak)
-    return out
+    m = np.ascontiguousarray(metric, dtype=np.float64)
+    rows = m.reshape(-1, m.shape[-1]) if m.ndim else m.reshape(1, 1)
+    bounds = np.ascontiguousarray(spec.boundaries, dtype=np.float64)
+    codes = _loops.label_codes(rows, bounds, float(spec.hysteresis), int(spec.min_dwell))
+    return codes.reshape(m.shape)
 
 
 def dwell(codes: IntArray, min_dwell: int, immediate: list[int] | None = None) -> IntArray:
     """Categorical labels (markets × hours) where a new value must hold ``min_dwell`` hours running before it
     replaces the current one (the ``immediate`` codes are entered at once); until then the current value holds.
     MISSING cells stay MISSING and leave the state."""
+    c = np.ascontiguousarray(codes, dtype=np.int64)
     now = np.asarray(immediate or [], dtype=np.int64)
-    out = np.empty_like(codes)
-    prev = np.full(codes.shape[:-1], MISSING, dtype=np.int64)
-    candidate = np.full(codes.shape[:-1], MISSING, dtype=np.int64)
-    streak = np.zeros(codes.shape[:-1], dtype=np.int64)
-    for j in range(codes.shape[-1]):
-        proposed = codes[..., j]
-        missing = proposed == MISSING
-        streak = np.where(proposed == candidate, streak + 1, 1)
-        candidate = proposed
-        accept = (prev == MISSING) | (proposed == prev) | (streak >= max(1, min_dwell)) | np.isin(proposed, now)
-        cur = np.where(accept, proposed, prev)
-        out[..., j] = np.where(missing, MISSING, cur)
-        prev = np.where(missing, prev, cur)
-        streak = np.where(missing, 0, streak)
-    return out
+    return _loops.dwell(c.reshape(-1, c.shape[-1]), int(min_dwell), now).reshape(c.shape)
 
 
 def names(codes: IntArray, spec: RegimeSpec) -> npt.NDArray[np.object_]:

@@ -15,9 +15,12 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
-from levradar.analytics.venues import VenueRule, with_funding_weights
+from levradar.analytics.baseline import FloatArray
+from levradar.analytics import _loops
+from levradar.analytics.venues import BASIS_CODE, AssetHours, VenueRule, with_funding_weights
 from levradar.domain.units import HOURS_PER_YEAR
 from levradar.store import Store
 
@@ -25,6 +28,7 @@ BAR_INTERVALS = ("1h", "4h", "8h", "1d")  # the bars the radar reads, finest fir
 OI_STALE = timedelta(hours=2)
 FUNDING_STALE = timedelta(hours=24)
 PRICE_VENUE_ORDER = ("binance", "bybit", "okx", "hyperliquid")
+VENUE_RANK = {venue: i for i, venue in enumerate(PRICE_VENUE_ORDER)}  # the price source: the first present
 ANNUALISE = math.sqrt(HOURS_PER_YEAR)
 
 
@@ -161,63 +165,118 @@ def _with_lags(frame: pl.DataFrame, key: str, cols: list[str], hours: Sequence[i
     return frame
 
 
-def _venue_rank() -> pl.Expr:
-    ranks = {v: i for i, v in enumerate(PRICE_VENUE_ORDER)}
-    return pl.col("venue").replace_strict(ranks, default=len(PRICE_VENUE_ORDER), return_dtype=pl.Int32)
-
-
 def asset_frame(markets: pl.DataFrame, rule: VenueRule | None = None) -> pl.DataFrame:
     """Venues aggregated per asset and hour: OI summed (USD and coin, one-sided), funding weighted by the rule of
     ``analytics.venues`` (OI, else 24h traded USD; outliers capped), price from the most liquid venue; OI change
     over the venues present at both ends, so a venue joining is not a build-up.
 
-    Plain sums per (asset, hour) only: vectorised, no per-group sorting.
+    Row operations on (asset-hours × markets) arrays (venues.AssetHours): no grouping, no sorting.
     """
     if "funding_weight" not in markets.columns:
         markets = with_funding_weights(markets, rule or VenueRule())
-    by = ["asset", "t"]
-    m = markets.lazy().with_columns(rank=_venue_rank())
-    best = pl.col("rank").arg_min()
-    both4 = pl.col("oi_base").is_not_null() & pl.col("oi_base_lag4").is_not_null()
-    both24 = pl.col("oi_base").is_not_null() & pl.col("oi_base_lag24").is_not_null()
-    rate, oi_usd = pl.col("rate_8h"), pl.col("oi_usd")
-    sums = m.group_by(by).agg(
-        pl.col("close").get(best),
-        pl.col("close_lag4").get(best),
-        pl.col("close_lag24").get(best),
-        pl.col("venue").get(best).alias("price_venue"),
-        pl.col("bar_hours").get(best),
-        oi_usd.sum().alias("oi_usd"),
-        pl.col("oi_base").sum().alias("oi_base"),
-        oi_usd.count().alias("oi_venues"),
-        pl.len().alias("price_venues"),
-        pl.when(both4).then(pl.col("oi_base")).sum().alias("_now4"),
-        pl.when(both4).then(pl.col("oi_base_lag4")).sum().alias("_then4"),
-        pl.when(both24).then(pl.col("oi_base")).sum().alias("_now24"),
-        pl.when(both24).then(pl.col("oi_base_lag24")).sum().alias("_then24"),
-        (pl.col("funding_counted_8h") * pl.col("funding_weight")).sum().alias("_rate_w"),
-        rate.count().alias("funding_venues"),
-        pl.col("funding_outlier").sum().alias("funding_outliers"),
-        pl.col("funding_basis").drop_nulls().first().alias("funding_basis"),
-        (rate.max() - rate.min()).alias("funding_dispersion_8h"),
+    layout = AssetHours.of(markets)
+    sums = _loops.asset_sums(
+        layout.group,
+        layout.n_groups,
+        markets["venue"].replace_strict(VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64).to_numpy(),
+        *(_floats(markets, c) for c in ("oi_usd", "oi_base", "oi_base_lag4", "oi_base_lag24", "rate_8h")),
+        _floats(markets, "funding_counted_8h"),
+        _floats(markets, "funding_weight"),
+        markets["funding_outlier"].replace_strict({True: 1, False: 0}, default=-1, return_dtype=pl.Int8).to_numpy(),
+        markets["funding_basis"].replace_strict(BASIS_CODE, default=-1, return_dtype=pl.Int8).to_numpy(),
     )
-    sums = sums.with_columns(
-        rate_8h=pl.when(pl.col("funding_venues") > 0).then(pl.col("_rate_w")),
-        oi_roc_4h=pl.col("_now4") / pl.when(pl.col("_then4") > 0).then(pl.col("_then4")) - 1.0,
-        oi_roc_24h=pl.col("_now24") / pl.when(pl.col("_then24") > 0).then(pl.col("_then24")) - 1.0,
+    kept = np.flatnonzero(sums["rows"] > 0)  # groups with rows, in (asset, t) order
+    picked = markets.select("close", "close_lag4", "close_lag24", "venue", "bar_hours")[sums["best"][kept]]
+
+    def per_group(name: str) -> pl.Series:
+        return pl.Series(name, sums[name][kept])
+
+    then4, then24 = per_group("then4"), per_group("then24")
+    frame = pl.DataFrame(
+        {
+            "asset": pl.Series(layout.assets, dtype=pl.String).gather(layout.group_asset[kept]),
+            "t": pl.Series(layout.group_t[kept]).cast(pl.Datetime("us", "UTC")),
+            "close": picked["close"],
+            "close_lag4": picked["close_lag4"],
+            "close_lag24": picked["close_lag24"],
+            "price_venue": picked["venue"],
+            "bar_hours": picked["bar_hours"],
+            "oi_usd": per_group("oi_usd"),
+            "oi_base": per_group("oi_base"),
+            "oi_venues": per_group("oi_venues").cast(pl.UInt32),
+            "price_venues": per_group("rows").cast(pl.UInt32),
+            "funding_venues": per_group("funding_venues").cast(pl.UInt32),
+            "funding_outliers": per_group("funding_outliers").cast(pl.UInt32),
+            "funding_basis": per_group("basis").replace_strict(
+                {-1: None, **{i: name for name, i in BASIS_CODE.items()}}, return_dtype=pl.String
+            ),
+            "funding_dispersion_8h": (per_group("rate_max") - per_group("rate_min")).fill_nan(None),
+            "rate_8h": per_group("rate_w"),
+            "oi_roc_4h": per_group("now4") / then4 - 1.0,
+            "oi_roc_24h": per_group("now24") / then24 - 1.0,
+        }
+    )
+    return frame.with_columns(
+        rate_8h=pl.when(pl.col("funding_venues") > 0).then(pl.col("rate_8h")),
+        oi_roc_4h=pl.when(then4 > 0).then(pl.col("oi_roc_4h")),
+        oi_roc_24h=pl.when(then24 > 0).then(pl.col("oi_roc_24h")),
         oi_usd=pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_usd")),
         oi_base=pl.when(pl.col("oi_venues") > 0).then(pl.col("oi_base")),
-    ).drop(pl.selectors.starts_with("_"))
-    return sums.with_columns(key=pl.col("asset")).sort("asset", "t").collect()
+        key=pl.col("asset"),
+    )
+
+
+def _floats(frame: pl.DataFrame, column: str) -> FloatArray:
+    """A column as float64, NaN for null."""
+    return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
 def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
-    """Returns and realised volatility from the hourly closes of each series (``key``)."""
+    """Returns and realised volatility from the closes of each series (``key``): ``logret`` per hour (a bar's log
+    return over the series' previous bar, ÷ √bar_hours, when that bar closed one bar earlier), ``rv_24h`` and
+    ``rv_7d`` (the sample standard deviation of ``logret`` over the trailing 24 h / 7 d, annualised). Rows keep
+    their order when each series' rows are together and in time order; otherwise they are sorted by key and t."""
+    if not _series_in_time_order(frame):
+        frame = frame.sort("key", "t")
+        if not _series_in_time_order(frame):  # repeated times: the compiled loop needs one row per series and t
+            return _polars_price_features(frame)
+    bar_hours = frame["bar_hours"] if "bar_hours" in frame.columns else pl.repeat(1, frame.height, eager=True)
+    logret, rv_24h, rv_7d = _loops.price_features(
+        (frame["key"] != frame["key"].shift(1)).fill_null(True).to_numpy().view(np.uint8),
+        frame["t"].dt.epoch("us").to_numpy(),
+        _floats(frame, "close"),
+        bar_hours.cast(pl.Int64).to_numpy(),
+        int(timedelta(hours=24) / timedelta(microseconds=1)),
+        int(timedelta(days=7) / timedelta(microseconds=1)),
+    )
+    return frame.with_columns(
+        logret=pl.Series(logret).fill_nan(None),
+        ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
+        ret_24h=pl.col("close") / pl.col("close_lag24") - 1.0,
+        rv_24h=pl.Series(rv_24h).fill_nan(None) * ANNUALISE,
+        rv_7d=pl.Series(rv_7d).fill_nan(None) * ANNUALISE,
+        apr=pl.col("rate_8h") * (HOURS_PER_YEAR / 8.0),
+    )
+
+
+def _series_in_time_order(frame: pl.DataFrame) -> bool:
+    """Each key's rows together (one run per key) and in strictly increasing ``t``."""
+    same = pl.col("key") == pl.col("key").shift(1)
+    checks = frame.select(
+        ordered=(~same | (pl.col("t") > pl.col("t").shift(1))).fill_null(True).all(),
+        runs=(~same).fill_null(True).sum(),
+        keys=pl.col("key").n_unique(),
+    )
+    return bool(checks["ordered"].item()) and checks["runs"].item() == checks["keys"].item()
+
+
+def _polars_price_features(frame: pl.DataFrame) -> pl.DataFrame:
+    """with_price_features as polars expressions (frames with repeated times)."""
     logret = (pl.col("close") / pl.col("close").shift(1).over("key")).log()
     bar = pl.duration(hours=pl.col("bar_hours")) if "bar_hours" in frame.columns else pl.duration(hours=1)
     contiguous = (pl.col("t") - pl.col("t").shift(1).over("key")) == bar
     per_hour = logret / (pl.col("bar_hours").cast(pl.Float64).sqrt() if "bar_hours" in frame.columns else 1.0)
-    out = frame.sort("key", "t").with_columns(logret=pl.when(contiguous).then(per_hour))
+    out = frame.with_columns(logret=pl.when(contiguous).then(per_hour))
     return out.with_columns(
         ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
         ret_24h=pl.col("close") / pl.col("close_lag24") - 1.0,

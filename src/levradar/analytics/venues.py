@@ -20,15 +20,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics import _loops
 from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, nanmedian
 from levradar.analytics.config import SignalConfig
 
 SAMPLE_STRIDE_H = 6
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+BASIS_NAMES = ("oi", "volume", "equal")  # how a venue's funding weighs (see the rule above)
+BASIS_CODE = {name: i for i, name in enumerate(BASIS_NAMES)}
 ASSET_HOUR = ("asset", "t")
 
 
@@ -69,104 +75,139 @@ def with_funding_weights(markets: pl.DataFrame, rule: VenueRule) -> pl.DataFrame
             funding_weight=pl.lit(None, pl.Float64),
             funding_counted_8h=pl.lit(None, pl.Float64),
         )
-    g, n_groups = _asset_hour_groups(markets)
-    rate = markets["rate_8h"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    has_rate = ~np.isnan(rate)
-    n_rate = np.bincount(g, weights=has_rate, minlength=n_groups)[g]
-    median = _group_median(g, rate, n_groups)[g]
-    spread = rate - median
-    cross_sigma = np.maximum(MAD_TO_SIGMA * _group_median(g, np.abs(spread), n_groups)[g], rule.spread_floor_8h)
-    band = rule.outlier_z * cross_sigma
-    out = markets.with_columns(funding_spread_8h=pl.Series(spread).fill_nan(None))
-    spread_z = _spread_z(out, rule).fill_null(np.nan).to_numpy()
-    with np.errstate(invalid="ignore"):
-        outlier = (
-            has_rate
-            & (n_rate >= rule.outlier_min_venues)
-            & (np.abs(spread_z) >= rule.outlier_z)
-            & (np.abs(spread) >= band)
-        )
-    oi = markets["oi_usd"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    volume = markets["volume_usd_24h"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    lacks = has_rate & ~(oi > 0)
-    all_oi = np.bincount(g, weights=lacks, minlength=n_groups)[g] == 0
-    all_volume = np.bincount(g, weights=has_rate & ~(volume > 0), minlength=n_groups)[g] == 0
-    raw = np.where(all_oi, oi, np.where(all_volume, volume, 1.0))
-    w = np.where(has_rate, raw, 0.0)
-    kept_total = np.bincount(g, weights=np.where(outlier, 0.0, w), minlength=n_groups)[g]
-    share = rule.outlier_weight_cap
-    w = np.where(outlier & (kept_total > 0), np.minimum(w, kept_total * share / (1.0 - share)), w)
-    total = np.bincount(g, weights=w, minlength=n_groups)[g]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.where(has_rate & (total > 0), w / total, np.nan)
-    counted = np.where(outlier, median + np.clip(spread, -band, band), rate)
-    quoted = pl.col("_has_rate")
-    return (
-        out.with_columns(
-            _has_rate=pl.Series(has_rate),
-            _all_oi=pl.Series(all_oi),
-            _all_volume=pl.Series(all_volume),
-            funding_spread_z=pl.Series(spread_z).fill_nan(None),
-            funding_outlier=pl.Series(outlier),
-            funding_weight=pl.Series(weight).fill_nan(None),
-            funding_counted_8h=pl.Series(counted).fill_nan(None),
-        )
-        .with_columns(
-            funding_outlier=pl.when(quoted).then(pl.col("funding_outlier")),
-            funding_basis=pl.when(~quoted)
-            .then(None)
-            .when(pl.col("_all_oi"))
-            .then(pl.lit("oi"))
-            .when(pl.col("_all_volume"))
-            .then(pl.lit("volume"))
-            .otherwise(pl.lit("equal")),
-        )
-        .drop("_has_rate", "_all_oi", "_all_volume")
+    layout = AssetHours.of(markets)
+    g, n_groups = layout.group, layout.n_groups
+    rate = _floats(markets, "rate_8h")
+    median = _loops.group_median(g, rate, n_groups, layout.n_slots)
+    spread = rate - median[g]
+    cross_sigma = MAD_TO_SIGMA * _loops.group_median(g, np.abs(spread), n_groups, layout.n_slots)
+    band = rule.outlier_z * np.maximum(cross_sigma, rule.spread_floor_8h)
+    spread_z = _spread_z(layout, spread, rule)
+    outlier, weight, counted, basis = _loops.funding_weights(
+        g,
+        n_groups,
+        rate,
+        spread,
+        spread_z,
+        band,
+        median,
+        _floats(markets, "oi_usd"),
+        _floats(markets, "volume_usd_24h"),
+        rule.outlier_z,
+        rule.outlier_min_venues,
+        rule.outlier_weight_cap,
+    )
+    return markets.with_columns(
+        funding_spread_8h=pl.Series(spread).fill_nan(None),
+        funding_spread_z=pl.Series(spread_z).fill_nan(None),
+        funding_outlier=pl.Series(outlier).replace_strict({-1: None, 0: False, 1: True}, return_dtype=pl.Boolean),
+        funding_weight=pl.Series(weight).fill_nan(None),
+        funding_counted_8h=pl.Series(counted).fill_nan(None),
+        funding_basis=pl.Series(basis).replace_strict(
+            {-1: None, **{i: name for name, i in BASIS_CODE.items()}}, return_dtype=pl.String
+        ),
     )
 
 
-def _asset_hour_groups(markets: pl.DataFrame) -> tuple[npt.NDArray[np.int64], int]:
-    """An integer id per (asset, hour) for every row, and the number of ids."""
-    assets = markets["asset"].unique().sort().to_list()
-    t0 = markets["t"].min()
-    assert isinstance(t0, datetime)
-    a = markets["asset"].replace_strict({x: i for i, x in enumerate(assets)}, return_dtype=pl.Int64).to_numpy()
-    h = ((markets["t"] - t0).dt.total_hours()).to_numpy().astype(np.int64)
-    n_hours = int(h.max()) + 1
-    return a * n_hours + h, len(assets) * n_hours
+def _floats(frame: pl.DataFrame, column: str) -> FloatArray:
+    """A column as float64, NaN for null."""
+    return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _group_median(g: npt.NDArray[np.int64], values: FloatArray, n_groups: int) -> FloatArray:
-    """The median of the non-NaN ``values`` of each group (NaN for a group without any)."""
-    ok = ~np.isnan(values)
-    if not ok.any():
-        return np.full(n_groups, np.nan)
-    medians = (
-        pl.DataFrame({"g": g[ok], "v": values[ok]}).group_by("g").agg(pl.col("v").median())
-    )
-    out = np.full(n_groups, np.nan)
-    out[medians["g"].to_numpy()] = medians["v"].to_numpy()
-    return out
+@dataclass(frozen=True)
+class AssetHours:
+    """Market rows laid out by (asset, hour) group and market slot, so per-group statistics are row operations on
+    dense (groups × slots) arrays. Slots are an asset's markets in (venue, symbol) order; groups run asset-major,
+    hour-minor (``group_asset``, ``group_t``), so the groups holding rows are in (asset, t) order."""
+
+    group: npt.NDArray[np.int64]  # per row
+    slot: npt.NDArray[np.int64]  # per row
+    market: npt.NDArray[np.int64]  # per row: the market's index among the sorted keys
+    n_markets: int
+    t_us: npt.NDArray[np.int64]  # per row: t in epoch µs
+    n_groups: int
+    n_slots: int
+    assets: list[str]
+    group_asset: npt.NDArray[np.int64]  # per group: index into ``assets``
+    group_t: npt.NDArray[np.int64]  # per group: epoch µs
+    slot_venue: npt.NDArray[np.object_]  # per asset × slot: the venue (None for an unused slot)
+
+    @classmethod
+    def of(cls, markets: pl.DataFrame) -> AssetHours:
+        """The layout of ``markets`` (``asset``, ``venue``, ``symbol``, ``key``, ``t``; one row per market and t)."""
+        keys = markets["key"].unique().sort().to_list()
+        code = markets["key"].cast(pl.Enum(keys)).to_physical().to_numpy().astype(np.int64)
+        first = np.empty(len(keys), dtype=np.int64)
+        first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # each key's first row
+        listing = (
+            markets.select("asset", "venue", "symbol")[first]
+            .with_columns(_code=pl.int_range(pl.len(), dtype=pl.Int64))
+            .sort("asset", "venue", "symbol")
+        )
+        assets = listing["asset"].unique(maintain_order=True).to_list()
+        asset_of = listing["asset"].replace_strict({a: i for i, a in enumerate(assets)}, return_dtype=pl.Int64)
+        listing = listing.with_columns(_a=asset_of, _s=pl.int_range(pl.len()).over("asset").cast(pl.Int64))
+        asset_of_key, slot_of_key = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
+        asset_of_key[listing["_code"].to_numpy()] = listing["_a"].to_numpy()
+        slot_of_key[listing["_code"].to_numpy()] = listing["_s"].to_numpy()
+        asset, slot = asset_of_key[code], slot_of_key[code]
+        n_slots = int(slot_of_key.max(initial=0)) + 1
+        slot_venue = np.full((len(assets), n_slots), None, dtype=object)
+        slot_venue[listing["_a"].to_numpy(), listing["_s"].to_numpy()] = listing["venue"].to_numpy()
+        us = markets["t"].dt.epoch("us").to_numpy()
+        times, time_idx = _time_index(us)
+        group = asset * len(times) + time_idx
+        n_groups = len(assets) * len(times)
+        cell = group * n_slots + slot
+        if np.bincount(cell, minlength=n_groups * n_slots).max(initial=0) > 1:
+            raise ValueError("more than one row for a market at one time: aggregate distinct (market, t) rows")
+        return cls(
+            group,
+            slot,
+            code,
+            len(keys),
+            us,
+            n_groups,
+            n_slots,
+            assets,
+            np.repeat(np.arange(len(assets), dtype=np.int64), len(times)),
+            np.tile(times, len(assets)),
+            slot_venue,
+        )
+
+    def dense(self, values: npt.NDArray[Any], fill: Any = np.nan) -> npt.NDArray[Any]:
+        """Per-row ``values`` as a (groups × slots) array, ``fill`` where a market has no row."""
+        out = np.full((self.n_groups, self.n_slots), fill, dtype=np.asarray(values).dtype)
+        out[self.group, self.slot] = values
+        return out
 
 
-def _spread_z(frame: pl.DataFrame, rule: VenueRule) -> pl.Series:
+def _time_index(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The times a group can hold (epoch µs, ascending) and each row's index among them: every hour of the span
+    when times fall on whole hours and the span is short next to the rows, else the distinct times."""
+    if len(us) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    t0, t1 = int(us.min()), int(us.max())
+    span = (t1 - t0) // HOUR_US + 1
+    if span <= 4 * len(us) and not np.any((us - t0) % HOUR_US):
+        return t0 + HOUR_US * np.arange(span, dtype=np.int64), (us - t0) // HOUR_US
+    times, index = np.unique(us, return_inverse=True)
+    return times, index.astype(np.int64)
+
+
+def _spread_z(layout: AssetHours, spread: FloatArray, rule: VenueRule) -> FloatArray:
     """Robust z of each row's spread against the same market's spreads of the trailing days (before its day)."""
-    keys = frame["key"].unique().sort().to_list()
-    t0, t1 = frame["t"].min(), frame["t"].max()
-    assert isinstance(t0, datetime) and isinstance(t1, datetime)
-    day0 = t0.replace(hour=0, minute=0, second=0, microsecond=0)
-    n_days = int((t1 - day0) / timedelta(days=1)) + 1
+    day0 = layout.t_us.min() // DAY_US * DAY_US
+    hours = (layout.t_us - day0) // HOUR_US
+    n_days = int(hours.max()) // 24 + 1
     per_day = 24 // SAMPLE_STRIDE_H
-    k_idx = frame["key"].replace_strict({k: i for i, k in enumerate(keys)}, return_dtype=pl.Int64).to_numpy()
-    hours = ((frame["t"] - day0).dt.total_hours()).to_numpy()
-    spread = frame["funding_spread_8h"].fill_null(float("nan")).to_numpy()
-    samples = np.full((len(keys), n_days * per_day), np.nan)
+    samples = np.full((layout.n_markets, n_days * per_day), np.nan)
     on_sample = hours % SAMPLE_STRIDE_H == 0
-    samples[k_idx[on_sample], hours[on_sample] // SAMPLE_STRIDE_H] = spread[on_sample]
+    samples[layout.market[on_sample], hours[on_sample] // SAMPLE_STRIDE_H] = spread[on_sample]
     med, scale = _daily_stats(samples, rule, per_day)
     day = hours // 24
-    z = (spread - med[k_idx, day]) / scale[k_idx, day]
-    return pl.Series("funding_spread_z", z).fill_nan(None)
+    with np.errstate(invalid="ignore"):
+        return (spread - med[layout.market, day]) / scale[layout.market, day]
 
 
 def _daily_stats(samples: FloatArray, rule: VenueRule, per_day: int) -> tuple[FloatArray, FloatArray]:
