@@ -400,13 +400,19 @@ def test_regime_missing_a_key_in_a_file_is_a_config_error(tmp_path: Path) -> Non
     assert str(bad) in str(info.value)
 
 
-
 def test_a_one_hour_blip_does_not_flip_the_label() -> None:
     """min_dwell 2: a new label must be proposed two hours running; a blip of one hour is ignored."""
     spec = dataclasses.replace(FUNDING, min_dwell=2)
     z = np.array([[0.0, 0.0, 1.6, 0.0, 0.0, 1.6, 1.6, 1.6]])
     assert [str(x) for x in names(label_codes(z, spec), spec)[0]] == [
-        "Neutral", "Neutral", "Neutral", "Neutral", "Neutral", "Neutral", "Positive", "Positive"
+        "Neutral",
+        "Neutral",
+        "Neutral",
+        "Neutral",
+        "Neutral",
+        "Neutral",
+        "Positive",
+        "Positive",
     ]
 
 
@@ -439,9 +445,15 @@ def test_an_extreme_label_is_an_alarm_entered_at_once() -> None:
     z = np.array([[0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 2.6, 1.6]])
     got = [str(x) for x in names(label_codes(z, spec), spec)[0]]
     assert got == [
-        "Neutral", "Neutral", "Extreme Positive", "Extreme Positive", "Extreme Positive", "Neutral",
+        "Neutral",
+        "Neutral",
+        "Extreme Positive",
+        "Extreme Positive",
+        "Extreme Positive",
+        "Neutral",
         # 2.6 lies inside the 2.5 ± 0.25 band: not past it, so it waits like any other label
-        "Neutral", "Neutral",
+        "Neutral",
+        "Neutral",
     ]
 
 

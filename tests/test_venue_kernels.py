@@ -40,7 +40,9 @@ def _reference_weights(markets: pl.DataFrame) -> pl.DataFrame:
     m = m.with_columns(_spread=rate - pl.col("_median"))
     m = m.with_columns(
         _band=RULE.outlier_z
-        * pl.max_horizontal(MAD_TO_SIGMA * pl.col("_spread").abs().median().over(by), pl.lit(RULE.spread_floor_8h))
+        * pl.max_horizontal(
+            MAD_TO_SIGMA * pl.col("_spread").abs().median().over(by), pl.lit(RULE.spread_floor_8h)
+        )
     )
     z = with_funding_weights(markets, RULE)["funding_spread_z"]
     quoted = rate.is_not_null()
@@ -53,12 +55,20 @@ def _reference_weights(markets: pl.DataFrame) -> pl.DataFrame:
     lacks_oi = (quoted & ~(pl.col("oi_usd") > 0).fill_null(False)).sum().over(by)
     lacks_volume = (quoted & ~(pl.col("volume_usd_24h") > 0).fill_null(False)).sum().over(by)
     m = m.with_columns(_z=z).with_columns(_out=outlier, _all_oi=lacks_oi == 0, _all_volume=lacks_volume == 0)
-    raw = pl.when(pl.col("_all_oi")).then("oi_usd").when(pl.col("_all_volume")).then("volume_usd_24h").otherwise(1.0)
+    raw = (
+        pl.when(pl.col("_all_oi"))
+        .then("oi_usd")
+        .when(pl.col("_all_volume"))
+        .then("volume_usd_24h")
+        .otherwise(1.0)
+    )
     m = m.with_columns(_w=pl.when(quoted).then(raw).otherwise(0.0))
     kept = pl.when(pl.col("_out")).then(0.0).otherwise(pl.col("_w")).sum().over(by)
     cap = RULE.outlier_weight_cap
     m = m.with_columns(
-        _w=pl.when(pl.col("_out") & (kept > 0)).then(pl.min_horizontal("_w", kept * cap / (1 - cap))).otherwise("_w")
+        _w=pl.when(pl.col("_out") & (kept > 0))
+        .then(pl.min_horizontal("_w", kept * cap / (1 - cap)))
+        .otherwise("_w")
     )
     total = pl.col("_w").sum().over(by)
     return m.select(
@@ -81,7 +91,9 @@ def _reference_weights(markets: pl.DataFrame) -> pl.DataFrame:
 def _reference_assets(markets: pl.DataFrame) -> pl.DataFrame:
     """series.asset_frame as one polars group-by over (asset, t)."""
     ranks = {v: i for i, v in enumerate(PRICE_VENUE_ORDER)}
-    m = markets.with_columns(rank=pl.col("venue").replace_strict(ranks, default=len(ranks), return_dtype=pl.Int32))
+    m = markets.with_columns(
+        rank=pl.col("venue").replace_strict(ranks, default=len(ranks), return_dtype=pl.Int32)
+    )
     best = pl.col("rank").arg_min()
     both4 = pl.col("oi_base").is_not_null() & pl.col("oi_base_lag4").is_not_null()
     both24 = pl.col("oi_base").is_not_null() & pl.col("oi_base_lag24").is_not_null()
@@ -128,7 +140,9 @@ def _equal(got: pl.DataFrame, want: pl.DataFrame) -> None:
         assert a.dtype == b.dtype, name
         assert a.is_null().to_list() == b.is_null().to_list(), name
         if a.dtype.is_float():
-            np.testing.assert_allclose(a.drop_nulls().to_numpy(), b.drop_nulls().to_numpy(), rtol=1e-12, atol=0)
+            np.testing.assert_allclose(
+                a.drop_nulls().to_numpy(), b.drop_nulls().to_numpy(), rtol=1e-12, atol=0
+            )
         else:
             assert a.to_list() == b.to_list(), name
 

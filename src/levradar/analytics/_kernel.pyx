@@ -1,11 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The liquidation model's hourly loop (levradar.analytics.liqmodel) and the forecast's erfc, compiled to C.
+"""The liquidation model's hourly loop (levradar.analytics.liqmodel), the pocket search of every hour of a map
+(heatmap.pockets_by_row) and the forecast's erfc, compiled to C.
 
 Cython, built when the package is installed: a command that draws a map then loads a small shared library
 (~1 ms) instead of numba's compiler and cache (~0.8 s per process, measured; docs/heatmap.md §5). Behaviour is the
 former numba kernel's, operation for operation (IEEE doubles, no fast-math)."""
 
-from libc.math cimport erfc as c_erfc, isnan
+from libc.math cimport INFINITY, erfc as c_erfc, isnan
 
 import numpy as np
 
@@ -217,3 +218,95 @@ def erfc(const double[::1] x):
 def deposit(double[::1] book, const double[::1] edges, double lo, double hi, double mass):
     """``_deposit`` for Python callers (the tests): spread ``mass`` uniformly over prices [lo, hi] into ``book``."""
     _deposit(book, edges, lo, hi, mass)
+
+
+cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """The k-th smallest of ``v[:n]`` (0-based), partitioning ``v`` in place: everything after index k is >= it."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j
+    cdef double pivot, tmp
+    while lo < hi:
+        pivot = v[(lo + hi) >> 1]
+        i, j = lo, hi
+        while i <= j:
+            while v[i] < pivot:
+                i += 1
+            while v[j] > pivot:
+                j -= 1
+            if i <= j:
+                tmp = v[i]
+                v[i] = v[j]
+                v[j] = tmp
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return v[k]
+
+
+def pockets(
+    const double[:, ::1] usd, const double[::1] centers, const double[::1] prices, bint above, double quantile
+):
+    """The nearest dense pocket on one side of each row (hour) of a map: (found, USD-weighted price, distance in %
+    of the row's price, USD, density threshold) — heatmap.pockets_by_row's rule; a row without a level on that side
+    has found 0, price 0, distance -100 %, USD 0 and an infinite threshold."""
+    cdef Py_ssize_t n_rows = usd.shape[0], n = usd.shape[1], r, k, m, lo, hi, first, last
+    found_a = np.zeros(n_rows, dtype=np.uint8)
+    price_a, pct_a, total_a, threshold_a = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
+    buffer = np.empty(max(n, 1))
+    cdef unsigned char[::1] found = found_a
+    cdef double[::1] price = price_a, pct = pct_a, total = total_a, threshold = threshold_a, buf = buffer
+    cdef double p, v, pos, at_lo, at_hi, thr, usd_sum, weighted
+    cdef bint side
+    with nogil:
+        for r in range(n_rows):
+            p = prices[r]
+            m = 0
+            for k in range(n):
+                side = centers[k] > p if above else centers[k] < p
+                if side and usd[r, k] > 0:
+                    buf[m] = usd[r, k]
+                    m += 1
+            if m == 0:
+                found[r], price[r], pct[r], total[r], threshold[r] = 0, 0.0, -100.0, 0.0, INFINITY
+                continue
+            pos = quantile * (m - 1)
+            lo = <Py_ssize_t>pos
+            hi = min(lo + 1, m - 1)
+            at_lo = _select(&buf[0], m, lo)
+            at_hi = at_lo
+            for k in range(lo + 1, m):  # the next order statistic: the least of what lies above index lo
+                if k == lo + 1 or buf[k] < at_hi:
+                    at_hi = buf[k]
+            if hi == lo:
+                at_hi = at_lo
+            thr = at_lo + (pos - lo) * (at_hi - at_lo)
+            # the run of dense buckets nearest the price: above, the first dense one upwards; below, the last
+            first, last = -1, -1
+            if above:
+                for k in range(n):
+                    if centers[k] > p and usd[r, k] > 0 and usd[r, k] >= thr:
+                        first = k
+                        break
+                last = first
+                while last + 1 < n and centers[last + 1] > p and usd[r, last + 1] > 0 and usd[r, last + 1] >= thr:
+                    last += 1
+            else:
+                for k in range(n - 1, -1, -1):
+                    if centers[k] < p and usd[r, k] > 0 and usd[r, k] >= thr:
+                        last = k
+                        break
+                first = last
+                while first > 0 and centers[first - 1] < p and usd[r, first - 1] > 0 and usd[r, first - 1] >= thr:
+                    first -= 1
+            usd_sum, weighted = 0.0, 0.0
+            for k in range(first, last + 1):
+                usd_sum += usd[r, k]
+                weighted += centers[k] * usd[r, k]
+            found[r], total[r], threshold[r] = 1, usd_sum, thr
+            price[r] = weighted / usd_sum
+            pct[r] = (price[r] / p - 1.0) * 100.0
+    return found_a.view(np.bool_), price_a, pct_a, total_a, threshold_a

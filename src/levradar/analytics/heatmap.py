@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from levradar.analytics import _kernel
 from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
 from levradar.analytics.liqmodel import (
     FloatArray,
@@ -112,36 +113,17 @@ class PocketRows:
 def pockets_by_row(
     usd: FloatArray, centers: FloatArray, prices: FloatArray, above: bool, quantile: float
 ) -> PocketRows:
-    """:func:`_pocket` for every row of ``usd`` (rows × buckets) at once: the scan reads every hour of a month's
-    map, and one vectorised pass replaces a Python call per hour and side."""
-    n = usd.shape[1]
-    side = centers[None, :] > prices[:, None] if above else centers[None, :] < prices[:, None]
-    filled = side & (usd > 0)
-    count = filled.sum(axis=1)
-    found = count > 0
-    ordered = np.sort(np.where(filled, usd, np.inf), axis=1)
-    pos = quantile * (np.maximum(count, 1) - 1)
-    lo = pos.astype(np.int64)
-    hi = np.minimum(lo + 1, np.maximum(count, 1) - 1)
-    at_lo = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
-    at_hi = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0]
-    threshold = np.where(found, at_lo + (pos - lo) * (at_hi - at_lo), np.inf)
-    dense = filled & (usd >= threshold[:, None])
-    k = np.arange(n)[None, :]
-    if above:
-        start = np.argmax(dense, axis=1)  # the nearest dense bucket: the first above the price
-        gap = (k > start[:, None]) & ~dense
-        end = np.where(gap.any(axis=1), np.argmax(gap, axis=1), n)  # the run stops at the first gap after it
-        run = (k >= start[:, None]) & (k < end[:, None])
-    else:
-        last = n - 1 - np.argmax(dense[:, ::-1], axis=1)  # the nearest below: the last dense bucket
-        gap = (k < last[:, None]) & ~dense
-        first = np.where(gap.any(axis=1), n - np.argmax(gap[:, ::-1], axis=1), 0)
-        run = (k >= first[:, None]) & (k <= last[:, None])
-    run &= found[:, None]
-    total = np.where(run, usd, 0.0).sum(axis=1)
-    weighted = np.where(run, centers[None, :] * usd, 0.0).sum(axis=1) / np.where(found, total, 1.0)
-    return PocketRows(found, weighted, (weighted / prices - 1.0) * 100.0, total, threshold)
+    """:func:`_pocket` for every row of ``usd`` (rows × buckets) at once (without the leverage mix): the scan reads
+    every hour of a month's map; one compiled pass (_kernel.pockets: a selection for the quantile, a walk for the
+    run) replaces a Python call per hour and side."""
+    found, price, distance_pct, total, threshold = _kernel.pockets(
+        np.ascontiguousarray(usd, dtype=np.float64),
+        np.ascontiguousarray(centers, dtype=np.float64),
+        np.ascontiguousarray(prices, dtype=np.float64),
+        above,
+        quantile,
+    )
+    return PocketRows(found, price, distance_pct, total, threshold)
 
 
 def row_price(m: Heatmap, row: int) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast, hour_stamps
+from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
 from levradar.analytics.heatmap import (
     HeatmapConfig,
     combine,
@@ -36,6 +36,9 @@ from levradar.analytics.heatmap import (
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs
 
 FORECAST_HORIZON = timedelta(hours=24)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+DAY_US = 86_400_000_000
 PATH_SPAN = timedelta(days=SEASON_DAYS + 1)  # the closes the volatility forecast reads
 GRID_HEADROOM = 1.25  # a run's buckets reach this far beyond the prices before its month (levels beyond drop)
 HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -66,15 +69,109 @@ def anchor(t: datetime, days: int) -> datetime:
     return month - timedelta(days=days)
 
 
-def month_edges(frame: pl.DataFrame, start: datetime, days: int, heat: HeatmapConfig) -> FloatArray | None:
-    """The run's buckets, from the prices of its warm-up (before the month): nothing the month brings decides them."""
-    warm = frame.filter((pl.col("t") > start) & (pl.col("t") <= start + timedelta(days=days)))
-    if warm.is_empty():
-        warm = frame.filter(pl.col("t") > start).head(1)
-    if warm.is_empty():
+def month_edges(
+    rows: AssetRows, window: npt.NDArray[np.int64], start_us: int, days: int, heat: HeatmapConfig
+) -> FloatArray | None:
+    """The run's buckets, from the prices of its warm-up (before the month): nothing the month brings decides them.
+    ``window``: the asset's rows of the run (by market, then time); without a warm-up, its first row decides."""
+    t = rows.t_us[window]
+    warm = (t > start_us) & (t <= start_us + days * DAY_US)
+    if not warm.any():
+        warm = np.zeros(t.size, dtype=np.bool_)
+        warm[: min(1, t.size)] = True
+    if not warm.any():
         return None
-    low, high = float(warm["low"].min()), float(warm["high"].max())  # type: ignore[arg-type]
-    return price_edges(low / GRID_HEADROOM, high * GRID_HEADROOM, heat)
+    low, high = np.nanmin(rows.low[window][warm]), np.nanmax(rows.high[window][warm])
+    return price_edges(float(low) / GRID_HEADROOM, float(high) * GRID_HEADROOM, heat)
+
+
+@dataclass(frozen=True)
+class AssetRows:
+    """One asset's hourly rows as arrays, by market (venue, symbol) then time: what the model and the volatility
+    path read, converted once for every asset instead of a polars query per market and hour."""
+
+    markets: list[tuple[str, str, slice]]  # (venue, symbol, its rows)
+    t_us: npt.NDArray[np.int64]
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    oi_base: FloatArray
+    oi_usd: FloatArray
+    rate_8h: FloatArray  # 0 where missing (the model's fill)
+    volume_usd: FloatArray  # 0 where missing
+
+    @classmethod
+    def split(cls, markets: pl.DataFrame) -> dict[str, AssetRows]:
+        """Every asset's 1 h rows of a market frame (the model steps hour by hour: coarser bars do not feed it), in
+        one sort and one conversion."""
+        columns = ["asset", "venue", "symbol", "t", "high", "low", "close", "oi_base", "oi_usd", "rate_8h"]
+        hourly = markets.select(
+            *columns, "bar_hours", *(["volume_usd"] if "volume_usd" in markets.columns else [])
+        )
+        frame = (
+            hourly.filter(pl.col("bar_hours") == 1)
+            .select(
+                *columns[:4],
+                *(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in columns[4:9]),
+                pl.col("rate_8h").cast(pl.Float64).fill_null(0.0),
+                (
+                    pl.col("volume_usd").cast(pl.Float64).fill_null(0.0)
+                    if "volume_usd" in hourly.columns
+                    else pl.lit(0.0)
+                ).alias("volume_usd"),
+            )
+            .sort("asset", "venue", "symbol", "t")
+        )
+        t_us = frame["t"].dt.epoch("us").to_numpy()
+        values = {c: frame[c].to_numpy() for c in [*columns[4:], "volume_usd"]}
+        new = pl.any_horizontal(pl.col(c) != pl.col(c).shift(1) for c in ("asset", "venue", "symbol"))
+        starts = frame.select(
+            pl.int_range(pl.len()).alias("i"), "asset", "venue", "symbol", new=new.fill_null(True)
+        )
+        starts = starts.filter("new")
+        bounds = [*starts["i"].to_list(), frame.height]
+        by_asset: dict[str, list[tuple[str, str, int, int]]] = {}
+        for k, (asset, venue, symbol) in enumerate(starts.select("asset", "venue", "symbol").iter_rows()):
+            by_asset.setdefault(asset, []).append((venue, symbol, bounds[k], bounds[k + 1]))
+        result = {}
+        for asset, runs in by_asset.items():
+            lo, hi = runs[0][2], runs[-1][3]
+            result[asset] = cls(
+                [(v, s, slice(a - lo, b - lo)) for v, s, a, b in runs],
+                t_us[lo:hi],
+                values["high"][lo:hi],
+                values["low"][lo:hi],
+                values["close"][lo:hi],
+                values["oi_base"][lo:hi],
+                values["oi_usd"][lo:hi],
+                values["rate_8h"][lo:hi],
+                values["volume_usd"][lo:hi],
+            )
+        return result
+
+    def window(self, market: slice, after_us: int, until_us: int) -> slice:
+        """The market's rows with ``after_us < t <= until_us``."""
+        t = self.t_us[market]
+        lo = int(np.searchsorted(t, after_us, side="right"))
+        hi = int(np.searchsorted(t, until_us, side="right"))
+        return slice(market.start + lo, market.start + hi)
+
+    def venues_with_oi(self, at_us: int) -> list[str]:
+        """The venues with OI at ``at_us``, sorted."""
+        held = set()
+        for venue, _symbol, market in self.markets:
+            at = self.window(market, at_us - 1, at_us)
+            if at.stop > at.start and not np.isnan(self.oi_base[at.start]):
+                held.add(venue)
+        return sorted(held)
+
+    def span(self, after_us: int, until_us: int) -> npt.NDArray[np.int64]:
+        """Row indices of every market's rows with ``after_us < t <= until_us``, by market then time."""
+        parts = [
+            np.arange(w.start, w.stop)
+            for w in (self.window(m, after_us, until_us) for _, _, m in self.markets)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 @dataclass
@@ -87,10 +184,15 @@ class _Path:
     closes: FloatArray
 
     @classmethod
-    def of(cls, frame: pl.DataFrame, end: datetime) -> _Path:
-        recent = frame.filter((pl.col("t") > end - PATH_SPAN) & (pl.col("t") <= end))
-        path = recent.sort("t", "venue").unique(subset=["t"], keep="first", maintain_order=True)
-        return cls(end, hour_stamps(path["t"]), path["close"].cast(pl.Float64).to_numpy())
+    def of(cls, rows: AssetRows, end: datetime) -> _Path:
+        end_us = _us(end)
+        recent = rows.span(end_us - int(PATH_SPAN / MICROSECOND), end_us)
+        t = rows.t_us[recent]
+        order = np.argsort(t, kind="stable")  # by time; at one hour the first market by (venue, symbol)
+        first = np.ones(order.size, dtype=np.bool_)
+        first[1:] = t[order][1:] != t[order][:-1]
+        keep = recent[order][first]
+        return cls(end, rows.t_us[keep].astype("datetime64[us]").astype("datetime64[s]"), rows.close[keep])
 
     def then(self, hour: datetime, close: float | None) -> _Path:
         """The path one hour later: ``hour``'s close appended (none: a gap), the oldest hour dropped."""
@@ -132,48 +234,72 @@ class BookCache:
 
 
 def asset_maps(
-    frame: pl.DataFrame,
+    rows: AssetRows,
     asset: str,
     hours: Sequence[datetime],
     heat: HeatmapConfig,
     days: int,
     cache: BookCache | None = None,
 ) -> dict[datetime, tuple[Heatmap, int]]:
-    """The asset's combined map at each of ``hours`` (hourly rows of every market of the asset), as (map, row)."""
+    """The asset's combined map at each of ``hours`` (its hourly rows of every market), as (map, row)."""
     out: dict[datetime, tuple[Heatmap, int]] = {}
     groups: dict[datetime, list[datetime]] = {}
     for h in sorted(hours):
         groups.setdefault(anchor(h, days), []).append(h)
     for start, wanted in groups.items():
-        window = frame.filter((pl.col("t") > start) & (pl.col("t") <= wanted[-1]))
+        start_us, until_us = _us(start), _us(wanted[-1])
         run = cache.runs.get(asset) if cache is not None else None
         if run is None or run.start != start:
-            edges = month_edges(window, start, days, heat)
+            edges = month_edges(rows, rows.span(start_us, until_us), start_us, days, heat)
             if edges is None:
                 continue
             run = _Run(start, edges)
             if cache is not None:
                 cache.runs[asset] = run
+        wanted_at = {_us(h): h for h in wanted}
+        wanted_us = np.fromiter(wanted_at, dtype=np.int64, count=len(wanted_at))
         maps = []
-        for (venue, symbol), part in window.group_by(["venue", "symbol"], maintain_order=True):
-            if part["oi_base"].drop_nulls().is_empty():
+        for venue, symbol, market in rows.markets:
+            part = rows.window(market, start_us, until_us)
+            if np.isnan(rows.oi_base[part]).all():
                 continue
-            key = (str(venue), str(symbol))
-            book = run.books.get(key)
+            book = run.books.get((venue, symbol))
             if book is None or (book.last_t is not None and book.last_t >= wanted[0]):
-                book = run.books[key] = MarketBook(run.edges, heat)
-            new = part.filter(pl.col("t") > book.last_t) if book.last_t is not None else part
-            if new.is_empty():
+                book = run.books[(venue, symbol)] = MarketBook(run.edges, heat)
+            if book.last_t is not None:
+                part = rows.window(market, _us(book.last_t), until_us)
+            if part.stop <= part.start:
                 continue
-            mapped = book.advance(new, at=wanted)
+            t = rows.t_us[part]
+            marks = np.isin(t, wanted_us)
+            kept = [wanted_at[int(x)] for x in t[marks]]
+            mapped = book.fold(
+                (_at(int(t[0])), _at(int(t[-1])), kept),
+                marks,
+                rows.high[part],
+                rows.low[part],
+                rows.close[part],
+                rows.oi_base[part],
+                rows.oi_usd[part],
+                rows.rate_8h[part],
+                rows.volume_usd[part],
+            )
             if mapped.times:
                 maps.append(mapped)
         if not maps:
             continue
         hm = combine(maps)
-        for i, t in enumerate(hm.times):
-            out[t] = (hm, i)
+        for i, t_i in enumerate(hm.times):
+            out[t_i] = (hm, i)
     return out
+
+
+def _us(t: datetime) -> int:
+    return (t - EPOCH) // MICROSECOND
+
+
+def _at(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
 
 
 def hourly_reads(
@@ -187,28 +313,27 @@ def hourly_reads(
     """Per asset and hour of ``hours``: proximity label, component, distance in daily vols and the nearest pockets'
     distance and USD (``HOUR_COLUMNS``); and, per asset, the full reading at the last hour (the scan's JSON)."""
     days = int(cfg.value("liquidation", "model_days"))
-    # the model steps hour by hour: coarser bars do not feed it
-    hourly = markets.filter(pl.col("bar_hours") == 1)
-    rv_at = {(a, t): v for a, t, v in rv.select("asset", "t", "rv_24h").iter_rows() if v is not None}
+    rv_at = {  # keyed by epoch µs: hashing an aware datetime asks its zone for the offset every time
+        (a, t): v
+        for a, t, v in rv.select("asset", pl.col("t").dt.epoch("us"), "rv_24h").iter_rows()
+        if v is not None
+    }
     cache = cache if cache is not None else BookCache()
     rows: list[dict[str, Any]] = []
     last: dict[str, dict[str, Any]] = {}
     end = max(hours) if hours else None
-    for (asset,), frame in hourly.sort("asset", "venue", "symbol", "t").group_by(
-        ["asset"], maintain_order=True
-    ):
-        name = str(asset)
+    for name, asset_rows in AssetRows.split(markets).items():
         todo = [h for h in hours if (name, h) not in cache.asked]
         if end is not None and end in todo:
-            cache.paths[name] = _Path.of(frame, end)
-        maps = asset_maps(frame, name, todo, heat, days, cache)
+            cache.paths[name] = _Path.of(asset_rows, end)
+        maps = asset_maps(asset_rows, name, todo, heat, days, cache)
         by_map: dict[int, tuple[Heatmap, list[datetime]]] = {}
         for t, (hm, _i) in sorted(maps.items()):
             by_map.setdefault(id(hm), (hm, []))[1].append(t)
         read: dict[datetime, dict[str, Any] | None] = {}
         for hm, times in by_map.values():
             index = [maps[t][1] for t in times]
-            vols = [rv_at.get((name, t)) for t in times]
+            vols = [rv_at.get((name, _us(t))) for t in times]
             read.update(zip(times, _rows(hm, index, heat, cfg, name, vols), strict=True))
         for t, (hm, i) in sorted(maps.items()):
             row = read[t]
@@ -216,8 +341,7 @@ def hourly_reads(
                 continue
             cache.reads[(name, t)] = row
             if t == end:
-                venues = frame.filter((pl.col("t") == end) & pl.col("oi_base").is_not_null())["venue"]
-                venue_list = venues.unique().sort().to_list()
+                venue_list = asset_rows.venues_with_oi(_us(end))
                 cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
         cache.asked.update((name, h) for h in todo)
         rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from levradar.analytics.baseline import FloatArray
 from levradar.analytics import _loops
+from levradar.analytics.baseline import FloatArray
 from levradar.analytics.venues import BASIS_CODE, AssetHours, VenueRule, with_funding_weights
 from levradar.domain.units import HOURS_PER_YEAR
 from levradar.store import Store
@@ -178,11 +178,19 @@ def asset_frame(markets: pl.DataFrame, rule: VenueRule | None = None) -> pl.Data
     sums = _loops.asset_sums(
         layout.group,
         layout.n_groups,
-        markets["venue"].replace_strict(VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64).to_numpy(),
-        *(_floats(markets, c) for c in ("oi_usd", "oi_base", "oi_base_lag4", "oi_base_lag24", "rate_8h")),
+        markets["venue"]
+        .replace_strict(VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64)
+        .to_numpy(),
+        _floats(markets, "oi_usd"),
+        _floats(markets, "oi_base"),
+        _floats(markets, "oi_base_lag4"),
+        _floats(markets, "oi_base_lag24"),
+        _floats(markets, "rate_8h"),
         _floats(markets, "funding_counted_8h"),
         _floats(markets, "funding_weight"),
-        markets["funding_outlier"].replace_strict({True: 1, False: 0}, default=-1, return_dtype=pl.Int8).to_numpy(),
+        markets["funding_outlier"]
+        .replace_strict({True: 1, False: 0}, default=-1, return_dtype=pl.Int8)
+        .to_numpy(),
         markets["funding_basis"].replace_strict(BASIS_CODE, default=-1, return_dtype=pl.Int8).to_numpy(),
     )
     kept = np.flatnonzero(sums["rows"] > 0)  # groups with rows, in (asset, t) order
@@ -238,7 +246,9 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     their order when each series' rows are together and in time order; otherwise they are sorted by key and t."""
     if not _series_in_time_order(frame):
         frame = frame.sort("key", "t")
-        if not _series_in_time_order(frame):  # repeated times: the compiled loop needs one row per series and t
+        if not _series_in_time_order(
+            frame
+        ):  # repeated times: the compiled loop needs one row per series and t
             return _polars_price_features(frame)
     bar_hours = frame["bar_hours"] if "bar_hours" in frame.columns else pl.repeat(1, frame.height, eager=True)
     logret, rv_24h, rv_7d = _loops.price_features(

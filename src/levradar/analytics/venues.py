@@ -19,7 +19,6 @@ The rule, in one place (docs/signals.md §1):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -100,7 +99,9 @@ def with_funding_weights(markets: pl.DataFrame, rule: VenueRule) -> pl.DataFrame
     return markets.with_columns(
         funding_spread_8h=pl.Series(spread).fill_nan(None),
         funding_spread_z=pl.Series(spread_z).fill_nan(None),
-        funding_outlier=pl.Series(outlier).replace_strict({-1: None, 0: False, 1: True}, return_dtype=pl.Boolean),
+        funding_outlier=pl.Series(outlier).replace_strict(
+            {-1: None, 0: False, 1: True}, return_dtype=pl.Boolean
+        ),
         funding_weight=pl.Series(weight).fill_nan(None),
         funding_counted_8h=pl.Series(counted).fill_nan(None),
         funding_basis=pl.Series(basis).replace_strict(
@@ -145,7 +146,9 @@ class AssetHours:
             .sort("asset", "venue", "symbol")
         )
         assets = listing["asset"].unique(maintain_order=True).to_list()
-        asset_of = listing["asset"].replace_strict({a: i for i, a in enumerate(assets)}, return_dtype=pl.Int64)
+        asset_of = listing["asset"].replace_strict(
+            {a: i for i, a in enumerate(assets)}, return_dtype=pl.Int64
+        )
         listing = listing.with_columns(_a=asset_of, _s=pl.int_range(pl.len()).over("asset").cast(pl.Int64))
         asset_of_key, slot_of_key = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
         asset_of_key[listing["_code"].to_numpy()] = listing["_a"].to_numpy()
@@ -160,7 +163,9 @@ class AssetHours:
         n_groups = len(assets) * len(times)
         cell = group * n_slots + slot
         if np.bincount(cell, minlength=n_groups * n_slots).max(initial=0) > 1:
-            raise ValueError("more than one row for a market at one time: aggregate distinct (market, t) rows")
+            raise ValueError(
+                "more than one row for a market at one time: aggregate distinct (market, t) rows"
+            )
         return cls(
             group,
             slot,
@@ -207,7 +212,8 @@ def _spread_z(layout: AssetHours, spread: FloatArray, rule: VenueRule) -> FloatA
     med, scale = _daily_stats(samples, rule, per_day)
     day = hours // 24
     with np.errstate(invalid="ignore"):
-        return (spread - med[layout.market, day]) / scale[layout.market, day]
+        z: FloatArray = (spread - med[layout.market, day]) / scale[layout.market, day]
+    return z
 
 
 def _daily_stats(samples: FloatArray, rule: VenueRule, per_day: int) -> tuple[FloatArray, FloatArray]:
