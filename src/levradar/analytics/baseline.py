@@ -63,8 +63,10 @@ class Grid:
 
 def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[str] | None = None) -> Grid:
     """Index ``frame`` (``key``, ``t``) onto every hour of ``[start, end]`` for every key (or the given keys)."""
-    keys = keys if keys is not None else sorted(frame["key"].unique().to_list())
-    frame = frame.filter(pl.col("key").is_in(keys))
+    if keys is None:
+        keys = sorted(frame["key"].unique().to_list())
+    else:
+        frame = frame.filter(pl.col("key").is_in(keys))
     hours = pl.datetime_range(start, end, interval="1h", eager=True, time_zone="UTC")
     position = {k: i for i, k in enumerate(keys)}
     rows = frame.filter(pl.col("t").is_between(start, end)).with_columns(

@@ -26,7 +26,9 @@ from levradar.domain.datasets import CANDLE_INTERVALS
 from levradar.store import Store
 
 WEIGHT_WINDOW = timedelta(days=7)
-CLOCK_TOLERANCE = timedelta(minutes=15)  # rows stamped later than now + this are not data (import rejects them)
+CLOCK_TOLERANCE = timedelta(
+    minutes=15
+)  # rows stamped later than now + this are not data (import rejects them)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,9 @@ class AsOfChoice:
         }
 
 
-def market_weights(store: Store, assets: Sequence[str] | None = None, now: datetime | None = None) -> pl.DataFrame:
+def market_weights(
+    store: Store, assets: Sequence[str] | None = None, now: datetime | None = None
+) -> pl.DataFrame:
     """Per market: its newest bar close (``last_close``), OI in USD and traded USD of the week before it."""
     now = now or datetime.now(UTC)
     seconds = " ".join(f"WHEN '{k}' THEN {int(CANDLE_INTERVALS[k].total_seconds())}" for k in BAR_INTERVALS)

@@ -60,7 +60,9 @@ class SavedModel:
     trained_from: datetime
     trained_to: datetime  # the last hour whose features (and 24h label) were used
     qualified: bool
-    evidence: dict[str, Any]  # out-of-sample AUC/Brier of the models before it vs the rule scores, and through when
+    evidence: dict[
+        str, Any
+    ]  # out-of-sample AUC/Brier of the models before it vs the rule scores, and through when
     features: list[str]
     medians: list[float]
     mean: list[float]
@@ -191,8 +193,12 @@ def why_rules(models: list[SavedModel], target: str, t: datetime) -> str:
     chosen = model_at(mine, target, t)
     if chosen is None:
         first = min(m.valid_from for m in mine)
-        return f"{RULES}; the saved models were trained on later data (the first is valid from {first:%Y-%m-%d})"
-    return f"{RULES}; the model valid then had not beaten the rule scores and a price-only model out of sample"
+        return (
+            f"{RULES}; the saved models were trained on later data (the first is valid from {first:%Y-%m-%d})"
+        )
+    return (
+        f"{RULES}; the model valid then had not beaten the rule scores and a price-only model out of sample"
+    )
 
 
 def apply_registry(frame: pl.DataFrame, models: list[SavedModel]) -> pl.DataFrame:
@@ -215,4 +221,3 @@ def apply_registry(frame: pl.DataFrame, models: list[SavedModel]) -> pl.DataFram
             described[i].append(f"{column}: {text}")
         frame = frame.with_columns(pl.Series(column, np.round(scores, 6)))
     return frame.with_columns(squeeze_model=pl.Series("squeeze_model", ["; ".join(d) for d in described]))
-

@@ -20,7 +20,7 @@ from levradar.analytics.models import RULES, apply_registry, load_registry
 from levradar.analytics.proximity import HOUR_COLUMNS, BookCache, anchor, hourly_reads
 from levradar.analytics.series import asset_frame, load_markets, with_price_features
 from levradar.analytics.signals import LABEL_FAMILIES, evaluate
-from levradar.analytics.venues import VenueRule, with_funding_weights
+from levradar.analytics.venues import AssetHours, VenueRule, with_funding_weights
 from levradar.domain.symbols import unified_symbol
 from levradar.store import Store
 
@@ -96,9 +96,10 @@ def evaluate_frames(
     full liquidation reading at ``end``."""
     if markets.is_empty():
         return Evaluated(end, pl.DataFrame(), pl.DataFrame(), cfg)
-    markets = with_funding_weights(markets, VenueRule.from_config(cfg))
+    layout = AssetHours.of(markets)
+    markets = with_funding_weights(markets, VenueRule.from_config(cfg), layout)
     recent = markets.filter(pl.col("t") > end - timedelta(hours=label_hours + 1))
-    assets = with_price_features(asset_frame(markets))
+    assets = with_price_features(asset_frame(markets, layout=layout))
     overlay: dict[str, dict[str, Any]] = {}
     reads = None
     if liquidation:
@@ -108,7 +109,7 @@ def evaluate_frames(
         if books is not None:
             books.forget_before(hours[0])  # a live service keeps its label window's readings only
     by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, reads)
-    if markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique():
+    if layout.n_markets == len(layout.assets):
         # one market per asset: the market's read is the asset's (no second pass over the same series)
         venue_of = markets.select("asset", "venue", "symbol").unique()
         by_market = by_asset.drop("venue", "symbol", strict=False).join(venue_of, on="asset", how="left")

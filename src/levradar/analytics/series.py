@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics import _loops
@@ -165,16 +166,18 @@ def _with_lags(frame: pl.DataFrame, key: str, cols: list[str], hours: Sequence[i
     return frame
 
 
-def asset_frame(markets: pl.DataFrame, rule: VenueRule | None = None) -> pl.DataFrame:
+def asset_frame(
+    markets: pl.DataFrame, rule: VenueRule | None = None, layout: AssetHours | None = None
+) -> pl.DataFrame:
     """Venues aggregated per asset and hour: OI summed (USD and coin, one-sided), funding weighted by the rule of
     ``analytics.venues`` (OI, else 24h traded USD; outliers capped), price from the most liquid venue; OI change
     over the venues present at both ends, so a venue joining is not a build-up.
 
-    Row operations on (asset-hours × markets) arrays (venues.AssetHours): no grouping, no sorting.
+    One compiled pass over the rows, grouped by (venue.AssetHours: ``layout`` when the caller has the rows' own).
     """
+    layout = layout or AssetHours.of(markets)
     if "funding_weight" not in markets.columns:
-        markets = with_funding_weights(markets, rule or VenueRule())
-    layout = AssetHours.of(markets)
+        markets = with_funding_weights(markets, rule or VenueRule(), layout)
     sums = _loops.asset_sums(
         layout.group,
         layout.n_groups,
@@ -243,22 +246,27 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     """Returns and realised volatility from the closes of each series (``key``): ``logret`` per hour (a bar's log
     return over the series' previous bar, ÷ √bar_hours, when that bar closed one bar earlier), ``rv_24h`` and
     ``rv_7d`` (the sample standard deviation of ``logret`` over the trailing 24 h / 7 d, annualised). Rows keep
-    their order when each series' rows are together and in time order; otherwise they are sorted by key and t."""
-    if not _series_in_time_order(frame):
-        frame = frame.sort("key", "t")
-        if not _series_in_time_order(
-            frame
-        ):  # repeated times: the compiled loop needs one row per series and t
-            return _polars_price_features(frame)
-    bar_hours = frame["bar_hours"] if "bar_hours" in frame.columns else pl.repeat(1, frame.height, eager=True)
+    their order (a frame with repeated times per series comes back sorted by key and t)."""
+    columns = ["key", "t", "close", *(["bar_hours"] if "bar_hours" in frame.columns else [])]
+    series, order = frame.select(columns), None
+    if not _series_in_time_order(series):  # sort the four columns the loop reads, not the frame
+        series = series.with_row_index("_row").sort("key", "t")
+        order = series["_row"].to_numpy()
+        if not _series_in_time_order(series):  # repeated times: the loop needs one row per series and time
+            return _polars_price_features(frame.sort("key", "t"))
+    bar_hours = (
+        series["bar_hours"] if "bar_hours" in series.columns else pl.repeat(1, series.height, eager=True)
+    )
     logret, rv_24h, rv_7d = _loops.price_features(
-        (frame["key"] != frame["key"].shift(1)).fill_null(True).to_numpy().view(np.uint8),
-        frame["t"].dt.epoch("us").to_numpy(),
-        _floats(frame, "close"),
+        (series["key"] != series["key"].shift(1)).fill_null(True).to_numpy().view(np.uint8),
+        series["t"].dt.epoch("us").to_numpy(),
+        _floats(series, "close"),
         bar_hours.cast(pl.Int64).to_numpy(),
         int(timedelta(hours=24) / timedelta(microseconds=1)),
         int(timedelta(days=7) / timedelta(microseconds=1)),
     )
+    if order is not None:  # back to the frame's row order
+        logret, rv_24h, rv_7d = (_scatter(v, order) for v in (logret, rv_24h, rv_7d))
     return frame.with_columns(
         logret=pl.Series(logret).fill_nan(None),
         ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
@@ -267,6 +275,12 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
         rv_7d=pl.Series(rv_7d).fill_nan(None) * ANNUALISE,
         apr=pl.col("rate_8h") * (HOURS_PER_YEAR / 8.0),
     )
+
+
+def _scatter(values: FloatArray, rows: npt.NDArray[np.uint32]) -> FloatArray:
+    out = np.empty_like(values)
+    out[rows] = values
+    return out
 
 
 def _series_in_time_order(frame: pl.DataFrame) -> bool:

@@ -86,7 +86,9 @@ def evaluate(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int]) 
     fz = pl.when(pl.col("rate_8h") >= default).then(pl.max_horizontal(fz, 0.0)).otherwise(fz)
     out = frame.with_columns(
         funding_metric=fz,
-        oi_metric=pl.col("oi_roc_24h_z"),  # the OI regime is the 24h OI change's z: the change every row shows
+        oi_metric=pl.col(
+            "oi_roc_24h_z"
+        ),  # the OI regime is the 24h OI change's z: the change every row shows
         vol_metric=(pl.col("rv_24h") / pl.col("rv_7d")).log(),
     )
     out = _regime(out, "funding_metric", "funding", config, shape)
@@ -112,7 +114,9 @@ def _steady(
     if not categories:
         return frame
     codes = (
-        values.replace_strict({c: i for i, c in enumerate(categories)}, default=MISSING, return_dtype=pl.Int64)
+        values.replace_strict(
+            {c: i for i, c in enumerate(categories)}, default=MISSING, return_dtype=pl.Int64
+        )
         .to_numpy()
         .reshape(shape)
     )
@@ -203,7 +207,9 @@ def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
     persistent = pl.col("funding_regime_h") >= int(st["persistence_hours"])
     oi_fast = pl.col("oi_regime") == "Rising Fast"
     hours = int(st["dump_hours"]) + 1
-    dumped = pl.col("ret_24h_z").rolling_min(window_size=hours, min_samples=1).over("key") <= float(st["dump_z"])
+    dumped = pl.col("ret_24h_z").rolling_min(window_size=hours, min_samples=1).over("key") <= float(
+        st["dump_z"]
+    )
     return {
         "A": [
             (pl.col("funding_metric") >= strong) & (pl.col("rate_8h") > default),
@@ -235,7 +241,9 @@ def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
 def _setups(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int) -> pl.DataFrame:
     hours = int(config.value("setups", "dump_hours")) + 1
     high = pl.col("liq_long_book_usd").rolling_max(window_size=hours, min_samples=1).over("key")
-    frame = frame.with_columns(long_book_drawdown=1.0 - pl.col("liq_long_book_usd") / high)  # clusters consumed
+    frame = frame.with_columns(
+        long_book_drawdown=1.0 - pl.col("liq_long_book_usd") / high
+    )  # clusters consumed
     conditions = setup_conditions(config)
     setup = pl.lit(None, pl.String)
     for name in reversed(SETUP_PRECEDENCE):

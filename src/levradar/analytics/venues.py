@@ -61,10 +61,13 @@ class VenueRule:
         )
 
 
-def with_funding_weights(markets: pl.DataFrame, rule: VenueRule) -> pl.DataFrame:
+def with_funding_weights(
+    markets: pl.DataFrame, rule: VenueRule, layout: AssetHours | None = None
+) -> pl.DataFrame:
     """Add ``funding_spread_8h``, ``funding_spread_z``, ``funding_outlier``, ``funding_basis``,
     ``funding_weight`` (the venue's share of the asset's funding at that hour; null without a rate) and
-    ``funding_counted_8h`` (the rate that enters the asset's funding: the venue's own, limited if flagged)."""
+    ``funding_counted_8h`` (the rate that enters the asset's funding: the venue's own, limited if flagged).
+    ``layout``: the rows' AssetHours when the caller has it."""
     if markets.is_empty():
         return markets.with_columns(
             funding_spread_8h=pl.lit(None, pl.Float64),
@@ -74,7 +77,7 @@ def with_funding_weights(markets: pl.DataFrame, rule: VenueRule) -> pl.DataFrame
             funding_weight=pl.lit(None, pl.Float64),
             funding_counted_8h=pl.lit(None, pl.Float64),
         )
-    layout = AssetHours.of(markets)
+    layout = layout or AssetHours.of(markets)
     g, n_groups = layout.group, layout.n_groups
     rate = _floats(markets, "rate_8h")
     median = _loops.group_median(g, rate, n_groups, layout.n_slots)
