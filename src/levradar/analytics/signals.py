@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.regimes import MISSING, dwell, label_codes, names, run_hours, sides
+from levradar.analytics.regimes import MISSING, dwell, label_codes, run_hours, sides
 
 SETUP_TAGS = {
     "A": "Crowded Longs (Fragile)",
@@ -46,7 +47,7 @@ def _regime(
     codes = label_codes(values, spec)
     hours = frame["hour_index"].to_numpy().reshape(shape).astype(np.int64)
     return frame.with_columns(
-        pl.Series(f"{spec_name}_regime", names(codes, spec).ravel().tolist(), dtype=pl.String),
+        _labelled(f"{spec_name}_regime", codes, list(spec.labels)),
         # persistence: how long the label's side has held (escalating Negative → Deep Negative continues it)
         pl.Series(f"{spec_name}_regime_h", run_hours(sides(codes, spec), hours).ravel(), dtype=pl.Int64),
     )
@@ -113,17 +114,15 @@ def _steady(
     categories = sorted(values.drop_nulls().unique().to_list())
     if not categories:
         return frame
-    codes = (
-        values.replace_strict(
-            {c: i for i, c in enumerate(categories)}, default=MISSING, return_dtype=pl.Int64
-        )
-        .to_numpy()
-        .reshape(shape)
-    )
-    table = np.array([*categories, None], dtype=object)
-    steady = dwell(codes, stay, [categories.index(v) for v in immediate if v in categories])
-    labels = table[np.where(steady == MISSING, len(categories), steady)].ravel().tolist()
-    return frame.with_columns(pl.Series(column, labels, dtype=pl.String))
+    codes = values.cast(pl.Enum(categories)).to_physical().cast(pl.Int64).fill_null(MISSING).to_numpy()
+    steady = dwell(codes.reshape(shape), stay, [categories.index(v) for v in immediate if v in categories])
+    return frame.with_columns(_labelled(column, steady, categories))
+
+
+def _labelled(name: str, codes: npt.NDArray[np.int64], labels: list[str]) -> pl.Series:
+    """Codes (any shape) as their labels, null where MISSING: one gather, no Python string per cell."""
+    index = pl.Series(codes.ravel()).cast(pl.Int64)
+    return pl.Series(name, labels, dtype=pl.String).gather(index.set(index == MISSING, None))
 
 
 def _quadrant() -> pl.Expr:
