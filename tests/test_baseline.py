@@ -5,6 +5,7 @@ independent keys."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from levradar.analytics.baseline import MAD_TO_SIGMA, Baselines, Grid, make_grid, robust_baselines
+from levradar.analytics.baseline import MAD_TO_SIGMA, Baselines, Grid, make_grid, median_mad, robust_baselines
 
 PROPS = settings(max_examples=40, deadline=None)
 DAY0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -454,3 +455,29 @@ def test_label_hours_without_any_history_in_the_grid_are_nan(start_hour: int) ->
     first_day = 24 - start_hour
     out = robust_baselines(grid, {"x": 0.1}, label_hours=n - 1, window_days=2, min_history_days=1, stride=1)
     assert np.isnan(out.z["x"][0, :first_day]).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(
+            st.one_of(st.just(math.nan), st.floats(-5, 5), st.sampled_from([0.0, 0.1, 1.0])),
+            min_size=1,
+            max_size=40,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_median_mad_equals_numpy(rows: list[list[float]]) -> None:
+    """The compiled walk finds the deviations' middle exactly where numpy's nanmedian of |x - median| does."""
+    width = max(len(r) for r in rows)
+    values = np.array([r + [math.nan] * (width - len(r)) for r in rows])
+    med, mad, count = median_mad(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on an all-NaN row (its answer: NaN)
+        want_med = np.nanmedian(values, axis=1)
+        want_mad = np.nanmedian(np.abs(values - want_med[:, None]), axis=1)
+    np.testing.assert_array_equal(count, np.sum(~np.isnan(values), axis=1))
+    np.testing.assert_allclose(med, want_med, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(mad, want_mad, rtol=1e-15, atol=0)

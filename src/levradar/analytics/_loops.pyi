@@ -48,3 +48,6 @@ def price_features(
     window_24h_us: int,
     window_7d_us: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def sorted_mad(
+    ordered: npt.NDArray[np.float64], count: npt.NDArray[np.int64], median: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...

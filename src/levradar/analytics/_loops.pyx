@@ -10,7 +10,7 @@ test_venue_kernels.py, test_price_features.py).
 Venue statistics: rows arrive in any order with their group id; a group's sums add up in row order, its "first" is
 its first row and its median is polars' (the lower middle value plus half the gap to the upper)."""
 
-from libc.math cimport NAN, fabs, isnan, log, sqrt
+from libc.math cimport INFINITY, NAN, fabs, isnan, log, sqrt
 
 import numpy as np
 
@@ -354,3 +354,38 @@ cdef void _rolling_std(
             out[i] = sqrt(var) if var > 0.0 else 0.0
         else:
             out[i] = NAN
+
+
+# ---------------------------------------------------------------- robust baselines
+def sorted_mad(const double[:, ::1] ordered, const long[::1] count, const double[::1] median):
+    """Per row of ``ordered`` (ascending, its ``count`` values first, NaN after): the median absolute deviation
+    from ``median`` (the row's median) — the middle of the distances, found by walking outward from the median
+    (the distances below it grow to the left, those above it to the right) instead of sorting them; numpy's
+    nanmedian(|x - median|) exactly (NaN for an empty row)."""
+    cdef Py_ssize_t n_rows = ordered.shape[0], r, c, left, right, taken, lo, hi
+    cdef double med, d, d_lo, d_left, d_right
+    out = np.empty(n_rows)
+    cdef double[::1] mad = out
+    with nogil:
+        for r in range(n_rows):
+            c = count[r]
+            if c == 0:
+                mad[r] = NAN
+                continue
+            med = median[r]
+            lo, hi = (c - 1) // 2, c // 2
+            left, right = (c - 1) // 2, (c - 1) // 2 + 1
+            d_lo, d = NAN, NAN
+            for taken in range(hi + 1):
+                d_left = med - ordered[r, left] if left >= 0 else INFINITY
+                d_right = ordered[r, right] - med if right < c else INFINITY
+                if d_left <= d_right:
+                    d = d_left
+                    left -= 1
+                else:
+                    d = d_right
+                    right += 1
+                if taken == lo:
+                    d_lo = d
+            mad[r] = (d_lo + d) / 2.0
+    return out

@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics import _loops
+
 FloatArray = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826
 
@@ -78,11 +80,22 @@ def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[st
 
 def nanmedian(values: FloatArray) -> FloatArray:
     """Row medians ignoring NaN (sort-based: much faster than numpy's nanmedian on 2-D input)."""
+    return _sorted_median(np.sort(values, axis=1), np.sum(~np.isnan(values), axis=1))
+
+
+def median_mad(values: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+    """Row medians, median absolute deviations and counts, ignoring NaN: one sort per row, the deviations' middle
+    found by a walk outward from the median (_loops.sorted_mad) — nanmedian of ``|values - median|`` exactly."""
     ordered = np.sort(values, axis=1)  # NaN sort last
-    count = np.sum(~np.isnan(values), axis=1)
-    rows = np.arange(values.shape[0])
+    count = np.sum(~np.isnan(values), axis=1).astype(np.int64)
+    med = _sorted_median(ordered, count)
+    return med, _loops.sorted_mad(np.ascontiguousarray(ordered), count, med), count
+
+
+def _sorted_median(ordered: FloatArray, count: npt.NDArray[np.int64]) -> FloatArray:
+    rows = np.arange(ordered.shape[0])
     lo, hi = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
-    hi = np.minimum(hi, values.shape[1] - 1)
+    hi = np.minimum(hi, ordered.shape[1] - 1)
     med = (ordered[rows, lo] + ordered[rows, hi]) / 2.0
     return np.where(count > 0, med, np.nan)
 
@@ -126,9 +139,7 @@ def day_baseline(
     lo = max(0, bound - window)
     # newest first, every `stride` hours; a copy, never a view of a buffer that may later shift
     sample = values[:, lo:bound][:, ::-1][:, ::stride].copy()
-    count = np.sum(~np.isnan(sample), axis=1)
-    med = nanmedian(sample)
-    mad = nanmedian(np.abs(sample - med[:, None]))
+    med, mad, count = median_mad(sample)
     scale = np.where(count >= min_samples, np.maximum(MAD_TO_SIGMA * mad, floor), np.nan)
     return DayBaseline(med, scale, sample)
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics import _loops
-from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, nanmedian
+from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, median_mad
 from levradar.analytics.config import SignalConfig
 
 SAMPLE_STRIDE_H = 6
@@ -228,9 +228,7 @@ def _daily_stats(samples: FloatArray, rule: VenueRule, per_day: int) -> tuple[Fl
     # day d's window: samples [d*per_day - window, d*per_day) of the unpadded array
     views = np.lib.stride_tricks.sliding_window_view(padded, window, axis=1)[:, ::per_day][:, :n_days]
     flat = views.reshape(n_keys * n_days, window)
-    med = nanmedian(flat)
-    mad = nanmedian(np.abs(flat - med[:, None]))
-    count = np.sum(~np.isnan(flat), axis=1)
+    med, mad, count = median_mad(flat)
     enough = count >= rule.min_history_days * per_day
     scale = np.where(enough, np.maximum(MAD_TO_SIGMA * mad, rule.spread_floor_8h), np.nan)
     return med.reshape(n_keys, n_days), scale.reshape(n_keys, n_days)
