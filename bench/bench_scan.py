@@ -5,29 +5,30 @@ Each synthetic asset takes every venue market of one real sample asset (price, f
 a random offset and scaled by random factors with small multiplicative noise, so the universe keeps real
 dynamics and real multi-venue structure (the 2025-10-10 cascade included) without being copies of one path.
 Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window) without
-the liquidation overlay and with it (the model's proximity at every label hour: what `scan` runs), and peak
-resident memory growth during the scans.
+the liquidation overlay and with it (the model's proximity at every label hour: what `scan` runs).
 One new hour: LiveRadar.advance (labels and liquidation books; same result as a fresh scan), median and max over
 six successive hours, the last of which crosses 00:00 UTC and recomputes the day's baselines.
+Memory: each phase (scan without the overlay, with it, building the LiveRadar) runs once more in a fresh process
+that first loads the universe (from a temporary parquet file): its peak resident memory, and the growth over what
+the process held with the universe loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from pathlib import Path as _Path
 
 import numpy as np
 import polars as pl
-
-sys.path.insert(0, str(_Path(__file__).parent))
 
 from levradar.analytics.config import load_config
 from levradar.analytics.live import LiveRadar
@@ -82,6 +83,41 @@ def universe(n_markets: int, seed: int = 7) -> tuple[pl.DataFrame, datetime, dat
     return pl.concat(parts), start, AS_OF, label_hours
 
 
+PHASES = ("scan_without_liquidation_overlay", "scan_with_liquidation_overlay", "live_radar_build")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux: VmHWM; ru_maxrss would carry the parent's peak over a fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_memory(path: str, start: datetime, end: datetime, label_hours: int, phase: str) -> dict[str, float]:
+    """Run ``phase`` on the universe saved at ``path`` (in a fresh process): peak RSS and its growth, MB."""
+    cfg = load_config()
+    markets = pl.read_parquet(path)
+    before = peak_rss_mb()
+    if phase == "live_radar_build":
+        LiveRadar(markets, start, end, label_hours, cfg)
+    else:
+        evaluate_frames(markets, start, end, label_hours, cfg, liquidation=phase == PHASES[1])
+    after = peak_rss_mb()
+    return {"peak_rss_mb": round(after, 1), "growth_mb": round(after - before, 1)}
+
+
+def memory(markets: pl.DataFrame, start: datetime, end: datetime, label_hours: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "universe.parquet")
+        markets.write_parquet(path)
+        out: dict[str, object] = {}
+        for phase in PHASES:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                out[phase] = pool.submit(phase_memory, path, start, end, label_hours, phase).result()
+        return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markets", type=int, default=500)
@@ -89,7 +125,6 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config()
     markets, start, end, label_hours = universe(args.markets)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     bare = median_s(
         lambda: evaluate_frames(markets, start, end, label_hours, cfg, liquidation=False), args.repeats
     )
@@ -106,7 +141,6 @@ def main() -> None:
         t0 = time.perf_counter()
         radar.advance(rows)
         advance_s.append(time.perf_counter() - t0)
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
@@ -120,8 +154,7 @@ def main() -> None:
                 "scan_with_liquidation_overlay_median_s": round(full, 4),
                 "one_new_hour_live_advance_median_s": round(statistics.median(advance_s), 4),
                 "one_new_hour_live_advance_max_s": round(max(advance_s), 4),
-                "peak_rss_growth_mb_after_loading": round((rss_after - rss_before) / 1024, 1),
-                "peak_rss_mb": round(rss_after / 1024, 1),
+                "memory_mb_per_phase_fresh_process": memory(markets, start, end, label_hours),
             },
             indent=2,
         )

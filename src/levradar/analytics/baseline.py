@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -27,18 +28,26 @@ class Grid:
 
     keys: list[str]
     hours: list[datetime]
-    rows: pl.DataFrame  # the input rows inside the range, with integer positions _k (key) and _h (hour)
+    rows: pl.DataFrame  # the input rows with integer positions _k (key) and _h (hour); _h outside the range is unused
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.keys), len(self.hours)
 
+    @cached_property
+    def _inside(self) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """Which rows fall on the grid's hours, and their cells in the flattened (keys × hours) array."""
+        hour = self.rows["_h"].to_numpy()
+        inside = (hour >= 0) & (hour < len(self.hours))
+        cells = self.rows["_k"].to_numpy()[inside] * len(self.hours) + hour[inside]
+        return inside, cells.astype(np.int64)
+
     def array(self, column: str) -> FloatArray:
         """``column`` as a float array (keys × hours), NaN where a key has no row for an hour."""
         n_keys, n_hours = self.shape
+        inside, cells = self._inside
         out = np.full(n_keys * n_hours, np.nan)
-        flat = (self.rows["_k"].to_numpy() * n_hours + self.rows["_h"].to_numpy()).astype(np.int64)
-        out[flat] = self.rows[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        out[cells] = self.rows[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()[inside]
         return out.reshape(n_keys, n_hours)
 
     def tail(self, n: int) -> pl.DataFrame:
@@ -54,7 +63,7 @@ class Grid:
             key=pl.col("_k").replace_strict(dict(enumerate(self.keys)), return_dtype=pl.String),
             t=pl.lit(self.hours[0]) + pl.duration(hours=pl.col("_h")),
         )
-        rows = self.rows.filter(pl.col("_h") >= first).drop("key", "t")
+        rows = self.rows.filter(pl.col("_h").is_between(first, n_hours - 1)).drop("key", "t")
         return full.join(rows, on=["_k", "_h"], how="left").sort("_k", "_h").drop("_k", "_h")
 
     @property
@@ -71,7 +80,8 @@ def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[st
         frame = frame.filter(pl.col("key").is_in(keys))
     hours = pl.datetime_range(start, end, interval="1h", eager=True, time_zone="UTC")
     position = {k: i for i, k in enumerate(keys)}
-    rows = frame.filter(pl.col("t").is_between(start, end)).with_columns(
+    # no copy of the rows inside the range: a grid over a 90-day universe would copy every column of every row
+    rows = frame.with_columns(
         _k=pl.col("key").replace_strict(position, return_dtype=pl.Int64),
         _h=((pl.col("t") - pl.lit(hours[0])).dt.total_hours()).cast(pl.Int64),
     )
