@@ -27,6 +27,7 @@ from levradar.analytics.config import SignalConfig
 from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
 from levradar.analytics.heatmap import (
     HeatmapConfig,
+    PocketRows,
     combine,
     nearest_pockets,
     pockets_by_row,
@@ -359,7 +360,8 @@ def _rows(
     rv: Sequence[float | None],
 ) -> list[dict[str, Any] | None]:
     """The proximity of rows ``index`` of ``hm`` (``rv``: each one's rv_24h): None for a row without a pocket on
-    either side or without a volatility to measure it in. Both sides' pockets for all rows in one pass."""
+    either side or without a volatility to measure it in. Both sides' pockets for all rows in one pass, the
+    distances and labels as arrays."""
     labels = list(cfg.value("liquidation", "labels"))
     bounds = np.asarray([float(b) for b in cfg.value("liquidation", "boundaries")])
     span = float(cfg.value("liquidation", "component_span"))
@@ -369,30 +371,53 @@ def _rows(
     above = pockets_by_row(hm.short_usd[rows], centers, prices, True, heat.pocket_quantile)
     below = pockets_by_row(hm.long_usd[rows], centers, prices, False, heat.pocket_quantile)
     long_book, short_book = hm.long_usd[rows].sum(axis=1), hm.short_usd[rows].sum(axis=1)
-    out: list[dict[str, Any] | None] = []
-    for k, rv_24h in enumerate(rv):
-        daily = rv_24h / math.sqrt(365.0) if rv_24h and rv_24h > 0 else None
-        distances = [abs(float(p.distance_pct[k])) / 100.0 for p in (above, below) if p.found[k]]
-        if not distances or daily is None:
-            out.append(None)
-            continue
-        in_vol = min(distances) / daily
-        out.append(
-            {
-                "asset": asset,
-                "t": hm.times[int(rows[k])],
-                "liq_proximity": labels[int(np.searchsorted(bounds, in_vol, side="right"))],
-                "c_liquidation_proximity": max(0.0, min(1.0, 1.0 - in_vol / span)),
-                "liq_distance_vol": in_vol,
-                "liq_below_pct": float(below.distance_pct[k]) if below.found[k] else None,
-                "liq_above_pct": float(above.distance_pct[k]) if above.found[k] else None,
-                "liq_below_usd": float(below.usd[k]) if below.found[k] else None,
-                "liq_above_usd": float(above.usd[k]) if above.found[k] else None,
-                "liq_long_book_usd": float(long_book[k]),
-                "liq_short_book_usd": float(short_book[k]),
-            }
-        )
-    return out
+    vol = np.asarray([math.nan if v is None else v for v in rv], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        daily = np.where(vol > 0, vol / math.sqrt(365.0), np.nan)
+    nearest = np.minimum(
+        np.where(above.found, np.abs(above.distance_pct) / 100.0, np.inf),
+        np.where(below.found, np.abs(below.distance_pct) / 100.0, np.inf),
+    )
+    in_vol = nearest / daily
+    read = np.isfinite(nearest) & ~np.isnan(daily)
+    label = np.searchsorted(bounds, in_vol, side="right")
+    component = np.clip(1.0 - in_vol / span, 0.0, 1.0)
+
+    def side(p: PocketRows, values: FloatArray) -> list[float | None]:
+        return [v if found else None for v, found in zip(values.tolist(), p.found.tolist(), strict=True)]
+
+    columns = zip(
+        rows.tolist(),
+        read.tolist(),
+        label.tolist(),
+        component.tolist(),
+        in_vol.tolist(),
+        side(below, below.distance_pct),
+        side(above, above.distance_pct),
+        side(below, below.usd),
+        side(above, above.usd),
+        long_book.tolist(),
+        short_book.tolist(),
+        strict=True,
+    )
+    return [
+        {
+            "asset": asset,
+            "t": hm.times[row],
+            "liq_proximity": labels[k],
+            "c_liquidation_proximity": c,
+            "liq_distance_vol": v,
+            "liq_below_pct": below_pct,
+            "liq_above_pct": above_pct,
+            "liq_below_usd": below_usd,
+            "liq_above_usd": above_usd,
+            "liq_long_book_usd": longs,
+            "liq_short_book_usd": shorts,
+        }
+        if ok
+        else None
+        for row, ok, k, c, v, below_pct, above_pct, below_usd, above_usd, longs, shorts in columns
+    ]
 
 
 def _reading(

@@ -191,9 +191,7 @@ def asset_frame(
         _floats(markets, "rate_8h"),
         _floats(markets, "funding_counted_8h"),
         _floats(markets, "funding_weight"),
-        markets["funding_outlier"]
-        .replace_strict({True: 1, False: 0}, default=-1, return_dtype=pl.Int8)
-        .to_numpy(),
+        markets["funding_outlier"].cast(pl.Int8).fill_null(-1).to_numpy(),
         markets["funding_basis"].replace_strict(BASIS_CODE, default=-1, return_dtype=pl.Int8).to_numpy(),
     )
     kept = np.flatnonzero(sums["rows"] > 0)  # groups with rows, in (asset, t) order
