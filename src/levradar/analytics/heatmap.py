@@ -133,6 +133,14 @@ def row_price(m: Heatmap, row: int) -> float:
     return float(m.closes[row])
 
 
+def row_prices(m: Heatmap, rows: npt.NDArray[np.int64]) -> FloatArray:
+    """:func:`row_price` of each of ``rows`` (non-negative)."""
+    if m.closes is None:
+        return np.full(rows.size, m.price)
+    closes = m.closes[rows]
+    return np.where((rows == len(m.times) - 1) | np.isnan(closes), m.price, closes).astype(np.float64)
+
+
 def cumulative_usd(
     centers: FloatArray, long_usd: FloatArray, short_usd: FloatArray, price: float
 ) -> dict[str, dict[str, float]]:

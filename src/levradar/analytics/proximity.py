@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from levradar.analytics.heatmap import (
     pockets_by_row,
     price_edges,
     row_price,
+    row_prices,
 )
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs
 
@@ -62,6 +64,7 @@ READ_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
+@lru_cache(maxsize=8192)  # asked for every label hour of every asset
 def anchor(t: datetime, days: int) -> datetime:
     """The start of the run whose book speaks for hour ``t``: the first hour of ``t``'s UTC month minus ``days``."""
     month = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -366,7 +369,7 @@ def _rows(
     bounds = np.asarray([float(b) for b in cfg.value("liquidation", "boundaries")])
     span = float(cfg.value("liquidation", "component_span"))
     rows = np.asarray(index, dtype=np.int64)
-    prices = np.asarray([row_price(hm, int(i)) for i in rows], dtype=np.float64)
+    prices = row_prices(hm, rows)
     centers = hm.centers
     above = pockets_by_row(hm.short_usd[rows], centers, prices, True, heat.pocket_quantile)
     below = pockets_by_row(hm.long_usd[rows], centers, prices, False, heat.pocket_quantile)
