@@ -21,7 +21,7 @@ import polars as pl
 
 from levradar.analytics import _loops
 from levradar.analytics.baseline import FloatArray
-from levradar.analytics.venues import BASIS_CODE, AssetHours, VenueRule, with_funding_weights
+from levradar.analytics.venues import BASIS_CODE, AssetHours, VenueRule, float_column, with_funding_weights
 from levradar.domain.units import HOURS_PER_YEAR
 from levradar.store import Store
 
@@ -184,13 +184,13 @@ def asset_frame(
         markets["venue"]
         .replace_strict(VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64)
         .to_numpy(),
-        _floats(markets, "oi_usd"),
-        _floats(markets, "oi_base"),
-        _floats(markets, "oi_base_lag4"),
-        _floats(markets, "oi_base_lag24"),
-        _floats(markets, "rate_8h"),
-        _floats(markets, "funding_counted_8h"),
-        _floats(markets, "funding_weight"),
+        float_column(markets, "oi_usd"),
+        float_column(markets, "oi_base"),
+        float_column(markets, "oi_base_lag4"),
+        float_column(markets, "oi_base_lag24"),
+        float_column(markets, "rate_8h"),
+        float_column(markets, "funding_counted_8h"),
+        float_column(markets, "funding_weight"),
         markets["funding_outlier"].cast(pl.Int8).fill_null(-1).to_numpy(),
         markets["funding_basis"].replace_strict(BASIS_CODE, default=-1, return_dtype=pl.Int8).to_numpy(),
     )
@@ -235,11 +235,6 @@ def asset_frame(
     )
 
 
-def _floats(frame: pl.DataFrame, column: str) -> FloatArray:
-    """A column as float64, NaN for null."""
-    return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
-
-
 def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     """Returns and realised volatility from the closes of each series (``key``): ``logret`` per hour (a bar's log
     return over the series' previous bar, ÷ √bar_hours, when that bar closed one bar earlier), ``rv_24h`` and
@@ -258,7 +253,7 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     logret, rv_24h, rv_7d = _loops.price_features(
         (series["key"] != series["key"].shift(1)).fill_null(True).to_numpy().view(np.uint8),
         series["t"].dt.epoch("us").to_numpy(),
-        _floats(series, "close"),
+        float_column(series, "close"),
         bar_hours.cast(pl.Int64).to_numpy(),
         int(timedelta(hours=24) / timedelta(microseconds=1)),
         int(timedelta(days=7) / timedelta(microseconds=1)),

@@ -79,7 +79,7 @@ def with_funding_weights(
         )
     layout = layout or AssetHours.of(markets)
     g, n_groups = layout.group, layout.n_groups
-    rate = _floats(markets, "rate_8h")
+    rate = float_column(markets, "rate_8h")
     median = _loops.group_median(g, rate, n_groups, layout.n_slots)
     spread = rate - median[g]
     cross_sigma = MAD_TO_SIGMA * _loops.group_median(g, np.abs(spread), n_groups, layout.n_slots)
@@ -93,8 +93,8 @@ def with_funding_weights(
         spread_z,
         band,
         median,
-        _floats(markets, "oi_usd"),
-        _floats(markets, "volume_usd_24h"),
+        float_column(markets, "oi_usd"),
+        float_column(markets, "volume_usd_24h"),
         rule.outlier_z,
         rule.outlier_min_venues,
         rule.outlier_weight_cap,
@@ -113,7 +113,7 @@ def with_funding_weights(
     )
 
 
-def _floats(frame: pl.DataFrame, column: str) -> FloatArray:
+def float_column(frame: pl.DataFrame, column: str) -> FloatArray:
     """A column as float64, NaN for null."""
     return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
