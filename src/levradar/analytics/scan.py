@@ -253,29 +253,25 @@ def _liquidation(overlay: dict[str, Any] | None) -> dict[str, Any]:
     return {**overlay, "status": "modelled (docs/heatmap.md)"}
 
 
-def _transitions(frame: pl.DataFrame, key: str) -> list[dict[str, Any]]:
-    rows = frame.filter(pl.col("key") == key).sort("t")
-    out = []
+def _transitions(frame: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Per key, each label family's last change in the window (from, to, when, why), families in order."""
+    frame = frame.sort("key", "t")
+    out: dict[str, list[dict[str, Any]]] = {}
     for family in LABEL_FAMILIES:
-        prev = rows[family].shift(1)
-        changed = rows.with_columns(prev.alias("_from")).filter(
-            (pl.col(family) != pl.col("_from")).fill_null(
-                pl.col(family).is_null() != pl.col("_from").is_null()
+        now, before = pl.col(family), pl.col("_from")
+        changed = frame.with_columns(_from=now.shift(1).over("key")).filter(
+            (now != before).fill_null(now.is_null() != before.is_null()) & before.is_not_null()
+        )
+        for r in changed.group_by("key", maintain_order=True).last().iter_rows(named=True):
+            out.setdefault(r["key"], []).append(
+                {
+                    "label": family,
+                    "from": r["_from"],
+                    "to": r[family],
+                    "at": r["t"],
+                    "why": explain.why(family, r),
+                }
             )
-            & pl.col("_from").is_not_null()
-        )
-        if changed.is_empty():
-            continue
-        r = changed.row(-1, named=True)
-        out.append(
-            {
-                "label": family,
-                "from": r["_from"],
-                "to": r[family],
-                "at": r["t"],
-                "why": explain.why(family, r),
-            }
-        )
     return out
 
 
@@ -317,6 +313,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
     if ev.assets.is_empty():
         return []
     latest = ev.assets.sort("t").group_by("key", maintain_order=True).last().sort("key")
+    transitions = _transitions(ev.assets)
     share = float(ev.config.value("aggregation", "main_share"))
     reads = []
     for r in latest.iter_rows(named=True):
@@ -376,7 +373,7 @@ def asset_reads(ev: Evaluated) -> list[dict[str, Any]]:
                 "evidence": explain.evidence(r),
                 "playbook": explain.playbook(r["setup"]),
                 "contradictions": explain.contradictions(r),
-                "transitions": _transitions(ev.assets, r["key"]),
+                "transitions": transitions.get(r["key"], []),
                 "venues": venues,
                 "config": ev.config.digest,
             }
