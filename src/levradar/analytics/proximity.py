@@ -105,15 +105,16 @@ class AssetRows:
     volume_usd: FloatArray  # 0 where missing
 
     @classmethod
-    def split(cls, markets: pl.DataFrame) -> dict[str, AssetRows]:
-        """Every asset's 1 h rows of a market frame (the model steps hour by hour: coarser bars do not feed it), in
-        one sort and one conversion."""
+    def split(cls, markets: pl.DataFrame, after: datetime | None = None) -> dict[str, AssetRows]:
+        """Every asset's 1 h rows of a market frame (the model steps hour by hour: coarser bars do not feed it),
+        those after ``after`` when given, in one sort and one conversion."""
         columns = ["asset", "venue", "symbol", "t", "high", "low", "close", "oi_base", "oi_usd", "rate_8h"]
         hourly = markets.select(
             *columns, "bar_hours", *(["volume_usd"] if "volume_usd" in markets.columns else [])
         )
+        kept = pl.col("bar_hours") == 1
         frame = (
-            hourly.filter(pl.col("bar_hours") == 1)
+            hourly.filter(kept if after is None else kept & (pl.col("t") > after))
             .select(
                 *columns[:4],
                 *(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in columns[4:9]),
@@ -326,7 +327,9 @@ def hourly_reads(
     rows: list[dict[str, Any]] = []
     last: dict[str, dict[str, Any]] = {}
     end = max(hours) if hours else None
-    for name, asset_rows in AssetRows.split(markets).items():
+    # the rows any run reads: from the earliest anchor, and the volatility path's span before the last hour
+    after = min([anchor(h, days) for h in hours] + [end - PATH_SPAN]) if end is not None else None
+    for name, asset_rows in AssetRows.split(markets, after).items():
         todo = [h for h in hours if (name, h) not in cache.asked]
         if end is not None and end in todo:
             cache.paths[name] = _Path.of(asset_rows, end)
