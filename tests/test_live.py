@@ -130,6 +130,8 @@ def test_advance_refuses_the_wrong_hour_and_unknown_markets(sample_store: Store)
     )
     with pytest.raises(LiveRadarError, match="new market"):
         radar.advance(pl.concat([rows, alien]))
+    assert radar.end == START_END  # refused before anything changed: the hour can still be folded in
+    assert radar.advance(rows).as_of == START_END + timedelta(hours=1)
 
 
 def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(

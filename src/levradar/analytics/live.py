@@ -8,6 +8,7 @@ column, and only the label window is re-labelled; the liquidation model's books 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +71,7 @@ class LiveRadar:
         self.min_samples = max(1, int(cfg.value("baseline", "min_history_days")) * 24 // 6)
         self.single = markets.select("venue", "symbol").n_unique() == markets["asset"].n_unique()
         self.venue_of = markets.select("asset", "venue", "symbol").unique()
+        self.keys = set(markets["key"].unique().to_list())  # the markets the radar was built with
         self.rule = VenueRule.from_config(cfg)
         # market rows kept for the venue-outlier baseline (the trailing days before each hour's day)
         self.history = timedelta(days=self.rule.outlier_window_days + 1)
@@ -133,6 +135,9 @@ class LiveRadar:
         hour = self.end + timedelta(hours=1)
         if new_markets.is_empty() or new_markets["t"].n_unique() != 1 or new_markets["t"][0] != hour:
             raise LiveRadarError(f"advance expects the rows of exactly one hour, {hour:%Y-%m-%d %H:%M} UTC")
+        unknown = set(new_markets["key"].to_list()) - self.keys
+        if unknown:  # refused before anything changes: the radar stays at its hour
+            raise LiveRadarError(f"new market(s) {', '.join(sorted(unknown))}: build a new LiveRadar")
         self.market_rows = pl.concat(
             [self.market_rows.filter(pl.col("t") > hour - self.history), new_markets], how="diagonal_relaxed"
         )
@@ -140,13 +145,22 @@ class LiveRadar:
         kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
         self.model_rows, self.model_from = pl.concat([kept, new_markets], how="diagonal_relaxed"), first
         weighted = with_funding_weights(self.market_rows, self.rule).filter(pl.col("t") == hour)
-        self._step(self.levels["asset"], asset_frame(weighted), hour)
-        if "market" in self.levels:
-            self._step(self.levels["market"], weighted, hour)
-        self.end = hour
-        self._read_liquidation(new_markets)
-        self.evaluated = self._evaluate()
+        with ThreadPoolExecutor(1) as pool:
+            # the market level needs nothing of the asset level or the books: it steps beside them (polars, numpy
+            # and the compiled loops release the GIL while they work)
+            by_market = (
+                pool.submit(self._advance_markets, weighted, hour) if "market" in self.levels else None
+            )
+            self._step(self.levels["asset"], asset_frame(weighted), hour)
+            self.end = hour
+            self._read_liquidation(new_markets)
+            self.evaluated = self._evaluate(None if by_market is None else by_market.result())
         return self.evaluated
+
+    def _advance_markets(self, weighted: pl.DataFrame, hour: datetime) -> pl.DataFrame:
+        level = self.levels["market"]
+        self._step(level, weighted, hour)
+        return self._level_result(level, hour)
 
     def _read_liquidation(self, new_rows: pl.DataFrame | None = None) -> None:
         """Liquidation proximity for every hour of the asset level's label window. With the new hour's rows, the
@@ -197,19 +211,20 @@ class LiveRadar:
         kept = level.tail.filter(pl.col("t") > hour - timedelta(hours=self.label_hours + 1))
         level.tail = kept.merge_sorted(new_tail.select(kept.columns), key="key")  # both sorted by key, then t
 
-    def _level_result(self, level: _Level) -> pl.DataFrame:
+    def _level_result(self, level: _Level, end: datetime) -> pl.DataFrame:
         rows = level.tail.with_columns(hour_index=pl.int_range(pl.len()).over("key"))
         out = evaluate(rows, self.cfg, (len(level.keys), self.label_hours + 1))
         pct = {
             m: level.base[m].percentile(level.array(m)[:, -1]) for m in ("rate_8h", "log_oi_usd", "rv_24h")
         }
-        return finish(out, level.keys, pct, self.end)
+        return finish(out, level.keys, pct, end)
 
-    def _evaluate(self) -> Evaluated:
-        by_asset = self._level_result(self.levels["asset"])
-        if "market" in self.levels:
-            by_market = self._level_result(self.levels["market"])
-        else:
+    def _evaluate(self, by_market: pl.DataFrame | None = None) -> Evaluated:
+        """The radar at ``self.end`` (``by_market``: the market level's rows when already evaluated)."""
+        by_asset = self._level_result(self.levels["asset"], self.end)
+        if by_market is None and "market" in self.levels:
+            by_market = self._level_result(self.levels["market"], self.end)
+        elif by_market is None:
             by_market = by_asset.drop("venue", "symbol", strict=False).join(
                 self.venue_of, on="asset", how="left"
             )
