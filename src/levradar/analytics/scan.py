@@ -99,6 +99,11 @@ def evaluate_frames(
     layout = AssetHours.of(markets)
     markets = with_funding_weights(markets, VenueRule.from_config(cfg), layout)
     recent = markets.filter(pl.col("t") > end - timedelta(hours=label_hours + 1))
+    # the market level first: its temporaries are freed before the model runs allocate theirs (a lower peak)
+    single = layout.n_markets == len(layout.assets)
+    by_market = (
+        None if single else _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
+    )
     assets = with_price_features(asset_frame(markets, layout=layout))
     overlay: dict[str, dict[str, Any]] = {}
     reads = None
@@ -109,13 +114,11 @@ def evaluate_frames(
         if books is not None:
             books.forget_before(hours[0])  # a live service keeps its label window's readings only
     by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, reads)
-    if layout.n_markets == len(layout.assets):
+    if by_market is None:
         # one market per asset: the market's read is the asset's (no second pass over the same series)
         venue_of = markets.select("asset", "venue", "symbol").unique()
         by_market = by_asset.drop("venue", "symbol", strict=False).join(venue_of, on="asset", how="left")
         by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
-    else:
-        by_market = _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
     return Evaluated(end, by_asset, by_market, cfg, overlay, recent)
 
 
