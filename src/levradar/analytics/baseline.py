@@ -28,7 +28,9 @@ class Grid:
 
     keys: list[str]
     hours: list[datetime]
-    rows: pl.DataFrame  # the input rows with integer positions _k (key) and _h (hour); _h outside the range is unused
+    rows: (
+        pl.DataFrame
+    )  # the input rows with integer positions _k (key) and _h (hour); _h outside the range is unused
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -88,11 +90,6 @@ def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[st
     return Grid(keys, hours.to_list(), rows)
 
 
-def nanmedian(values: FloatArray) -> FloatArray:
-    """Row medians ignoring NaN (sort-based: much faster than numpy's nanmedian on 2-D input)."""
-    return _sorted_median(np.sort(values, axis=1), np.sum(~np.isnan(values), axis=1))
-
-
 def median_mad(values: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
     """Row medians, median absolute deviations and counts, ignoring NaN: one sort per row, the deviations' middle
     found by a walk outward from the median (_loops.sorted_mad) — nanmedian of ``|values - median|`` exactly."""
@@ -103,6 +100,7 @@ def median_mad(values: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[
 
 
 def _sorted_median(ordered: FloatArray, count: npt.NDArray[np.int64]) -> FloatArray:
+    """Medians of rows sorted ascending with their ``count`` values first (NaN where a row is empty)."""
     rows = np.arange(ordered.shape[0])
     lo, hi = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
     hi = np.minimum(hi, ordered.shape[1] - 1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -37,11 +37,9 @@ from levradar.analytics.heatmap import (
     row_prices,
 )
 from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs
+from levradar.domain.records import DAY_US, from_us, utc_us
 
 FORECAST_HORIZON = timedelta(hours=24)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-DAY_US = 86_400_000_000
 PATH_SPAN = timedelta(days=SEASON_DAYS + 1)  # the closes the volatility forecast reads
 GRID_HEADROOM = 1.25  # a run's buckets reach this far beyond the prices before its month (levels beyond drop)
 HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -190,8 +188,8 @@ class _Path:
 
     @classmethod
     def of(cls, rows: AssetRows, end: datetime) -> _Path:
-        end_us = _us(end)
-        recent = rows.span(end_us - int(PATH_SPAN / MICROSECOND), end_us)
+        end_us = utc_us(end)
+        recent = rows.span(end_us - PATH_SPAN // timedelta(microseconds=1), end_us)
         t = rows.t_us[recent]
         order = np.argsort(t, kind="stable")  # by time; at one hour the first market by (venue, symbol)
         first = np.ones(order.size, dtype=np.bool_)
@@ -252,7 +250,7 @@ def asset_maps(
     for h in sorted(hours):
         groups.setdefault(anchor(h, days), []).append(h)
     for start, wanted in groups.items():
-        start_us, until_us = _us(start), _us(wanted[-1])
+        start_us, until_us = utc_us(start), utc_us(wanted[-1])
         run = cache.runs.get(asset) if cache is not None else None
         if run is None or run.start != start:
             edges = month_edges(rows, rows.span(start_us, until_us), start_us, days, heat)
@@ -261,7 +259,7 @@ def asset_maps(
             run = _Run(start, edges)
             if cache is not None:
                 cache.runs[asset] = run
-        wanted_at = {_us(h): h for h in wanted}
+        wanted_at = {utc_us(h): h for h in wanted}
         wanted_us = np.fromiter(wanted_at, dtype=np.int64, count=len(wanted_at))
         maps = []
         for venue, symbol, market in rows.markets:
@@ -272,14 +270,14 @@ def asset_maps(
             if book is None or (book.last_t is not None and book.last_t >= wanted[0]):
                 book = run.books[(venue, symbol)] = MarketBook(run.edges, heat)
             if book.last_t is not None:
-                part = rows.window(market, _us(book.last_t), until_us)
+                part = rows.window(market, utc_us(book.last_t), until_us)
             if part.stop <= part.start:
                 continue
             t = rows.t_us[part]
             marks = np.isin(t, wanted_us)
             kept = [wanted_at[int(x)] for x in t[marks]]
             mapped = book.fold(
-                (_at(int(t[0])), _at(int(t[-1])), kept),
+                (from_us(int(t[0])), from_us(int(t[-1])), kept),
                 marks,
                 rows.high[part],
                 rows.low[part],
@@ -297,14 +295,6 @@ def asset_maps(
         for i, t_i in enumerate(hm.times):
             out[t_i] = (hm, i)
     return out
-
-
-def _us(t: datetime) -> int:
-    return (t - EPOCH) // MICROSECOND
-
-
-def _at(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
 
 
 def hourly_reads(
@@ -340,7 +330,7 @@ def hourly_reads(
         read: dict[datetime, dict[str, Any] | None] = {}
         for hm, times in by_map.values():
             index = [maps[t][1] for t in times]
-            vols = [rv_at.get((name, _us(t))) for t in times]
+            vols = [rv_at.get((name, utc_us(t))) for t in times]
             read.update(zip(times, _rows(hm, index, heat, cfg, name, vols), strict=True))
         for t, (hm, i) in sorted(maps.items()):
             row = read[t]
@@ -348,7 +338,7 @@ def hourly_reads(
                 continue
             cache.reads[(name, t)] = row
             if t == end:
-                venue_list = asset_rows.venues_with_oi(_us(end))
+                venue_list = asset_rows.venues_with_oi(utc_us(end))
                 cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
         cache.asked.update((name, h) for h in todo)
         rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)

@@ -7,8 +7,11 @@ separates). The state starts at the first hour of the window it is given.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from levradar.analytics import _loops
 from levradar.analytics.config import RegimeSpec
@@ -45,10 +48,17 @@ def dwell(codes: IntArray, min_dwell: int, immediate: list[int] | None = None) -
     return _loops.dwell(c.reshape(-1, c.shape[-1]), int(min_dwell), now).reshape(c.shape)
 
 
+def label_series(name: str, codes: IntArray, labels: Sequence[str]) -> pl.Series:
+    """Codes (any shape, flattened) as a string series of their labels, null where MISSING: one gather, no Python
+    string per cell."""
+    index = pl.Series(np.asarray(codes).ravel()).cast(pl.Int64)
+    return pl.Series(name, list(labels), dtype=pl.String).gather(index.set(index == MISSING, None))
+
+
 def names(codes: IntArray, spec: RegimeSpec) -> npt.NDArray[np.object_]:
-    """Label names for codes; None where missing."""
-    table = np.array([*spec.labels, None], dtype=object)
-    return table[np.where(codes == MISSING, len(spec.labels), codes)]
+    """Label names for codes (same shape); None where missing."""
+    named = label_series("", codes, spec.labels).to_list()
+    return np.asarray(named, dtype=object).reshape(np.shape(codes))
 
 
 def sides(codes: IntArray, spec: RegimeSpec) -> IntArray:

@@ -22,6 +22,7 @@ import polars as pl
 from levradar.analytics import _loops
 from levradar.analytics.baseline import FloatArray
 from levradar.analytics.venues import BASIS_CODE, AssetHours, VenueRule, float_column, with_funding_weights
+from levradar.domain.records import DAY_US, HOUR_US
 from levradar.domain.units import HOURS_PER_YEAR
 from levradar.store import Store
 
@@ -255,8 +256,8 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
         series["t"].dt.epoch("us").to_numpy(),
         float_column(series, "close"),
         bar_hours.cast(pl.Int64).to_numpy(),
-        int(timedelta(hours=24) / timedelta(microseconds=1)),
-        int(timedelta(days=7) / timedelta(microseconds=1)),
+        24 * HOUR_US,
+        7 * DAY_US,
     )
     if order is not None:  # back to the frame's row order
         logret, rv_24h, rv_7d = (_scatter(v, order) for v in (logret, rv_24h, rv_7d))

@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.regimes import MISSING, dwell, label_codes, run_hours, sides
+from levradar.analytics.regimes import MISSING, dwell, label_codes, label_series, run_hours, sides
 
 SETUP_TAGS = {
     "A": "Crowded Longs (Fragile)",
@@ -47,7 +46,7 @@ def _regime(
     codes = label_codes(values, spec)
     hours = frame["hour_index"].to_numpy().reshape(shape).astype(np.int64)
     return frame.with_columns(
-        _labelled(f"{spec_name}_regime", codes, list(spec.labels)),
+        label_series(f"{spec_name}_regime", codes, spec.labels),
         # persistence: how long the label's side has held (escalating Negative → Deep Negative continues it)
         pl.Series(f"{spec_name}_regime_h", run_hours(sides(codes, spec), hours).ravel(), dtype=pl.Int64),
     )
@@ -116,13 +115,7 @@ def _steady(
         return frame
     codes = values.cast(pl.Enum(categories)).to_physical().cast(pl.Int64).fill_null(MISSING).to_numpy()
     steady = dwell(codes.reshape(shape), stay, [categories.index(v) for v in immediate if v in categories])
-    return frame.with_columns(_labelled(column, steady, categories))
-
-
-def _labelled(name: str, codes: npt.NDArray[np.int64], labels: list[str]) -> pl.Series:
-    """Codes (any shape) as their labels, null where MISSING: one gather, no Python string per cell."""
-    index = pl.Series(codes.ravel()).cast(pl.Int64)
-    return pl.Series(name, labels, dtype=pl.String).gather(index.set(index == MISSING, None))
+    return frame.with_columns(label_series(column, steady, categories))
 
 
 def _quadrant() -> pl.Expr:

@@ -19,7 +19,6 @@ The rule, in one place (docs/signals.md §1):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,13 +27,11 @@ import polars as pl
 from levradar.analytics import _loops
 from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, median_mad
 from levradar.analytics.config import SignalConfig
+from levradar.domain.records import DAY_US, HOUR_US
 
 SAMPLE_STRIDE_H = 6
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
 BASIS_NAMES = ("oi", "volume", "equal")  # how a venue's funding weighs (see the rule above)
 BASIS_CODE = {name: i for i, name in enumerate(BASIS_NAMES)}
-ASSET_HOUR = ("asset", "t")
 
 
 @dataclass(frozen=True)
@@ -120,74 +117,48 @@ def float_column(frame: pl.DataFrame, column: str) -> FloatArray:
 
 @dataclass(frozen=True)
 class AssetHours:
-    """Market rows laid out by (asset, hour) group and market slot, so per-group statistics are row operations on
-    dense (groups × slots) arrays. Slots are an asset's markets in (venue, symbol) order; groups run asset-major,
-    hour-minor (``group_asset``, ``group_t``), so the groups holding rows are in (asset, t) order."""
+    """Market rows grouped by (asset, hour) without sorting them: each row's group id, asset-major and hour-minor
+    (``group_asset``, ``group_t``), so the groups holding rows come in (asset, t) order; the compiled loops
+    (_loops.pyx) visit the rows once and gather per group."""
 
     group: npt.NDArray[np.int64]  # per row
-    slot: npt.NDArray[np.int64]  # per row
     market: npt.NDArray[np.int64]  # per row: the market's index among the sorted keys
     n_markets: int
     t_us: npt.NDArray[np.int64]  # per row: t in epoch µs
     n_groups: int
-    n_slots: int
+    n_slots: int  # the most markets an asset has (the most rows a group can hold)
     assets: list[str]
     group_asset: npt.NDArray[np.int64]  # per group: index into ``assets``
     group_t: npt.NDArray[np.int64]  # per group: epoch µs
-    slot_venue: npt.NDArray[np.object_]  # per asset × slot: the venue (None for an unused slot)
 
     @classmethod
     def of(cls, markets: pl.DataFrame) -> AssetHours:
-        """The layout of ``markets`` (``asset``, ``venue``, ``symbol``, ``key``, ``t``; one row per market and t)."""
+        """The layout of ``markets`` (``asset``, ``key``, ``t``; one row per market and t)."""
         keys = markets["key"].unique().sort().to_list()
         code = markets["key"].cast(pl.Enum(keys)).to_physical().to_numpy().astype(np.int64)
         first = np.empty(len(keys), dtype=np.int64)
         first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # each key's first row
-        listing = (
-            markets.select("asset", "venue", "symbol")[first]
-            .with_columns(_code=pl.int_range(pl.len(), dtype=pl.Int64))
-            .sort("asset", "venue", "symbol")
-        )
-        assets = listing["asset"].unique(maintain_order=True).to_list()
-        asset_of = listing["asset"].replace_strict(
-            {a: i for i, a in enumerate(assets)}, return_dtype=pl.Int64
-        )
-        listing = listing.with_columns(_a=asset_of, _s=pl.int_range(pl.len()).over("asset").cast(pl.Int64))
-        asset_of_key, slot_of_key = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
-        asset_of_key[listing["_code"].to_numpy()] = listing["_a"].to_numpy()
-        slot_of_key[listing["_code"].to_numpy()] = listing["_s"].to_numpy()
-        asset, slot = asset_of_key[code], slot_of_key[code]
-        n_slots = int(slot_of_key.max(initial=0)) + 1
-        slot_venue = np.full((len(assets), n_slots), None, dtype=object)
-        slot_venue[listing["_a"].to_numpy(), listing["_s"].to_numpy()] = listing["venue"].to_numpy()
+        asset_names = markets["asset"].gather(first).to_list()  # each key's asset
+        assets = sorted(set(asset_names))
+        index = {a: i for i, a in enumerate(assets)}
+        asset_of_key = np.fromiter((index[a] for a in asset_names), dtype=np.int64, count=len(keys))
         us = markets["t"].dt.epoch("us").to_numpy()
         times, time_idx = _time_index(us)
-        group = asset * len(times) + time_idx
-        n_groups = len(assets) * len(times)
-        cell = group * n_slots + slot
-        if np.bincount(cell, minlength=n_groups * n_slots).max(initial=0) > 1:
+        if np.bincount(code * len(times) + time_idx).max(initial=0) > 1:
             raise ValueError(
                 "more than one row for a market at one time: aggregate distinct (market, t) rows"
             )
         return cls(
-            group,
-            slot,
+            asset_of_key[code] * len(times) + time_idx,
             code,
             len(keys),
             us,
-            n_groups,
-            n_slots,
+            len(assets) * len(times),
+            int(np.bincount(asset_of_key).max(initial=0)),
             assets,
             np.repeat(np.arange(len(assets), dtype=np.int64), len(times)),
             np.tile(times, len(assets)),
-            slot_venue,
         )
-
-    def dense(self, values: npt.NDArray[Any], fill: Any = np.nan) -> npt.NDArray[Any]:
-        """Per-row ``values`` as a (groups × slots) array, ``fill`` where a market has no row."""
-        out = np.full((self.n_groups, self.n_slots), fill, dtype=np.asarray(values).dtype)
-        out[self.group, self.slot] = values
-        return out
 
 
 def _time_index(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -32,6 +32,10 @@ class RecordError(ValueError):
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+HOUR_US = (
+    3_600_000_000  # an hour in microseconds (times are epoch µs in the row batches and the compiled loops)
+)
+DAY_US = 24 * HOUR_US
 
 
 def utc_us(ts: datetime) -> int:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from levradar.domain.records import Rows, oi_from_raw
+from levradar.domain.records import HOUR_US, Rows, oi_from_raw
 from levradar.venues.common import ParseError, number, perp_market
 
 VENUE = "hyperliquid"
-HOUR_US = 3_600_000_000
 
 
 def parse(message: dict[str, Any], received_us: int, out: Rows) -> None:
