@@ -106,27 +106,19 @@ class AssetRows:
     def split(cls, markets: pl.DataFrame, after: datetime | None = None) -> dict[str, AssetRows]:
         """Every asset's 1 h rows of a market frame (the model steps hour by hour: coarser bars do not feed it),
         those after ``after`` when given, in one sort and one conversion."""
-        columns = ["asset", "venue", "symbol", "t", "high", "low", "close", "oi_base", "oi_usd", "rate_8h"]
-        hourly = markets.select(
-            *columns, "bar_hours", *(["volume_usd"] if "volume_usd" in markets.columns else [])
-        )
+        inputs = ["high", "low", "close", "oi_base", "oi_usd", "rate_8h", "volume_usd"]  # model_inputs' order
         kept = pl.col("bar_hours") == 1
         frame = (
-            hourly.filter(kept if after is None else kept & (pl.col("t") > after))
-            .select(
-                *columns[:4],
-                *(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in columns[4:9]),
-                pl.col("rate_8h").cast(pl.Float64).fill_null(0.0),
-                (
-                    pl.col("volume_usd").cast(pl.Float64).fill_null(0.0)
-                    if "volume_usd" in hourly.columns
-                    else pl.lit(0.0)
-                ).alias("volume_usd"),
+            markets.select(
+                "asset", "venue", "symbol", "t", "bar_hours", *(c for c in inputs if c in markets.columns)
             )
+            .filter(kept if after is None else kept & (pl.col("t") > after))
             .sort("asset", "venue", "symbol", "t")
         )
         t_us = frame["t"].dt.epoch("us").to_numpy()
-        values = {c: frame[c].to_numpy() for c in [*columns[4:], "volume_usd"]}
+        values = dict(
+            zip(inputs, model_inputs(frame), strict=True)
+        )  # the model's fills (NaN, or 0 for rate/volume)
         new = pl.any_horizontal(pl.col(c) != pl.col(c).shift(1) for c in ("asset", "venue", "symbol"))
         starts = frame.select(
             pl.int_range(pl.len()).alias("i"), "asset", "venue", "symbol", new=new.fill_null(True)
