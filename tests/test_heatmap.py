@@ -1607,3 +1607,16 @@ def test_a_bounded_grid_keeps_every_kth_hours_book_and_sums_adjacent_buckets(sam
         for side in ("long_usd", "short_usd"):
             merged = np.add.reduceat(np.asarray(full[side][i]), np.arange(0, len(full["prices"]), merge))
             np.testing.assert_allclose(small[side][k], merged, rtol=1e-9, atol=0.006 * merge)  # 2-dp rounding
+
+
+def test_a_market_whose_oi_starts_after_months_without_it_keeps_a_finite_map(sample: Sample) -> None:
+    """Hyperliquid's BTC in the sample has OI only from 2025-12-07 11:00, after ~2,170 hourly bars without it. The
+    book's lazy scale factors decay every hour; they used to be folded in only in hours with OI, so after the long
+    stretch a deposit (its USD divided by the factor) overflowed and the map read NaN (found by the property test
+    above). Every cell is finite now."""
+    as_of = datetime(2025, 12, 7, 11, tzinfo=UTC)
+    with Store(sample.data_dir, read_only=True) as store:
+        both = asset_heatmap(store, "BTC", as_of, days=90, venue=None, cfg=CFG, grid=True)
+    assert both.venues == ["bybit", "hyperliquid"]
+    assert np.isfinite(both.map.long_usd).all() and np.isfinite(both.map.short_usd).all()
+    assert np.isfinite(summarize(both.map, CFG)["total_long_usd"])

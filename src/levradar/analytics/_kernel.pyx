@@ -82,16 +82,18 @@ cdef void _close(
 
 
 cdef void _rescale(double[::1] scale, double[::1] totals, double[:, ::1] book, double target) noexcept nogil:
-    """Scale one side (its bands and its reserve) to the OI in USD; fold factors in before they under/overflow."""
+    """Scale one side (its bands and its reserve) to the OI in USD; fold factors in before they under/overflow —
+    every hour, also one without OI (the factors still decay then: a long stretch without OI would otherwise let
+    a deposit's mass, divided by the factor, overflow the book)."""
     cdef double held = 0.0, f
     cdef Py_ssize_t k, j
     for k in range(totals.shape[0]):
         held += totals[k] * scale[k]
-    if isnan(target) or held <= 0.0:
-        return
-    f = target / held
+    if not (isnan(target) or held <= 0.0):
+        f = target / held
+        for k in range(totals.shape[0]):
+            scale[k] *= f
     for k in range(totals.shape[0]):
-        scale[k] *= f
         if scale[k] < 1e-150 or scale[k] > 1e150:
             if k < book.shape[0]:
                 for j in range(book.shape[1]):
