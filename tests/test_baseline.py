@@ -17,7 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from levradar.analytics.baseline import MAD_TO_SIGMA, Baselines, Grid, make_grid, median_mad, robust_baselines
+from levradar.analytics.baseline import (
+    MAD_TO_SIGMA,
+    Baselines,
+    Grid,
+    day_baseline,
+    day_baselines,
+    make_grid,
+    median_mad,
+    robust_baselines,
+)
 
 PROPS = settings(max_examples=40, deadline=None)
 DAY0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -479,3 +488,31 @@ def test_median_mad_equals_numpy(rows: list[list[float]]) -> None:
     np.testing.assert_array_equal(count, np.sum(~np.isnan(values), axis=1))
     np.testing.assert_allclose(med, want_med, rtol=1e-15, atol=0)
     np.testing.assert_allclose(mad, want_mad, rtol=1e-15, atol=0)
+
+
+@PROPS
+@given(
+    rows=st.lists(
+        st.lists(
+            st.one_of(st.floats(-50.0, 50.0), st.sampled_from([0.0, 1.0, math.nan])), min_size=80, max_size=80
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    first_day=st.integers(-30, 60),
+    n_days=st.integers(1, 4),
+    window=st.integers(1, 60),
+    stride=st.sampled_from([1, 2, 3, 6, 5]),
+)
+def test_day_baselines_equal_one_day_at_a_time(
+    rows: list[list[float]], first_day: int, n_days: int, window: int, stride: int
+) -> None:
+    """Several days' baselines read from one sorted lattice (strides dividing a day) or one sort per day
+    (others) are each day's own baseline exactly — days before the grid included (no history: NaN)."""
+    values = np.array(rows)
+    bounds = [b for b in (first_day + 24 * d for d in range(n_days)) if b < values.shape[1]]  # days of the grid
+    med, scale = day_baselines(values, bounds, window=window, stride=stride, floor=0.1, min_samples=3)
+    for d, b in enumerate(bounds):
+        one = day_baseline(values, b, window=window, stride=stride, floor=0.1, min_samples=3)
+        np.testing.assert_array_equal(med[:, d], one.median)
+        np.testing.assert_array_equal(scale[:, d], one.scale)

@@ -357,35 +357,71 @@ cdef void _rolling_std(
 
 
 # ---------------------------------------------------------------- robust baselines
+cdef double _walk_mad(const double[::1] ordered, Py_ssize_t c, double med) noexcept nogil:
+    """The median absolute deviation from ``med`` of ``ordered[:c]`` (ascending; ``med`` its median): the middle
+    of the distances, found by walking outward from the median (the distances below it grow to the left, those
+    above it to the right) instead of sorting them."""
+    cdef Py_ssize_t left = (c - 1) // 2, right = (c - 1) // 2 + 1, taken, lo = (c - 1) // 2, hi = c // 2
+    cdef double d = NAN, d_lo = NAN, d_left, d_right
+    for taken in range(hi + 1):
+        d_left = med - ordered[left] if left >= 0 else INFINITY
+        d_right = ordered[right] - med if right < c else INFINITY
+        if d_left <= d_right:
+            d = d_left
+            left -= 1
+        else:
+            d = d_right
+            right += 1
+        if taken == lo:
+            d_lo = d
+    return (d_lo + d) / 2.0
+
+
 def sorted_mad(const double[:, ::1] ordered, const long[::1] count, const double[::1] median):
     """Per row of ``ordered`` (ascending, its ``count`` values first, NaN after): the median absolute deviation
-    from ``median`` (the row's median) — the middle of the distances, found by walking outward from the median
-    (the distances below it grow to the left, those above it to the right) instead of sorting them; numpy's
-    nanmedian(|x - median|) exactly (NaN for an empty row)."""
-    cdef Py_ssize_t n_rows = ordered.shape[0], r, c, left, right, taken, lo, hi
-    cdef double med, d, d_lo, d_left, d_right
+    from ``median`` (the row's median) by ``_walk_mad`` — numpy's nanmedian(|x - median|) exactly (NaN for an
+    empty row)."""
+    cdef Py_ssize_t n_rows = ordered.shape[0], r
     out = np.empty(n_rows)
     cdef double[::1] mad = out
     with nogil:
         for r in range(n_rows):
-            c = count[r]
-            if c == 0:
-                mad[r] = NAN
-                continue
-            med = median[r]
-            lo, hi = (c - 1) // 2, c // 2
-            left, right = (c - 1) // 2, (c - 1) // 2 + 1
-            d_lo, d = NAN, NAN
-            for taken in range(hi + 1):
-                d_left = med - ordered[r, left] if left >= 0 else INFINITY
-                d_right = ordered[r, right] - med if right < c else INFINITY
-                if d_left <= d_right:
-                    d = d_left
-                    left -= 1
-                else:
-                    d = d_right
-                    right += 1
-                if taken == lo:
-                    d_lo = d
-            mad[r] = (d_lo + d) / 2.0
+            mad[r] = _walk_mad(ordered[r], count[r], median[r]) if count[r] > 0 else NAN
     return out
+
+
+def window_median_mad(
+    const double[:, ::1] ordered, const long[:, ::1] position, const long[::1] first, const long[::1] stop
+):
+    """Median, MAD and count of several windows of each row at once. ``ordered``: each row's samples ascending
+    (NaN last), ``position``: each sample's place in the row's time order; window ``w`` holds the samples with
+    ``first[w] <= position < stop[w]``. One sort per row serves every window: a window's samples are taken in
+    sorted order (one pass), then its median and ``_walk_mad`` — the same values as sorting each window alone.
+    Returns three (rows × windows) arrays; median and MAD are NaN where a window is empty."""
+    cdef Py_ssize_t n_rows = ordered.shape[0], n = ordered.shape[1], n_win = first.shape[0], r, w, i, c
+    cdef long p
+    cdef double v
+    med_out = np.full((n_rows, n_win), NAN)
+    mad_out = np.full((n_rows, n_win), NAN)
+    count_out = np.zeros((n_rows, n_win), dtype=np.int64)
+    buf_arr = np.empty(max(n, 1))
+    cdef double[:, ::1] med = med_out, mad = mad_out
+    cdef long[:, ::1] count = count_out
+    cdef double[::1] buf = buf_arr
+    with nogil:
+        for r in range(n_rows):
+            for w in range(n_win):
+                c = 0
+                for i in range(n):
+                    v = ordered[r, i]
+                    if isnan(v):
+                        break
+                    p = position[r, i]
+                    if first[w] <= p < stop[w]:
+                        buf[c] = v
+                        c += 1
+                count[r, w] = c
+                if c > 0:
+                    med[r, w] = (buf[(c - 1) // 2] + buf[c // 2]) / 2.0
+                    mad[r, w] = _walk_mad(buf, c, med[r, w])
+    return med_out, mad_out, count_out

@@ -141,15 +141,46 @@ def day_baseline(
     values: FloatArray, bound: int, *, window: int, stride: int, floor: float, min_samples: int
 ) -> DayBaseline:
     """The baseline for the day starting at grid column ``bound``: columns ``[bound - window, bound)``."""
-    if bound <= 0:  # the day starts at or before the grid: no history at all
-        empty = np.full(values.shape[0], np.nan)
-        return DayBaseline(empty, empty.copy(), np.full((values.shape[0], 1), np.nan))
-    lo = max(0, bound - window)
-    # newest first, every `stride` hours; a copy, never a view of a buffer that may later shift
-    sample = values[:, lo:bound][:, ::-1][:, ::stride].copy()
+    sample = _sample(values, bound, window, stride)
     med, mad, count = median_mad(sample)
-    scale = np.where(count >= min_samples, np.maximum(MAD_TO_SIGMA * mad, floor), np.nan)
-    return DayBaseline(med, scale, sample)
+    return DayBaseline(med, _scale(mad, count, floor, min_samples), sample)
+
+
+def _sample(values: FloatArray, bound: int, window: int, stride: int) -> FloatArray:
+    """Columns ``[bound - window, bound)`` every ``stride`` hours, newest first; a copy, never a view of a buffer
+    that may later shift. A day that starts at or before the grid has no history at all (one NaN column)."""
+    if bound <= 0:
+        return np.full((values.shape[0], 1), np.nan)
+    return values[:, max(0, bound - window) : bound][:, ::-1][:, ::stride].copy()
+
+
+def _scale(mad: FloatArray, count: npt.NDArray[np.int64], floor: float, min_samples: int) -> FloatArray:
+    return np.where(count >= min_samples, np.maximum(MAD_TO_SIGMA * mad, floor), np.nan)
+
+
+def day_baselines(
+    values: FloatArray, bounds: list[int], *, window: int, stride: int, floor: float, min_samples: int
+) -> tuple[FloatArray, FloatArray]:
+    """Medians and scales (keys × days) of the baselines of the days starting at grid columns ``bounds``
+    (ascending) — ``day_baseline``'s, computed together: when the days' samples lie on one ``stride``-hour lattice
+    (a stride that divides 24 h), each key's lattice is sorted once and every day reads its window from it
+    (_loops.window_median_mad)."""
+    last = bounds[-1]
+    if any((last - b) % stride for b in bounds):  # a stride that does not divide a day: one sort per day
+        days = [
+            day_baseline(values, b, window=window, stride=stride, floor=floor, min_samples=min_samples)
+            for b in bounds
+        ]
+        return np.stack([d.median for d in days], axis=1), np.stack([d.scale for d in days], axis=1)
+    columns = np.arange(last - 1, max(0, bounds[0] - window) - 1, -stride)[::-1]  # oldest first
+    lattice = np.ascontiguousarray(values[:, columns])
+    order = np.argsort(lattice, axis=1, kind="stable")  # NaN last
+    first = np.searchsorted(columns, [max(0, b - window) for b in bounds]).astype(np.int64)
+    stop = np.searchsorted(columns, bounds).astype(np.int64)
+    med, mad, count = _loops.window_median_mad(
+        np.take_along_axis(lattice, order, axis=1), order.astype(np.int64), first, stop
+    )
+    return med, _scale(mad, count, floor, min_samples)
 
 
 def day_bound(hours: list[datetime], j: int) -> int:
@@ -175,18 +206,18 @@ def robust_baselines(
     z: dict[str, FloatArray] = {}
     pct: dict[str, FloatArray] = {}
     med_last: dict[str, FloatArray] = {}
+    days = sorted({int(b) for b in bounds})
+    window = window_days * 24
     for metric, floor in metrics.items():
         values = grid.array(metric)
         label = values[:, first_label:]
-        zs = np.full_like(label, np.nan)
-        for b in np.unique(bounds):
-            base = day_baseline(
-                values, int(b), window=window_days * 24, stride=stride, floor=floor, min_samples=min_samples
-            )
-            cols = bounds == b
-            zs[:, cols] = base.z(label[:, cols])
-            if b == bounds[-1]:
-                pct[metric] = base.percentile(label[:, -1])
-                med_last[metric] = base.median
-        z[metric] = zs
+        med, scale = day_baselines(
+            values, days, window=window, stride=stride, floor=floor, min_samples=min_samples
+        )
+        day = np.searchsorted(days, bounds)  # each label hour's day
+        z[metric] = (label - med[:, day]) / scale[:, day]
+        pct[metric] = DayBaseline(
+            med[:, -1], scale[:, -1], _sample(values, days[-1], window, stride)
+        ).percentile(label[:, -1])
+        med_last[metric] = med[:, -1]
     return Baselines(z, pct, med_last)

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from levradar.analytics.baseline import DayBaseline, FloatArray, day_baseline, day_bound, make_grid
+from levradar.analytics.baseline import (
+    DayBaseline,
+    FloatArray,
+    day_baseline,
+    day_baselines,
+    day_bound,
+    make_grid,
+)
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.proximity import HOUR_COLUMNS, BookCache, advance_hour, anchor, hourly_reads
@@ -99,14 +106,16 @@ class LiveRadar:
         }
         n = len(grid.hours)
         first = n - self.label_hours - 1
-        z = {m: np.full((len(grid.keys), self.label_hours + 1), np.nan) for m in metrics}
-        base: dict[str, DayBaseline] = {}
-        for j in range(first, n):
-            b = day_bound(grid.hours, j)
-            if not base or b != day_bound(grid.hours, j - 1):
-                base = self._baselines(arrays, b, metrics)
-            for m in metrics:
-                z[m][:, j - first] = base[m].z(arrays[m][:, j : j + 1])[:, 0]
+        bounds = np.asarray([day_bound(grid.hours, j) for j in range(first, n)])
+        days = sorted({int(b) for b in bounds})
+        day = np.searchsorted(days, bounds)  # each label hour's day
+        z: dict[str, FloatArray] = {}
+        for m, floor in metrics.items():
+            med, scale = day_baselines(
+                arrays[m], days, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
+            )
+            z[m] = (arrays[m][:, first:] - med[:, day]) / scale[:, day]
+        base = self._baselines(arrays, days[-1], metrics)  # the current day's, kept for the hours to come
         tail = with_z(grid.tail(self.label_hours + 1), z, is_asset)
         recent = frame.filter(pl.col("t") > end - RECENT)
         return _Level(
