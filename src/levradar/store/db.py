@@ -339,10 +339,9 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------------------
     def _fetch(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        table = self.con.sql(sql, params=list(params) if params else None).to_arrow_table()
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+        # polars takes DuckDB's result through the Arrow C stream interface: no pyarrow import (0.1-0.17 s of
+        # every command that reads the store, measured with `python -X importtime`)
+        return pl.DataFrame(self.con.sql(sql, params=list(params) if params else None))
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         """Any SQL over the store, as a frame with UTC times."""

@@ -15,10 +15,14 @@ function card(label, value, cls) {
   document.getElementById("summary").appendChild(div);
 }
 
+function prefetched(path) { // the request asset.html made for this path, if it made one
+  return (window.lrPrefetch || {})[path];
+}
+
 async function drawFigure(name) {
   const el = document.getElementById("chart-" + name);
   try {
-    const fig = await lr.json(lr.at(`${base}/figures/${name}`), (window.lrPrefetch || {})[name]);
+    const fig = await lr.json(lr.at(`${base}/figures/${name}`), prefetched(`figures/${name}`));
     performance.mark(`lr:${name}-decoded`);
     await Plotly.newPlot(el, fig.data, fig.layout, CONFIG);
     performance.mark(`lr:${name}-drawn`);
@@ -117,12 +121,12 @@ function renderScenarios(data) {
 }
 
 async function load() {
-  const read = lr.json(lr.at(base)).then(renderRead);
-  const scen = lr.json(lr.at(base + "/scenarios")).then(renderScenarios);
-  const memo = lr.json(lr.at(base + "/memo")).then(renderMemo);
+  const read = lr.json(lr.at(base), prefetched("")).then(renderRead);
+  const scen = lr.json(lr.at(base + "/scenarios"), prefetched("scenarios")).then(renderScenarios);
+  const memo = lr.json(lr.at(base + "/memo"), prefetched("memo")).then(renderMemo);
   // performance.now() counts from the start of navigation: these are the times a user waits.
-  // The heatmap first, the smaller charts once it is drawn: decoding their JSON (0.8 MB) and even receiving it while
-  // the heatmap draws held it up by ~0.1 s on 2 cores (docs/heatmap.md §5), for no gain in the whole page's time
+  // The heatmap first, the smaller charts once it is drawn: decoding their JSON while the heatmap draws held it up
+  // (docs/heatmap.md §5). Every answer was asked for while plotly.js loaded (asset.html): they are here by now.
   const charts = drawFigure("heatmap").then(() => {
     window.levradarHeatmapMs = performance.now();
     return Promise.all(["funding", "oi", "timeline"].map(drawFigure));
