@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from levradar.analytics.scan import scan
 from levradar.analytics.scenario import MAX_MOVE
 from levradar.api.app import create_app
 from levradar.api.charts import (
+    HOUR,
     MAX_COLUMNS,
     MAX_EVEN_ROWS,
     OTHER_VENUE_COLOURS,
@@ -31,6 +33,7 @@ from levradar.api.charts import (
     VENUE_COLOURS,
     evenly_spaced,
     plotly_url,
+    tag_runs,
     venue_colour,
 )
 from levradar.api.server import ServeError, required_token
@@ -188,11 +191,11 @@ def test_pages_and_openapi(client: TestClient) -> None:
     assert url in client.get("/assets/BTC").text and plotly_url().startswith("/vendor/plotly-")
     js = client.get(plotly_url())
     assert js.headers["cache-control"] == "public, max-age=31536000, immutable"
-    # the cartesian distribution of exactly the plotly.js the Python package generates figures for, after V8's
+    # a build (scatter + heatmap) of exactly the plotly.js the Python package generates figures for, after V8's
     # compile hint (Chromium compiles its functions off the main thread while it downloads)
     from plotly.offline import get_plotlyjs_version
 
-    header = f"/**\n* plotly.js (cartesian - minified) v{get_plotlyjs_version()}\n"
+    header = f"/**\n* plotly.js (levradar: scatter + heatmap - minified) v{get_plotlyjs_version()}\n"
     assert js.content.startswith(f"//# allFunctionsCalledOnLoad\n{header}".encode())
     spec = client.get("/openapi.json").json()
     for path in (
@@ -435,16 +438,21 @@ def test_timeline_spans_the_charts_window_and_names_its_colours(client: TestClie
     when = "2025-10-11T02:00Z"
     fig = client.get("/api/assets/BTC/figures/timeline", params={"as_of": when}).json()
     tags = [t for t in fig["data"] if t["name"] in TAG_COLOURS]
-    assert [(t["name"], t["marker"]["color"]) for t in tags] == list(TAG_COLOURS.items())
+    assert [(t["name"], t["line"]["color"]) for t in tags] == list(TAG_COLOURS.items())
     (key,) = [a["text"] for a in fig["layout"]["annotations"] if a.get("name") == "tag colours"]
     for (
         tag,
         colour,
     ) in TAG_COLOURS.items():  # the key names every tag in its colour, present in the window or not
         assert f"<span style='color:{colour}'>■</span> {tag}" in key
-    times = sorted(x for t in tags for x in t["x"])
-    first, last = (datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (times[0], times[-1]))
-    assert last == datetime(2025, 10, 11, 2, tzinfo=UTC) and last - first == timedelta(days=90)
+    # each tag's runs of hours, drawn half an hour either side of their hours: together every hour of the window
+    times = sorted(datetime.fromisoformat(x.replace("Z", "+00:00")) for t in tags for x in t["x"] if x)
+    half = timedelta(minutes=30)
+    assert times[-1] - half == datetime(2025, 10, 11, 2, tzinfo=UTC)
+    assert times[-1] - times[0] - 2 * half == timedelta(days=90)
+    runs = [(a, b) for a, b in zip(times[::2], times[1::2], strict=True)]
+    assert all(b > a for a, b in runs) and all(b == c for (_, b), (c, _) in itertools.pairwise(runs))
+    assert sum((b - a) / timedelta(hours=1) for a, b in runs) == 90 * 24 + 1
     funding = client.get("/api/assets/BTC/figures/funding", params={"as_of": when}).json()
     colours = {t["name"]: t["line"]["color"] for t in funding["data"] if t.get("name")}
     assert colours == {v: VENUE_COLOURS[v] for v in ("binance", "bybit", "hyperliquid", "okx")}
@@ -580,3 +588,21 @@ def test_measured_rows_conserve_usd(
     for i, lu, _ in cells:  # and each lands on its own row
         if first <= i < first + count and lu > 0:
             assert long_rows[(i - first) // merge] >= lu * (1 - 1e-9)
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from([None, "A", "B"])), max_size=40))
+def test_tag_runs_give_back_every_hour_of_every_tag(cells: list[tuple[int, str | None]]) -> None:
+    """The timeline's runs: consecutive hours with one tag; a gap or another tag starts a new run."""
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    by_hour = dict(cells)  # one tag per hour
+    hours = [{"t": t0 + timedelta(hours=k), "tag": by_hour[k]} for k in sorted(by_hour)]
+    runs = tag_runs(hours)
+    for tag in ("A", "B"):
+        spans = runs.get(tag, [])
+        covered = [
+            first + timedelta(hours=k) for first, last in spans for k in range((last - first) // HOUR + 1)
+        ]
+        assert covered == [h["t"] for h in hours if h["tag"] == tag]
+        # runs are maximal: the hour after a run is not the same tag
+        assert all(by_hour.get((last - t0) // HOUR + 1) != tag for _, last in spans)
+    assert None not in runs
