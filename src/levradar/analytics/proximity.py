@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -41,6 +42,7 @@ from levradar.domain.records import DAY_US, from_us, utc_us
 
 FORECAST_HORIZON = timedelta(hours=24)
 PATH_SPAN = timedelta(days=SEASON_DAYS + 1)  # the closes the volatility forecast reads
+MODEL_THREADS = 2  # assets modelled at once (hourly_reads)
 GRID_HEADROOM = 1.25  # a run's buckets reach this far beyond the prices before its month (levels beyond drop)
 HOUR_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "liq_proximity": pl.String,
@@ -311,32 +313,56 @@ def hourly_reads(
     end = max(hours) if hours else None
     # the rows any run reads: from the earliest anchor, and the volatility path's span before the last hour
     after = min([anchor(h, days) for h in hours] + [end - PATH_SPAN]) if end is not None else None
-    for name, asset_rows in AssetRows.split(markets, after).items():
-        todo = [h for h in hours if (name, h) not in cache.asked]
-        if end is not None and end in todo:
-            cache.paths[name] = _Path.of(asset_rows, end)
-        maps = asset_maps(asset_rows, name, todo, heat, days, cache)
-        by_map: dict[int, tuple[Heatmap, list[datetime]]] = {}
-        for t, (hm, _i) in sorted(maps.items()):
-            by_map.setdefault(id(hm), (hm, []))[1].append(t)
-        read: dict[datetime, dict[str, Any] | None] = {}
-        for hm, times in by_map.values():
-            index = [maps[t][1] for t in times]
-            vols = [rv_at.get((name, utc_us(t))) for t in times]
-            read.update(zip(times, _rows(hm, index, heat, cfg, name, vols), strict=True))
-        for t, (hm, i) in sorted(maps.items()):
-            row = read[t]
-            if row is None:
-                continue
-            cache.reads[(name, t)] = row
-            if t == end:
-                venue_list = asset_rows.venues_with_oi(utc_us(end))
-                cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
-        cache.asked.update((name, h) for h in todo)
+
+    def one(item: tuple[str, AssetRows]) -> None:
+        name, asset_rows = item
+        _read_asset(name, asset_rows, hours, end, rv_at, cfg, heat, days, cache)
+
+    # assets two at a time: the model's loop and the pocket search release the GIL (compiled), and each asset
+    # touches only its own entries of the cache; the output keeps the assets' order
+    split = AssetRows.split(markets, after)
+    with ThreadPoolExecutor(MODEL_THREADS) as pool:
+        list(pool.map(one, split.items()))
+    for name in split:
         rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)
         if end is not None and name in cache.last and cache.last[name][0] == end:
             last[name] = cache.last[name][1]
     return pl.DataFrame(rows, schema=READ_SCHEMA), last
+
+
+def _read_asset(
+    name: str,
+    asset_rows: AssetRows,
+    hours: Sequence[datetime],
+    end: datetime | None,
+    rv_at: dict[tuple[str, int], float],
+    cfg: SignalConfig,
+    heat: HeatmapConfig,
+    days: int,
+    cache: BookCache,
+) -> None:
+    """One asset's readings at ``hours`` into ``cache`` (its reads, and its full reading at ``end``)."""
+    todo = [h for h in hours if (name, h) not in cache.asked]
+    if end is not None and end in todo:
+        cache.paths[name] = _Path.of(asset_rows, end)
+    maps = asset_maps(asset_rows, name, todo, heat, days, cache)
+    by_map: dict[int, tuple[Heatmap, list[datetime]]] = {}
+    for t, (hm, _i) in sorted(maps.items()):
+        by_map.setdefault(id(hm), (hm, []))[1].append(t)
+    read: dict[datetime, dict[str, Any] | None] = {}
+    for hm, times in by_map.values():
+        index = [maps[t][1] for t in times]
+        vols = [rv_at.get((name, utc_us(t))) for t in times]
+        read.update(zip(times, _rows(hm, index, heat, cfg, name, vols), strict=True))
+    for t, (hm, i) in sorted(maps.items()):
+        row = read[t]
+        if row is None:
+            continue
+        cache.reads[(name, t)] = row
+        if t == end:
+            venue_list = asset_rows.venues_with_oi(utc_us(end))
+            cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
+    cache.asked.update((name, h) for h in todo)
 
 
 def _rows(
