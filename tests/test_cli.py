@@ -494,10 +494,11 @@ def test_help_and_version_load_no_heavy_module() -> None:
 
 def test_map_scan_and_memo_load_no_jit_compiler(demo: DemoRuns) -> None:
     """The model's kernel is compiled at install (Cython): the commands a user waits on most — heatmap, scan,
-    memo — never load numba or scipy (~1 s per process between them) and still draw a map."""
+    memo — never load numba or scipy (~1 s per process between them) and still draw a map. Nor pyarrow (store reads
+    reach polars through the Arrow C stream interface) or pydantic (typer below 0.29): ~0.1 s each."""
     d = str(demo.data_dir)
     runs = [["heatmap", "BTC", "--data-dir", d], ["scan", "--data-dir", d], ["memo", "BTC", "--data-dir", d]]
-    loaded, printed = _modules_after(runs, ("numba", "scipy", "sklearn"))
+    loaded, printed = _modules_after(runs, ("numba", "scipy", "sklearn", "pyarrow", "pydantic"))
     assert loaded == []
     assert "forced-flow USD outward from price" in printed and "nearest dense pockets" in printed
 
