@@ -42,6 +42,7 @@ from levradar.cli import OptionError, _move
 from levradar.ingest.run import import_source
 from levradar.ingest.sources import Filters
 from levradar.jsonio import to_json_bytes
+from levradar.radar import heatmap_report
 from levradar.store import Store
 
 ASSETS = {"BTC", "ETH", "SOL", "XRP", "DOGE"}
@@ -606,3 +607,14 @@ def test_tag_runs_give_back_every_hour_of_every_tag(cells: list[tuple[int, str |
         # runs are maximal: the hour after a run is not the same tag
         assert all(by_hour.get((last - t0) // HOUR + 1) != tag for _, last in spans)
     assert None not in runs
+
+
+def test_the_apis_heatmap_is_the_clis_report(client: TestClient, data_dir: Path) -> None:
+    """One report for every interface (analytics.heatmap.report): the API's heatmap is `heatmap --json`'s body —
+    the model's window (run_from, model_days) included — plus the measured positions."""
+    when = datetime(2025, 10, 11, 2, tzinfo=UTC)
+    body = client.get("/api/assets/BTC/heatmap", params={"as_of": when.isoformat(), "days": 30}).json()
+    with Store(data_dir, read_only=True) as store:
+        run = heatmap_report(store, "BTC", when, days=30, venue=None, cfg=load_heatmap_config(), grid=False)
+    assert body["run_from"] and body["model_days"] == 30
+    assert {k: v for k, v in body.items() if k != "measured"} == json.loads(to_json_bytes(run.body))

@@ -331,25 +331,12 @@ def heatmap_report(
     """The model run over ``days`` before ``as_of`` (every hour's row with ``grid``), its summary and outlook, and
     the real liquidation prints over the map's window as known at ``as_of`` (one venue's with ``venue``); with
     ``measured``, the measured positions of the 6 h up to ``as_of`` on the model's buckets (``body["measured"]``)."""
-    from levradar.analytics.heatmap import asset_heatmap, outlook, summarize
+    from levradar.analytics.heatmap import asset_heatmap, report
     from levradar.analytics.prints import liquidation_prints
 
     ah = asset_heatmap(store, asset, as_of, days=days, venue=venue, cfg=cfg, grid=grid)
     prints = liquidation_prints(store, asset, ah.map, as_of, venues=[venue] if venue else None)
-    body = {
-        "asset": asset,
-        "as_of": as_of,
-        "data_time": ah.map.times[-1],
-        # the model's window: this map's pockets come from the hours since run_from (scan, history and the
-        # dashboard name theirs too: one run per month, docs/heatmap.md)
-        "run_from": ah.map.start,
-        "model_days": days,
-        "venues": ah.venues,
-        "venues_skipped": ah.skipped,
-        **summarize(ah.map, cfg),
-        **outlook(ah, cfg),
-        "prints": prints.to_json(),
-    }
+    body: dict[str, Any] = report(asset, as_of, ah, cfg, days, prints.to_json())
     if measured:
         from levradar.analytics.measured import beside_model
 

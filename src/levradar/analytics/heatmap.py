@@ -346,6 +346,27 @@ def outlook(ah: AssetHeatmap, cfg: HeatmapConfig) -> dict[str, object]:
     }
 
 
+def report(
+    asset: str, as_of: datetime, ah: AssetHeatmap, cfg: HeatmapConfig, days: int, prints: dict[str, object]
+) -> dict[str, object]:
+    """The heatmap report every interface gives (`heatmap --json`, the API, the MCP tool): the map's window, its
+    venues, summary and outlook, and the real prints (``prints``: ``Prints.to_json()``)."""
+    return {
+        "asset": asset,
+        "as_of": as_of,
+        "data_time": ah.map.times[-1],
+        # the model's window: this map's pockets come from the hours since run_from (scan, history and the
+        # dashboard name theirs too: one run per month, docs/heatmap.md)
+        "run_from": ah.map.start,
+        "model_days": days,
+        "venues": ah.venues,
+        "venues_skipped": ah.skipped,
+        **summarize(ah.map, cfg),
+        **outlook(ah, cfg),
+        "prints": prints,
+    }
+
+
 def likely_zones(
     b: Book, hourly_vol: float | None, quantile: float, hours: float = LIKELY_HOURS
 ) -> dict[str, object]:

@@ -29,8 +29,7 @@ from levradar.analytics.heatmap import (
     grid_buckets,
     grid_json,
     load_heatmap_config,
-    outlook,
-    summarize,
+    report,
 )
 from levradar.analytics.measured import beside_model, on_rows
 from levradar.analytics.memo import memo
@@ -380,16 +379,9 @@ class RadarService:
         ah, when = self.heatmap(asset, as_of, days)
 
         def compute() -> bytes:
+            prints = self.prints(asset, ah, when).to_json()
             out: dict[str, Any] = {
-                "asset": asset.upper(),
-                "as_of": when,
-                "data_time": ah.map.times[-1],
-                "days": days,
-                "venues": ah.venues,
-                "venues_skipped": ah.skipped,
-                **summarize(ah.map, self.heatmap_config),
-                **outlook(ah, self.heatmap_config),
-                "prints": self.prints(asset, ah, when).to_json(),
+                **report(asset.upper(), when, ah, self.heatmap_config, days, prints),
                 "measured": self.measured(asset, ah, when),
             }
             if grid:
