@@ -96,14 +96,15 @@ def page(browser: Browser) -> Iterator[Page]:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # errors, and warnings too: the browser's and plotly.js's (which it logs as "WARN: ..." traces)
+        if message.type in ("error", "warning") or message.text.startswith("WARN:"):
             errors.append(message.text)
 
     pg.on("console", on_console)
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     yield pg
     context.close()
-    assert errors == [], f"console errors: {errors}"
+    assert errors == [], f"console errors or warnings: {errors}"
 
 
 def shot(page: Page, name: str) -> None:

@@ -3,7 +3,9 @@
 performance.mark("lr:plotly-ready"); // this script runs once plotly.js (loaded before it) has run
 const asset = document.getElementById("title").dataset.asset;
 const base = "/api/assets/" + encodeURIComponent(asset);
-const CONFIG = { responsive: true, displaylogo: false };
+// typesetMath off: a title with two "$" amounts ("($3.37M) ... ($5.81M)") is text, not TeX (plotly.js would look for
+// MathJax and warn that it is missing)
+const CONFIG = { responsive: true, displaylogo: false, typesetMath: false };
 
 function card(label, value, cls) {
   const div = document.createElement("div");
