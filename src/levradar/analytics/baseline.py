@@ -183,6 +183,26 @@ def day_baselines(
     return med, _scale(mad, count, floor, min_samples)
 
 
+def label_window_z(
+    values: FloatArray,
+    bounds: npt.NDArray[np.int64],
+    *,
+    window: int,
+    stride: int,
+    floor: float,
+    min_samples: int,
+) -> tuple[FloatArray, DayBaseline]:
+    """z of the last ``len(bounds)`` columns of ``values``, each against the baseline of its day (``bounds``: each
+    column's day start, ascending), and the last day's baseline (kept by the live radar; its percentiles)."""
+    days = sorted({int(b) for b in bounds})
+    med, scale = day_baselines(
+        values, days, window=window, stride=stride, floor=floor, min_samples=min_samples
+    )
+    day = np.searchsorted(days, bounds)  # each column's day
+    z = (values[:, values.shape[1] - len(bounds) :] - med[:, day]) / scale[:, day]
+    return z, DayBaseline(med[:, -1], scale[:, -1], _sample(values, days[-1], window, stride))
+
+
 def day_bound(hours: list[datetime], j: int) -> int:
     """Grid column of 00:00 UTC of the day of column ``j``."""
     h = hours[j]
@@ -206,18 +226,11 @@ def robust_baselines(
     z: dict[str, FloatArray] = {}
     pct: dict[str, FloatArray] = {}
     med_last: dict[str, FloatArray] = {}
-    days = sorted({int(b) for b in bounds})
-    window = window_days * 24
     for metric, floor in metrics.items():
         values = grid.array(metric)
-        label = values[:, first_label:]
-        med, scale = day_baselines(
-            values, days, window=window, stride=stride, floor=floor, min_samples=min_samples
+        z[metric], base = label_window_z(
+            values, bounds, window=window_days * 24, stride=stride, floor=floor, min_samples=min_samples
         )
-        day = np.searchsorted(days, bounds)  # each label hour's day
-        z[metric] = (label - med[:, day]) / scale[:, day]
-        pct[metric] = DayBaseline(
-            med[:, -1], scale[:, -1], _sample(values, days[-1], window, stride)
-        ).percentile(label[:, -1])
-        med_last[metric] = med[:, -1]
+        pct[metric] = base.percentile(values[:, -1])
+        med_last[metric] = base.median
     return Baselines(z, pct, med_last)

@@ -20,8 +20,8 @@ from levradar.analytics.baseline import (
     DayBaseline,
     FloatArray,
     day_baseline,
-    day_baselines,
     day_bound,
+    label_window_z,
     make_grid,
 )
 from levradar.analytics.config import SignalConfig
@@ -107,15 +107,12 @@ class LiveRadar:
         n = len(grid.hours)
         first = n - self.label_hours - 1
         bounds = np.asarray([day_bound(grid.hours, j) for j in range(first, n)])
-        days = sorted({int(b) for b in bounds})
-        day = np.searchsorted(days, bounds)  # each label hour's day
         z: dict[str, FloatArray] = {}
+        base: dict[str, DayBaseline] = {}  # the current day's, kept for the hours to come
         for m, floor in metrics.items():
-            med, scale = day_baselines(
-                arrays[m], days, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
+            z[m], base[m] = label_window_z(
+                arrays[m], bounds, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
             )
-            z[m] = (arrays[m][:, first:] - med[:, day]) / scale[:, day]
-        base = self._baselines(arrays, days[-1], metrics)  # the current day's, kept for the hours to come
         tail = with_z(grid.tail(self.label_hours + 1), z, is_asset)
         recent = frame.filter(pl.col("t") > end - RECENT)
         return _Level(

@@ -406,7 +406,7 @@ def timeline_figure(service: RadarService, asset: str, as_of: datetime | None, d
     runs = tag_runs(hours)
     for tag, colour in TAG_COLOURS.items():
         # one line per run of hours with this tag, half an hour either side of its hours (a one-hour run shows
-        # an hour wide): one SVG path per tag instead of a marker per hour (0.1-0.2 s of a cold asset page)
+        # an hour wide): one SVG path per tag instead of a marker per hour (~0.1 s of a cold asset page)
         x: list[datetime | None] = []
         text: list[str | None] = []
         for first, last in runs.get(tag, []):
