@@ -193,9 +193,6 @@ class LiveRadar:
         level.tail = with_reads(level.tail, reads)
 
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> None:
-        unknown = set(new_rows["key"].to_list()) - set(level.keys)
-        if unknown:
-            raise LiveRadarError(f"new market(s) {', '.join(sorted(unknown))}: build a new LiveRadar")
         level.recent = pl.concat(
             [level.recent.filter(pl.col("t") > hour - RECENT), new_rows], how="diagonal_relaxed"
         )
