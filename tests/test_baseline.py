@@ -162,6 +162,30 @@ def test_make_grid_property(present: list[list[bool]], offset: int, lo: int, hi:
     assert full["x"].null_count() == int(np.isnan(arr).sum())
 
 
+@PROPS
+@given(
+    present=st.lists(st.lists(st.booleans(), min_size=30, max_size=30), min_size=1, max_size=4),
+    seed=st.integers(0, 1000),
+)
+def test_make_grid_does_not_depend_on_the_rows_order(present: list[list[bool]], seed: int) -> None:
+    """Keys interleaved and hours shuffled give the grid of the rows in key order (keys are named per run)."""
+    series: dict[str, list[float | None]] = {
+        f"k{r}": [float(100 * r + i) if p else None for i, p in enumerate(row)]
+        for r, row in enumerate(present)
+    }
+    series["anchor"] = [0.0]
+    frame = _frame(series, DAY0)
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+    ordered, grid = make_grid(frame, DAY0, DAY0 + 29 * HOUR), make_grid(shuffled, DAY0, DAY0 + 29 * HOUR)
+    assert grid.keys == ordered.keys
+    np.testing.assert_array_equal(grid.array("x"), ordered.array("x"))
+    assert grid.tail(7).equals(ordered.tail(7))
+    given_keys = sorted(series, reverse=True)[:2]
+    assert make_grid(shuffled, DAY0, DAY0 + HOUR, keys=given_keys).frame.equals(
+        make_grid(frame, DAY0, DAY0 + HOUR, keys=given_keys).frame
+    )
+
+
 # ------------------------------------------------------------------------------------------ hand-checked z
 
 
@@ -510,7 +534,9 @@ def test_day_baselines_equal_one_day_at_a_time(
     """Several days' baselines read from one sorted lattice (strides dividing a day) or one sort per day
     (others) are each day's own baseline exactly — days before the grid included (no history: NaN)."""
     values = np.array(rows)
-    bounds = [b for b in (first_day + 24 * d for d in range(n_days)) if b < values.shape[1]]  # days of the grid
+    bounds = [
+        b for b in (first_day + 24 * d for d in range(n_days)) if b < values.shape[1]
+    ]  # days of the grid
     med, scale = day_baselines(values, bounds, window=window, stride=stride, floor=0.1, min_samples=3)
     for d, b in enumerate(bounds):
         one = day_baseline(values, b, window=window, stride=stride, floor=0.1, min_samples=3)

@@ -57,3 +57,6 @@ def window_median_mad(
     first: npt.NDArray[np.int64],
     stop: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def scatter(
+    values: npt.NDArray[np.float64], cell: npt.NDArray[np.int64], n_cells: int
+) -> npt.NDArray[np.float64]: ...

@@ -425,3 +425,18 @@ def window_median_mad(
                     med[r, w] = (buf[(c - 1) // 2] + buf[c // 2]) / 2.0
                     mad[r, w] = _walk_mad(buf, c, med[r, w])
     return med_out, mad_out, count_out
+
+
+# ---------------------------------------------------------------- grids
+def scatter(const double[::1] values, const long[::1] cell, Py_ssize_t n_cells):
+    """A flat array of ``n_cells`` NaN with ``values[i]`` written at ``cell[i]`` (rows with ``cell`` -1 skipped):
+    rows laid out on a (keys × hours) grid in one pass."""
+    out = np.full(n_cells, NAN)
+    cdef double[::1] o = out
+    cdef Py_ssize_t i, c
+    with nogil:
+        for i in range(values.shape[0]):
+            c = cell[i]
+            if c >= 0:
+                o[c] = values[i]
+    return out

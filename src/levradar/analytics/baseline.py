@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -28,45 +27,35 @@ class Grid:
 
     keys: list[str]
     hours: list[datetime]
-    rows: (
-        pl.DataFrame
-    )  # the input rows with integer positions _k (key) and _h (hour); _h outside the range is unused
+    rows: pl.DataFrame  # the input rows (``key``, ``t`` and the values), unchanged
+    cell: npt.NDArray[np.int64]  # each row's cell in the flattened (keys × hours) array; -1 off the grid
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.keys), len(self.hours)
 
-    @cached_property
-    def _inside(self) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-        """Which rows fall on the grid's hours, and their cells in the flattened (keys × hours) array."""
-        hour = self.rows["_h"].to_numpy()
-        inside = (hour >= 0) & (hour < len(self.hours))
-        cells = self.rows["_k"].to_numpy()[inside] * len(self.hours) + hour[inside]
-        return inside, cells.astype(np.int64)
-
     def array(self, column: str) -> FloatArray:
         """``column`` as a float array (keys × hours), NaN where a key has no row for an hour."""
-        n_keys, n_hours = self.shape
-        inside, cells = self._inside
-        out = np.full(n_keys * n_hours, np.nan)
-        out[cells] = self.rows[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()[inside]
-        return out.reshape(n_keys, n_hours)
+        # a null is NaN (filled by polars first: 4x faster than to_numpy's own null handling, measured)
+        values = self.rows[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        return _loops.scatter(
+            np.ascontiguousarray(values), self.cell, len(self.keys) * len(self.hours)
+        ).reshape(self.shape)
 
     def tail(self, n: int) -> pl.DataFrame:
         """Every key × the last ``n`` hours as a long frame (nulls where missing), sorted by key and time."""
         n_keys, n_hours = self.shape
         first = n_hours - n
-        full = pl.DataFrame(
-            {
-                "_k": np.repeat(np.arange(n_keys, dtype=np.int64), n),
-                "_h": np.tile(np.arange(first, n_hours, dtype=np.int64), n_keys),
-            }
-        ).with_columns(
-            key=pl.col("_k").replace_strict(dict(enumerate(self.keys)), return_dtype=pl.String),
-            t=pl.lit(self.hours[0]) + pl.duration(hours=pl.col("_h")),
+        hour = self.cell % n_hours if n_hours else self.cell
+        inside = np.flatnonzero((self.cell >= 0) & (hour >= first))
+        source = np.full(n_keys * n, -1, dtype=np.int64)  # each tail cell's row, -1 where none
+        source[self.cell[inside] // n_hours * n + hour[inside] - first] = inside
+        index = pl.Series(source)
+        values = self.rows.drop("key", "t").select(pl.all().gather(index.set(index < 0, None)))
+        times = pl.Series(self.hours[first:], dtype=pl.Datetime("us", "UTC"))
+        return values.insert_column(0, times.gather(np.tile(np.arange(n), n_keys)).alias("t")).insert_column(
+            0, pl.Series("key", self.keys, dtype=pl.String).gather(np.repeat(np.arange(n_keys), n))
         )
-        rows = self.rows.filter(pl.col("_h").is_between(first, n_hours - 1)).drop("key", "t")
-        return full.join(rows, on=["_k", "_h"], how="left").sort("_k", "_h").drop("_k", "_h")
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -74,20 +63,27 @@ class Grid:
         return self.tail(len(self.hours))
 
 
+def key_codes(key: pl.Series, keys: list[str] | None = None) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The keys (sorted, unless given) and each row's index among them. A key's rows usually come together, so
+    each run of one key is looked up once instead of hashing every row's string (3x faster on a 500-market scan,
+    measured); any order works."""
+    run = key.rle_id().to_numpy()
+    run_keys = key.gather(np.flatnonzero(np.diff(run, prepend=-1)))
+    if keys is None:
+        keys = sorted(run_keys.unique().to_list())
+    position = {k: i for i, k in enumerate(keys)}
+    return keys, run_keys.replace_strict(position, return_dtype=pl.Int64).to_numpy()[run]
+
+
 def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[str] | None = None) -> Grid:
     """Index ``frame`` (``key``, ``t``) onto every hour of ``[start, end]`` for every key (or the given keys)."""
-    if keys is None:
-        keys = sorted(frame["key"].unique().to_list())
-    else:
+    if keys is not None:
         frame = frame.filter(pl.col("key").is_in(keys))
+    keys, key_code = key_codes(frame["key"], keys)
     hours = pl.datetime_range(start, end, interval="1h", eager=True, time_zone="UTC")
-    position = {k: i for i, k in enumerate(keys)}
-    # no copy of the rows inside the range: a grid over a 90-day universe would copy every column of every row
-    rows = frame.with_columns(
-        _k=pl.col("key").replace_strict(position, return_dtype=pl.Int64),
-        _h=((pl.col("t") - pl.lit(hours[0])).dt.total_hours()).cast(pl.Int64),
-    )
-    return Grid(keys, hours.to_list(), rows)
+    hour = frame.select((pl.col("t") - pl.lit(hours[0])).dt.total_hours()).to_series().to_numpy()
+    cell = np.where((hour >= 0) & (hour < len(hours)), key_code * len(hours) + hour, -1).astype(np.int64)
+    return Grid(keys, hours.to_list(), frame, cell)
 
 
 def median_mad(values: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:

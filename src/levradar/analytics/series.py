@@ -21,7 +21,14 @@ import polars as pl
 
 from levradar.analytics import _loops
 from levradar.analytics.baseline import FloatArray
-from levradar.analytics.venues import BASIS_CODE, AssetHours, VenueRule, float_column, with_funding_weights
+from levradar.analytics.venues import (
+    BASIS_CODE,
+    AssetHours,
+    VenueRule,
+    basis_names,
+    float_column,
+    with_funding_weights,
+)
 from levradar.domain.records import DAY_US, HOUR_US
 from levradar.domain.units import HOURS_PER_YEAR
 from levradar.store import Store
@@ -179,12 +186,15 @@ def asset_frame(
     layout = layout or AssetHours.of(markets)
     if "funding_weight" not in markets.columns:
         markets = with_funding_weights(markets, rule or VenueRule(), layout)
+    # a market's venue is its key's: rank each market once, not each row
+    venue_of_market = markets["venue"].gather(layout.first_row)
+    rank = venue_of_market.replace_strict(
+        VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64
+    ).to_numpy()
     sums = _loops.asset_sums(
         layout.group,
         layout.n_groups,
-        markets["venue"]
-        .replace_strict(VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64)
-        .to_numpy(),
+        rank[layout.market],
         float_column(markets, "oi_usd"),
         float_column(markets, "oi_base"),
         float_column(markets, "oi_base_lag4"),
@@ -217,9 +227,7 @@ def asset_frame(
             "price_venues": per_group("rows").cast(pl.UInt32),
             "funding_venues": per_group("funding_venues").cast(pl.UInt32),
             "funding_outliers": per_group("funding_outliers").cast(pl.UInt32),
-            "funding_basis": per_group("basis").replace_strict(
-                {-1: None, **{i: name for name, i in BASIS_CODE.items()}}, return_dtype=pl.String
-            ),
+            "funding_basis": basis_names(sums["basis"][kept]),
             "funding_dispersion_8h": (per_group("rate_max") - per_group("rate_min")).fill_nan(None),
             "rate_8h": per_group("rate_w"),
             "oi_roc_4h": per_group("now4") / then4 - 1.0,
@@ -243,17 +251,20 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     their order (a frame with repeated times per series comes back sorted by key and t)."""
     columns = ["key", "t", "close", *(["bar_hours"] if "bar_hours" in frame.columns else [])]
     series, order = frame.select(columns), None
-    if not _series_in_time_order(series):  # sort the four columns the loop reads, not the frame
+    runs = _series_starts(series)
+    if runs is None:  # sort the four columns the loop reads, not the frame
         series = series.with_row_index("_row").sort("key", "t")
         order = series["_row"].to_numpy()
-        if not _series_in_time_order(series):  # repeated times: the loop needs one row per series and time
+        runs = _series_starts(series)
+        if runs is None:  # repeated times: the loop needs one row per series and time
             return _polars_price_features(frame.sort("key", "t"))
+    starts, t_us = runs
     bar_hours = (
         series["bar_hours"] if "bar_hours" in series.columns else pl.repeat(1, series.height, eager=True)
     )
     logret, rv_24h, rv_7d = _loops.price_features(
-        (series["key"] != series["key"].shift(1)).fill_null(True).to_numpy().view(np.uint8),
-        series["t"].dt.epoch("us").to_numpy(),
+        starts.view(np.uint8),
+        t_us,
         float_column(series, "close"),
         bar_hours.cast(pl.Int64).to_numpy(),
         24 * HOUR_US,
@@ -277,15 +288,16 @@ def _scatter(values: FloatArray, rows: npt.NDArray[np.uint32]) -> FloatArray:
     return out
 
 
-def _series_in_time_order(frame: pl.DataFrame) -> bool:
-    """Each key's rows together (one run per key) and in strictly increasing ``t``."""
-    same = pl.col("key") == pl.col("key").shift(1)
-    checks = frame.select(
-        ordered=(~same | (pl.col("t") > pl.col("t").shift(1))).fill_null(True).all(),
-        runs=(~same).fill_null(True).sum(),
-        keys=pl.col("key").n_unique(),
-    )
-    return bool(checks["ordered"].item()) and checks["runs"].item() == checks["keys"].item()
+def _series_starts(frame: pl.DataFrame) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]] | None:
+    """Where each series (``key``) starts and ``t`` in epoch µs, when each key's rows come together (one run per
+    key) in strictly increasing ``t``; None otherwise."""
+    run = frame["key"].rle_id().to_numpy()
+    starts = np.diff(run, prepend=-1) != 0
+    t_us = frame["t"].dt.epoch("us").to_numpy()
+    one_run_per_key = frame["key"].filter(pl.Series(starts)).n_unique() == int(starts.sum())
+    if one_run_per_key and bool(np.all((np.diff(t_us) > 0) | starts[1:])):
+        return starts, t_us
+    return None
 
 
 def _polars_price_features(frame: pl.DataFrame) -> pl.DataFrame:

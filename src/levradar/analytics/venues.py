@@ -25,7 +25,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics import _loops
-from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, median_mad
+from levradar.analytics.baseline import MAD_TO_SIGMA, FloatArray, key_codes, median_mad
 from levradar.analytics.config import SignalConfig
 from levradar.domain.records import DAY_US, HOUR_US
 
@@ -99,15 +99,17 @@ def with_funding_weights(
     return markets.with_columns(
         funding_spread_8h=pl.Series(spread).fill_nan(None),
         funding_spread_z=pl.Series(spread_z).fill_nan(None),
-        funding_outlier=pl.Series(outlier).replace_strict(
-            {-1: None, 0: False, 1: True}, return_dtype=pl.Boolean
-        ),
+        funding_outlier=pl.Series(outlier == 1).set(pl.Series(outlier < 0), None),
         funding_weight=pl.Series(weight).fill_nan(None),
         funding_counted_8h=pl.Series(counted).fill_nan(None),
-        funding_basis=pl.Series(basis).replace_strict(
-            {-1: None, **{i: name for name, i in BASIS_CODE.items()}}, return_dtype=pl.String
-        ),
+        funding_basis=basis_names(basis),
     )
+
+
+def basis_names(codes: npt.NDArray[np.generic]) -> pl.Series:
+    """Weighting-basis codes (``BASIS_CODE``; -1: none) as their names, null for -1: one gather."""
+    index = pl.Series(codes).cast(pl.Int64)
+    return pl.Series(BASIS_NAMES, dtype=pl.String).gather(index.set(index < 0, None))
 
 
 def float_column(frame: pl.DataFrame, column: str) -> FloatArray:
@@ -124,6 +126,7 @@ class AssetHours:
     group: npt.NDArray[np.int64]  # per row
     market: npt.NDArray[np.int64]  # per row: the market's index among the sorted keys
     n_markets: int
+    first_row: npt.NDArray[np.int64]  # per market: its first row
     t_us: npt.NDArray[np.int64]  # per row: t in epoch µs
     n_groups: int
     n_slots: int  # the most markets an asset has (the most rows a group can hold)
@@ -134,8 +137,7 @@ class AssetHours:
     @classmethod
     def of(cls, markets: pl.DataFrame) -> AssetHours:
         """The layout of ``markets`` (``asset``, ``key``, ``t``; one row per market and t)."""
-        keys = markets["key"].unique().sort().to_list()
-        code = markets["key"].cast(pl.Enum(keys)).to_physical().to_numpy().astype(np.int64)
+        keys, code = key_codes(markets["key"])
         first = np.empty(len(keys), dtype=np.int64)
         first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # each key's first row
         asset_names = markets["asset"].gather(first).to_list()  # each key's asset
@@ -152,6 +154,7 @@ class AssetHours:
             asset_of_key[code] * len(times) + time_idx,
             code,
             len(keys),
+            first,
             us,
             len(assets) * len(times),
             int(np.bincount(asset_of_key).max(initial=0)),
