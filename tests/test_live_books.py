@@ -38,7 +38,9 @@ def hourly(store: Store, asset: str, start: datetime, end: datetime) -> pl.DataF
 
 
 def test_a_book_advanced_in_pieces_equals_one_run(store: Store) -> None:
-    rows = hourly(store, "BTC", START, START + timedelta(hours=60)).filter(pl.col("venue") == "bybit").sort("t")
+    rows = (
+        hourly(store, "BTC", START, START + timedelta(hours=60)).filter(pl.col("venue") == "bybit").sort("t")
+    )
     edges = np.exp(np.linspace(np.log(50_000), np.log(200_000), HEAT.buckets + 1))
     whole = simulate_market(rows, edges, HEAT)
     book = MarketBook(edges, HEAT)
@@ -86,6 +88,17 @@ def test_an_hour_reads_only_what_was_known_then(store: Store) -> None:
         cut, last = hourly_reads(markets.filter(pl.col("t") <= t), [t], rv_frame([t]), SIGNALS, HEAT)
         assert cut.row(0) == window.filter(pl.col("t") == t).row(0)
         assert last["BTC"]["run_from"] == anchor(t, int(SIGNALS.value("liquidation", "model_days")))
+
+
+def test_the_rows_order_does_not_change_the_readings(store: Store) -> None:
+    """Rows by market then time skip the sort; shuffled rows are sorted first: the same readings either way."""
+    hours = [START + timedelta(hours=k) for k in range(-3, 4)]
+    markets = hourly(store, "BTC", START, hours[-1])
+    ordered, last = hourly_reads(markets, hours, rv_frame(hours), SIGNALS, HEAT)
+    shuffled = markets.sample(fraction=1.0, shuffle=True, seed=3)
+    again, last_again = hourly_reads(shuffled, hours, rv_frame(hours), SIGNALS, HEAT)
+    assert again.equals(ordered) and ordered.height == len(hours)
+    assert last_again == last
 
 
 def test_each_month_has_one_run_started_before_it() -> None:

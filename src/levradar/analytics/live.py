@@ -36,6 +36,13 @@ RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volati
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
 
 
+def _appended(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with ``new`` appended; every day's worth of appended hours the columns are made contiguous again
+    (each hour adds a chunk to every column, and polars pays per chunk)."""
+    out = pl.concat([rows, new], how="diagonal_relaxed")
+    return out.rechunk() if max(out.n_chunks("all"), default=1) > 24 else out
+
+
 class LiveRadarError(ValueError):
     """The new hour cannot be folded in (wrong hour, or a market the radar was not built with)."""
 
@@ -144,12 +151,10 @@ class LiveRadar:
         unknown = set(new_markets["key"].to_list()) - self.keys
         if unknown:  # refused before anything changes: the radar stays at its hour
             raise LiveRadarError(f"new market(s) {', '.join(sorted(unknown))}: build a new LiveRadar")
-        self.market_rows = pl.concat(
-            [self.market_rows.filter(pl.col("t") > hour - self.history), new_markets], how="diagonal_relaxed"
-        )
+        self.market_rows = _appended(self.market_rows.filter(pl.col("t") > hour - self.history), new_markets)
         first = anchor(hour - timedelta(hours=self.label_hours), self.model_days)
         kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
-        self.model_rows, self.model_from = pl.concat([kept, new_markets], how="diagonal_relaxed"), first
+        self.model_rows, self.model_from = _appended(kept, new_markets), first
         weighted = with_funding_weights(self.market_rows, self.rule).filter(pl.col("t") == hour)
         with ThreadPoolExecutor(1) as pool:
             # the market level needs nothing of the asset level or the books: it steps beside them (polars, numpy
@@ -193,9 +198,7 @@ class LiveRadar:
         level.tail = with_reads(level.tail, reads)
 
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> None:
-        level.recent = pl.concat(
-            [level.recent.filter(pl.col("t") > hour - RECENT), new_rows], how="diagonal_relaxed"
-        )
+        level.recent = _appended(level.recent.filter(pl.col("t") > hour - RECENT), new_rows)
         featured = with_price_features(level.recent).filter(pl.col("t") == hour)
         grid = make_grid(level_input(featured), hour, hour, level.keys)
         metrics = level_metrics(self.cfg, level.is_asset)
