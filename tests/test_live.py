@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
-from levradar.analytics.live import LiveRadar, LiveRadarError
+from levradar.analytics.live import LiveRadar, LiveRadarError, _appended
 from levradar.analytics.proximity import hourly_reads
 from levradar.analytics.scan import FEATURE_MARGIN, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
@@ -157,3 +157,13 @@ def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(
         same(ev.assets, fresh.assets)
         same_liquidation(ev, fresh)
     assert full_runs == [datetime(2025, 11, 1, 1, tzinfo=UTC)]
+
+
+def test_appended_hours_do_not_pile_up_chunks() -> None:
+    """Each hour appended adds a chunk to every column; the live radar compacts them once a day's worth piled up."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = pl.DataFrame({"t": [start], "x": [0.0]})
+    for k in range(1, 100):
+        rows = _appended(rows, pl.DataFrame({"t": [start + timedelta(hours=k)], "x": [float(k)]}))
+        assert max(rows.n_chunks("all")) <= 25
+    assert rows["x"].to_list() == [float(k) for k in range(100)]
