@@ -531,7 +531,7 @@ def test_median_mad_equals_numpy(rows: list[list[float]]) -> None:
 def test_day_baselines_equal_one_day_at_a_time(
     rows: list[list[float]], first_day: int, n_days: int, window: int, stride: int
 ) -> None:
-    """Several days' baselines read from one sorted lattice (strides dividing a day) or one sort per day
+    """Several days' baselines slid along one lattice (strides dividing a day) or one sort per day
     (others) are each day's own baseline exactly — days before the grid included (no history: NaN)."""
     values = np.array(rows)
     bounds = [

@@ -51,9 +51,9 @@ def price_features(
 def sorted_mad(
     ordered: npt.NDArray[np.float64], count: npt.NDArray[np.int64], median: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]: ...
-def window_median_mad(
-    ordered: npt.NDArray[np.float64],
-    position: npt.NDArray[np.int64],
+def sliding_median_mad(
+    values: npt.NDArray[np.float64],
+    first_sorted: npt.NDArray[np.float64],
     first: npt.NDArray[np.int64],
     stop: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...

@@ -390,36 +390,70 @@ def sorted_mad(const double[:, ::1] ordered, const long[::1] count, const double
     return out
 
 
-def window_median_mad(
-    const double[:, ::1] ordered, const long[:, ::1] position, const long[::1] first, const long[::1] stop
+cdef Py_ssize_t _lower(const double[::1] buf, Py_ssize_t c, double v) noexcept nogil:
+    """The first place in ``buf[:c]`` (ascending) whose value is not below ``v``."""
+    cdef Py_ssize_t lo = 0, hi = c, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def sliding_median_mad(
+    const double[:, ::1] values, const double[:, ::1] first_sorted, const long[::1] first, const long[::1] stop
 ):
-    """Median, MAD and count of several windows of each row at once. ``ordered``: each row's samples ascending
-    (NaN last), ``position``: each sample's place in the row's time order; window ``w`` holds the samples with
-    ``first[w] <= position < stop[w]``. One sort per row serves every window: a window's samples are taken in
-    sorted order (one pass), then its median and ``_walk_mad`` — the same values as sorting each window alone.
-    Returns three (rows × windows) arrays; median and MAD are NaN where a window is empty."""
-    cdef Py_ssize_t n_rows = ordered.shape[0], n = ordered.shape[1], n_win = first.shape[0], r, w, i, c
-    cdef long p
+    """Median, MAD and count of windows ``[first[w], stop[w])`` of each row's columns (both bounds ascending),
+    NaN left out. ``first_sorted``: each row's first window sorted ascending, NaN last (numpy's sort). Each later
+    window keeps the row's values sorted by taking out the columns that left and putting in those that came (a
+    binary search and a shift each): the same sorted values as sorting each window alone, so the same medians and
+    ``_walk_mad`` MADs. Returns three (rows × windows) arrays; median and MAD are NaN where a window is empty."""
+    cdef Py_ssize_t n_rows = values.shape[0], n_win = first.shape[0], width = first_sorted.shape[1]
+    cdef Py_ssize_t r, w, i, c, j, lo, hi
     cdef double v
     med_out = np.full((n_rows, n_win), NAN)
     mad_out = np.full((n_rows, n_win), NAN)
     count_out = np.zeros((n_rows, n_win), dtype=np.int64)
-    buf_arr = np.empty(max(n, 1))
+    buf_arr = np.empty(max(values.shape[1], 1))
     cdef double[:, ::1] med = med_out, mad = mad_out
     cdef long[:, ::1] count = count_out
     cdef double[::1] buf = buf_arr
+    if n_win == 0:
+        return med_out, mad_out, count_out
     with nogil:
         for r in range(n_rows):
+            c = 0
+            for i in range(width):
+                if isnan(first_sorted[r, i]):
+                    break
+                buf[c] = first_sorted[r, i]
+                c += 1
+            lo, hi = first[0], stop[0]
             for w in range(n_win):
-                c = 0
-                for i in range(n):
-                    v = ordered[r, i]
-                    if isnan(v):
-                        break
-                    p = position[r, i]
-                    if first[w] <= p < stop[w]:
-                        buf[c] = v
-                        c += 1
+                if w > 0:
+                    for i in range(lo, min(first[w], hi)):  # the columns that left the window
+                        v = values[r, i]
+                        if not isnan(v):
+                            j = _lower(buf, c, v)
+                            c -= 1
+                            while j < c:
+                                buf[j] = buf[j + 1]
+                                j += 1
+                    lo = first[w]
+                    if hi < lo:
+                        hi = lo
+                    for i in range(hi, stop[w]):  # the columns that came
+                        v = values[r, i]
+                        if not isnan(v):
+                            j = c
+                            while j > 0 and buf[j - 1] > v:
+                                buf[j] = buf[j - 1]
+                                j -= 1
+                            buf[j] = v
+                            c += 1
+                    hi = stop[w]
                 count[r, w] = c
                 if c > 0:
                     med[r, w] = (buf[(c - 1) // 2] + buf[c // 2]) / 2.0

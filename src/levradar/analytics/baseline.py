@@ -159,8 +159,8 @@ def day_baselines(
 ) -> tuple[FloatArray, FloatArray]:
     """Medians and scales (keys × days) of the baselines of the days starting at grid columns ``bounds``
     (ascending) — ``day_baseline``'s, computed together: when the days' samples lie on one ``stride``-hour lattice
-    (a stride that divides 24 h), each key's lattice is sorted once and every day reads its window from it
-    (_loops.window_median_mad)."""
+    (a stride that divides 24 h), the first day's window is sorted (numpy) and each next day's is the one before
+    with the samples that left taken out and those that came put in (_loops.sliding_median_mad)."""
     last = bounds[-1]
     if any((last - b) % stride for b in bounds):  # a stride that does not divide a day: one sort per day
         days = [
@@ -170,12 +170,10 @@ def day_baselines(
         return np.stack([d.median for d in days], axis=1), np.stack([d.scale for d in days], axis=1)
     columns = np.arange(last - 1, max(0, bounds[0] - window) - 1, -stride)[::-1]  # oldest first
     lattice = np.ascontiguousarray(values[:, columns])
-    order = np.argsort(lattice, axis=1, kind="stable")  # NaN last
     first = np.searchsorted(columns, [max(0, b - window) for b in bounds]).astype(np.int64)
     stop = np.searchsorted(columns, bounds).astype(np.int64)
-    med, mad, count = _loops.window_median_mad(
-        np.take_along_axis(lattice, order, axis=1), order.astype(np.int64), first, stop
-    )
+    first_sorted = np.sort(lattice[:, first[0] : stop[0]], axis=1)  # NaN last
+    med, mad, count = _loops.sliding_median_mad(lattice, np.ascontiguousarray(first_sorted), first, stop)
     return med, _scale(mad, count, floor, min_samples)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,21 +100,28 @@ def evaluate_frames(
     layout = AssetHours.of(markets)
     markets = with_funding_weights(markets, VenueRule.from_config(cfg), layout)
     recent = markets.filter(pl.col("t") > end - timedelta(hours=label_hours + 1))
-    # the market level first: its temporaries are freed before the model runs allocate theirs (a lower peak)
     single = layout.n_markets == len(layout.assets)
-    by_market = (
-        None if single else _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
-    )
-    assets = with_price_features(asset_frame(markets, layout=layout))
-    overlay: dict[str, dict[str, Any]] = {}
-    reads = None
-    if liquidation:
-        hours = [end - timedelta(hours=k) for k in range(label_hours, -1, -1)]
-        rv = assets.filter(pl.col("t") >= hours[0]).select("asset", "t", "rv_24h")
-        reads, overlay = hourly_reads(markets, hours, rv, cfg, load_heatmap_config(), books)
-        if books is not None:
-            books.forget_before(hours[0])  # a live service keeps its label window's readings only
-    by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, reads)
+    with ThreadPoolExecutor(1) as pool:
+        # the market level in a second thread beside the asset level and the model (polars, numpy and the compiled
+        # loops release the GIL while they work)
+        market_level = (
+            None
+            if single
+            else pool.submit(
+                lambda: _evaluate_level(with_price_features(markets), start, end, label_hours, cfg, False)
+            )
+        )
+        assets = with_price_features(asset_frame(markets, layout=layout))
+        overlay: dict[str, dict[str, Any]] = {}
+        reads = None
+        if liquidation:
+            hours = [end - timedelta(hours=k) for k in range(label_hours, -1, -1)]
+            rv = assets.filter(pl.col("t") >= hours[0]).select("asset", "t", "rv_24h")
+            reads, overlay = hourly_reads(markets, hours, rv, cfg, load_heatmap_config(), books)
+            if books is not None:
+                books.forget_before(hours[0])  # a live service keeps its label window's readings only
+        by_asset = _evaluate_level(assets, start, end, label_hours, cfg, True, reads)
+        by_market = None if market_level is None else market_level.result()
     if by_market is None:
         # one market per asset: the market's read is the asset's (no second pass over the same series)
         venue_of = markets.select("asset", "venue", "symbol").unique()
