@@ -1347,11 +1347,14 @@ def test_venues_without_a_bar_at_the_map_hour_are_named_not_counted(sample: Samp
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(0, 1e12, allow_nan=False), min_size=1, max_size=200), st.floats(0, 1))
 def test_the_pocket_threshold_is_numpys_linear_quantile(values: list[float], q: float) -> None:
-    """The pocket search's quantile is numpy's default (linear) one, only without its per-call overhead."""
-    from levradar.analytics.heatmap import _linear_quantile
-
-    a = np.asarray(values)
-    assert _linear_quantile(a, q) == pytest.approx(float(np.quantile(a, q)), rel=1e-12, abs=1e-6)
+    """The pocket search's density threshold is numpy's default (linear) quantile of the side's non-empty buckets."""
+    usd = np.asarray(values)
+    centers = np.arange(1.0, usd.size + 1.0)
+    found = pockets_by_row(usd[None, :], centers, np.asarray([0.5]), True, q)
+    filled = usd[usd > 0]
+    assert bool(found.found[0]) == (filled.size > 0)
+    if filled.size:
+        assert found.threshold[0] == pytest.approx(float(np.quantile(filled, q)), rel=1e-12, abs=1e-6)
 
 
 def test_the_current_map_without_the_grid_is_the_grids_last_hour(sample: Sample) -> None:
@@ -1573,23 +1576,54 @@ def test_a_point_in_time_map_is_the_map_of_a_store_that_only_holds_data_up_to_th
 def test_pockets_by_row_equal_the_pocket_search_row_by_row(
     grid: list[list[float]], prices: list[float], quantile: float
 ) -> None:
-    """The vectorised pass (the scan's) finds, row by row, the pocket `_pocket` finds (the heatmap's summary)."""
+    """The compiled search finds, row by row, the pocket of the rule written out in numpy (the dense buckets: at or
+    above the side's quantile; the run of them nearest the price), and `_pocket` adds that run's leverage mix."""
     usd = np.asarray(grid)
     centers = np.linspace(94.0, 107.0, usd.shape[1])
     at = np.asarray(prices[: usd.shape[0]])
-    leverage = np.asarray([10.0])
+    leverage = np.asarray([5.0, 20.0])
+    tiers = np.vstack([np.linspace(1.0, 2.0, usd.shape[1]), np.linspace(3.0, 1.0, usd.shape[1])])
     for above in (True, False):
         batch = pockets_by_row(usd, centers, at, above, quantile)
         for r in range(usd.shape[0]):
-            one = _pocket(
-                usd[r], centers, np.zeros((1, centers.size)), leverage, float(at[r]), above, quantile
-            )
-            assert bool(batch.found[r]) == (one is not None)
-            if one is not None:
-                assert batch.usd[r] == pytest.approx(one["usd"], rel=1e-12)
-                assert batch.price[r] == pytest.approx(one["price"], rel=1e-12)
-                assert batch.distance_pct[r] == pytest.approx(one["distance_pct"], rel=1e-9, abs=1e-12)
-                assert batch.threshold[r] == pytest.approx(one["threshold_usd"], rel=1e-12)
+            expected = _pocket_by_hand(usd[r], centers, float(at[r]), above, quantile)
+            one = _pocket(usd[r], centers, tiers, leverage, float(at[r]), above, quantile)
+            assert bool(batch.found[r]) == (expected is not None) == (one is not None)
+            if expected is None or one is None:
+                continue
+            run, price, total, threshold = expected
+            assert (batch.first[r], batch.last[r]) == (run[0], run[-1])
+            assert batch.usd[r] == pytest.approx(total, rel=1e-12)
+            assert batch.price[r] == pytest.approx(price, rel=1e-12)
+            assert batch.distance_pct[r] == pytest.approx((price / at[r] - 1.0) * 100.0, rel=1e-9, abs=1e-12)
+            assert batch.threshold[r] == pytest.approx(threshold, rel=1e-12)
+            assert one["usd"] == batch.usd[r] and one["price"] == batch.price[r]
+            by_tier = tiers[:, run].sum(axis=1)
+            assert one["leverage_mix"] == {
+                f"~{lev:.0f}x": round(float(v) / float(by_tier.sum()), 4)
+                for lev, v in zip(leverage, by_tier, strict=True)
+            }
+
+
+def _pocket_by_hand(
+    usd: npt.NDArray[np.float64], centers: npt.NDArray[np.float64], price: float, above: bool, quantile: float
+) -> tuple[list[int], float, float, float] | None:
+    """The pocket rule in numpy: (the run's buckets, its USD-weighted price, its USD, the threshold)."""
+    side = centers > price if above else centers < price
+    filled = usd[side & (usd > 0)]
+    if filled.size == 0:
+        return None
+    threshold = float(np.quantile(filled, quantile))
+    dense = side & (usd >= threshold) & (usd > 0)
+    idx = np.flatnonzero(dense)
+    j = int(idx.min() if above else idx.max())
+    run = [j]
+    step = 1 if above else -1
+    while 0 <= run[-1] + step < usd.size and dense[run[-1] + step]:
+        run.append(run[-1] + step)
+    run.sort()
+    total = float(usd[run].sum())
+    return run, float((centers[run] * usd[run]).sum() / total), total, threshold
 
 
 def test_a_bounded_grid_keeps_every_kth_hours_book_and_sums_adjacent_buckets(sample: Sample) -> None:

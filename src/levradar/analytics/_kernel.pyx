@@ -253,12 +253,15 @@ def pockets(
     const double[:, ::1] usd, const double[::1] centers, const double[::1] prices, bint above, double quantile
 ):
     """The nearest dense pocket on one side of each row (hour) of a map: (found, USD-weighted price, distance in %
-    of the row's price, USD, density threshold) — heatmap.pockets_by_row's rule; a row without a level on that side
-    has found 0, price 0, distance -100 %, USD 0 and an infinite threshold."""
+    of the row's price, USD, density threshold, its first and last bucket) — heatmap.pockets_by_row's rule; a row
+    without a level on that side has found 0, price 0, distance -100 %, USD 0, an infinite threshold and buckets
+    -1."""
     cdef Py_ssize_t n_rows = usd.shape[0], n = usd.shape[1], r, k, m, lo, hi, first, last
     found_a = np.zeros(n_rows, dtype=np.uint8)
     price_a, pct_a, total_a, threshold_a = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
+    first_a, last_a = np.full(n_rows, -1, dtype=np.int64), np.full(n_rows, -1, dtype=np.int64)
     buffer = np.empty(max(n, 1))
+    cdef long long[::1] run_first = first_a, run_last = last_a
     cdef unsigned char[::1] found = found_a
     cdef double[::1] price = price_a, pct = pct_a, total = total_a, threshold = threshold_a, buf = buffer
     cdef double p, v, pos, at_lo, at_hi, thr, usd_sum, weighted
@@ -309,6 +312,7 @@ def pockets(
                 usd_sum += usd[r, k]
                 weighted += centers[k] * usd[r, k]
             found[r], total[r], threshold[r] = 1, usd_sum, thr
+            run_first[r], run_last[r] = first, last
             price[r] = weighted / usd_sum
             pct[r] = (price[r] / p - 1.0) * 100.0
-    return found_a.view(np.bool_), price_a, pct_a, total_a, threshold_a
+    return found_a.view(np.bool_), price_a, pct_a, total_a, threshold_a, first_a, last_a

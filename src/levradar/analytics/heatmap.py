@@ -45,16 +45,6 @@ __all__ = [
 CUMULATIVE_PCTS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-def _linear_quantile(values: FloatArray, q: float) -> float:
-    """``np.quantile(values, q)`` (its default, linear interpolation) without its per-call overhead: the pocket
-    search runs it twice per market and hour."""
-    ordered = np.sort(values)
-    pos = q * (ordered.size - 1)
-    lo = int(pos)
-    hi = min(lo + 1, ordered.size - 1)
-    return float(ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo]))
-
-
 def _pocket(
     usd: FloatArray,
     centers: FloatArray,
@@ -64,25 +54,12 @@ def _pocket(
     above: bool,
     quantile: float,
 ) -> dict[str, object] | None:
-    """The nearest dense pocket on one side: the contiguous run of dense buckets closest to the price."""
-    side = centers > price if above else centers < price
-    filled = usd[side & (usd > 0)]
-    if filled.size == 0:
+    """The nearest dense pocket on one side: the contiguous run of dense buckets closest to the price (the compiled
+    search of :func:`pockets_by_row`), with its leverage mix from the tier books ``tiers`` (bands × buckets)."""
+    found = pockets_by_row(usd[None, :], centers, np.asarray([price]), above, quantile)
+    if not found.found[0]:
         return None
-    threshold = _linear_quantile(filled, quantile)
-    dense = side & (usd >= threshold) & (usd > 0)
-    idx = np.flatnonzero(dense)
-    if idx.size == 0:
-        return None
-    j = int(idx.min() if above else idx.max())
-    run = [j]
-    step = 1 if above else -1
-    while 0 <= run[-1] + step < usd.size and dense[run[-1] + step]:
-        run.append(run[-1] + step)
-    run_arr = np.asarray(run)
-    total = float(usd[run_arr].sum())
-    weighted_price = float((centers[run_arr] * usd[run_arr]).sum() / total)
-    by_tier = tiers[:, run_arr].sum(axis=1)
+    by_tier = tiers[:, found.first[0] : found.last[0] + 1].sum(axis=1)
     tier_total = float(by_tier.sum())
     mix = (
         {f"~{lev:.0f}x": round(float(v) / tier_total, 4) for lev, v in zip(leverage, by_tier, strict=True)}
@@ -90,11 +67,11 @@ def _pocket(
         else {}
     )
     return {
-        "price": weighted_price,
-        "distance_pct": (weighted_price / price - 1.0) * 100.0,
-        "usd": total,
+        "price": float(found.price[0]),
+        "distance_pct": float(found.distance_pct[0]),
+        "usd": float(found.usd[0]),
         "leverage_mix": mix,
-        "threshold_usd": threshold,
+        "threshold_usd": float(found.threshold[0]),
     }
 
 
@@ -108,6 +85,8 @@ class PocketRows:
     distance_pct: FloatArray
     usd: FloatArray
     threshold: FloatArray
+    first: npt.NDArray[np.int64]  # the run's first and last bucket (-1 where none)
+    last: npt.NDArray[np.int64]
 
 
 def pockets_by_row(
@@ -116,14 +95,14 @@ def pockets_by_row(
     """:func:`_pocket` for every row of ``usd`` (rows × buckets) at once (without the leverage mix): the scan reads
     every hour of a month's map; one compiled pass (_kernel.pockets: a selection for the quantile, a walk for the
     run) replaces a Python call per hour and side."""
-    found, price, distance_pct, total, threshold = _kernel.pockets(
+    found, price, distance_pct, total, threshold, first, last = _kernel.pockets(
         np.ascontiguousarray(usd, dtype=np.float64),
         np.ascontiguousarray(centers, dtype=np.float64),
         np.ascontiguousarray(prices, dtype=np.float64),
         above,
         quantile,
     )
-    return PocketRows(found, price, distance_pct, total, threshold)
+    return PocketRows(found, price, distance_pct, total, threshold, first, last)
 
 
 def row_price(m: Heatmap, row: int) -> float:

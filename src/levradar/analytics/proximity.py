@@ -407,9 +407,12 @@ def _rows(
     rows = np.asarray(index, dtype=np.int64)
     prices = row_prices(hm, rows)
     centers = hm.centers
-    above = pockets_by_row(hm.short_usd[rows], centers, prices, True, heat.pocket_quantile)
-    below = pockets_by_row(hm.long_usd[rows], centers, prices, False, heat.pocket_quantile)
-    long_book, short_book = hm.long_usd[rows].sum(axis=1), hm.short_usd[rows].sum(axis=1)
+    every_row = rows.size == len(hm.times) and bool(np.all(rows == np.arange(rows.size)))
+    longs = hm.long_usd if every_row else hm.long_usd[rows]  # no copy of the whole map when every row is read
+    shorts = hm.short_usd if every_row else hm.short_usd[rows]
+    above = pockets_by_row(shorts, centers, prices, True, heat.pocket_quantile)
+    below = pockets_by_row(longs, centers, prices, False, heat.pocket_quantile)
+    long_book, short_book = longs.sum(axis=1), shorts.sum(axis=1)
     vol = np.asarray([math.nan if v is None else v for v in rv], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         daily = np.where(vol > 0, vol / math.sqrt(365.0), np.nan)
