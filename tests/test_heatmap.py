@@ -1654,3 +1654,32 @@ def test_a_market_whose_oi_starts_after_months_without_it_keeps_a_finite_map(sam
     assert both.venues == ["bybit", "hyperliquid"]
     assert np.isfinite(both.map.long_usd).all() and np.isfinite(both.map.short_usd).all()
     assert np.isfinite(summarize(both.map, CFG)["total_long_usd"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(1e-6, 1e6),
+    st.floats(1.0001, 100.0),
+    st.integers(1, 900),
+    st.lists(
+        st.one_of(st.floats(-1e7, 1e7), st.sampled_from([0.0, math.inf, -math.inf, math.nan])), max_size=20
+    ),
+    st.booleans(),
+)
+def test_the_kernels_bucket_lookup_is_numpys_searchsorted(
+    low: float, ratio: float, n: int, values: list[float], uniform: bool
+) -> None:
+    """The model finds a price's bucket from a guess on log-spaced edges: always numpy's searchsorted index, for
+    edges that are not log-spaced too, for values on an edge, outside the edges, zero, infinite or NaN."""
+    from levradar.analytics import _kernel
+
+    edges = np.exp(np.linspace(math.log(low), math.log(low * ratio), n + 1))
+    if not uniform:
+        edges = np.sort(edges * np.random.default_rng(n).uniform(0.9, 1.1, edges.size))
+    probes = [*values, *edges[:: max(1, n // 7)].tolist(), low * 1.5]
+    for v in probes:
+        for side in ("left", "right"):
+            assert _kernel.find(edges, v, side == "right") == int(np.searchsorted(edges, v, side=side)), (
+                v,
+                side,
+            )

@@ -6,7 +6,7 @@ Cython, built when the package is installed: a command that draws a map then loa
 (~1 ms) instead of numba's compiler and cache (~0.8 s per process, measured; docs/heatmap.md §5). Behaviour is the
 former numba kernel's, operation for operation (IEEE doubles, no fast-math)."""
 
-from libc.math cimport INFINITY, erfc as c_erfc, isnan
+from libc.math cimport INFINITY, erfc as c_erfc, isnan, log
 
 import numpy as np
 
@@ -25,26 +25,72 @@ cdef Py_ssize_t _search(const double[::1] edges, double v, bint right) noexcept 
     return lo
 
 
-cdef void _deposit(double[::1] book, const double[::1] edges, double lo, double hi, double mass) noexcept nogil:
+cdef inline bint _counts(double edge, double v, bint right) noexcept nogil:
+    return edge <= v if right else edge < v
+
+
+cdef Py_ssize_t _find(
+    const double[::1] edges, double v, bint right, double log0, double per_log
+) noexcept nogil:
+    """``_search`` from a first guess: the model's edges are log-spaced (liqmodel.price_edges), so
+    ``(log v - log edges[0]) * per_log`` lands on the answer or next to it; a step or two fixes the rounding, and
+    edges that are not log-spaced (``per_log`` 0) or a guess further off fall back to the binary search — the same
+    index either way."""
+    cdef Py_ssize_t n = edges.shape[0], g, step
+    cdef double x
+    if per_log <= 0.0 or not (v > 0.0):
+        return _search(edges, v, right)
+    x = (log(v) - log0) * per_log + 1.0
+    g = 0 if x < 0.0 else (n if x > n else <Py_ssize_t>x)
+    for step in range(3):
+        if g < n and _counts(edges[g], v, right):
+            g += 1
+        elif g > 0 and not _counts(edges[g - 1], v, right):
+            g -= 1
+        else:
+            return g
+    return _search(edges, v, right)
+
+
+cdef double _per_log(const double[::1] edges) noexcept nogil:
+    """Edges per unit of log price when the edges are positive (0: use the binary search)."""
+    cdef Py_ssize_t n = edges.shape[0]
+    if n < 2 or not (edges[0] > 0.0) or not (edges[n - 1] > edges[0]):
+        return 0.0
+    return (n - 1) / (log(edges[n - 1]) - log(edges[0]))
+
+
+cdef void _deposit(
+    double[::1] book, const double[::1] edges, double lo, double hi, double mass, double log0, double per_log
+) noexcept nogil:
     """Spread ``mass`` uniformly over prices [lo, hi] into the buckets of ``book`` (1-D)."""
-    cdef Py_ssize_t n = book.shape[0], point, j
+    cdef Py_ssize_t n = book.shape[0], point, j, first, last
     cdef double density, overlap
     if mass <= 0.0:
         return
     if hi <= lo:
-        point = _search(edges, lo, True) - 1
+        point = _find(edges, lo, True, log0, per_log) - 1
         if point == n and lo == edges[n]:
             point = n - 1
         if 0 <= point < n:
             book[point] += mass
         return
     density = mass / (hi - lo)
-    j = max(_search(edges, lo, True) - 1, 0)
-    while j < n and edges[j] < hi:
-        overlap = min(edges[j + 1], hi) - max(edges[j], lo)
+    first = max(_find(edges, lo, True, log0, per_log) - 1, 0)
+    last = min(_find(edges, hi, False, log0, per_log) - 1, n - 1)  # the last bucket starting below hi
+    if last < first:
+        return
+    # the end buckets overlap [lo, hi] in part; every bucket between lies inside it, so its overlap is its own
+    # width (the same number the general formula gives) and the loop runs without a branch
+    overlap = min(edges[first + 1], hi) - max(edges[first], lo)
+    if overlap > 0.0:
+        book[first] += density * overlap
+    for j in range(first + 1, last):
+        book[j] += density * (edges[j + 1] - edges[j])
+    if last > first:
+        overlap = min(edges[last + 1], hi) - max(edges[last], lo)
         if overlap > 0.0:
-            book[j] += density * overlap
-        j += 1
+            book[last] += density * overlap
 
 
 cdef double _clear(double[::1] book, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -140,11 +186,12 @@ def simulate(
     short_out = np.zeros((rows, n_buckets))
     reserve_out = np.zeros((rows, 2))
     cdef double[:, ::1] long_grid = long_out, short_grid = short_out, reserve = reserve_out
+    cdef double per_log = _per_log(edges), log0 = log(edges[0]) if per_log > 0.0 else 0.0
     with nogil:
         for h in range(n_hours):
             if not (isnan(low[h]) or isnan(high[h])):
-                jl = max(_search(edges, low[h], True) - 1, 0)
-                jh = min(_search(edges, high[h], False), n_buckets)
+                jl = max(_find(edges, low[h], True, log0, per_log) - 1, 0)
+                jh = min(_find(edges, high[h], False, log0, per_log), n_buckets)
                 crossed_long = 0.0
                 crossed_short = 0.0
                 for k in range(n_bands + 1):
@@ -165,7 +212,7 @@ def simulate(
                 _close(longs, s_long, t_long, oi_usd[h], before, crossed_long)
                 _close(shorts, s_short, t_short, oi_usd[h], before, crossed_short)
                 if new_usd[h] > 0.0:
-                    jc = max(_search(edges, close[h], True) - 1, 0)
+                    jc = max(_find(edges, close[h], True, log0, per_log) - 1, 0)
                     lev_l = lev_long[h]
                     lev_s = 2.0 * lev_share - lev_l
                     for k in range(n_bands):
@@ -175,12 +222,12 @@ def simulate(
                         hi_s = high[h] * (1.0 + far[k])
                         m_l = new_usd[h] * lev_l * weights[k] / s_long[k]
                         m_s = new_usd[h] * lev_s * weights[k] / s_short[k]
-                        _deposit(longs[k], edges, lo_l, hi_l, m_l)
-                        _deposit(shorts[k], edges, lo_s, hi_s, m_s)
+                        _deposit(longs[k], edges, lo_l, hi_l, m_l, log0, per_log)
+                        _deposit(shorts[k], edges, lo_s, hi_s, m_s, log0, per_log)
                         t_long[k] += m_l
                         t_short[k] += m_s
-                        top[k] = max(top[k], min(_search(edges, hi_l, True) - 1, n_buckets - 1))
-                        bottom[k] = min(bottom[k], max(_search(edges, lo_s, True) - 1, 0))
+                        top[k] = max(top[k], min(_find(edges, hi_l, True, log0, per_log) - 1, n_buckets - 1))
+                        bottom[k] = min(bottom[k], max(_find(edges, lo_s, True, log0, per_log) - 1, 0))
                         # levels of the new cohort that the close is already beyond were liquidated within the bar
                         if top[k] >= jc:
                             t_long[k] -= _clear(longs[k], jc, top[k] + 1)
@@ -217,9 +264,16 @@ def erfc(const double[::1] x):
     return out
 
 
+def find(const double[::1] edges, double v, bint right):
+    """``_find`` for Python callers (the tests): ``numpy.searchsorted(edges, v, "right" if right else "left")``."""
+    cdef double per_log = _per_log(edges)
+    return _find(edges, v, right, log(edges[0]) if per_log > 0.0 else 0.0, per_log)
+
+
 def deposit(double[::1] book, const double[::1] edges, double lo, double hi, double mass):
     """``_deposit`` for Python callers (the tests): spread ``mass`` uniformly over prices [lo, hi] into ``book``."""
-    _deposit(book, edges, lo, hi, mass)
+    cdef double per_log = _per_log(edges)
+    _deposit(book, edges, lo, hi, mass, log(edges[0]) if per_log > 0.0 else 0.0, per_log)
 
 
 cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
