@@ -26,7 +26,7 @@ from levradar.analytics.baseline import (
 )
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.heatmap import load_heatmap_config
-from levradar.analytics.proximity import HOUR_COLUMNS, BookCache, advance_hour, anchor, hourly_reads
+from levradar.analytics.proximity import BookCache, advance_hour, anchor, hourly_reads
 from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_reads, with_z
 from levradar.analytics.series import asset_frame, with_price_features
 from levradar.analytics.signals import evaluate
@@ -186,11 +186,8 @@ class LiveRadar:
             if reads is not None:
                 self.books.forget_before(hours[0])
                 self.liquidation = {a: r for a, (t, r) in self.books.last.items() if t == self.end}
-                cleared = level.tail.with_columns(
-                    pl.when(pl.col("t") == self.end).then(None).otherwise(pl.col(c)).alias(c)
-                    for c in HOUR_COLUMNS
-                )
-                level.tail = cleared.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
+                # the new hour's rows came in without a reading (with_z): fill in those read
+                level.tail = level.tail.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
                 return
         rv = level.tail.select(pl.col("key").alias("asset"), "t", "rv_24h")
         reads, self.liquidation = hourly_reads(self.model_rows, hours, rv, self.cfg, self.heat, self.books)

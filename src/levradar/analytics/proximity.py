@@ -222,8 +222,10 @@ class _Path:
         if close is not None:
             times = np.append(times, np.datetime64(hour.replace(tzinfo=None), "s"))
             closes = np.append(closes, close)
-        keep = times > np.datetime64((hour - PATH_SPAN).replace(tzinfo=None), "s")
-        return _Path(hour, times[keep], closes[keep])
+        first = int(
+            np.searchsorted(times, np.datetime64((hour - PATH_SPAN).replace(tzinfo=None), "s"), "right")
+        )
+        return _Path(hour, times[first:], closes[first:])  # times ascending: the span is a slice
 
     def vol(self) -> float | None:
         return HourlyVol(self.times, self.closes).at(self.end, FORECAST_HORIZON)
@@ -243,16 +245,31 @@ class BookCache:
     asked for; a new month starts a new run, an hour before the books' last one rebuilds them."""
 
     runs: dict[str, _Run] = field(default_factory=dict)
-    reads: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
-    asked: set[tuple[str, datetime]] = field(default_factory=set)
+    reads: dict[datetime, dict[str, dict[str, Any]]] = field(default_factory=dict)  # hour -> asset -> reading
+    asked: dict[datetime, set[str]] = field(default_factory=dict)  # hour -> assets read then (reading or not)
     last: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
     # per asset, its price path up to its last hour read
     paths: dict[str, _Path] = field(default_factory=dict)
 
+    def reading(self, asset: str, t: datetime) -> dict[str, Any] | None:
+        return self.reads.get(t, {}).get(asset)
+
+    def keep(self, asset: str, t: datetime, row: dict[str, Any]) -> None:
+        self.reads.setdefault(t, {})[asset] = row
+
+    def was_asked(self, asset: str, t: datetime) -> bool:
+        return asset in self.asked.get(t, ())
+
+    def mark_asked(self, asset: str, hours: Sequence[datetime]) -> None:
+        for t in hours:
+            self.asked.setdefault(t, set()).add(asset)
+
     def forget_before(self, t: datetime) -> None:
-        """Drop readings of hours before ``t`` (a live service keeps only its label window)."""
-        self.reads = {k: v for k, v in self.reads.items() if k[1] >= t}
-        self.asked = {k for k in self.asked if k[1] >= t}
+        """Drop readings of hours before ``t`` (a live service keeps only its label window): the hours that left,
+        not every reading kept."""
+        for book in (self.reads, self.asked):
+            for hour in [h for h in book if h < t]:
+                del book[hour]
 
 
 def asset_maps(
@@ -349,7 +366,7 @@ def hourly_reads(
     with ThreadPoolExecutor(MODEL_THREADS) as pool:
         list(pool.map(one, split.items()))
     for name in split:
-        rows.extend(cache.reads[(name, h)] for h in hours if (name, h) in cache.reads)
+        rows.extend(r for r in (cache.reading(name, h) for h in hours) if r is not None)
         if end is not None and name in cache.last and cache.last[name][0] == end:
             last[name] = cache.last[name][1]
     return read_frame(rows), last
@@ -367,7 +384,7 @@ def _read_asset(
     cache: BookCache,
 ) -> None:
     """One asset's readings at ``hours`` into ``cache`` (its reads, and its full reading at ``end``)."""
-    todo = [h for h in hours if (name, h) not in cache.asked]
+    todo = [h for h in hours if not cache.was_asked(name, h)]
     if end is not None and end in todo:
         cache.paths[name] = _Path.of(asset_rows, end)
     maps = asset_maps(asset_rows, name, todo, heat, days, cache)
@@ -383,11 +400,11 @@ def _read_asset(
         row = read[t]
         if row is None:
             continue
-        cache.reads[(name, t)] = row
+        cache.keep(name, t, row)
         if t == end:
             venue_list = asset_rows.venues_with_oi(utc_us(end))
             cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
-    cache.asked.update((name, h) for h in todo)
+    cache.mark_asked(name, todo)
 
 
 def _rows(
@@ -502,7 +519,7 @@ def advance_hour(
     assets = rows["asset"].unique(maintain_order=True).to_list()
     for name in assets:
         run, path = cache.runs.get(name), cache.paths.get(name)
-        if run is None or run.start != start or (name, hour) in cache.asked or path is None:
+        if run is None or run.start != start or cache.was_asked(name, hour) or path is None:
             return None
         if path.end >= hour:
             return None
@@ -533,14 +550,14 @@ def advance_hour(
     out: list[dict[str, Any]] = []
     for name in assets:
         path = cache.paths[name] = cache.paths[name].then(hour, closes.get(name))
-        cache.asked.add((name, hour))
+        cache.mark_asked(name, [hour])
         if name not in maps:
             continue
         hm = combine(maps[name])
         (row,) = _rows(hm, [0], heat, cfg, name, [rv_at.get((name, hour))])
         if row is None:
             continue
-        cache.reads[(name, hour)] = row
+        cache.keep(name, hour, row)
         cache.last[name] = (hour, _reading(hm, 0, heat, row, days, sorted(venues.get(name, [])), path))
         out.append(row)
     return read_frame(out)
