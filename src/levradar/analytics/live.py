@@ -43,6 +43,16 @@ def _appended(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     return out.rechunk() if max(out.n_chunks("all"), default=1) > 24 else out
 
 
+def _merged(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (by key, then time) with ``new`` (one later hour) merged in: each key's new row after its kept ones,
+    so the rows stay by key then time and the price features need no sort of the 7 days every hour."""
+    if not set(new.columns) <= set(rows.columns):  # a column the kept rows lack: append and sort
+        return _appended(rows, new).sort("key", "t")
+    new = pl.concat([rows.head(0), new.sort("key")], how="diagonal_relaxed")
+    out = rows.cast(new.schema).merge_sorted(new, key="key")
+    return out.rechunk() if max(out.n_chunks("all"), default=1) > 24 else out
+
+
 class LiveRadarError(ValueError):
     """The new hour cannot be folded in (wrong hour, or a market the radar was not built with)."""
 
@@ -55,7 +65,7 @@ class _Level:
     buffers: dict[
         str, FloatArray
     ]  # metric -> keys × (hours + spare); the window is columns [offset, offset + T)
-    recent: pl.DataFrame  # rows before price features, for the last RECENT
+    recent: pl.DataFrame  # rows before price features, for the last RECENT, sorted by key then time
     tail: pl.DataFrame  # evaluate() input over the label window (z included)
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
@@ -121,7 +131,7 @@ class LiveRadar:
                 arrays[m], bounds, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
             )
         tail = with_z(grid.tail(self.label_hours + 1), z, is_asset)
-        recent = frame.filter(pl.col("t") > end - RECENT)
+        recent = frame.filter(pl.col("t") > end - RECENT).sort("key", "t")
         return _Level(
             is_asset,
             grid.keys,
@@ -195,7 +205,7 @@ class LiveRadar:
         level.tail = with_reads(level.tail, reads)
 
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> None:
-        level.recent = _appended(level.recent.filter(pl.col("t") > hour - RECENT), new_rows)
+        level.recent = _merged(level.recent.filter(pl.col("t") > hour - RECENT), new_rows)
         featured = with_price_features(level.recent).filter(pl.col("t") == hour)
         grid = make_grid(level_input(featured), hour, hour, level.keys)
         metrics = level_metrics(self.cfg, level.is_asset)
