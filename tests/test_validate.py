@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -267,6 +268,69 @@ def test_expected_volatility_uses_only_closes_up_to_the_hour(store: Store) -> No
         assert HourlyVol.of_path(path).at(when, timedelta(hours=24)) == HourlyVol(times, closes).at(
             when, timedelta(hours=24)
         )
+
+
+def _forecast_by_hand(book: BookAt, price: float, sigma: float, hours: float) -> tuple[float, float]:
+    """The forecast's rule written out in numpy: each side's USD times P(reach) = erfc(|d| / (σ√(2h)))."""
+    distance = np.log(book.centers / price)
+    p = np.asarray([math.erfc(abs(d) / (sigma * math.sqrt(2.0 * hours))) for d in distance])
+    below, above = distance < 0, distance > 0
+    return float(np.sum(book.long_usd[below] * p[below])), float(np.sum(book.short_usd[above] * p[above]))
+
+
+def _vol_by_hand(
+    times: list[datetime], closes: npt.NDArray[np.float64], when: datetime, hours: int
+) -> float | None:
+    """HourlyVol.at's rule written out in numpy."""
+    t = np.asarray([np.datetime64(x.replace(tzinfo=None), "s") for x in times])
+    step = np.diff(t) == np.timedelta64(3600, "s")
+    r_all = np.where(step, np.diff(np.log(closes)), np.nan)
+    end = t[1:]
+    at = np.datetime64(when.replace(tzinfo=None), "s")
+    keep = (end <= at) & (end > at - np.timedelta64(30, "D")) & ~np.isnan(r_all)
+    r, hour = r_all[keep], end[keep].astype("datetime64[h]").astype(np.int64) % 24
+    if r.size < 48:
+        return None
+    var = sum(w * float(np.mean(r[-n:] ** 2)) for n, w in ((4, 0.4), (24, 0.4), (168, 0.2)))
+    per_hour = np.bincount(hour, weights=r**2, minlength=24) / np.maximum(np.bincount(hour, minlength=24), 1)
+    ahead = [(when.hour + k) % 24 for k in range(1, hours + 1)]
+    mean = float(np.mean(r**2))
+    season = float(np.mean(per_hour[ahead]) / mean) if mean > 0 else 1.0
+    vol = math.sqrt(var * (season if season > 0 else 1.0))
+    return vol if vol > 0 else None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(10, 1200),
+    gap_share=st.sampled_from([0.0, 0.05, 0.5]),
+    hours=st.sampled_from([1, 4, 24, 30]),
+    price_at=st.floats(0.5, 1.5),
+)
+def test_the_compiled_forecast_and_volatility_follow_their_rules(
+    seed: int, n: int, gap_share: float, hours: int, price_at: float
+) -> None:
+    """The one-pass forecast and expected volatility (_kernel) give the rules' numbers written out in numpy, to
+    rounding: random books, and random paths with gaps (a return needs two closes an hour apart)."""
+    rng = np.random.default_rng(seed)
+    edges = np.exp(np.linspace(math.log(50.0), math.log(150.0), 201))
+    book = BookAt(edges, rng.exponential(1e6, 200), rng.exponential(1e6, 200))
+    price, sigma = 100.0 * price_at, float(rng.uniform(0.001, 0.05))
+    got = forced_flow_forecast(book, price, sigma, timedelta(hours=hours))
+    longs, shorts = _forecast_by_hand(book, price, sigma, float(hours))
+    assert got.long_usd == pytest.approx(longs, rel=1e-12, abs=1e-9)
+    assert got.short_usd == pytest.approx(shorts, rel=1e-12, abs=1e-9)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    times = [start + timedelta(hours=i) for i in range(n) if rng.random() >= gap_share]
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(times))))
+    vol = HourlyVol(times, closes)
+    for when in (times[-1], times[len(times) // 2], start + timedelta(days=40)):
+        expected = _vol_by_hand(times, closes, when, hours)
+        value = vol.at(when, timedelta(hours=hours))
+        assert (value is None) == (expected is None)
+        if value is not None:
+            assert value == pytest.approx(expected, rel=1e-12)
 
 
 def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Path) -> None:

@@ -35,3 +35,16 @@ def pockets(
     usd: _F, centers: _F, prices: _F, above: bool, quantile: float
 ) -> tuple[npt.NDArray[np.bool_], _F, _F, _F, _F, npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def find(edges: _F, v: float, right: bool) -> int: ...
+def forced_flow(
+    edges: _F, long_usd: _F, short_usd: _F, price: float, hourly_vol: float, hours: float
+) -> tuple[float, float]: ...
+def hourly_vol(
+    end_s: npt.NDArray[np.int64],
+    r: _F,
+    hour: npt.NDArray[np.int64],
+    when_s: int,
+    season_s: int,
+    blend_hours: npt.NDArray[np.int64],
+    blend_weight: _F,
+    ahead: npt.NDArray[np.int64],
+) -> float: ...

@@ -6,7 +6,7 @@ Cython, built when the package is installed: a command that draws a map then loa
 (~1 ms) instead of numba's compiler and cache (~0.8 s per process, measured; docs/heatmap.md §5). Behaviour is the
 former numba kernel's, operation for operation (IEEE doubles, no fast-math)."""
 
-from libc.math cimport INFINITY, erfc as c_erfc, isnan, log
+from libc.math cimport INFINITY, NAN, erfc as c_erfc, isnan, log, sqrt
 
 import numpy as np
 
@@ -370,3 +370,90 @@ def pockets(
             price[r] = weighted / usd_sum
             pct[r] = (price[r] / p - 1.0) * 100.0
     return found_a.view(np.bool_), price_a, pct_a, total_a, threshold_a, first_a, last_a
+
+
+# ---------------------------------------------------------------- the forced-flow forecast (analytics/forecast.py)
+def forced_flow(
+    const double[::1] edges,
+    const double[::1] long_usd,
+    const double[::1] short_usd,
+    double price,
+    double hourly_vol,
+    double hours,
+):
+    """The expected forced flow of each side within ``hours`` (forecast.forced_flow_forecast's sums): each bucket's
+    USD times 2·Φ(−|d|/σ√h) = erfc(|d| / (σ√(2h))), d the log distance of its centre from ``price``; longs below
+    the price, shorts above. One pass, no temporary arrays."""
+    cdef Py_ssize_t j, n = long_usd.shape[0]
+    cdef double scale = hourly_vol * sqrt(2.0 * hours), d, p, longs = 0.0, shorts = 0.0
+    with nogil:
+        for j in range(n):
+            d = log(sqrt(edges[j] * edges[j + 1]) / price)
+            if d < 0.0:
+                p = c_erfc(-d / scale)
+                longs += long_usd[j] * p
+            elif d > 0.0:
+                p = c_erfc(d / scale)
+                shorts += short_usd[j] * p
+    return longs, shorts
+
+
+cdef Py_ssize_t _count_at_most(const long long[::1] values, long long v) noexcept nogil:
+    """numpy.searchsorted(values, v, "right") on ascending integers."""
+    cdef Py_ssize_t lo = 0, hi = values.shape[0], mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def hourly_vol(
+    const long long[::1] end_s,
+    const double[::1] r,
+    const long long[::1] hour,
+    long long when_s,
+    long long season_s,
+    const long long[::1] blend_hours,
+    const double[::1] blend_weight,
+    const long long[::1] ahead,
+):
+    """forecast.HourlyVol.at in one pass: the returns known at ``when_s`` over the season before it (``end_s``: each
+    return's time, ascending; NaN returns left out), the variance blend of the last ``blend_hours`` of them, times
+    the hour-of-day profile of the ``ahead`` hours over the season's mean; NaN with fewer than 48 returns or a
+    volatility of 0."""
+    cdef Py_ssize_t n = end_s.shape[0], lo = 0, hi = 0, i, b, taken
+    cdef long count = 0
+    cdef double total = 0.0, sq, var = 0.0, part, season, profile = 0.0, mean, vol
+    cdef double per_sum[24]
+    cdef long per_count[24]
+    for i in range(24):
+        per_sum[i] = 0.0
+        per_count[i] = 0
+    hi = _count_at_most(end_s, when_s)
+    lo = _count_at_most(end_s, when_s - season_s)
+    for i in range(lo, hi):
+        if not isnan(r[i]):
+            sq = r[i] * r[i]
+            count += 1
+            total += sq
+            per_sum[hour[i]] += sq
+            per_count[hour[i]] += 1
+    if count < 48:
+        return NAN
+    for b in range(blend_hours.shape[0]):
+        part, taken, i = 0.0, 0, hi - 1
+        while i >= lo and taken < blend_hours[b]:
+            if not isnan(r[i]):
+                part += r[i] * r[i]
+                taken += 1
+            i -= 1
+        var += blend_weight[b] * (part / taken)
+    mean = total / count
+    for i in range(ahead.shape[0]):
+        profile += per_sum[ahead[i]] / (per_count[ahead[i]] if per_count[ahead[i]] > 0 else 1)
+    season = (profile / ahead.shape[0]) / mean if mean > 0.0 else 1.0
+    vol = sqrt(var * (season if season > 0.0 else 1.0))
+    return vol if vol > 0.0 else NAN

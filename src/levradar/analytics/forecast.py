@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics import _kernel
 from levradar.analytics._kernel import erfc
 
 FloatArray = npt.NDArray[np.float64]
@@ -87,19 +88,20 @@ def forced_flow_forecast(
     hours = horizon / timedelta(hours=1)
     if hourly_vol is None or not math.isfinite(hourly_vol) or hourly_vol <= 0 or not price > 0:
         return Forecast(None, None, hours, None)
-    sigma = hourly_vol
-    distance = np.log(book.centers / price)
-    p = hit_probability(distance, sigma, hours)
-    below, above = distance < 0, distance > 0
-    return Forecast(
-        float(np.sum(book.long_usd[below] * p[below])),
-        float(np.sum(book.short_usd[above] * p[above])),
+    longs, shorts = _kernel.forced_flow(
+        np.ascontiguousarray(book.edges, dtype=np.float64),
+        np.ascontiguousarray(book.long_usd, dtype=np.float64),
+        np.ascontiguousarray(book.short_usd, dtype=np.float64),
+        float(price),
+        float(hourly_vol),
         hours,
-        sigma,
     )
+    return Forecast(longs, shorts, hours, hourly_vol)
 
 
 VOL_BLEND = ((4, 0.4), (24, 0.4), (168, 0.2))  # (trailing hours, weight) of the hourly variance blend
+_BLEND_HOURS = np.asarray([n for n, _ in VOL_BLEND], dtype=np.int64)
+_BLEND_WEIGHTS = np.asarray([w for _, w in VOL_BLEND], dtype=np.float64)
 SEASON_DAYS = 30
 
 
@@ -120,6 +122,7 @@ class HourlyVol:
             t = np.asarray([np.datetime64(x.replace(tzinfo=None), "s") for x in times], dtype="datetime64[s]")
         step = np.diff(t) == np.timedelta64(3600, "s")
         self.end = t[1:]  # each return is known at the close of its bar
+        self.end_s = np.ascontiguousarray(self.end.astype(np.int64))
         self.r = np.where(step, np.diff(np.log(np.asarray(closes, dtype=np.float64))), np.nan)
         self.hour = (self.end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
 
@@ -129,21 +132,17 @@ class HourlyVol:
         return cls(hour_stamps(path["t"]), path["close"].cast(pl.Float64).to_numpy())
 
     def at(self, when: datetime, horizon: timedelta) -> float | None:
-        end = np.datetime64(when.replace(tzinfo=None), "s")
-        hi = int(np.searchsorted(self.end, end, side="right"))
-        lo = int(np.searchsorted(self.end, end - np.timedelta64(SEASON_DAYS, "D"), side="right"))
-        r, hour = self.r[lo:hi], self.hour[lo:hi]
-        ok = ~np.isnan(r)
-        r, hour = r[ok], hour[ok]
-        if r.size < 48:
-            return None
-        var = sum(w * float(np.mean(r[-n:] ** 2)) for n, w in VOL_BLEND)
-        ahead = [(int(when.hour) + k) % 24 for k in range(1, max(1, int(horizon / timedelta(hours=1))) + 1)]
-        sq = r**2
-        per_hour = np.bincount(hour, weights=sq, minlength=24) / np.maximum(
-            np.bincount(hour, minlength=24), 1
+        """The expected hourly volatility over ``horizon`` after ``when`` (None with fewer than 48 returns in the
+        30 days before, or none of size): one compiled pass (_kernel.hourly_vol)."""
+        hours = max(1, int(horizon / timedelta(hours=1)))
+        vol = _kernel.hourly_vol(
+            self.end_s,
+            self.r,
+            self.hour,
+            int(np.datetime64(when.replace(tzinfo=None), "s").astype(np.int64)),
+            SEASON_DAYS * 86_400,
+            _BLEND_HOURS,
+            _BLEND_WEIGHTS,
+            (int(when.hour) + np.arange(1, hours + 1, dtype=np.int64)) % 24,
         )
-        mean = float(np.mean(sq))
-        season = float(np.mean(per_hour[ahead]) / mean) if mean > 0 else 1.0
-        vol = math.sqrt(var * (season if season > 0 else 1.0))
-        return vol if vol > 0 else None
+        return None if math.isnan(vol) else vol
