@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The liquidation model's hourly loop (levradar.analytics.liqmodel), the pocket search of every hour of a map
-(heatmap.pockets_by_row) and the forecast's erfc, compiled to C.
+(heatmap.pockets_by_row), and the 24 h forecast's erfc, forced-flow sums and expected volatility
+(analytics/forecast.py), compiled to C.
 
 Cython, built when the package is installed: a command that draws a map then loads a small shared library
 (~1 ms) instead of numba's compiler and cache (~0.8 s per process, measured; docs/heatmap.md §5). Behaviour is the

@@ -92,9 +92,9 @@ class PocketRows:
 def pockets_by_row(
     usd: FloatArray, centers: FloatArray, prices: FloatArray, above: bool, quantile: float
 ) -> PocketRows:
-    """:func:`_pocket` for every row of ``usd`` (rows × buckets) at once (without the leverage mix): the scan reads
-    every hour of a month's map; one compiled pass (_kernel.pockets: a selection for the quantile, a walk for the
-    run) replaces a Python call per hour and side."""
+    """The nearest dense pocket of every row of ``usd`` (rows × buckets) at once (:func:`_pocket` adds the leverage
+    mix of one row's): the scan reads every hour of a month's map; one compiled pass (_kernel.pockets: a selection
+    for the quantile, a walk for the run) replaces a Python call per hour and side."""
     found, price, distance_pct, total, threshold, first, last = _kernel.pockets(
         np.ascontiguousarray(usd, dtype=np.float64),
         np.ascontiguousarray(centers, dtype=np.float64),

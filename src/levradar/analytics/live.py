@@ -36,11 +36,15 @@ RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volati
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
 
 
+def _compacted(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with contiguous columns once a day's worth of hours were added (each hour adds a chunk to every
+    column, and polars pays per chunk)."""
+    return rows.rechunk() if max(rows.n_chunks("all"), default=1) > 24 else rows
+
+
 def _appended(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` with ``new`` appended; every day's worth of appended hours the columns are made contiguous again
-    (each hour adds a chunk to every column, and polars pays per chunk)."""
-    out = pl.concat([rows, new], how="diagonal_relaxed")
-    return out.rechunk() if max(out.n_chunks("all"), default=1) > 24 else out
+    """``rows`` with ``new`` appended (compacted now and then)."""
+    return _compacted(pl.concat([rows, new], how="diagonal_relaxed"))
 
 
 def _merged(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
@@ -49,8 +53,7 @@ def _merged(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     if not set(new.columns) <= set(rows.columns):  # a column the kept rows lack: append and sort
         return _appended(rows, new).sort("key", "t")
     new = pl.concat([rows.head(0), new.sort("key")], how="diagonal_relaxed")
-    out = rows.cast(new.schema).merge_sorted(new, key="key")
-    return out.rechunk() if max(out.n_chunks("all"), default=1) > 24 else out
+    return _compacted(rows.cast(new.schema).merge_sorted(new, key="key"))
 
 
 class LiveRadarError(ValueError):
