@@ -28,7 +28,12 @@ from levradar.analytics.config import SignalConfig
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.proximity import BookCache, advance_hour, anchor, hourly_reads
 from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_reads, with_z
-from levradar.analytics.series import asset_frame, with_price_features
+from levradar.analytics.series import (
+    PRICE_SERIES,
+    asset_frame,
+    with_price_features,
+    with_price_features_at,
+)
 from levradar.analytics.signals import evaluate
 from levradar.analytics.venues import VenueRule, with_funding_weights
 
@@ -68,7 +73,7 @@ class _Level:
     buffers: dict[
         str, FloatArray
     ]  # metric -> keys × (hours + spare); the window is columns [offset, offset + T)
-    recent: pl.DataFrame  # rows before price features, for the last RECENT, sorted by key then time
+    recent: pl.DataFrame  # the price series (PRICE_SERIES) of the last RECENT, sorted by key then time
     tail: pl.DataFrame  # evaluate() input over the label window (z included)
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
@@ -76,6 +81,15 @@ class _Level:
 
     def array(self, metric: str) -> FloatArray:
         return self.buffers[metric][:, self.offset : self.offset + len(self.hours)]
+
+    def slide(self, new_tail: pl.DataFrame) -> None:
+        """The label window one hour on: each key's oldest row dropped, its row of ``new_tail`` (one per key, by
+        key) appended — one gather, the rows staying every key × every hour, by key then time."""
+        n_keys = len(self.keys)
+        n_hours = self.tail.height // n_keys
+        kept = np.arange(n_keys * n_hours).reshape(n_keys, n_hours)[:, 1:]
+        order = np.concatenate([kept, n_keys * n_hours + np.arange(n_keys)[:, None]], axis=1).ravel()
+        self.tail = pl.concat([self.tail, new_tail], how="vertical_relaxed").gather(order)
 
     def push(self, metric: str, column: FloatArray) -> None:
         """Append one hour to the window (dropping the oldest), compacting the buffer when it is full."""
@@ -134,7 +148,7 @@ class LiveRadar:
                 arrays[m], bounds, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
             )
         tail = with_z(grid.tail(self.label_hours + 1), z, is_asset)
-        recent = frame.filter(pl.col("t") > end - RECENT).sort("key", "t")
+        recent = frame.filter(pl.col("t") > end - RECENT).select(PRICE_SERIES).sort("key", "t")
         return _Level(
             is_asset,
             grid.keys,
@@ -175,41 +189,48 @@ class LiveRadar:
             by_market = (
                 pool.submit(self._advance_markets, weighted, hour) if "market" in self.levels else None
             )
-            self._step(self.levels["asset"], asset_frame(weighted), hour)
+            asset_level = self.levels["asset"]
+            new_tail = self._step(asset_level, asset_frame(weighted), hour)
             self.end = hour
-            self._read_liquidation(new_markets)
+            reads = self._advance_books(new_markets, new_tail)
+            if reads is not None:  # the new hour's rows came in without a reading (with_z): fill in those read
+                new_tail = new_tail.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
+            asset_level.slide(new_tail)
+            if reads is None:
+                self._read_liquidation()
             self.evaluated = self._evaluate(None if by_market is None else by_market.result())
         return self.evaluated
 
     def _advance_markets(self, weighted: pl.DataFrame, hour: datetime) -> pl.DataFrame:
         level = self.levels["market"]
-        self._step(level, weighted, hour)
+        level.slide(self._step(level, weighted, hour))
         return self._level_result(level, hour)
 
-    def _read_liquidation(self, new_rows: pl.DataFrame | None = None) -> None:
-        """Liquidation proximity for every hour of the asset level's label window. With the new hour's rows, the
-        books fold in that hour alone (proximity.advance_hour); a new month's run, or a market new to the books,
-        takes the full path over the window (new hours only are modelled either way)."""
+    def _advance_books(self, new_rows: pl.DataFrame, new_tail: pl.DataFrame) -> pl.DataFrame | None:
+        """The new hour's liquidation proximity from the books advanced by that hour alone (proximity.advance_hour);
+        None when they cannot be (a new month's run, a market new to the books): ``_read_liquidation`` then."""
+        rv_at = {(a, self.end): v for a, v in new_tail.select("key", "rv_24h").iter_rows() if v is not None}
+        reads = advance_hour(self.books, new_rows, self.end, rv_at, self.cfg, self.heat)
+        if reads is not None:
+            self.books.forget_before(self.end - timedelta(hours=self.label_hours))
+            self.liquidation = {a: r for a, (t, r) in self.books.last.items() if t == self.end}
+        return reads
+
+    def _read_liquidation(self) -> None:
+        """Liquidation proximity for every hour of the asset level's label window by the full path (the books run
+        over the window; hours already read are not modelled again)."""
         level = self.levels["asset"]
         hours = [self.end - timedelta(hours=k) for k in range(self.label_hours, -1, -1)]
-        if new_rows is not None:
-            now = level.tail.filter(pl.col("t") == self.end)
-            rv_at = {(a, self.end): v for a, v in now.select("key", "rv_24h").iter_rows() if v is not None}
-            reads = advance_hour(self.books, new_rows, self.end, rv_at, self.cfg, self.heat)
-            if reads is not None:
-                self.books.forget_before(hours[0])
-                self.liquidation = {a: r for a, (t, r) in self.books.last.items() if t == self.end}
-                # the new hour's rows came in without a reading (with_z): fill in those read
-                level.tail = level.tail.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
-                return
         rv = level.tail.select(pl.col("key").alias("asset"), "t", "rv_24h")
         reads, self.liquidation = hourly_reads(self.model_rows, hours, rv, self.cfg, self.heat, self.books)
         self.books.forget_before(hours[0])
         level.tail = with_reads(level.tail, reads)
 
-    def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> None:
-        level.recent = _merged(level.recent.filter(pl.col("t") > hour - RECENT), new_rows)
-        featured = with_price_features(level.recent).filter(pl.col("t") == hour)
+    def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
+        """The level's metrics and baselines moved to ``hour``; its new label-window rows (one per key)."""
+        new_rows = new_rows.sort("key")
+        level.recent = _merged(level.recent.filter(pl.col("t") > hour - RECENT), new_rows.select(PRICE_SERIES))
+        featured = with_price_features_at(new_rows, level.recent)
         grid = make_grid(level_input(featured), hour, hour, level.keys)
         metrics = level_metrics(self.cfg, level.is_asset)
         compacting = level.offset + len(level.hours) >= next(iter(level.buffers.values())).shape[1]
@@ -223,9 +244,7 @@ class LiveRadar:
             level.base = self._baselines(arrays, len(level.hours) - 1 - hour.hour, metrics)
             level.bound = bound
         z = {m: level.base[m].z(arrays[m][:, -1:]) for m in metrics}
-        new_tail = with_z(grid.tail(1), z, level.is_asset)
-        kept = level.tail.filter(pl.col("t") > hour - timedelta(hours=self.label_hours + 1))
-        level.tail = kept.merge_sorted(new_tail.select(kept.columns), key="key")  # both sorted by key, then t
+        return with_z(grid.tail(1), z, level.is_asset).select(level.tail.columns)
 
     def _level_result(self, level: _Level, end: datetime) -> pl.DataFrame:
         rows = level.tail.with_columns(hour_index=pl.int_range(pl.len()).over("key"))

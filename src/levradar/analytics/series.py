@@ -249,6 +249,31 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     return over the series' previous bar, ÷ √bar_hours, when that bar closed one bar earlier), ``rv_24h`` and
     ``rv_7d`` (the sample standard deviation of ``logret`` over the trailing 24 h / 7 d, annualised). Rows keep
     their order (a frame with repeated times per series comes back sorted by key and t)."""
+    features = series_features(frame)
+    if features is None:  # repeated times: the loop needs one row per series and time
+        return _polars_price_features(frame.sort("key", "t"))
+    return _with_features(frame, *features)
+
+
+PRICE_SERIES = ("key", "t", "close", "bar_hours")  # the columns the price features read of a series' history
+
+
+def with_price_features_at(new: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+    """``with_price_features`` of ``new`` (the rows of one hour, one per key, sorted by key), each series read from
+    ``history`` (its ``PRICE_SERIES`` over at least the trailing 7 days, by key then time, ending with ``new``'s
+    rows): the live radar's step, without carrying the days' other columns."""
+    features = series_features(history)
+    ends = np.flatnonzero(np.diff(history["key"].rle_id().to_numpy(), append=-1) != 0)
+    hour = new["t"].dt.epoch("us").to_numpy()
+    last = ends[np.isin(history["t"].dt.epoch("us").to_numpy()[ends], hour)]
+    if features is None or last.size != new.height or not history["key"].gather(last).equals(new["key"]):
+        raise ValueError("history must end each new row's series with that row (one row per key and time)")
+    return _with_features(new, *(values[last] for values in features))
+
+
+def series_features(frame: pl.DataFrame) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """``logret``, ``rv_24h`` and ``rv_7d`` (not annualised; NaN where none) of each row, in the frame's row
+    order, by one compiled pass over each series; None when a series repeats a time."""
     columns = ["key", "t", "close", *(["bar_hours"] if "bar_hours" in frame.columns else [])]
     series, order = frame.select(columns), None
     runs = _series_starts(series)
@@ -256,8 +281,8 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
         series = series.with_row_index("_row").sort("key", "t")
         order = series["_row"].to_numpy()
         runs = _series_starts(series)
-        if runs is None:  # repeated times: the loop needs one row per series and time
-            return _polars_price_features(frame.sort("key", "t"))
+        if runs is None:
+            return None
     starts, t_us = runs
     bar_hours = (
         series["bar_hours"] if "bar_hours" in series.columns else pl.repeat(1, series.height, eager=True)
@@ -272,6 +297,10 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     )
     if order is not None:  # back to the frame's row order
         logret, rv_24h, rv_7d = (_scatter(v, order) for v in (logret, rv_24h, rv_7d))
+    return logret, rv_24h, rv_7d
+
+
+def _with_features(frame: pl.DataFrame, logret: FloatArray, rv_24h: FloatArray, rv_7d: FloatArray) -> pl.DataFrame:
     return frame.with_columns(
         logret=pl.Series(logret).fill_nan(None),
         ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
