@@ -1683,3 +1683,30 @@ def test_the_kernels_bucket_lookup_is_numpys_searchsorted(
                 v,
                 side,
             )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.just(0.0), st.floats(0.5, 1e9)), min_size=12, max_size=12),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.floats(0.5, 2.0), min_size=6, max_size=6),
+    st.floats(0.05, 0.95),
+)
+def test_pockets_with_a_row_of_centres_each_equal_each_row_on_its_own(
+    grid: list[list[float]], scales: list[float], quantile: float
+) -> None:
+    """The live radar reads every asset's new hour at once, each row on its own asset's buckets: the same pockets
+    as each row searched with its own centres."""
+    usd = np.asarray(grid)
+    base = np.linspace(94.0, 107.0, usd.shape[1])
+    centers = np.vstack([base * s for s in scales[: usd.shape[0]]])
+    at = 100.0 * np.asarray(scales[: usd.shape[0]])
+    for above in (True, False):
+        batch = pockets_by_row(usd, centers, at, above, quantile)
+        for r in range(usd.shape[0]):
+            one = pockets_by_row(usd[r : r + 1], centers[r], at[r : r + 1], above, quantile)
+            for name in ("found", "price", "distance_pct", "usd", "threshold", "first", "last"):
+                assert getattr(batch, name)[r] == getattr(one, name)[0], name

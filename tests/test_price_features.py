@@ -7,11 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from levradar.analytics.series import _polars_price_features, with_price_features
+from levradar.analytics.series import (
+    PRICE_SERIES,
+    _polars_price_features,
+    with_price_features,
+    with_price_features_at,
+)
 
 HOUR = timedelta(hours=1)
 DAY0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -84,3 +90,28 @@ def test_a_key_split_in_two_runs_is_still_one_series() -> None:
     split = pl.concat([first, second])  # k0, k1, k0, k1: each key in two runs
     got = with_price_features(split).sort("key", "t")
     assert_frame_equal(got, with_price_features(frame).sort("key", "t"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n_keys=st.integers(1, 4), gap_share=st.sampled_from([0.0, 0.1, 0.5]))
+def test_the_features_of_a_new_hour_equal_those_of_the_whole_frame(
+    seed: int, n_keys: int, gap_share: float
+) -> None:
+    """The live step reads only each series' key, time, close and bar length: the new hour's features equal the
+    whole frame's at that hour (a key without a row at that hour is not in the new rows)."""
+    frame = _series(seed, n_keys, 200, gap_share)
+    hour = frame["t"].max()
+    new = frame.filter(pl.col("t") == hour).sort("key")
+    history = frame.select(PRICE_SERIES).sort("key", "t")
+    got = with_price_features_at(new, history)
+    expected = with_price_features(frame).filter(pl.col("t") == hour).sort("key")
+    assert_frame_equal(got, expected)
+
+
+def test_a_new_row_missing_from_the_history_is_refused() -> None:
+    frame = _series(3, 2, 48, 0.0)
+    hour = frame["t"].max()
+    new = frame.filter(pl.col("t") == hour).sort("key")
+    history = frame.filter(pl.col("t") < hour).select(PRICE_SERIES).sort("key", "t")
+    with pytest.raises(ValueError, match="history must end"):
+        with_price_features_at(new, history)

@@ -350,3 +350,31 @@ def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Pa
     assert scan_forecast["total_usd"] > 0
     code, out = run("memo", "BTC", "--no-journal", "--data-dir", data_dir)
     assert code == 0 and "Expected forced flow over the next 24h" in out
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), gap_share=st.sampled_from([0.0, 0.05, 0.3]), keep=st.integers(48, 200))
+def test_a_sliding_path_keeps_the_volatility_of_a_fresh_one(seed: int, gap_share: float, keep: int) -> None:
+    """The live radar slides each asset's returns (one close appended, the oldest dropped) instead of taking the log
+    of every close again: each hour it expects the volatility a path built afresh from the same closes expects."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2025-01-01T00:00:00", "s")
+    hours = np.flatnonzero(rng.random(400) >= gap_share)
+    times = start + hours.astype("timedelta64[h]").astype("timedelta64[s]")
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, times.size)))
+    first = 0
+    vol = HourlyVol(times[:keep], closes[:keep])
+    for n in range(keep + 1, times.size):
+        previous = times[n - 2]
+        step = times[n - 1] - previous == np.timedelta64(3600, "s")
+        ret = math.log(closes[n - 1]) - math.log(closes[n - 2]) if step else math.nan
+        drop = int(np.searchsorted(times[:n], times[n - 1] - np.timedelta64(keep, "h"), "right")) - first
+        vol = vol.then(times[n - 1], ret, 0).dropped(drop)
+        first += drop
+        fresh = HourlyVol(times[first:n], closes[first:n])
+        np.testing.assert_array_equal(vol.end_s, fresh.end_s)
+        np.testing.assert_array_equal(vol.hour, fresh.hour)
+        np.testing.assert_allclose(vol.r, fresh.r, rtol=1e-12, atol=1e-15)
+        when = times[n - 1].astype(datetime).replace(tzinfo=UTC)
+        a, b = vol.at(when, timedelta(hours=24)), fresh.at(when, timedelta(hours=24))
+        assert (a is None) == (b is None) and (a is None or a == pytest.approx(b, rel=1e-9))

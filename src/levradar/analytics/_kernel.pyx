@@ -305,12 +305,13 @@ cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
 
 
 def pockets(
-    const double[:, ::1] usd, const double[::1] centers, const double[::1] prices, bint above, double quantile
+    const double[:, ::1] usd, const double[:, :] centers, const double[::1] prices, bint above, double quantile
 ):
-    """The nearest dense pocket on one side of each row (hour) of a map: (found, USD-weighted price, distance in %
-    of the row's price, USD, density threshold, its first and last bucket) — heatmap.pockets_by_row's rule; a row
-    without a level on that side has found 0, price 0, distance -100 %, USD 0, an infinite threshold and buckets
-    -1."""
+    """The nearest dense pocket on one side of each row (an hour of a map, or an asset's book) with its buckets'
+    centres (a row each: several assets' books at once; a map's rows share theirs, a broadcast view): (found,
+    USD-weighted price, distance in % of the row's price, USD, density threshold, its first and last bucket) —
+    heatmap.pockets_by_row's rule; a row without a level on that side has found 0, price 0, distance -100 %, USD 0,
+    an infinite threshold and buckets -1."""
     cdef Py_ssize_t n_rows = usd.shape[0], n = usd.shape[1], r, k, m, lo, hi, first, last
     found_a = np.zeros(n_rows, dtype=np.uint8)
     price_a, pct_a, total_a, threshold_a = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
@@ -321,12 +322,14 @@ def pockets(
     cdef double[::1] price = price_a, pct = pct_a, total = total_a, threshold = threshold_a, buf = buffer
     cdef double p, v, pos, at_lo, at_hi, thr, usd_sum, weighted
     cdef bint side
+    cdef const double[:] c
     with nogil:
         for r in range(n_rows):
             p = prices[r]
+            c = centers[r, :]
             m = 0
             for k in range(n):
-                side = centers[k] > p if above else centers[k] < p
+                side = c[k] > p if above else c[k] < p
                 if side and usd[r, k] > 0:
                     buf[m] = usd[r, k]
                     m += 1
@@ -348,24 +351,24 @@ def pockets(
             first, last = -1, -1
             if above:
                 for k in range(n):
-                    if centers[k] > p and usd[r, k] > 0 and usd[r, k] >= thr:
+                    if c[k] > p and usd[r, k] > 0 and usd[r, k] >= thr:
                         first = k
                         break
                 last = first
-                while last + 1 < n and centers[last + 1] > p and usd[r, last + 1] > 0 and usd[r, last + 1] >= thr:
+                while last + 1 < n and c[last + 1] > p and usd[r, last + 1] > 0 and usd[r, last + 1] >= thr:
                     last += 1
             else:
                 for k in range(n - 1, -1, -1):
-                    if centers[k] < p and usd[r, k] > 0 and usd[r, k] >= thr:
+                    if c[k] < p and usd[r, k] > 0 and usd[r, k] >= thr:
                         last = k
                         break
                 first = last
-                while first > 0 and centers[first - 1] < p and usd[r, first - 1] > 0 and usd[r, first - 1] >= thr:
+                while first > 0 and c[first - 1] < p and usd[r, first - 1] > 0 and usd[r, first - 1] >= thr:
                     first -= 1
             usd_sum, weighted = 0.0, 0.0
             for k in range(first, last + 1):
                 usd_sum += usd[r, k]
-                weighted += centers[k] * usd[r, k]
+                weighted += c[k] * usd[r, k]
             found[r], total[r], threshold[r] = 1, usd_sum, thr
             run_first[r], run_last[r] = first, last
             price[r] = weighted / usd_sum

@@ -126,6 +126,23 @@ class HourlyVol:
         self.r = np.where(step, np.diff(np.log(np.asarray(closes, dtype=np.float64))), np.nan)
         self.hour = (self.end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
 
+    def then(self, end: np.datetime64, r: float, drop: int) -> HourlyVol:
+        """The same path one close later: a return ``r`` known at ``end`` (NaN across a gap) appended, the first
+        ``drop`` returns dropped (a path that slides keeps its returns without taking the log of every close)."""
+        out = HourlyVol.__new__(HourlyVol)
+        out.end = np.append(self.end, end)[drop:]
+        out.end_s = np.ascontiguousarray(out.end.astype(np.int64))
+        out.r = np.append(self.r, r)[drop:]
+        hour = int(end.astype("datetime64[h]").astype(np.int64) % 24)
+        out.hour = np.append(self.hour, hour)[drop:]
+        return out
+
+    def dropped(self, drop: int) -> HourlyVol:
+        """Without its first ``drop`` returns."""
+        out = HourlyVol.__new__(HourlyVol)
+        out.end, out.end_s, out.r, out.hour = (x[drop:] for x in (self.end, self.end_s, self.r, self.hour))
+        return out
+
     @classmethod
     def of_path(cls, path: pl.DataFrame) -> HourlyVol:
         """From a price path frame (``t`` UTC hour, ``close``), without a Python object per hour."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -57,22 +58,37 @@ def _pocket(
     """The nearest dense pocket on one side: the contiguous run of dense buckets closest to the price (the compiled
     search of :func:`pockets_by_row`), with its leverage mix from the tier books ``tiers`` (bands × buckets)."""
     found = pockets_by_row(usd[None, :], centers, np.asarray([price]), above, quantile)
-    if not found.found[0]:
-        return None
     by_tier = tiers[:, found.first[0] : found.last[0] + 1].sum(axis=1)
+    return pocket_json(found, 0, by_tier, leverage)
+
+
+def pocket_json(
+    found: PocketRows, row: int, by_tier: FloatArray, leverage: FloatArray
+) -> dict[str, object] | None:
+    """Row ``row``'s pocket of ``found`` as the JSON reports it, with its leverage mix from ``by_tier`` (the
+    pocket's USD by band; all zero: no mix); None where that row has none."""
+    if not found.found[row]:
+        return None
     tier_total = float(by_tier.sum())
+    names = _tier_names(tuple(leverage.tolist()))
     mix = (
-        {f"~{lev:.0f}x": round(float(v) / tier_total, 4) for lev, v in zip(leverage, by_tier, strict=True)}
+        {name: round(v / tier_total, 4) for name, v in zip(names, by_tier.tolist(), strict=True)}
         if tier_total > 0
         else {}
     )
     return {
-        "price": float(found.price[0]),
-        "distance_pct": float(found.distance_pct[0]),
-        "usd": float(found.usd[0]),
+        "price": float(found.price[row]),
+        "distance_pct": float(found.distance_pct[row]),
+        "usd": float(found.usd[row]),
         "leverage_mix": mix,
-        "threshold_usd": float(found.threshold[0]),
+        "threshold_usd": float(found.threshold[row]),
     }
+
+
+@lru_cache(maxsize=16)
+def _tier_names(leverage: tuple[float, ...]) -> list[str]:
+    """The leverage mix's keys: ``~<leverage>x`` per band."""
+    return [f"~{lev:.0f}x" for lev in leverage]
 
 
 @dataclass(frozen=True)
@@ -93,11 +109,14 @@ def pockets_by_row(
     usd: FloatArray, centers: FloatArray, prices: FloatArray, above: bool, quantile: float
 ) -> PocketRows:
     """The nearest dense pocket of every row of ``usd`` (rows × buckets) at once (:func:`_pocket` adds the leverage
-    mix of one row's): the scan reads every hour of a month's map; one compiled pass (_kernel.pockets: a selection
-    for the quantile, a walk for the run) replaces a Python call per hour and side."""
+    mix of one row's): the scan reads every hour of a month's map, the live radar every asset's new hour (``centers``
+    then a row per asset); one compiled pass (_kernel.pockets: a selection for the quantile, a walk for the run)
+    replaces a Python call per hour and side."""
+    usd = np.ascontiguousarray(usd, dtype=np.float64)
+    centers = np.asarray(centers, dtype=np.float64)
     found, price, distance_pct, total, threshold, first, last = _kernel.pockets(
-        np.ascontiguousarray(usd, dtype=np.float64),
-        np.ascontiguousarray(centers, dtype=np.float64),
+        usd,
+        np.broadcast_to(centers, usd.shape) if centers.ndim == 1 else centers,
         np.ascontiguousarray(prices, dtype=np.float64),
         above,
         quantile,

@@ -249,11 +249,52 @@ class MarketBook:
         """``advance`` on arrays (hours ascending, after the book's last one; NaN where a value is missing, rate
         and volume 0 there): the live radar folds in one hour per market this way, without a frame per market.
         ``hours``: the first and the last hour folded in, and the hours ``marks`` keeps, in order."""
-        prev = np.concatenate([[self.last_oi], oi[:-1]])
-        typical = (high + low + close) / 3.0
-        delta = np.where(np.isnan(oi) | np.isnan(prev), 0.0, oi - prev)
-        new_usd = np.where(delta > 0, delta * typical, 0.0) + self.cfg.churn * np.nan_to_num(volume)
-        ret = np.nan_to_num(np.diff(np.log(np.concatenate([[self.last_close], close]))))
+        new_usd, long_share = new_positions(
+            np.concatenate([[self.last_oi], oi[:-1]]),
+            np.concatenate([[self.last_close], close[:-1]]),
+            (high, low, close, oi, rate, volume),
+            self.cfg,
+        )
+        lg, sg, reserve = self.fold_flows(hours, marks, high, low, close, oi, oi_usd, new_usd, long_share)
+        return Heatmap(
+            hours[2],
+            self.edges,
+            lg,
+            sg,
+            self.long_tiers,
+            self.short_tiers,
+            float(close[-1]),
+            None if np.isnan(oi_usd[-1]) else float(oi_usd[-1]),
+            self.cfg.leverage,
+            close[marks],
+            reserve,
+            self.first_t,
+        )
+
+    @property
+    def long_tiers(self) -> FloatArray:
+        """The long book by band (bands × buckets, USD) now."""
+        return self.longs * self.s_long[: self.cfg.n_bands, None]
+
+    @property
+    def short_tiers(self) -> FloatArray:
+        return self.shorts * self.s_short[: self.cfg.n_bands, None]
+
+    def fold_flows(
+        self,
+        hours: tuple[datetime, datetime, list[datetime]],
+        marks: npt.NDArray[np.bool_],
+        high: FloatArray,
+        low: FloatArray,
+        close: FloatArray,
+        oi: FloatArray,
+        oi_usd: FloatArray,
+        new_usd: FloatArray,
+        long_share: FloatArray,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``fold`` once each hour's new positions are known (:func:`new_positions`): the kept hours' long and short
+        USD by bucket and their hedged reserves (the live radar folds one hour of every market this way, the new
+        positions of all of them computed at once)."""
         lg, sg, reserve = _simulate(
             low,
             high,
@@ -261,7 +302,7 @@ class MarketBook:
             oi_usd,
             self.last_oi_usd,
             new_usd,
-            leveraged_long_share(rate, ret, self.cfg),
+            long_share,
             self.edges,
             self.cfg.near,
             self.cfg.far,
@@ -278,25 +319,28 @@ class MarketBook:
             self.top,
             self.bottom,
         )
-        first, last, kept = hours
+        first, last, _kept = hours
         self.first_t = first if self.first_t is None else self.first_t
         self.last_t = last
         self.last_close, self.last_oi, self.last_oi_usd = float(close[-1]), float(oi[-1]), float(oi_usd[-1])
-        n = self.cfg.n_bands
-        return Heatmap(
-            kept,
-            self.edges,
-            lg,
-            sg,
-            self.longs * self.s_long[:n, None],
-            self.shorts * self.s_short[:n, None],
-            float(close[-1]),
-            None if np.isnan(oi_usd[-1]) else float(oi_usd[-1]),
-            self.cfg.leverage,
-            close[marks],
-            reserve,
-            self.first_t,
-        )
+        return lg, sg, reserve
+
+
+def new_positions(
+    prev_oi: FloatArray,
+    prev_close: FloatArray,
+    bars: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    cfg: HeatmapConfig,
+) -> tuple[FloatArray, FloatArray]:
+    """Each hour's new positions (USD opened on each side: the OI's rise at the bar's typical price plus churn)
+    and the leveraged long share, from its bar ``(high, low, close, oi, rate_8h, volume_usd)`` and the OI and close
+    of the hour before (elementwise: a market's hours, or one hour of many markets)."""
+    high, low, close, oi, rate, volume = bars
+    typical = (high + low + close) / 3.0
+    delta = np.where(np.isnan(oi) | np.isnan(prev_oi), 0.0, oi - prev_oi)
+    new_usd = np.where(delta > 0, delta * typical, 0.0) + cfg.churn * np.nan_to_num(volume)
+    ret = np.nan_to_num(np.log(close) - np.log(prev_close))
+    return new_usd, leveraged_long_share(rate, ret, cfg)
 
 
 def simulate_market(

@@ -193,7 +193,9 @@ class LiveRadar:
             new_tail = self._step(asset_level, asset_frame(weighted), hour)
             self.end = hour
             reads = self._advance_books(new_markets, new_tail)
-            if reads is not None:  # the new hour's rows came in without a reading (with_z): fill in those read
+            if (
+                reads is not None
+            ):  # the new hour's rows came in without a reading (with_z): fill in those read
                 new_tail = new_tail.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
             asset_level.slide(new_tail)
             if reads is None:
@@ -229,7 +231,9 @@ class LiveRadar:
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
         """The level's metrics and baselines moved to ``hour``; its new label-window rows (one per key)."""
         new_rows = new_rows.sort("key")
-        level.recent = _merged(level.recent.filter(pl.col("t") > hour - RECENT), new_rows.select(PRICE_SERIES))
+        level.recent = _merged(
+            level.recent.filter(pl.col("t") > hour - RECENT), new_rows.select(PRICE_SERIES)
+        )
         featured = with_price_features_at(new_rows, level.recent)
         grid = make_grid(level_input(featured), hour, hour, level.keys)
         metrics = level_metrics(self.cfg, level.is_asset)

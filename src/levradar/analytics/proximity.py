@@ -33,12 +33,13 @@ from levradar.analytics.heatmap import (
     PocketRows,
     combine,
     nearest_pockets,
+    pocket_json,
     pockets_by_row,
     price_edges,
     row_price,
     row_prices,
 )
-from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs
+from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs, new_positions
 from levradar.domain.records import DAY_US, from_us, utc_us
 
 FORECAST_HORIZON = timedelta(hours=24)
@@ -204,6 +205,7 @@ class _Path:
     end: datetime
     times: npt.NDArray[np.datetime64]
     closes: FloatArray
+    hourly: HourlyVol | None = None  # the closes' returns, built when first read
 
     @classmethod
     def of(cls, rows: AssetRows, end: datetime) -> _Path:
@@ -217,18 +219,26 @@ class _Path:
         return cls(end, rows.t_us[keep].astype("datetime64[us]").astype("datetime64[s]"), rows.close[keep])
 
     def then(self, hour: datetime, close: float | None) -> _Path:
-        """The path one hour later: ``hour``'s close appended (none: a gap), the oldest hour dropped."""
-        times, closes = self.times, self.closes
+        """The path one hour later: ``hour``'s close appended (none: a gap), the hours older than the span dropped;
+        its returns (once read) slide along instead of being taken again."""
+        times, closes, hourly = self.times, self.closes, self.hourly
         if close is not None:
-            times = np.append(times, np.datetime64(hour.replace(tzinfo=None), "s"))
-            closes = np.append(closes, close)
+            at = np.datetime64(hour.replace(tzinfo=None), "s")
+            if hourly is not None and times.size:
+                step = at - times[-1] == np.timedelta64(3600, "s")
+                hourly = hourly.then(at, math.log(close) - math.log(closes[-1]) if step else math.nan, 0)
+            times, closes = np.append(times, at), np.append(closes, close)
         first = int(
             np.searchsorted(times, np.datetime64((hour - PATH_SPAN).replace(tzinfo=None), "s"), "right")
         )
-        return _Path(hour, times[first:], closes[first:])  # times ascending: the span is a slice
+        if hourly is not None and first:
+            hourly = hourly.dropped(first)
+        return _Path(hour, times[first:], closes[first:], hourly)  # times ascending: the span is a slice
 
     def vol(self) -> float | None:
-        return HourlyVol(self.times, self.closes).at(self.end, FORECAST_HORIZON)
+        if self.hourly is None:
+            self.hourly = HourlyVol(self.times, self.closes)
+        return self.hourly.at(self.end, FORECAST_HORIZON)
 
 
 @dataclass
@@ -236,6 +246,9 @@ class _Run:
     start: datetime
     edges: FloatArray
     books: dict[tuple[str, str], MarketBook] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.centers = np.sqrt(self.edges[:-1] * self.edges[1:])  # as Heatmap.centers
 
 
 @dataclass
@@ -403,7 +416,11 @@ def _read_asset(
         cache.keep(name, t, row)
         if t == end:
             venue_list = asset_rows.venues_with_oi(utc_us(end))
-            cache.last[name] = (t, _reading(hm, i, heat, row, days, venue_list, cache.paths[name]))
+            last = i in (-1, len(hm.times) - 1)
+            pockets = nearest_pockets(hm, heat, i, (hm.long_tiers, hm.short_tiers) if last else None)
+            book = BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i])
+            reading = _reading(row, pockets, book, row_price(hm, i), days, venue_list, cache.paths[name])
+            cache.last[name] = (t, reading)
     cache.mark_asked(name, todo)
 
 
@@ -416,23 +433,47 @@ def _rows(
     rv: Sequence[float | None],
 ) -> list[dict[str, Any] | None]:
     """The proximity of rows ``index`` of ``hm`` (``rv``: each one's rv_24h): None for a row without a pocket on
-    either side or without a volatility to measure it in. Both sides' pockets for all rows in one pass, the
-    distances and labels as arrays."""
+    either side or without a volatility to measure it in."""
+    rows = np.asarray(index, dtype=np.int64)
+    every_row = rows.size == len(hm.times) and bool(np.all(rows == np.arange(rows.size)))
+    books = (hm.long_usd, hm.short_usd) if every_row else (hm.long_usd[rows], hm.short_usd[rows])
+    vol = np.asarray([math.nan if v is None else v for v in rv], dtype=np.float64)
+    reads, _, _ = _proximity(
+        [asset] * rows.size,
+        [hm.times[r] for r in rows.tolist()],
+        row_prices(hm, rows),
+        books,
+        hm.centers,
+        vol,
+        heat,
+        cfg,
+    )
+    return reads
+
+
+def _proximity(
+    assets: Sequence[str],
+    times: Sequence[datetime],
+    prices: FloatArray,
+    books: tuple[FloatArray, FloatArray],
+    centers: FloatArray,
+    rv: FloatArray,
+    heat: HeatmapConfig,
+    cfg: SignalConfig,
+) -> tuple[list[dict[str, Any] | None], PocketRows, PocketRows]:
+    """Each row's proximity reading (rows: hours of one asset's map, or one hour of many assets; ``books``: their
+    long and short USD by bucket, ``centers`` the buckets' prices, shared or a row each, ``rv`` the rv_24h, NaN
+    where none), None for a row without a pocket on either side or without a volatility to measure it in; and
+    both sides' pockets. Both sides' pockets for all rows in one pass, the distances and labels as arrays."""
     labels = list(cfg.value("liquidation", "labels"))
     bounds = np.asarray([float(b) for b in cfg.value("liquidation", "boundaries")])
     span = float(cfg.value("liquidation", "component_span"))
-    rows = np.asarray(index, dtype=np.int64)
-    prices = row_prices(hm, rows)
-    centers = hm.centers
-    every_row = rows.size == len(hm.times) and bool(np.all(rows == np.arange(rows.size)))
-    longs = hm.long_usd if every_row else hm.long_usd[rows]  # no copy of the whole map when every row is read
-    shorts = hm.short_usd if every_row else hm.short_usd[rows]
+    longs, shorts = books
     above = pockets_by_row(shorts, centers, prices, True, heat.pocket_quantile)
     below = pockets_by_row(longs, centers, prices, False, heat.pocket_quantile)
     long_book, short_book = longs.sum(axis=1), shorts.sum(axis=1)
-    vol = np.asarray([math.nan if v is None else v for v in rv], dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        daily = np.where(vol > 0, vol / math.sqrt(365.0), np.nan)
+        daily = np.where(rv > 0, rv / math.sqrt(365.0), np.nan)
     nearest = np.minimum(
         np.where(above.found, np.abs(above.distance_pct) / 100.0, np.inf),
         np.where(below.found, np.abs(below.distance_pct) / 100.0, np.inf),
@@ -446,7 +487,8 @@ def _rows(
         return [v if found else None for v, found in zip(values.tolist(), p.found.tolist(), strict=True)]
 
     columns = zip(
-        rows.tolist(),
+        assets,
+        times,
         read.tolist(),
         label.tolist(),
         component.tolist(),
@@ -459,10 +501,10 @@ def _rows(
         short_book.tolist(),
         strict=True,
     )
-    return [
+    reads = [
         {
             "asset": asset,
-            "t": hm.times[row],
+            "t": t,
             "liq_proximity": labels[k],
             "c_liquidation_proximity": c,
             "liq_distance_vol": v,
@@ -470,24 +512,29 @@ def _rows(
             "liq_above_pct": above_pct,
             "liq_below_usd": below_usd,
             "liq_above_usd": above_usd,
-            "liq_long_book_usd": longs,
-            "liq_short_book_usd": shorts,
+            "liq_long_book_usd": long_usd,
+            "liq_short_book_usd": short_usd,
         }
         if ok
         else None
-        for row, ok, k, c, v, below_pct, above_pct, below_usd, above_usd, longs, shorts in columns
+        for asset, t, ok, k, c, v, below_pct, above_pct, below_usd, above_usd, long_usd, short_usd in columns
     ]
+    return reads, above, below
 
 
 def _reading(
-    hm: Heatmap, i: int, heat: HeatmapConfig, row: dict[str, Any], days: int, venues: list[str], path: _Path
+    row: dict[str, Any],
+    pockets: dict[str, dict[str, object] | None],
+    book: BookAt,
+    price: float,
+    days: int,
+    venues: list[str],
+    path: _Path,
 ) -> dict[str, Any]:
-    """The scan's liquidation block at the path's hour: pockets (with the leverage mix), the venues with OI then,
-    the expected forced flow of the next 24 h (the book at row ``i``, the volatility of the asset's recent closes)."""
-    last = i in (-1, len(hm.times) - 1)
-    pockets = nearest_pockets(hm, heat, i, (hm.long_tiers, hm.short_tiers) if last else None)
-    book = BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i])
-    forecast = forced_flow_forecast(book, row_price(hm, i), path.vol(), FORECAST_HORIZON)
+    """The scan's liquidation block at the path's hour: the nearest pockets (with their leverage mix), the venues
+    with OI then, the expected forced flow of the next 24 h (``book`` at ``price``, the volatility of the asset's
+    recent closes)."""
+    forecast = forced_flow_forecast(book, price, path.vol(), FORECAST_HORIZON)
     return {
         "proximity": row["liq_proximity"],
         "component": row["c_liquidation_proximity"],
@@ -510,9 +557,10 @@ def advance_hour(
     heat: HeatmapConfig,
 ) -> pl.DataFrame | None:
     """The live step of :func:`hourly_reads`: fold ``hour``'s rows (``new``, every market's row of that hour) into
-    the books and read every asset at ``hour`` — the same numbers, touching one row per market. None when an
-    asset needs the full path instead (a new month's run, a market with OI but no book yet, books not at the hour
-    before); the caller then runs ``hourly_reads`` over the window."""
+    the books and read every asset at ``hour`` — the same numbers, touching one row per market: every market's new
+    positions at once, its book by the compiled step, each asset's map summed in place, every asset's pockets by
+    one compiled pass. None when an asset needs the full path instead (a new month's run, a market with OI but no
+    book yet, books not at the hour before); the caller then runs ``hourly_reads`` over the window."""
     days = int(cfg.value("liquidation", "model_days"))
     start = anchor(hour, days)
     rows = new.filter(pl.col("bar_hours") == 1).sort("asset", "venue", "symbol")
@@ -523,41 +571,118 @@ def advance_hour(
             return None
         if path.end >= hour:
             return None
-    inputs = model_inputs(rows)
-    close, oi = inputs[2], inputs[3]
+    high, low, close, oi, oi_usd, rate, volume = model_inputs(rows)
     keys = list(zip(rows["asset"].to_list(), rows["venue"].to_list(), rows["symbol"].to_list(), strict=True))
+    books = [cache.runs[name].books.get((venue, symbol)) for name, venue, symbol in keys]
     has_oi = ~np.isnan(oi)
-    for j, (name, venue, symbol) in enumerate(keys):
-        book = cache.runs[name].books.get((venue, symbol))
-        if (book is None and has_oi[j]) or (
+    for book, with_oi in zip(books, has_oi.tolist(), strict=True):
+        if (book is None and with_oi) or (
             book is not None and book.last_t is not None and book.last_t >= hour
         ):
             return None
-    maps: dict[str, list[Heatmap]] = {}
-    venues: dict[str, list[str]] = {}
-    closes: dict[str, float] = {}
-    for j, (name, venue, symbol) in enumerate(keys):
-        closes.setdefault(name, float(close[j]))  # the first venue by name: the path's close
-        if has_oi[j]:
-            venues.setdefault(name, []).append(venue)
-        book = cache.runs[name].books.get((venue, symbol))
+    prev_oi = np.asarray([math.nan if b is None else b.last_oi for b in books])
+    prev_close = np.asarray([math.nan if b is None else b.last_close for b in books])
+    new_usd, long_share = new_positions(prev_oi, prev_close, (high, low, close, oi, rate, volume), heat)
+    modelled = {name for (name, _, _), book in zip(keys, books, strict=True) if book is not None}
+    maps = _HourMaps([name for name in assets if name in modelled], heat.buckets)
+    for j, ((name, _venue, _symbol), book) in enumerate(zip(keys, books, strict=True)):
         if book is None:
             continue
         one = slice(j, j + 1)
-        maps.setdefault(name, []).append(
-            book.fold((hour, hour, [hour]), np.ones(1, dtype=np.bool_), *(x[one] for x in inputs))
+        lg, sg, _reserve = book.fold_flows(
+            (hour, hour, [hour]),
+            _ONE,
+            high[one],
+            low[one],
+            close[one],
+            oi[one],
+            oi_usd[one],
+            new_usd[one],
+            long_share[one],
         )
-    out: list[dict[str, Any]] = []
+        maps.add(name, book, cache.runs[name], lg[0], sg[0], float(close[j]))
+    rv = np.asarray([rv_at.get((name, hour), math.nan) for name in maps.assets], dtype=np.float64)
+    reads, above, below = _proximity(
+        maps.assets,
+        [hour] * len(maps.assets),
+        maps.price,
+        (maps.long_usd, maps.short_usd),
+        maps.centers,
+        rv,
+        heat,
+        cfg,
+    )
+    closes: dict[str, float] = {}
+    venues: dict[str, list[str]] = {}
+    for (name, venue, _symbol), c, with_oi in zip(keys, close.tolist(), has_oi.tolist(), strict=True):
+        closes.setdefault(name, c)  # the first venue by name: the path's close
+        if with_oi:
+            venues.setdefault(name, []).append(venue)
     for name in assets:
-        path = cache.paths[name] = cache.paths[name].then(hour, closes.get(name))
+        cache.paths[name] = cache.paths[name].then(hour, closes.get(name))
         cache.mark_asked(name, [hour])
-        if name not in maps:
-            continue
-        hm = combine(maps[name])
-        (row,) = _rows(hm, [0], heat, cfg, name, [rv_at.get((name, hour))])
+    out: list[dict[str, Any]] = []
+    for a, (name, row) in enumerate(zip(maps.assets, reads, strict=True)):
         if row is None:
             continue
         cache.keep(name, hour, row)
-        cache.last[name] = (hour, _reading(hm, 0, heat, row, days, sorted(venues.get(name, [])), path))
+        pockets = {
+            "nearest_above": pocket_json(above, a, maps.band_usd(a, above, long_side=False), heat.leverage),
+            "nearest_below": pocket_json(below, a, maps.band_usd(a, below, long_side=True), heat.leverage),
+        }
+        book_at = BookAt(maps.edges[a], maps.long_usd[a], maps.short_usd[a])
+        venue_list = sorted(venues.get(name, []))
+        cache.last[name] = (
+            hour,
+            _reading(row, pockets, book_at, maps.price[a], days, venue_list, cache.paths[name]),
+        )
         out.append(row)
     return read_frame(out)
+
+
+_ONE = np.ones(1, dtype=np.bool_)
+
+
+class _HourMaps:
+    """One hour's map of each asset (its markets' books summed in market order, as ``liqmodel.combine`` sums them)
+    as rows of stacked arrays, with the books behind each row for the pockets' leverage mix."""
+
+    def __init__(self, assets: list[str], buckets: int) -> None:
+        self.assets = assets
+        self.slot = {name: a for a, name in enumerate(assets)}
+        self.books: list[list[MarketBook]] = [[] for _ in assets]
+        self.edges: list[FloatArray] = [np.empty(0)] * len(assets)
+        self.centers = np.ones((len(assets), buckets))
+        self.long_usd, self.short_usd = np.zeros((len(assets), buckets)), np.zeros((len(assets), buckets))
+        self.price = np.full(len(assets), math.nan)
+
+    def add(
+        self,
+        name: str,
+        book: MarketBook,
+        run: _Run,
+        long_usd: FloatArray,
+        short_usd: FloatArray,
+        close: float,
+    ) -> None:
+        """A market's book of the hour onto its asset's row (the asset's first market sets the price)."""
+        a = self.slot[name]
+        if not self.books[a]:
+            self.edges[a], self.centers[a], self.price[a] = run.edges, run.centers, close
+        self.books[a].append(book)
+        self.long_usd[a] += long_usd
+        self.short_usd[a] += short_usd
+
+    def band_usd(self, a: int, found: PocketRows, long_side: bool) -> FloatArray:
+        """USD by band within row ``a``'s pocket (``found``), summed over the asset's books."""
+        if not found.found[a]:
+            return np.zeros(0)
+        run = slice(int(found.first[a]), int(found.last[a]) + 1)
+        by_band = np.zeros(0)
+        for b in self.books[a]:
+            n = b.cfg.n_bands
+            part = (
+                b.longs[:, run] * b.s_long[:n, None] if long_side else b.shorts[:, run] * b.s_short[:n, None]
+            )
+            by_band = part if not by_band.size else by_band + part
+        return np.asarray(by_band.sum(axis=1), dtype=np.float64)

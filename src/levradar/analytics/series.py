@@ -300,7 +300,9 @@ def series_features(frame: pl.DataFrame) -> tuple[FloatArray, FloatArray, FloatA
     return logret, rv_24h, rv_7d
 
 
-def _with_features(frame: pl.DataFrame, logret: FloatArray, rv_24h: FloatArray, rv_7d: FloatArray) -> pl.DataFrame:
+def _with_features(
+    frame: pl.DataFrame, logret: FloatArray, rv_24h: FloatArray, rv_7d: FloatArray
+) -> pl.DataFrame:
     return frame.with_columns(
         logret=pl.Series(logret).fill_nan(None),
         ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
