@@ -10,12 +10,23 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from levradar.analytics._loops import trailing_extreme
 from levradar.analytics.config import ConfigError, RegimeSpec, default_config_path, load_config
-from levradar.analytics.regimes import MISSING, dwell, label_codes, names, run_hours, sides
+from levradar.analytics.regimes import (
+    MISSING,
+    NO_RUN,
+    dwell,
+    fresh_state,
+    label_codes,
+    names,
+    run_hours,
+    sides,
+)
 
 PROPS = settings(max_examples=40, deadline=None)
 MANY = settings(max_examples=300, deadline=None)
@@ -517,3 +528,61 @@ def test_dwell_follows_the_rules(codes: list[list[int]], min_dwell: int, immedia
 
     got = dwell(np.array(codes, dtype=np.int64), min_dwell, immediate)
     assert got.tolist() == [reference(row) for row in codes]
+
+
+@MANY
+@given(case=spec_and_paths(), min_dwell=st.integers(1, 4), cut=st.integers(0, 30))
+def test_a_label_carried_on_from_its_state_equals_one_pass(
+    case: tuple[RegimeSpec, npt.NDArray[np.float64]], min_dwell: int, cut: int
+) -> None:
+    """The live radar labels its new hour from the state the hours before left: labelling a path in two pieces,
+    the second from the first's state, gives exactly the labels of one pass (so does the dwell, and so do the
+    hours a side has held)."""
+    spec, metric = case
+    spec = dataclasses.replace(spec, min_dwell=min_dwell)
+    cut = min(cut, metric.shape[1])
+    whole = label_codes(metric, spec)
+    state = fresh_state(metric.shape[0])
+    first = label_codes(metric[:, :cut], spec, state)
+    second = label_codes(metric[:, cut:], spec, state)
+    np.testing.assert_array_equal(np.concatenate([first, second], axis=1), whole)
+    steady_state = fresh_state(metric.shape[0])
+    pieces = [
+        dwell(whole[:, :cut], min_dwell, [0], steady_state),
+        dwell(whole[:, cut:], min_dwell, [0], steady_state),
+    ]
+    np.testing.assert_array_equal(np.concatenate(pieces, axis=1), dwell(whole, min_dwell, [0]))
+    side = sides(whole, spec)
+    hours = np.tile(np.arange(metric.shape[1], dtype=np.int64), (metric.shape[0], 1))
+    held = run_hours(side, hours)
+    if 0 < cut < metric.shape[1]:
+        before = (side[:, cut - 1], held[:, cut - 1])
+        np.testing.assert_array_equal(run_hours(side[:, cut:], hours[:, cut:], before), held[:, cut:])
+    fresh = (np.full(metric.shape[0], NO_RUN), np.zeros(metric.shape[0], dtype=np.int64))
+    np.testing.assert_array_equal(run_hours(side, hours, fresh), held)
+
+
+@PROPS
+@given(
+    rows=st.lists(
+        st.lists(st.one_of(st.none(), st.floats(-5.0, 5.0)), min_size=1, max_size=40), min_size=1, max_size=3
+    ),
+    window=st.integers(1, 10),
+)
+def test_the_trailing_extremes_equal_polars_rolling(rows: list[list[float | None]], window: int) -> None:
+    """The rules' trailing highs and lows (a queue of candidates, compiled) equal polars' rolling max and min with
+    min_samples=1 over each series, nulls skipped."""
+    width = max(len(r) for r in rows)
+    padded = [r + [None] * (width - len(r)) for r in rows]
+    values = np.asarray([[math.nan if v is None else v for v in r] for r in padded])
+    for highest in (True, False):
+        got = trailing_extreme(values, window, highest)
+        for r, row in enumerate(padded):
+            series = pl.Series(row, dtype=pl.Float64)
+            rolled = (
+                series.rolling_max(window, min_samples=1)
+                if highest
+                else series.rolling_min(window, min_samples=1)
+            )
+            expected = [math.nan if v is None else v for v in rolled.to_list()]
+            np.testing.assert_array_equal(got[r], expected)

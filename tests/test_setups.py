@@ -37,9 +37,14 @@ def hours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pl.DataFrame]:
 
 
 def as_input(frame: pl.DataFrame) -> pl.DataFrame:
-    """History columns under the names the setup conditions read."""
-    return frame.rename({"funding_z": "funding_metric", "funding_regime_hours": "funding_regime_h"}).with_columns(
-        key=pl.col("asset")
+    """History columns under the names the setup conditions read (the dump's trailing low by polars' own rolling
+    minimum over each asset's hours)."""
+    dump = int(CFG.value("setups", "dump_hours")) + 1
+    return frame.rename(
+        {"funding_z": "funding_metric", "funding_regime_hours": "funding_regime_h"}
+    ).with_columns(
+        key=pl.col("asset"),
+        _ret_24h_z_low=pl.col("ret_24h_z").rolling_min(window_size=dump, min_samples=1).over("asset"),
     )
 
 
@@ -78,7 +83,9 @@ def test_the_label_follows_its_conditions(hours: pl.DataFrame) -> None:
     frame = as_input(hours).sort("asset", "t")
     for setup in ("B", "C", "D"):
         cond = holds(frame, setup)
-        held = frame.with_columns(c=cond).with_columns(prev=pl.col("c").shift(1).over("asset").fill_null(False))
+        held = frame.with_columns(c=cond).with_columns(
+            prev=pl.col("c").shift(1).over("asset").fill_null(False)
+        )
         stable = held.filter(pl.col("c") & pl.col("prev"))
         assert stable.height > 0, setup
         share = float((stable["setup"] == setup).mean() or 0.0)

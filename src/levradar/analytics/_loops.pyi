@@ -4,11 +4,19 @@ import numpy as np
 import numpy.typing as npt
 
 def label_codes(
-    metric: npt.NDArray[np.float64], bounds: npt.NDArray[np.float64], hysteresis: float, dwell: int
+    metric: npt.NDArray[np.float64],
+    bounds: npt.NDArray[np.float64],
+    hysteresis: float,
+    dwell: int,
+    state: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]: ...
 def dwell(
-    codes: npt.NDArray[np.int64], min_dwell: int, immediate: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.int64],
+    min_dwell: int,
+    immediate: npt.NDArray[np.int64],
+    state: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]: ...
+def trailing_extreme(values: npt.NDArray[np.float64], window: int, highest: bool) -> npt.NDArray[np.float64]: ...
 def group_median(
     group: npt.NDArray[np.int64], values: npt.NDArray[np.float64], n_groups: int, n_slots: int
 ) -> npt.NDArray[np.float64]: ...

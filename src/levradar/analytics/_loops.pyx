@@ -27,8 +27,11 @@ def label_codes(
     const double[::1] bounds,
     double hysteresis,
     long dwell,
+    long[:, ::1] state,
 ):
-    """Label index per cell of ``metric`` (series × hours); MISSING where the metric is NaN (see regimes.py)."""
+    """Label index per cell of ``metric`` (series × hours); MISSING where the metric is NaN (see regimes.py).
+    ``state`` (series × 3: the label held, the one proposed, for how many hours) is where each series starts and,
+    on return, where it ends: the hour after can carry on from it."""
     cdef Py_ssize_t n_rows = metric.shape[0], n_hours = metric.shape[1], n_bounds = bounds.shape[0]
     cdef Py_ssize_t i, j, b
     cdef long raw, lower, held, proposed, prev, candidate, streak, cur, last = n_bounds
@@ -40,7 +43,7 @@ def label_codes(
         dwell = 1
     with nogil:
         for i in range(n_rows):
-            prev, candidate, streak = MISSING, MISSING, 0
+            prev, candidate, streak = state[i, 0], state[i, 1], state[i, 2]
             for j in range(n_hours):
                 m = metric[i, j]
                 # the bucket (numpy.searchsorted, side right: NaN sorts after every boundary)
@@ -74,11 +77,13 @@ def label_codes(
                 else:
                     codes[i, j] = cur
                     prev = cur
+            state[i, 0], state[i, 1], state[i, 2] = prev, candidate, streak
     return out
 
 
-def dwell(const long[:, ::1] codes, long min_dwell, const long[::1] immediate):
-    """Categorical codes where a new value must hold ``min_dwell`` hours running (see regimes.dwell)."""
+def dwell(const long[:, ::1] codes, long min_dwell, const long[::1] immediate, long[:, ::1] state):
+    """Categorical codes where a new value must hold ``min_dwell`` hours running (see regimes.dwell); ``state``
+    as for label_codes: where each series starts, and on return where it ends."""
     cdef Py_ssize_t n_rows = codes.shape[0], n_hours = codes.shape[1], i, j, k
     cdef long proposed, prev, candidate, streak, cur
     cdef bint accept, now
@@ -88,7 +93,7 @@ def dwell(const long[:, ::1] codes, long min_dwell, const long[::1] immediate):
         min_dwell = 1
     with nogil:
         for i in range(n_rows):
-            prev, candidate, streak = MISSING, MISSING, 0
+            prev, candidate, streak = state[i, 0], state[i, 1], state[i, 2]
             for j in range(n_hours):
                 proposed = codes[i, j]
                 streak = streak + 1 if proposed == candidate else 1
@@ -105,6 +110,33 @@ def dwell(const long[:, ::1] codes, long min_dwell, const long[::1] immediate):
                 else:
                     steady[i, j] = cur
                     prev = cur
+            state[i, 0], state[i, 1], state[i, 2] = prev, candidate, streak
+    return out
+
+
+def trailing_extreme(const double[:, ::1] values, long window, bint highest):
+    """Per series (rows), the highest (else lowest) value of each hour and the ``window - 1`` before it within
+    the row, NaN skipped; NaN where all are (polars' rolling_max/min with min_samples=1, over a dense series). A
+    monotonic queue of the candidates: each value enters and leaves it once."""
+    cdef Py_ssize_t n_rows = values.shape[0], n_hours = values.shape[1], i, j, head, tail
+    cdef double v
+    out = np.empty((n_rows, n_hours))
+    queue = np.empty(max(n_hours, 1), dtype=np.int64)
+    cdef double[:, ::1] res = out
+    cdef long long[::1] q = queue
+    with nogil:
+        for i in range(n_rows):
+            head, tail = 0, 0
+            for j in range(n_hours):
+                v = values[i, j]
+                if not isnan(v):
+                    while tail > head and (values[i, q[tail - 1]] <= v if highest else values[i, q[tail - 1]] >= v):
+                        tail -= 1
+                    q[tail] = j
+                    tail += 1
+                while tail > head and q[head] <= j - window:
+                    head += 1
+                res[i, j] = values[i, q[head]] if tail > head else NAN
     return out
 
 

@@ -7,12 +7,24 @@ Output: the same rows with every label and score — one vectorised pass over se
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
+from levradar.analytics import _loops
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.regimes import MISSING, dwell, label_codes, label_series, run_hours, sides
+from levradar.analytics.regimes import (
+    MISSING,
+    NO_RUN,
+    dwell,
+    fresh_state,
+    label_codes,
+    label_series,
+    run_hours,
+    sides,
+)
 
 SETUP_TAGS = {
     "A": "Crowded Longs (Fragile)",
@@ -36,19 +48,80 @@ QUADRANTS = {
     (False, False): "Long Liquidation",
 }
 LABEL_FAMILIES = ("funding_regime", "oi_regime", "vol_regime", "quadrant", "deleveraging", "setup", "tag")
+DELEVERAGING = ("building", "flushing", "post-flush", "stable")
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class LabelState:
+    """What labelling carries from one hour to the next, per series (rows in key order): each label's hysteresis
+    or dwell state, each regime's side and the hours it has held, and the trailing hours that the rolling rules
+    (post-flush, dump, 24 h changes) read, oldest first (NaN: none). Empty before a series' first hour;
+    :func:`evaluate` leaves it at the state after its frame's last hour, so the next hours carry on from it."""
+
+    labels: dict[str, IntArray] = field(default_factory=dict)
+    runs: dict[str, tuple[IntArray, IntArray]] = field(default_factory=dict)
+    trail: dict[str, FloatArray] = field(default_factory=dict)
+
+    def carried(self, name: str, values: FloatArray, keep: int) -> FloatArray:
+        """``values`` (series × hours) after the trailing hours carried for ``name``; the last ``keep`` hours of
+        both are carried on."""
+        before = self.trail.get(name, np.empty((values.shape[0], 0)))
+        joined = np.concatenate([before, values], axis=1)
+        self.trail[name] = joined[:, max(0, joined.shape[1] - keep) :]
+        return joined
+
+
+def _array(frame: pl.DataFrame, column: str, shape: tuple[int, int]) -> FloatArray:
+    """A column as a (series × hours) float array, NaN for null."""
+    return frame[column].cast(pl.Float64).fill_null(float("nan")).to_numpy().reshape(shape)
+
+
+def _column(name: str, values: FloatArray) -> pl.Series:
+    """A (series × hours) array as a column, null for NaN."""
+    return pl.Series(name, np.ascontiguousarray(values).ravel()).fill_nan(None)
+
+
+def _trailing(state: LabelState, name: str, values: FloatArray, hours: int, highest: bool) -> FloatArray:
+    """The highest (else lowest) value of each hour and the ``hours - 1`` before it (NaN skipped), the carried
+    hours included: polars' rolling max/min with min_samples=1 over each series."""
+    joined = state.carried(name, values, hours - 1)
+    extreme = _loops.trailing_extreme(np.ascontiguousarray(joined), hours, highest)
+    return extreme[:, joined.shape[1] - values.shape[1] :]
+
+
+def _lagged(state: LabelState, name: str, values: FloatArray, hours: int) -> FloatArray:
+    """Each hour's value ``hours`` earlier in its series (NaN before the first), the carried hours included."""
+    joined = state.carried(name, values, hours)
+    out = np.full(values.shape, np.nan)
+    first = joined.shape[1] - values.shape[1]  # the frame's first hour in ``joined``
+    start = max(0, hours - first)  # the first of the frame's hours with one that far back
+    if start < values.shape[1]:
+        out[:, start:] = joined[:, first + start - hours : joined.shape[1] - hours]
+    return out
 
 
 def _regime(
-    frame: pl.DataFrame, metric: str, spec_name: str, config: SignalConfig, shape: tuple[int, int]
+    frame: pl.DataFrame,
+    metric: str,
+    spec_name: str,
+    config: SignalConfig,
+    shape: tuple[int, int],
+    state: LabelState,
 ) -> pl.DataFrame:
     spec = config.regime(spec_name)
-    values = frame[metric].cast(pl.Float64).fill_null(float("nan")).to_numpy().reshape(shape)
-    codes = label_codes(values, spec)
+    values = _array(frame, metric, shape)
+    codes = label_codes(values, spec, state.labels.setdefault(spec_name, fresh_state(shape[0])))
     hours = frame["hour_index"].to_numpy().reshape(shape).astype(np.int64)
+    side = sides(codes, spec)
+    before = state.runs.get(spec_name, (np.full(shape[0], NO_RUN), np.zeros(shape[0], dtype=np.int64)))
+    held = run_hours(side, hours, before)
+    state.runs[spec_name] = (side[:, -1].copy(), held[:, -1].copy())
     return frame.with_columns(
         label_series(f"{spec_name}_regime", codes, spec.labels),
         # persistence: how long the label's side has held (escalating Negative → Deep Negative continues it)
-        pl.Series(f"{spec_name}_regime_h", run_hours(sides(codes, spec), hours).ravel(), dtype=pl.Int64),
+        pl.Series(f"{spec_name}_regime_h", held.ravel(), dtype=pl.Int64),
     )
 
 
@@ -75,8 +148,13 @@ def _weighted(components: dict[str, pl.Expr], weights: dict[str, float]) -> pl.E
     return pl.when(den > 0).then(100.0 * num / den)
 
 
-def evaluate(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int]) -> pl.DataFrame:
-    """Label and score every row of a (series × hours) frame sorted by ``key``, ``t``."""
+def evaluate(
+    frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], state: LabelState | None = None
+) -> pl.DataFrame:
+    """Label and score every row of a (series × hours) frame sorted by ``key``, ``t``: every series has a row at
+    every hour. Labels start at the frame's first hour; with ``state`` they carry on from the hours it holds (the
+    live radar labels its new hour alone), and it is left at the frame's last hour."""
+    state = state if state is not None else LabelState()
     fcfg = config.section("funding")
     sat = float(config.value("scores", "z_saturation"))
     default = float(fcfg["default_rate_8h"])
@@ -91,30 +169,68 @@ def evaluate(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int]) 
         ),  # the OI regime is the 24h OI change's z: the change every row shows
         vol_metric=(pl.col("rv_24h") / pl.col("rv_7d")).log(),
     )
-    out = _regime(out, "funding_metric", "funding", config, shape)
-    out = _regime(out, "oi_metric", "oi", config, shape)
-    out = _regime(out, "vol_metric", "volatility", config, shape)
+    out = _regime(out, "funding_metric", "funding", config, shape, state)
+    out = _regime(out, "oi_metric", "oi", config, shape, state)
+    out = _regime(out, "vol_metric", "volatility", config, shape, state)
     out = out.rename({"volatility_regime": "vol_regime", "volatility_regime_h": "vol_regime_h"})
+    out = _with_trailing(out, config, shape, state)
     out = out.with_columns(quadrant=_quadrant(), deleveraging=_deleveraging(config))
     stay = int(config.value("labels", "min_dwell_hours"))
-    out = _steady(out, "quadrant", shape, stay)
-    out = _steady(out, "deleveraging", shape, stay, immediate=("flushing",))  # an alarm enters at once
+    out = _steady(out, "quadrant", shape, stay, sorted(QUADRANTS.values()), state)
+    # an alarm enters at once
+    out = _steady(out, "deleveraging", shape, stay, list(DELEVERAGING), state, immediate=("flushing",))
     out = _scores(out, config, sat)
-    out = _setups(out, config, shape, stay)
-    return _contradiction_flags(out, config)
+    out = _setups(out, config, shape, stay, state)
+    return _contradiction_flags(out, config).drop(TRAILING)
+
+
+TRAILING = (
+    "_flushed_lately",
+    "_long_book_high",
+    "_ret_24h_z_low",
+    "_funding_metric_24h_ago",
+    "_rate_8h_24h_ago",
+)
+
+
+def _with_trailing(
+    frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], state: LabelState
+) -> pl.DataFrame:
+    """What the rules read of the hours before (each series' own, the carried hours included): a flush within
+    ``post_flush_hours``, the long book's high and the 24h return's lowest z within ``dump_hours``, the funding
+    metric and rate 24 hours earlier."""
+    dele, setups = config.section("deleveraging"), config.section("setups")
+    flushing = (_array(frame, "oi_roc_24h_z", shape) <= float(dele["flush_z"])).astype(np.float64)
+    flushed = _trailing(state, "flushing", flushing, int(dele["post_flush_hours"]) + 1, True)
+    dump = int(setups["dump_hours"]) + 1
+    book = _trailing(state, "liq_long_book_usd", _array(frame, "liq_long_book_usd", shape), dump, True)
+    ret_low = _trailing(state, "ret_24h_z", _array(frame, "ret_24h_z", shape), dump, False)
+    metric_then = _lagged(state, "funding_metric", _array(frame, "funding_metric", shape), 24)
+    rate_then = _lagged(state, "rate_8h", _array(frame, "rate_8h", shape), 24)
+    return frame.with_columns(
+        pl.Series("_flushed_lately", flushed.ravel() > 0),
+        _column("_long_book_high", book),
+        _column("_ret_24h_z_low", ret_low),
+        _column("_funding_metric_24h_ago", metric_then),
+        _column("_rate_8h_24h_ago", rate_then),
+    )
 
 
 def _steady(
-    frame: pl.DataFrame, column: str, shape: tuple[int, int], stay: int, immediate: tuple[str, ...] = ()
+    frame: pl.DataFrame,
+    column: str,
+    shape: tuple[int, int],
+    stay: int,
+    categories: list[str],
+    state: LabelState,
+    immediate: tuple[str, ...] = (),
 ) -> pl.DataFrame:
-    """``column`` with a minimum dwell: a new value must hold ``stay`` hours running before it replaces the
-    current one (regimes.dwell), except the ``immediate`` values, entered at once; null stays null."""
-    values = frame[column]
-    categories = sorted(values.drop_nulls().unique().to_list())
-    if not categories:
-        return frame
-    codes = values.cast(pl.Enum(categories)).to_physical().cast(pl.Int64).fill_null(MISSING).to_numpy()
-    steady = dwell(codes.reshape(shape), stay, [categories.index(v) for v in immediate if v in categories])
+    """``column`` (one of ``categories``) with a minimum dwell: a new value must hold ``stay`` hours running
+    before it replaces the current one (regimes.dwell), except the ``immediate`` values, entered at once; null
+    stays null."""
+    codes = frame[column].cast(pl.Enum(categories)).to_physical().cast(pl.Int64).fill_null(MISSING).to_numpy()
+    carry = state.labels.setdefault(column, fresh_state(shape[0]))
+    steady = dwell(codes.reshape(shape), stay, [categories.index(v) for v in immediate], carry)
     return frame.with_columns(label_series(column, steady, categories))
 
 
@@ -130,14 +246,12 @@ def _deleveraging(config: SignalConfig) -> pl.Expr:
     cfg = config.section("deleveraging")
     z24 = pl.col("oi_roc_24h_z")
     flushing = (z24 <= float(cfg["flush_z"])).fill_null(False)
-    window = int(cfg["post_flush_hours"]) + 1
-    recent = flushing.cast(pl.Int32).rolling_max(window_size=window, min_samples=1).over("key") > 0
     return (
         pl.when(flushing)
         .then(pl.lit("flushing"))
         .when(z24 >= float(cfg["building_z"]))
         .then(pl.lit("building"))
-        .when(recent)
+        .when(pl.col("_flushed_lately"))
         .then(pl.lit("post-flush"))
         .when(z24.is_null())
         .then(None)
@@ -192,16 +306,14 @@ def in_daily_vols(distance_pct: pl.Expr, rv_24h: pl.Expr | None = None) -> pl.Ex
 
 def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
     """The conditions of setups A–D (PRODUCT.md §7); a setup holds when all of its conditions hold. A missing
-    input (no modelled pocket, no history) fails its condition: no setup is claimed without its evidence."""
+    input (no modelled pocket, no history) fails its condition: no setup is claimed without its evidence. C reads
+    ``_ret_24h_z_low``, the lowest 24h-return z of the hour and the ``dump_hours`` before (evaluate adds it)."""
     st = config.section("setups")
     default = float(config.value("funding", "default_rate_8h"))
     strong, near = float(st["strong_funding_z"]), float(st["cluster_within_vol"])
     persistent = pl.col("funding_regime_h") >= int(st["persistence_hours"])
     oi_fast = pl.col("oi_regime") == "Rising Fast"
-    hours = int(st["dump_hours"]) + 1
-    dumped = pl.col("ret_24h_z").rolling_min(window_size=hours, min_samples=1).over("key") <= float(
-        st["dump_z"]
-    )
+    dumped = pl.col("_ret_24h_z_low") <= float(st["dump_z"])  # its lowest within dump_hours
     return {
         "A": [
             (pl.col("funding_metric") >= strong) & (pl.col("rate_8h") > default),
@@ -230,18 +342,25 @@ def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
     }
 
 
-def _setups(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int) -> pl.DataFrame:
-    hours = int(config.value("setups", "dump_hours")) + 1
-    high = pl.col("liq_long_book_usd").rolling_max(window_size=hours, min_samples=1).over("key")
-    frame = frame.with_columns(
-        long_book_drawdown=1.0 - pl.col("liq_long_book_usd") / high
-    )  # clusters consumed
+def _setups(
+    frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int, state: LabelState
+) -> pl.DataFrame:
+    frame = frame.with_columns(  # clusters consumed: the long book against its high within dump_hours
+        long_book_drawdown=1.0 - pl.col("liq_long_book_usd") / pl.col("_long_book_high")
+    )
     conditions = setup_conditions(config)
     setup = pl.lit(None, pl.String)
     for name in reversed(SETUP_PRECEDENCE):
         holds = pl.all_horizontal([c.fill_null(False) for c in conditions[name]])
         setup = pl.when(holds).then(pl.lit(name)).otherwise(setup)
-    out = _steady(frame.with_columns(setup=setup.fill_null(pl.lit(NO_SETUP))), "setup", shape, stay)
+    out = _steady(
+        frame.with_columns(setup=setup.fill_null(pl.lit(NO_SETUP))),
+        "setup",
+        shape,
+        stay,
+        sorted([*SETUP_PRECEDENCE, NO_SETUP]),
+        state,
+    )
     # a dwelling setup never outlives its sign: crowded longs need funding above zero, crowded shorts below, a
     # trend up needs price up and funding above zero
     contradicted = (
@@ -259,7 +378,7 @@ def _setups(frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], s
 def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
     c = config.section("contradictions")
     oi_falling = pl.col("oi_regime").is_in(["Falling", "Falling Fast"])
-    funding_rise = pl.col("funding_metric") - pl.col("funding_metric").shift(24).over("key")
+    funding_rise = pl.col("funding_metric") - pl.col("_funding_metric_24h_ago")
     out = frame.with_columns(
         x_extreme_funding_oi_falling=(pl.col("funding_regime") == "Extreme Positive") & oi_falling,
         x_stealth_build=(pl.col("oi_regime") == "Rising Fast") & (pl.col("funding_regime") == "Neutral"),
@@ -274,7 +393,7 @@ def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFr
         # divergent only when unusual for the asset AND material in itself
         x_venue_divergence=(pl.col("funding_dispersion_8h_z") >= float(c["dispersion_z"]))
         & (pl.col("funding_dispersion_8h") >= float(c["dispersion_min_8h"])),
-        funding_rate_8h_24h_ago=pl.col("rate_8h").shift(24).over("key"),
+        funding_rate_8h_24h_ago=pl.col("_rate_8h_24h_ago"),
     )
     flags = [col for col in out.columns if col.startswith("x_")]
     return (
