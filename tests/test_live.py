@@ -1,8 +1,11 @@
-"""The live radar folds in one hour at a time and reads exactly what a fresh scan of the same window reads."""
+"""The live radar folds in one hour at a time, labelling the new hour alone: it reads exactly what a history started
+at its first labelled hour reads (labels carry on from their state; a fresh scan starts its own 7 days back), and
+the labels it has shown never change."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +16,9 @@ from polars.testing import assert_frame_equal
 from levradar.analytics.config import load_config
 from levradar.analytics.live import LiveRadar, LiveRadarError, _appended, _merged
 from levradar.analytics.proximity import hourly_reads
-from levradar.analytics.scan import FEATURE_MARGIN, Evaluated, evaluate_frames
+from levradar.analytics.scan import FEATURE_MARGIN, PERCENTILES, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
+from levradar.analytics.signals import LABEL_FAMILIES
 from levradar.ingest.run import import_source
 from levradar.store import Store
 
@@ -29,14 +33,19 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         yield store
 
 
-def window_start(end: datetime) -> datetime:
-    return end - timedelta(days=90, hours=LABEL_HOURS + 24)
+def window_start(end: datetime, label_hours: int = LABEL_HOURS) -> datetime:
+    return end - timedelta(days=90, hours=label_hours + 24)
 
 
-def batch(store: Store, end: datetime) -> Evaluated:
-    start = window_start(end)
+def batch(store: Store, end: datetime, labels_from: datetime | None = None) -> Evaluated:
+    """A fresh evaluation at ``end``: a scan's label window, or labels from ``labels_from`` on (a history) with the
+    rows of the scan's window kept."""
+    label_hours = LABEL_HOURS if labels_from is None else (end - labels_from) // timedelta(hours=1)
+    start = window_start(end, label_hours)
     markets = load_markets(store, start - FEATURE_MARGIN, end, None)
-    return evaluate_frames(markets, start, end, LABEL_HOURS, load_config())
+    ev = evaluate_frames(markets, start, end, label_hours, load_config())
+    window = pl.col("t") > end - timedelta(hours=LABEL_HOURS + 1)
+    return replace(ev, assets=ev.assets.filter(window), markets=ev.markets.filter(window))
 
 
 def same_liquidation(live: Evaluated, fresh: Evaluated) -> None:
@@ -74,10 +83,12 @@ def same(a: pl.DataFrame, b: pl.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("spare_hours", [168, 3], ids=["in-place", "compacting"])
-def test_advancing_hour_by_hour_equals_a_fresh_scan(
+def test_advancing_hour_by_hour_equals_a_history_from_its_first_labelled_hour(
     sample_store: Store, spare_hours: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With room to spare, and with a buffer so small that it compacts during the walk."""
+    """Built, the radar reads what a scan reads; each hour after, what a history from the radar's first labelled
+    hour reads, and the hours it showed before keep their labels. With room to spare, and with a buffer so small
+    that it compacts during the walk."""
     monkeypatch.setattr("levradar.analytics.live.SPARE_HOURS", spare_hours)
     cfg = load_config()
     start = window_start(START_END)
@@ -97,14 +108,32 @@ def test_advancing_hour_by_hour_equals_a_fresh_scan(
         "levradar.analytics.live.hourly_reads",
         lambda *a, **k: full_runs.append(a[1][-1]) or hourly_reads(*a, **k),
     )
+    first_labelled = START_END - timedelta(hours=LABEL_HOURS)
+    shown = radar.evaluated
+    differs_from_a_scan = False
     for k in range(1, 9):  # 18:00 .. 02:00: through the 22:00 flush and over midnight (new baselines)
         hour = START_END + timedelta(hours=k)
         ev = radar.advance(new_hour(sample_store, hour))
-        fresh = batch(sample_store, hour)
+        fresh = batch(sample_store, hour, first_labelled)
         same(ev.assets, fresh.assets)
         same(ev.markets, fresh.markets)
         same_liquidation(ev, fresh)
+        for now, before in ((ev.assets, shown.assets), (ev.markets, shown.markets)):
+            kept = before.filter(
+                pl.col("t") > hour - timedelta(hours=LABEL_HOURS + 1), pl.col("t") < hour - timedelta(hours=1)
+            )
+            same(
+                now.filter(pl.col("t") < hour - timedelta(hours=1)).drop(PERCENTILES), kept.drop(PERCENTILES)
+            )
+        shown = ev
+        scan = batch(sample_store, hour)
+        differs_from_a_scan |= (
+            not ev.assets.select(LABEL_FAMILIES)
+            .sort(pl.all())
+            .equals(scan.assets.select(LABEL_FAMILIES).sort(pl.all()))
+        )
     assert full_runs == []  # every hour folded into the books alone: no run over the window
+    assert differs_from_a_scan  # the walk has labels a scan starting 48 h back decides otherwise
     last = ev.assets.filter(pl.col("t") == ev.as_of)
     assert set(last.filter(pl.col("asset").is_in(["BTC", "ETH", "SOL"]))["deleveraging"]) <= {
         "flushing",
@@ -153,7 +182,7 @@ def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(
     for k in range(1, 4):
         hour = end + timedelta(hours=k)
         ev = radar.advance(new_hour(sample_store, hour))
-        fresh = batch(sample_store, hour)
+        fresh = batch(sample_store, hour, end - timedelta(hours=LABEL_HOURS))
         same(ev.assets, fresh.assets)
         same_liquidation(ev, fresh)
     assert full_runs == [datetime(2025, 11, 1, 1, tzinfo=UTC)]

@@ -1,9 +1,11 @@
 """The live radar: keep a scan's state and fold in one new hour at a time.
 
-``LiveRadar.advance`` gives exactly what a fresh scan of the same window would (a test checks it hour by hour),
-but touches only the new hour: the 90-day baselines are reused within a UTC day, the metric arrays shift by one
-column, and only the label window is re-labelled; the liquidation model's books advance by the new hour
-(analytics/proximity.py).
+``LiveRadar.advance`` labels the new hour alone: the 90-day baselines are reused within a UTC day, the metric
+arrays shift by one column, the labels carry on from the state the hour before left (analytics/signals.LabelState:
+hysteresis, dwell, how long a side has held, the trailing hours the rolling rules read) and the liquidation model's
+books advance by the new hour (analytics/proximity.py). Its labels are therefore those of a history started at the
+radar's first labelled hour — the labels once shown never change — where a fresh scan starts them 7 days before
+its hour (docs/signals.md §3; a test checks both hour by hour).
 """
 
 from __future__ import annotations
@@ -27,14 +29,22 @@ from levradar.analytics.baseline import (
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.heatmap import load_heatmap_config
 from levradar.analytics.proximity import BookCache, advance_hour, anchor, hourly_reads
-from levradar.analytics.scan import Evaluated, finish, level_input, level_metrics, with_reads, with_z
+from levradar.analytics.scan import (
+    PERCENTILES,
+    Evaluated,
+    finish,
+    level_input,
+    level_metrics,
+    with_reads,
+    with_z,
+)
 from levradar.analytics.series import (
     PRICE_SERIES,
     asset_frame,
     with_price_features,
     with_price_features_at,
 )
-from levradar.analytics.signals import evaluate
+from levradar.analytics.signals import LabelState, evaluate
 from levradar.analytics.venues import VenueRule, with_funding_weights
 
 RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volatility
@@ -74,22 +84,23 @@ class _Level:
         str, FloatArray
     ]  # metric -> keys × (hours + spare); the window is columns [offset, offset + T)
     recent: pl.DataFrame  # the price series (PRICE_SERIES) of the last RECENT, sorted by key then time
-    tail: pl.DataFrame  # evaluate() input over the label window (z included)
+    tail: pl.DataFrame  # evaluate() input over the label window (z included), until the window is labelled
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
     offset: int = 0
+    labels: LabelState = field(default_factory=LabelState)  # where the labels of each key stand
+    done: pl.DataFrame = field(default_factory=pl.DataFrame)  # labelled rows by hour then key, no percentiles
+    counts: list[int] = field(default_factory=list)  # rows of each hour in ``done``, oldest first
 
     def array(self, metric: str) -> FloatArray:
         return self.buffers[metric][:, self.offset : self.offset + len(self.hours)]
 
-    def slide(self, new_tail: pl.DataFrame) -> None:
-        """The label window one hour on: each key's oldest row dropped, its row of ``new_tail`` (one per key, by
-        key) appended — one gather, the rows staying every key × every hour, by key then time."""
-        n_keys = len(self.keys)
-        n_hours = self.tail.height // n_keys
-        kept = np.arange(n_keys * n_hours).reshape(n_keys, n_hours)[:, 1:]
-        order = np.concatenate([kept, n_keys * n_hours + np.arange(n_keys)[:, None]], axis=1).ravel()
-        self.tail = pl.concat([self.tail, new_tail], how="vertical_relaxed").gather(order)
+    def keep(self, labelled: pl.DataFrame) -> None:
+        """The label window one hour on: the oldest hour's rows dropped, ``labelled`` (the new hour's, no
+        percentiles) appended — a slice and a chunk, no copy of the window."""
+        oldest = self.counts.pop(0)
+        self.done = _compacted(pl.concat([self.done.slice(oldest), labelled], how="vertical_relaxed"))
+        self.counts.append(labelled.height)
 
     def push(self, metric: str, column: FloatArray) -> None:
         """Append one hour to the window (dropping the oldest), compacting the buffer when it is full."""
@@ -127,8 +138,12 @@ class LiveRadar:
         self.model_from = anchor(end - timedelta(hours=label_hours), self.model_days)
         self.model_rows = markets.filter(pl.col("t") > self.model_from)
         self.liquidation: dict[str, dict[str, Any]] = {}
-        self._read_liquidation()
-        self.evaluated = self._evaluate()
+        assets = self.levels["asset"]
+        assets.tail = with_reads(assets.tail, self._read_liquidation(assets.tail))
+        self.first_labelled = end - timedelta(hours=label_hours)  # where the labels' state starts
+        self.evaluated = self._evaluate(
+            {name: self._label_window(level) for name, level in self.levels.items()}
+        )
 
     def _level(self, frame: pl.DataFrame, start: datetime, end: datetime, is_asset: bool) -> _Level:
         grid = make_grid(level_input(with_price_features(frame)), start, end)
@@ -147,7 +162,8 @@ class LiveRadar:
             z[m], base[m] = label_window_z(
                 arrays[m], bounds, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
             )
-        tail = with_z(grid.tail(self.label_hours + 1), z, is_asset)
+        window = grid.tail(self.label_hours + 1).with_columns(hour_index=pl.int_range(pl.len()).over("key"))
+        tail = with_z(window, z, is_asset)
         recent = frame.filter(pl.col("t") > end - RECENT).select(PRICE_SERIES).sort("key", "t")
         return _Level(
             is_asset,
@@ -190,23 +206,22 @@ class LiveRadar:
                 pool.submit(self._advance_markets, weighted, hour) if "market" in self.levels else None
             )
             asset_level = self.levels["asset"]
-            new_tail = self._step(asset_level, asset_frame(weighted), hour)
+            new_rows = self._step(asset_level, asset_frame(weighted), hour)
             self.end = hour
-            reads = self._advance_books(new_markets, new_tail)
-            if (
-                reads is not None
-            ):  # the new hour's rows came in without a reading (with_z): fill in those read
-                new_tail = new_tail.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
-            asset_level.slide(new_tail)
-            if reads is None:
-                self._read_liquidation()
-            self.evaluated = self._evaluate(None if by_market is None else by_market.result())
+            reads = self._advance_books(new_markets, new_rows)
+            if reads is None:  # a new month's run, or a market new to the books: the full path
+                reads = self._read_liquidation(new_rows).filter(pl.col("t") == hour)
+            # the new hour's rows came in without a reading (with_z): fill in those read
+            new_rows = new_rows.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
+            results = {"asset": self._label_hour(asset_level, new_rows, hour)}
+            if by_market is not None:
+                results["market"] = by_market.result()
+            self.evaluated = self._evaluate(results)
         return self.evaluated
 
     def _advance_markets(self, weighted: pl.DataFrame, hour: datetime) -> pl.DataFrame:
         level = self.levels["market"]
-        level.slide(self._step(level, weighted, hour))
-        return self._level_result(level, hour)
+        return self._label_hour(level, self._step(level, weighted, hour), hour)
 
     def _advance_books(self, new_rows: pl.DataFrame, new_tail: pl.DataFrame) -> pl.DataFrame | None:
         """The new hour's liquidation proximity from the books advanced by that hour alone (proximity.advance_hour);
@@ -218,15 +233,14 @@ class LiveRadar:
             self.liquidation = {a: r for a, (t, r) in self.books.last.items() if t == self.end}
         return reads
 
-    def _read_liquidation(self) -> None:
-        """Liquidation proximity for every hour of the asset level's label window by the full path (the books run
-        over the window; hours already read are not modelled again)."""
-        level = self.levels["asset"]
+    def _read_liquidation(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Liquidation proximity for the hours of the label window not read yet, by the full path (the books run
+        over the window; an hour read before is not modelled again); ``rows``: asset rows with their rv_24h."""
         hours = [self.end - timedelta(hours=k) for k in range(self.label_hours, -1, -1)]
-        rv = level.tail.select(pl.col("key").alias("asset"), "t", "rv_24h")
+        rv = rows.select(pl.col("key").alias("asset"), "t", "rv_24h")
         reads, self.liquidation = hourly_reads(self.model_rows, hours, rv, self.cfg, self.heat, self.books)
         self.books.forget_before(hours[0])
-        level.tail = with_reads(level.tail, reads)
+        return reads
 
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
         """The level's metrics and baselines moved to ``hour``; its new label-window rows (one per key)."""
@@ -248,25 +262,48 @@ class LiveRadar:
             level.base = self._baselines(arrays, len(level.hours) - 1 - hour.hour, metrics)
             level.bound = bound
         z = {m: level.base[m].z(arrays[m][:, -1:]) for m in metrics}
-        return with_z(grid.tail(1), z, level.is_asset).select(level.tail.columns)
+        return with_z(grid.tail(1), z, level.is_asset)
 
-    def _level_result(self, level: _Level, end: datetime) -> pl.DataFrame:
-        rows = level.tail.with_columns(hour_index=pl.int_range(pl.len()).over("key"))
-        out = evaluate(rows, self.cfg, (len(level.keys), self.label_hours + 1))
-        pct = {
+    def _percentiles(self, level: _Level) -> dict[str, FloatArray]:
+        return {
             m: level.base[m].percentile(level.array(m)[:, -1]) for m in ("rate_8h", "log_oi_usd", "rv_24h")
         }
-        return finish(out, level.keys, pct, end)
 
-    def _evaluate(self, by_market: pl.DataFrame | None = None) -> Evaluated:
-        """The radar at ``self.end`` (``by_market``: the market level's rows when already evaluated)."""
-        by_asset = self._level_result(self.levels["asset"], self.end)
-        if by_market is None and "market" in self.levels:
-            by_market = self._level_result(self.levels["market"], self.end)
-        elif by_market is None:
+    def _label_window(self, level: _Level) -> pl.DataFrame:
+        """The label window labelled from its first hour (the state each key ends in kept for the hours to come);
+        the rows kept by hour then key."""
+        out = evaluate(level.tail, self.cfg, (len(level.keys), self.label_hours + 1), level.labels)
+        result = finish(out, level.keys, self._percentiles(level), self.end)
+        level.tail = level.tail.clear()  # labelled: the input rows are not needed again
+        level.done = _without_percentiles(result.sort("t", "key"))
+        per_hour = dict(level.done.group_by("t").len().iter_rows())
+        level.counts = [per_hour.get(h, 0) for h in level.hours[-(self.label_hours + 1) :]]
+        return result
+
+    def _label_hour(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
+        """The new hour labelled from where each key's labels stood (``level.labels``); the window's rows."""
+        index = (hour - self.first_labelled) // timedelta(
+            hours=1
+        )  # as in a history from the first labelled hour
+        rows = new_rows.with_columns(hour_index=pl.lit(index, pl.Int64))
+        out = evaluate(rows, self.cfg, (len(level.keys), 1), level.labels)
+        new = finish(out, level.keys, self._percentiles(level), hour).select(level.done.columns)
+        level.keep(_without_percentiles(new))
+        return pl.concat([level.done.slice(0, level.done.height - new.height), new], how="vertical_relaxed")
+
+    def _evaluate(self, results: dict[str, pl.DataFrame]) -> Evaluated:
+        """The radar at ``self.end`` from each level's labelled rows."""
+        by_asset = results["asset"]
+        by_market = results.get("market")
+        if by_market is None:
             by_market = by_asset.drop("venue", "symbol", strict=False).join(
                 self.venue_of, on="asset", how="left"
             )
             by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
         recent = self.market_rows.filter(pl.col("t") > self.end - timedelta(hours=self.label_hours + 1))
         return Evaluated(self.end, by_asset, by_market, self.cfg, self.liquidation, recent)
+
+
+def _without_percentiles(rows: pl.DataFrame) -> pl.DataFrame:
+    """Labelled rows kept for later hours: the percentiles speak for the radar's hour only."""
+    return rows.with_columns(pl.lit(None, pl.Float64).alias(c) for c in PERCENTILES)

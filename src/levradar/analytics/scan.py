@@ -162,6 +162,9 @@ def with_z(rows: pl.DataFrame, z: dict[str, np.ndarray], is_asset: bool) -> pl.D
     return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in HOUR_COLUMNS.items())
 
 
+PERCENTILES = ("rate_8h_pct_90d", "oi_usd_pct_90d", "rv_24h_pct_90d")  # the last hour's, against 90 days
+
+
 def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: datetime) -> pl.DataFrame:
     """Attach the last hour's percentiles and drop hours without a price."""
     last = pl.DataFrame(
@@ -173,8 +176,7 @@ def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: 
         }
     )
     out = out.join(last, on="key", how="left").with_columns(
-        pl.when(pl.col("t") == end).then(pl.col(c)).alias(c)
-        for c in ("rate_8h_pct_90d", "oi_usd_pct_90d", "rv_24h_pct_90d")
+        pl.when(pl.col("t") == end).then(pl.col(c)).alias(c) for c in PERCENTILES
     )
     return out.filter(pl.col("close").is_not_null())
 
