@@ -45,7 +45,8 @@ from levradar.analytics.series import (
     with_price_features_at,
 )
 from levradar.analytics.signals import LabelState, evaluate
-from levradar.analytics.venues import VenueRule, with_funding_weights
+from levradar.analytics.venues import SpreadBaseline, VenueRule, with_funding_weights
+from levradar.domain.records import utc_us
 
 RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volatility
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
@@ -129,6 +130,7 @@ class LiveRadar:
         self.history = timedelta(days=self.rule.outlier_window_days + 1)
         self.market_rows = markets.filter(pl.col("t") > end - self.history)
         weighted = with_funding_weights(markets, self.rule)
+        self.spread_base: SpreadBaseline | None = None  # the venues' spread baselines of the last hour's day
         self.levels = {"asset": self._level(asset_frame(weighted), start, end, True)}
         if not self.single:
             self.levels["market"] = self._level(weighted, start, end, False)
@@ -198,7 +200,10 @@ class LiveRadar:
         first = anchor(hour - timedelta(hours=self.label_hours), self.model_days)
         kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
         self.model_rows, self.model_from = _appended(kept, new_markets), first
-        weighted = with_funding_weights(self.market_rows, self.rule).filter(pl.col("t") == hour)
+        day_us = utc_us(hour.replace(hour=0))
+        if self.spread_base is None or self.spread_base.day_us != day_us:  # once a UTC day, like the baselines
+            self.spread_base = SpreadBaseline.of(self.market_rows, self.rule, day_us)
+        weighted = with_funding_weights(new_markets, self.rule, baseline=self.spread_base)
         with ThreadPoolExecutor(1) as pool:
             # the market level needs nothing of the asset level or the books: it steps beside them (polars, numpy
             # and the compiled loops release the GIL while they work)

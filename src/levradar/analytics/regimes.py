@@ -68,8 +68,8 @@ def dwell(
 def label_series(name: str, codes: IntArray, labels: Sequence[str]) -> pl.Series:
     """Codes (any shape, flattened) as a string series of their labels, null where MISSING: one gather, no Python
     string per cell."""
-    index = pl.Series(np.asarray(codes).ravel()).cast(pl.Int64)
-    return pl.Series(name, list(labels), dtype=pl.String).gather(index.set(index == MISSING, None))
+    index = np.asarray(codes, dtype=np.int64).ravel()
+    return pl.Series(name, [*labels, None], dtype=pl.String).gather(np.where(index == MISSING, len(labels), index))
 
 
 def names(codes: IntArray, spec: RegimeSpec) -> npt.NDArray[np.object_]:

@@ -74,13 +74,14 @@ class LabelState:
 
 
 def _array(frame: pl.DataFrame, column: str, shape: tuple[int, int]) -> FloatArray:
-    """A column as a (series × hours) float array, NaN for null."""
-    return frame[column].cast(pl.Float64).fill_null(float("nan")).to_numpy().reshape(shape)
+    """A column as a (series × hours) float array, NaN for null (numpy's conversion: a Series method costs a
+    query each, most of the live radar's labelling of one hour)."""
+    return np.asarray(frame[column].to_numpy(), dtype=np.float64).reshape(shape)
 
 
 def _column(name: str, values: FloatArray) -> pl.Series:
     """A (series × hours) array as a column, null for NaN."""
-    return pl.Series(name, np.ascontiguousarray(values).ravel()).fill_nan(None)
+    return pl.Series(name, np.ascontiguousarray(values).ravel(), nan_to_null=True)
 
 
 def _trailing(state: LabelState, name: str, values: FloatArray, hours: int, highest: bool) -> FloatArray:
@@ -228,7 +229,8 @@ def _steady(
     """``column`` (one of ``categories``) with a minimum dwell: a new value must hold ``stay`` hours running
     before it replaces the current one (regimes.dwell), except the ``immediate`` values, entered at once; null
     stays null."""
-    codes = frame[column].cast(pl.Enum(categories)).to_physical().cast(pl.Int64).fill_null(MISSING).to_numpy()
+    physical = frame[column].cast(pl.Enum(categories)).to_physical().to_numpy()  # NaN for null
+    codes = np.where(np.isnan(physical), MISSING, physical).astype(np.int64)
     carry = state.labels.setdefault(column, fresh_state(shape[0]))
     steady = dwell(codes.reshape(shape), stay, [categories.index(v) for v in immediate], carry)
     return frame.with_columns(label_series(column, steady, categories))

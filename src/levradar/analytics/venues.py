@@ -59,12 +59,16 @@ class VenueRule:
 
 
 def with_funding_weights(
-    markets: pl.DataFrame, rule: VenueRule, layout: AssetHours | None = None
+    markets: pl.DataFrame,
+    rule: VenueRule,
+    layout: AssetHours | None = None,
+    baseline: SpreadBaseline | None = None,
 ) -> pl.DataFrame:
     """Add ``funding_spread_8h``, ``funding_spread_z``, ``funding_outlier``, ``funding_basis``,
     ``funding_weight`` (the venue's share of the asset's funding at that hour; null without a rate) and
     ``funding_counted_8h`` (the rate that enters the asset's funding: the venue's own, limited if flagged).
-    ``layout``: the rows' AssetHours when the caller has it."""
+    ``layout``: the rows' AssetHours when the caller has it; ``baseline``: each market's spread baseline for the
+    rows' day, when the caller has it (the live radar weighs one hour without the days before it)."""
     if markets.is_empty():
         return markets.with_columns(
             funding_spread_8h=pl.lit(None, pl.Float64),
@@ -81,7 +85,10 @@ def with_funding_weights(
     spread = rate - median[g]
     cross_sigma = MAD_TO_SIGMA * _loops.group_median(g, np.abs(spread), n_groups, layout.n_slots)
     band = rule.outlier_z * np.maximum(cross_sigma, rule.spread_floor_8h)
-    spread_z = _spread_z(layout, spread, rule)
+    if baseline is None:
+        spread_z = _spread_z(layout, spread, rule)
+    else:
+        spread_z = baseline.z(markets["key"], layout.t_us, spread)
     outlier, weight, counted, basis = _loops.funding_weights(
         g,
         n_groups,
@@ -179,7 +186,18 @@ def _time_index(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.N
 
 def _spread_z(layout: AssetHours, spread: FloatArray, rule: VenueRule) -> FloatArray:
     """Robust z of each row's spread against the same market's spreads of the trailing days (before its day)."""
-    day0 = layout.t_us.min() // DAY_US * DAY_US
+    day0, med, scale = _spread_stats(layout, spread, rule)
+    day = (layout.t_us - day0) // DAY_US
+    with np.errstate(invalid="ignore"):
+        z: FloatArray = (spread - med[layout.market, day]) / scale[layout.market, day]
+    return z
+
+
+def _spread_stats(
+    layout: AssetHours, spread: FloatArray, rule: VenueRule
+) -> tuple[int, FloatArray, FloatArray]:
+    """Each market's spread median and robust scale per UTC day from the first day of the rows (epoch µs)."""
+    day0 = int(layout.t_us.min()) // DAY_US * DAY_US
     hours = (layout.t_us - day0) // HOUR_US
     n_days = int(hours.max()) // 24 + 1
     per_day = 24 // SAMPLE_STRIDE_H
@@ -187,10 +205,45 @@ def _spread_z(layout: AssetHours, spread: FloatArray, rule: VenueRule) -> FloatA
     on_sample = hours % SAMPLE_STRIDE_H == 0
     samples[layout.market[on_sample], hours[on_sample] // SAMPLE_STRIDE_H] = spread[on_sample]
     med, scale = _daily_stats(samples, rule, per_day)
-    day = hours // 24
-    with np.errstate(invalid="ignore"):
-        z: FloatArray = (spread - med[layout.market, day]) / scale[layout.market, day]
-    return z
+    return day0, med, scale
+
+
+@dataclass(frozen=True)
+class SpreadBaseline:
+    """Each market's spread median and robust scale for one UTC day, from its spreads of the days before: what
+    ``with_funding_weights`` judges that day's spreads against, kept so one hour can be weighed alone."""
+
+    day_us: int
+    median: dict[str, float]
+    scale: dict[str, float]
+
+    @classmethod
+    def of(cls, markets: pl.DataFrame, rule: VenueRule, day_us: int) -> SpreadBaseline:
+        """From ``markets``: rows of at least the ``outlier_window_days`` before the day, and of the day."""
+        layout = AssetHours.of(markets)
+        rate = float_column(markets, "rate_8h")
+        median = _loops.group_median(layout.group, rate, layout.n_groups, layout.n_slots)
+        day0, med, scale = _spread_stats(layout, rate - median[layout.group], rule)
+        day = (day_us - day0) // DAY_US
+        if not 0 <= day < med.shape[1]:
+            raise ValueError("the rows must reach into the day the spread baseline is for")
+        keys = markets["key"].gather(layout.first_row).to_list()  # in market order
+        return cls(
+            day_us,
+            dict(zip(keys, med[:, day].tolist(), strict=True)),
+            dict(zip(keys, scale[:, day].tolist(), strict=True)),
+        )
+
+    def z(self, key: pl.Series, t_us: npt.NDArray[np.int64], spread: FloatArray) -> FloatArray:
+        """The robust z of each row's spread (rows of the baseline's day; NaN for a market it has no spreads of)."""
+        if np.any(t_us // DAY_US * DAY_US != self.day_us):
+            raise ValueError("the spread baseline speaks for one UTC day: rows of another day given")
+        keys = key.to_list()
+        med = np.asarray([self.median.get(k, np.nan) for k in keys], dtype=np.float64)
+        scale = np.asarray([self.scale.get(k, np.nan) for k in keys], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            z: FloatArray = (spread - med) / scale
+        return z
 
 
 def _daily_stats(samples: FloatArray, rule: VenueRule, per_day: int) -> tuple[FloatArray, FloatArray]:
