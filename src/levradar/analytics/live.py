@@ -63,6 +63,11 @@ def _appended(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     return _compacted(pl.concat([rows, new], how="diagonal_relaxed"))
 
 
+def _after(rows: pl.DataFrame, t: datetime) -> pl.DataFrame:
+    """The rows (sorted by time) after ``t``: a slice, not a filter over every row."""
+    return rows.slice(int(rows["t"].search_sorted(t, side="right")))
+
+
 def _merged(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     """``rows`` (by key, then time) with ``new`` (one later hour) merged in: each key's new row after its kept ones,
     so the rows stay by key then time and the price features need no sort of the 7 days every hour."""
@@ -128,7 +133,7 @@ class LiveRadar:
         self.rule = VenueRule.from_config(cfg)
         # market rows kept for the venue-outlier baseline (the trailing days before each hour's day)
         self.history = timedelta(days=self.rule.outlier_window_days + 1)
-        self.market_rows = markets.filter(pl.col("t") > end - self.history)
+        self.market_rows = markets.filter(pl.col("t") > end - self.history).sort("t")  # by time: kept by slicing
         weighted = with_funding_weights(markets, self.rule)
         self.spread_base: SpreadBaseline | None = None  # the venues' spread baselines of the last hour's day
         self.levels = {"asset": self._level(asset_frame(weighted), start, end, True)}
@@ -196,7 +201,7 @@ class LiveRadar:
         unknown = set(new_markets["key"].to_list()) - self.keys
         if unknown:  # refused before anything changes: the radar stays at its hour
             raise LiveRadarError(f"new market(s) {', '.join(sorted(unknown))}: build a new LiveRadar")
-        self.market_rows = _appended(self.market_rows.filter(pl.col("t") > hour - self.history), new_markets)
+        self.market_rows = _appended(_after(self.market_rows, hour - self.history), new_markets)
         first = anchor(hour - timedelta(hours=self.label_hours), self.model_days)
         kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
         self.model_rows, self.model_from = _appended(kept, new_markets), first
@@ -305,7 +310,7 @@ class LiveRadar:
                 self.venue_of, on="asset", how="left"
             )
             by_market = by_market.with_columns(key=pl.concat_str("venue", pl.lit(":"), "symbol"))
-        recent = self.market_rows.filter(pl.col("t") > self.end - timedelta(hours=self.label_hours + 1))
+        recent = _after(self.market_rows, self.end - timedelta(hours=self.label_hours + 1))
         return Evaluated(self.end, by_asset, by_market, self.cfg, self.liquidation, recent)
 
 
