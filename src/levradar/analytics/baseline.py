@@ -36,8 +36,7 @@ class Grid:
 
     def array(self, column: str) -> FloatArray:
         """``column`` as a float array (keys × hours), NaN where a key has no row for an hour."""
-        # a null is NaN (filled by polars first: 4x faster than to_numpy's own null handling, measured)
-        values = self.rows[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        values = np.asarray(self.rows[column].to_numpy(), dtype=np.float64)  # a null is NaN
         return _loops.scatter(
             np.ascontiguousarray(values), self.cell, len(self.keys) * len(self.hours)
         ).reshape(self.shape)

@@ -155,7 +155,7 @@ def level_input(frame: pl.DataFrame) -> pl.DataFrame:
 def with_z(rows: pl.DataFrame, z: dict[str, np.ndarray], is_asset: bool) -> pl.DataFrame:
     """Label-window rows (key-major, hour-minor) with their z-scores and the columns evaluate() expects."""
     # numpy's NaN (no history, no value) becomes a null: NaN would compare True in polars (NaN >= x)
-    zs = [pl.Series(f"{m}_z", z[m].ravel()).fill_nan(None) for m in z]
+    zs = [pl.Series(f"{m}_z", z[m].ravel(), nan_to_null=True) for m in z]
     rows = rows.with_columns(zs).rename({"log_oi_usd_z": "oi_usd_z"})
     if not is_asset:
         rows = rows.with_columns(funding_dispersion_8h_z=pl.lit(None, pl.Float64))
@@ -166,18 +166,18 @@ PERCENTILES = ("rate_8h_pct_90d", "oi_usd_pct_90d", "rv_24h_pct_90d")  # the las
 
 
 def finish(out: pl.DataFrame, keys: list[str], pct: dict[str, np.ndarray], end: datetime) -> pl.DataFrame:
-    """Attach the last hour's percentiles and drop hours without a price."""
-    last = pl.DataFrame(
-        {
-            "key": keys,
-            "rate_8h_pct_90d": pct["rate_8h"],
-            "oi_usd_pct_90d": pct["log_oi_usd"],
-            "rv_24h_pct_90d": pct["rv_24h"],
-        }
+    """Attach the last hour's percentiles and drop hours without a price (``out``: every key of ``keys`` at every
+    hour, by key then time)."""
+    hours = out.height // max(len(keys), 1)
+    by_row = {
+        "rate_8h_pct_90d": pct["rate_8h"],
+        "oi_usd_pct_90d": pct["log_oi_usd"],
+        "rv_24h_pct_90d": pct["rv_24h"],
+    }
+    out = out.with_columns(
+        pl.Series(name, np.repeat(np.asarray(v, dtype=np.float64), hours)) for name, v in by_row.items()
     )
-    out = out.join(last, on="key", how="left").with_columns(
-        pl.when(pl.col("t") == end).then(pl.col(c)).alias(c) for c in PERCENTILES
-    )
+    out = out.with_columns(pl.when(pl.col("t") == end).then(pl.col(c)).alias(c) for c in PERCENTILES)
     return out.filter(pl.col("close").is_not_null())
 
 

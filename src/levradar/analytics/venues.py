@@ -85,10 +85,11 @@ def with_funding_weights(
     spread = rate - median[g]
     cross_sigma = MAD_TO_SIGMA * _loops.group_median(g, np.abs(spread), n_groups, layout.n_slots)
     band = rule.outlier_z * np.maximum(cross_sigma, rule.spread_floor_8h)
-    if baseline is None:
-        spread_z = _spread_z(layout, spread, rule)
-    else:
-        spread_z = baseline.z(markets["key"], layout.t_us, spread)
+    spread_z = (
+        _spread_z(layout, spread, rule)
+        if baseline is None
+        else baseline.z(markets["key"], layout.t_us, spread)
+    )
     outlier, weight, counted, basis = _loops.funding_weights(
         g,
         n_groups,
