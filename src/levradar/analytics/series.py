@@ -27,6 +27,7 @@ from levradar.analytics.venues import (
     VenueRule,
     basis_names,
     float_column,
+    float_columns,
     with_funding_weights,
 )
 from levradar.domain.records import DAY_US, HOUR_US
@@ -191,17 +192,27 @@ def asset_frame(
     rank = venue_of_market.replace_strict(
         VENUE_RANK, default=len(VENUE_RANK), return_dtype=pl.Int64
     ).to_numpy()
+    oi_usd, oi_base, oi_base_lag4, oi_base_lag24, rate_8h, counted, weight = float_columns(
+        markets,
+        "oi_usd",
+        "oi_base",
+        "oi_base_lag4",
+        "oi_base_lag24",
+        "rate_8h",
+        "funding_counted_8h",
+        "funding_weight",
+    )
     sums = _loops.asset_sums(
         layout.group,
         layout.n_groups,
         rank[layout.market],
-        float_column(markets, "oi_usd"),
-        float_column(markets, "oi_base"),
-        float_column(markets, "oi_base_lag4"),
-        float_column(markets, "oi_base_lag24"),
-        float_column(markets, "rate_8h"),
-        float_column(markets, "funding_counted_8h"),
-        float_column(markets, "funding_weight"),
+        oi_usd,
+        oi_base,
+        oi_base_lag4,
+        oi_base_lag24,
+        rate_8h,
+        counted,
+        weight,
         markets["funding_outlier"].cast(pl.Int8).fill_null(-1).to_numpy(),
         markets["funding_basis"].replace_strict(BASIS_CODE, default=-1, return_dtype=pl.Int8).to_numpy(),
     )

@@ -80,7 +80,7 @@ def with_funding_weights(
         )
     layout = layout or AssetHours.of(markets)
     g, n_groups = layout.group, layout.n_groups
-    rate = float_column(markets, "rate_8h")
+    rate, oi_usd, volume_24h = float_columns(markets, "rate_8h", "oi_usd", "volume_usd_24h")
     median = _loops.group_median(g, rate, n_groups, layout.n_slots)
     spread = rate - median[g]
     cross_sigma = MAD_TO_SIGMA * _loops.group_median(g, np.abs(spread), n_groups, layout.n_slots)
@@ -98,8 +98,8 @@ def with_funding_weights(
         spread_z,
         band,
         median,
-        float_column(markets, "oi_usd"),
-        float_column(markets, "volume_usd_24h"),
+        oi_usd,
+        volume_24h,
         rule.outlier_z,
         rule.outlier_min_venues,
         rule.outlier_weight_cap,
@@ -122,7 +122,14 @@ def basis_names(codes: npt.NDArray[np.generic]) -> pl.Series:
 
 def float_column(frame: pl.DataFrame, column: str) -> FloatArray:
     """A column as float64, NaN for null."""
-    return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return float_columns(frame, column)[0]
+
+
+def float_columns(frame: pl.DataFrame, *columns: str) -> list[FloatArray]:
+    """Columns as float64 arrays, NaN for null: one polars query for them all (a query costs ~0.1 ms, the most of
+    it for the live radar's one hour of rows)."""
+    floats = frame.select(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in columns)
+    return [floats[c].to_numpy() for c in columns]
 
 
 @dataclass(frozen=True)
