@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
+from levradar.analytics.proximity import FORECAST_HORIZON, PATH_SPAN, _Path, _Tape
 from levradar.cli import app
 from levradar.evaluation.liquidations import MODEL_COLUMNS, PERIODS, Span, period_rows, read_realised
 from levradar.ingest.run import import_source
@@ -353,28 +354,27 @@ def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Pa
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), gap_share=st.sampled_from([0.0, 0.05, 0.3]), keep=st.integers(48, 200))
-def test_a_sliding_path_keeps_the_volatility_of_a_fresh_one(seed: int, gap_share: float, keep: int) -> None:
-    """The live radar slides each asset's returns (one close appended, the oldest dropped) instead of taking the log
-    of every close again: each hour it expects the volatility a path built afresh from the same closes expects."""
+@given(seed=st.integers(0, 10_000), gap_share=st.sampled_from([0.0, 0.05, 0.3]), start=st.integers(1, 800))
+def test_a_sliding_path_keeps_the_volatility_of_a_fresh_one(seed: int, gap_share: float, start: int) -> None:
+    """The live radar advances each asset's price path in place (a close appended, the hours past its span cut,
+    the returns slid along instead of taken again): each hour it expects the volatility that a path built afresh
+    from the same closes expects."""
     rng = np.random.default_rng(seed)
-    start = np.datetime64("2025-01-01T00:00:00", "s")
-    hours = np.flatnonzero(rng.random(400) >= gap_share)
-    times = start + hours.astype("timedelta64[h]").astype("timedelta64[s]")
-    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, times.size)))
-    first = 0
-    vol = HourlyVol(times[:keep], closes[:keep])
-    for n in range(keep + 1, times.size):
-        previous = times[n - 2]
-        step = times[n - 1] - previous == np.timedelta64(3600, "s")
-        ret = math.log(closes[n - 1]) - math.log(closes[n - 2]) if step else math.nan
-        drop = int(np.searchsorted(times[:n], times[n - 1] - np.timedelta64(keep, "h"), "right")) - first
-        vol = vol.then(times[n - 1], ret, 0).dropped(drop)
-        first += drop
-        fresh = HourlyVol(times[first:n], closes[first:n])
-        np.testing.assert_array_equal(vol.end_s, fresh.end_s)
-        np.testing.assert_array_equal(vol.hour, fresh.hour)
-        np.testing.assert_allclose(vol.r, fresh.r, rtol=1e-12, atol=1e-15)
-        when = times[n - 1].astype(datetime).replace(tzinfo=UTC)
-        a, b = vol.at(when, timedelta(hours=24)), fresh.at(when, timedelta(hours=24))
-        assert (a is None) == (b is None) and (a is None or a == pytest.approx(b, rel=1e-9))
+    first = datetime(2025, 1, 1, tzinfo=UTC)
+    hours = [first + timedelta(hours=h) for h in range(1200)]
+    present = rng.random(len(hours)) >= gap_share
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(hours))))
+    seconds = np.asarray([int(h.timestamp()) for h in hours], dtype=np.int64)
+    built = present[:start]
+    path = _Path(hours[start - 1], _Tape(seconds[:start][built]), _Tape(closes[:start][built]))
+    for n in range(start, min(start + 300, len(hours))):
+        path.advance(hours[n], float(closes[n]) if present[n] else None)
+        if n % 7 == 0 or n == start:  # read now and then: the returns are taken at the first read
+            span = (
+                (seconds > seconds[n] - PATH_SPAN // timedelta(seconds=1)) & (seconds <= seconds[n]) & present
+            )
+            fresh = HourlyVol(seconds[span].astype("datetime64[s]"), closes[span]).at(
+                hours[n], FORECAST_HORIZON
+            )
+            got = path.vol()
+            assert (got is None) == (fresh is None) and (got is None or got == pytest.approx(fresh, rel=1e-9))

@@ -126,21 +126,15 @@ class HourlyVol:
         self.r = np.where(step, np.diff(np.log(np.asarray(closes, dtype=np.float64))), np.nan)
         self.hour = (self.end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
 
-    def then(self, end: np.datetime64, r: float, drop: int) -> HourlyVol:
-        """The same path one close later: a return ``r`` known at ``end`` (NaN across a gap) appended, the first
-        ``drop`` returns dropped (a path that slides keeps its returns without taking the log of every close)."""
-        out = HourlyVol.__new__(HourlyVol)
-        out.end = np.append(self.end, end)[drop:]
-        out.end_s = np.ascontiguousarray(out.end.astype(np.int64))
-        out.r = np.append(self.r, r)[drop:]
-        hour = int(end.astype("datetime64[h]").astype(np.int64) % 24)
-        out.hour = np.append(self.hour, hour)[drop:]
-        return out
-
-    def dropped(self, drop: int) -> HourlyVol:
-        """Without its first ``drop`` returns."""
-        out = HourlyVol.__new__(HourlyVol)
-        out.end, out.end_s, out.r, out.hour = (x[drop:] for x in (self.end, self.end_s, self.r, self.hour))
+    @classmethod
+    def of_returns(
+        cls, end_s: npt.NDArray[np.int64], r: FloatArray, hour: npt.NDArray[np.int64]
+    ) -> HourlyVol:
+        """From returns already taken: each one's end (epoch seconds, ascending), its value (NaN across a gap)
+        and the UTC hour of its end (a path that slides keeps them instead of taking every log again)."""
+        out = cls.__new__(cls)
+        out.end = end_s.astype("datetime64[s]")
+        out.end_s, out.r, out.hour = end_s, r, hour
         return out
 
     @classmethod

@@ -197,15 +197,42 @@ def _market_runs(frame: pl.DataFrame) -> tuple[npt.NDArray[np.int64], pl.DataFra
     return t_us, None
 
 
+class _Tape:
+    """A 1-D array that grows at its end and is cut at its front, without a copy each hour (a buffer with room to
+    spare, compacted when full)."""
+
+    def __init__(self, values: npt.NDArray[Any]) -> None:
+        self.buf = np.empty(2 * values.size + 64, dtype=values.dtype)
+        self.buf[: values.size] = values
+        self.lo, self.hi = 0, values.size
+
+    @property
+    def values(self) -> npt.NDArray[Any]:
+        return self.buf[self.lo : self.hi]
+
+    def push(self, value: float) -> None:
+        if self.hi == self.buf.size:
+            kept = self.values.copy()
+            self.buf = np.empty(2 * kept.size + 64, dtype=kept.dtype)
+            self.buf[: kept.size] = kept
+            self.lo, self.hi = 0, kept.size
+        self.buf[self.hi] = value
+        self.hi += 1
+
+    def cut(self, n: int) -> None:
+        self.lo = min(self.lo + n, self.hi)
+
+
 @dataclass
 class _Path:
     """An asset's hourly closes (one venue per hour: the first by name) over the ``SEASON_DAYS + 1`` days up to
-    ``end``: all that the 24h volatility forecast reads."""
+    ``end``, and once read their returns: all that the 24h volatility forecast reads. Advanced in place, one hour
+    at a time."""
 
     end: datetime
-    times: npt.NDArray[np.datetime64]
-    closes: FloatArray
-    hourly: HourlyVol | None = None  # the closes' returns, built when first read
+    times: _Tape  # epoch seconds, ascending
+    closes: _Tape
+    returns: tuple[_Tape, _Tape, _Tape] | None = None  # each return's end (epoch s), value, UTC hour
 
     @classmethod
     def of(cls, rows: AssetRows, end: datetime) -> _Path:
@@ -216,29 +243,33 @@ class _Path:
         first = np.ones(order.size, dtype=np.bool_)
         first[1:] = t[order][1:] != t[order][:-1]
         keep = recent[order][first]
-        return cls(end, rows.t_us[keep].astype("datetime64[us]").astype("datetime64[s]"), rows.close[keep])
+        return cls(end, _Tape(rows.t_us[keep] // 1_000_000), _Tape(rows.close[keep]))
 
-    def then(self, hour: datetime, close: float | None) -> _Path:
-        """The path one hour later: ``hour``'s close appended (none: a gap), the hours older than the span dropped;
-        its returns (once read) slide along instead of being taken again."""
-        times, closes, hourly = self.times, self.closes, self.hourly
+    def advance(self, hour: datetime, close: float | None) -> None:
+        """One hour later: ``hour``'s close appended (none: a gap), the hours older than the span dropped; the
+        returns (once read) slide along instead of being taken again."""
+        at = utc_us(hour) // 1_000_000
+        times, closes = self.times.values, self.closes.values
         if close is not None:
-            at = np.datetime64(hour.replace(tzinfo=None), "s")
-            if hourly is not None and times.size:
-                step = at - times[-1] == np.timedelta64(3600, "s")
-                hourly = hourly.then(at, math.log(close) - math.log(closes[-1]) if step else math.nan, 0)
-            times, closes = np.append(times, at), np.append(closes, close)
-        first = int(
-            np.searchsorted(times, np.datetime64((hour - PATH_SPAN).replace(tzinfo=None), "s"), "right")
-        )
-        if hourly is not None and first:
-            hourly = hourly.dropped(first)
-        return _Path(hour, times[first:], closes[first:], hourly)  # times ascending: the span is a slice
+            if self.returns is not None and times.size:
+                ends, values, hours = self.returns
+                step = at - int(times[-1]) == 3600
+                ends.push(at)
+                values.push(math.log(close) - math.log(float(closes[-1])) if step else math.nan)
+                hours.push(at // 3600 % 24)
+            self.times.push(at)
+            self.closes.push(close)
+        first = int(np.searchsorted(self.times.values, at - PATH_SPAN // timedelta(seconds=1), "right"))
+        for tape in (self.times, self.closes, *(self.returns or ())):
+            tape.cut(first)
+        self.end = hour
 
     def vol(self) -> float | None:
-        if self.hourly is None:
-            self.hourly = HourlyVol(self.times, self.closes)
-        return self.hourly.at(self.end, FORECAST_HORIZON)
+        if self.returns is None:
+            whole = HourlyVol(self.times.values.astype("datetime64[s]"), self.closes.values)
+            self.returns = (_Tape(whole.end_s), _Tape(whole.r), _Tape(whole.hour))
+        ends, values, hours = (tape.values for tape in self.returns)
+        return HourlyVol.of_returns(ends, values, hours).at(self.end, FORECAST_HORIZON)
 
 
 @dataclass
@@ -619,7 +650,7 @@ def advance_hour(
         if with_oi:
             venues.setdefault(name, []).append(venue)
     for name in assets:
-        cache.paths[name] = cache.paths[name].then(hour, closes.get(name))
+        cache.paths[name].advance(hour, closes.get(name))
         cache.mark_asked(name, [hour])
     out: list[dict[str, Any]] = []
     for a, (name, row) in enumerate(zip(maps.assets, reads, strict=True)):
