@@ -6,8 +6,9 @@ a random offset and scaled by random factors with small multiplicative noise, so
 dynamics and real multi-venue structure (the 2025-10-10 cascade included) without being copies of one path.
 Prints JSON: median seconds for a full scan (every market and asset labelled over the 7-day label window) without
 the liquidation overlay and with it (the model's proximity at every label hour: what `scan` runs).
-One new hour: LiveRadar.advance (labels and liquidation books; same result as a fresh scan), median and max over
-six successive hours, the last of which crosses 00:00 UTC and recomputes the day's baselines.
+One new hour: LiveRadar.advance (the new hour labelled from the state its labels carry, the liquidation books
+advanced by that hour), median and max over 24 successive hours, the last of which crosses 00:00 UTC and recomputes
+the day's baselines.
 Memory: each phase (scan without the overlay, with it, building the LiveRadar) runs once more in a fresh process
 that first loads the universe (from a temporary parquet file): its peak resident memory, and the growth over what
 the process held with the universe loaded.
@@ -131,8 +132,8 @@ def main() -> None:
         lambda: evaluate_frames(markets, start, end, label_hours, cfg, liquidation=False), args.repeats
     )
     full = median_s(lambda: evaluate_frames(markets, start, end, label_hours, cfg), args.repeats)
-    # the live path: build at AS_OF - 6h, then fold in the six hours up to AS_OF (the last one crosses midnight)
-    steps = 6
+    # the live path: build at AS_OF - 24h, then fold in the 24 hours up to AS_OF (the last one crosses midnight)
+    steps = 24
     first_end = end - timedelta(hours=steps)
     radar = LiveRadar(
         markets.filter(pl.col("t") <= first_end), start - timedelta(hours=steps), first_end, label_hours, cfg

@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
-from levradar.analytics.live import LiveRadar, LiveRadarError, _appended, _merged
+from levradar.analytics.live import LiveRadar, LiveRadarError, _after, _appended, _merged
 from levradar.analytics.proximity import hourly_reads
 from levradar.analytics.scan import FEATURE_MARGIN, PERCENTILES, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
@@ -189,13 +189,15 @@ def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(
 
 
 def test_appended_hours_do_not_pile_up_chunks() -> None:
-    """Each hour appended adds a chunk to every column; the live radar compacts them once a day's worth piled up."""
+    """Each hour appended adds a chunk to every column; the live radar makes a day's worth of them one chunk, and as
+    the kept rows are trimmed from the front (two days kept here) the chunks stay few however long it runs."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = pl.DataFrame({"t": [start], "x": [0.0]})
-    for k in range(1, 100):
-        rows = _appended(rows, pl.DataFrame({"t": [start + timedelta(hours=k)], "x": [float(k)]}))
-        assert max(rows.n_chunks("all")) <= 25
-    assert rows["x"].to_list() == [float(k) for k in range(100)]
+    for k in range(1, 400):
+        hour = start + timedelta(hours=k)
+        rows = _appended(_after(rows, hour - timedelta(days=2)), pl.DataFrame({"t": [hour], "x": [float(k)]}))
+        assert max(rows.n_chunks("all")) <= 24 + 3
+        assert rows["x"].to_list() == [float(h) for h in range(max(0, k - 47), k + 1)]
 
 
 def test_a_new_hour_merges_in_by_key_then_time() -> None:

@@ -53,9 +53,14 @@ SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour 
 
 
 def _compacted(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` with contiguous columns once a day's worth of hours were added (each hour adds a chunk to every
-    column, and polars pays per chunk)."""
-    return rows.rechunk() if max(rows.n_chunks("all"), default=1) > 24 else rows
+    """``rows`` with the hours added since their first chunk made one chunk, once a day's worth piled up (each hour
+    adds a chunk to every column, and polars pays per chunk). The first chunk is kept as it is: copying the days
+    kept every day would cost the hour that does it tens of ms; the kept rows are trimmed from the front, so a
+    day's chunk leaves with its day."""
+    if max(rows.n_chunks("all"), default=1) <= 24:
+        return rows
+    first = rows.to_series(0).chunk_lengths()[0]
+    return pl.concat([rows.slice(0, first), rows.slice(first).rechunk()], rechunk=False)
 
 
 def _appended(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
@@ -133,7 +138,9 @@ class LiveRadar:
         self.rule = VenueRule.from_config(cfg)
         # market rows kept for the venue-outlier baseline (the trailing days before each hour's day)
         self.history = timedelta(days=self.rule.outlier_window_days + 1)
-        self.market_rows = markets.filter(pl.col("t") > end - self.history).sort("t")  # by time: kept by slicing
+        self.market_rows = markets.filter(pl.col("t") > end - self.history).sort(
+            "t"
+        )  # by time: kept by slicing
         weighted = with_funding_weights(markets, self.rule)
         self.spread_base: SpreadBaseline | None = None  # the venues' spread baselines of the last hour's day
         self.levels = {"asset": self._level(asset_frame(weighted), start, end, True)}
@@ -206,7 +213,9 @@ class LiveRadar:
         kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
         self.model_rows, self.model_from = _appended(kept, new_markets), first
         day_us = utc_us(hour.replace(hour=0))
-        if self.spread_base is None or self.spread_base.day_us != day_us:  # once a UTC day, like the baselines
+        if (
+            self.spread_base is None or self.spread_base.day_us != day_us
+        ):  # once a UTC day, like the baselines
             self.spread_base = SpreadBaseline.of(self.market_rows, self.rule, day_us)
         weighted = with_funding_weights(new_markets, self.rule, baseline=self.spread_base)
         with ThreadPoolExecutor(1) as pool:
