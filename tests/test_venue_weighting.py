@@ -15,11 +15,12 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
 from levradar.analytics.scan import scan
 from levradar.analytics.series import asset_frame, load_markets
-from levradar.analytics.venues import VenueRule, with_funding_weights
+from levradar.analytics.venues import SpreadBaseline, VenueRule, with_funding_weights
 from levradar.ingest.run import import_source
 from levradar.store import Store
 
@@ -82,10 +83,14 @@ def test_oi_weights_where_every_venue_has_oi(store: Store) -> None:
 
 def test_weights_sum_to_one_and_the_rate_stays_inside_the_venues(quiet: pl.DataFrame) -> None:
     weighted = with_funding_weights(quiet, RULE)
-    per_hour = weighted.filter(pl.col("rate_8h").is_not_null()).group_by("asset", "t").agg(
-        pl.col("funding_weight").sum().alias("w"),
-        pl.col("rate_8h").min().alias("lo"),
-        pl.col("rate_8h").max().alias("hi"),
+    per_hour = (
+        weighted.filter(pl.col("rate_8h").is_not_null())
+        .group_by("asset", "t")
+        .agg(
+            pl.col("funding_weight").sum().alias("w"),
+            pl.col("rate_8h").min().alias("lo"),
+            pl.col("rate_8h").max().alias("hi"),
+        )
     )
     assert (per_hour["w"] - 1.0).abs().max() < 1e-9  # type: ignore[operator]
     assets = asset_frame(weighted).join(per_hour, on=["asset", "t"])
@@ -109,7 +114,9 @@ def test_no_single_venue_sets_the_asset_rate(
     hour = QUIET_END - timedelta(hours=hours_back)
     at = (pl.col("asset") == asset) & (pl.col("t") == hour)
     target = at & (pl.col("venue") == venue)
-    frame = quiet.with_columns(rate_8h=pl.when(target).then(pl.lit(sign * magnitude)).otherwise(pl.col("rate_8h")))
+    frame = quiet.with_columns(
+        rate_8h=pl.when(target).then(pl.lit(sign * magnitude)).otherwise(pl.col("rate_8h"))
+    )
     weighted = with_funding_weights(frame, RULE)
     rows = weighted.filter(at & pl.col("rate_8h").is_not_null())
     if rows.height < RULE.outlier_min_venues or rows.filter(pl.col("venue") == venue).is_empty():
@@ -118,8 +125,40 @@ def test_no_single_venue_sets_the_asset_rate(
     flagged = rows.filter(pl.col("venue") == venue).row(0, named=True)
     assert flagged["funding_outlier"], flagged
     rate = asset_frame(weighted).filter((pl.col("asset") == asset) & (pl.col("t") == hour))["rate_8h"].item()
-    band = RULE.outlier_z * 1.4826 * float((others - others.median()).abs().median() or 0.0) + RULE.outlier_z * (
-        RULE.spread_floor_8h
-    )
+    band = RULE.outlier_z * 1.4826 * float(
+        (others - others.median()).abs().median() or 0.0
+    ) + RULE.outlier_z * (RULE.spread_floor_8h)
     lo, hi = float(others.min()), float(others.max())  # type: ignore[arg-type]
     assert lo - band <= rate <= hi + band
+
+
+def test_one_hour_weighed_with_its_days_spread_baseline_equals_the_whole_frame(store: Store) -> None:
+    """The live radar weighs its new hour alone, against the venues' spread baselines of that hour's day (kept once
+    a day): the same spreads, z, flags and weights as weighing every row at once — over a UTC midnight, through the
+    2025-10-10 cascade."""
+    rule = VenueRule.from_config(load_config())
+    end = datetime(2025, 10, 11, 3, tzinfo=UTC)
+    markets = load_markets(store, end - timedelta(days=rule.outlier_window_days + 2), end, None).sort("t")
+    whole = with_funding_weights(markets, rule)
+    columns = [
+        "funding_spread_8h",
+        "funding_spread_z",
+        "funding_outlier",
+        "funding_weight",
+        "funding_counted_8h",
+    ]
+    checked = 0
+    for hour in (end - timedelta(hours=k) for k in range(6)):
+        day_us = int(hour.replace(hour=0).timestamp() * 1_000_000)
+        kept = markets.filter(
+            pl.col("t") > hour - timedelta(days=rule.outlier_window_days + 1), pl.col("t") <= hour
+        )
+        baseline = SpreadBaseline.of(kept, rule, day_us)
+        rows = markets.filter(pl.col("t") == hour)
+        one = with_funding_weights(rows, rule, baseline=baseline).sort("key")
+        expected = whole.filter(pl.col("t") == hour).sort("key")
+        assert_frame_equal(one.select(columns), expected.select(columns), check_exact=False, rel_tol=1e-12)
+        checked += int(one["funding_spread_z"].is_not_null().sum())
+    assert checked > 0
+    with pytest.raises(ValueError, match="one UTC day"):
+        with_funding_weights(markets.filter(pl.col("t") == end - timedelta(days=2)), rule, baseline=baseline)
