@@ -1710,3 +1710,10 @@ def test_pockets_with_a_row_of_centres_each_equal_each_row_on_its_own(
             one = pockets_by_row(usd[r : r + 1], centers[r], at[r : r + 1], above, quantile)
             for name in ("found", "price", "distance_pct", "usd", "threshold", "first", "last"):
                 assert getattr(batch, name)[r] == getattr(one, name)[0], name
+
+
+def test_pockets_refuse_centres_of_another_shape() -> None:
+    usd = np.ones((3, 5))
+    for centers in (np.ones(4), np.ones((2, 5)), np.ones((3, 6))):
+        with pytest.raises(ValueError, match="centers"):
+            pockets_by_row(usd, centers, np.ones(3), True, 0.5)

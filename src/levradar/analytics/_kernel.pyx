@@ -305,14 +305,17 @@ cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
 
 
 def pockets(
-    const double[:, ::1] usd, const double[:, :] centers, const double[::1] prices, bint above, double quantile
+    const double[:, ::1] usd, const double[:, ::1] centers, const double[::1] prices, bint above, double quantile
 ):
     """The nearest dense pocket on one side of each row (an hour of a map, or an asset's book) with its buckets'
     centres (a row each: several assets' books at once; a map's rows share theirs, a broadcast view): (found,
-    USD-weighted price, distance in % of the row's price, USD, density threshold, its first and last bucket) —
+    USD-weighted price, distance in % of the row's price, USD, density threshold, its first and last bucket;
+    ``centers`` one row shared by every row of ``usd``, or a row each) —
     heatmap.pockets_by_row's rule; a row without a level on that side has found 0, price 0, distance -100 %, USD 0,
     an infinite threshold and buckets -1."""
     cdef Py_ssize_t n_rows = usd.shape[0], n = usd.shape[1], r, k, m, lo, hi, first, last
+    if centers.shape[1] != n or centers.shape[0] not in (1, n_rows):
+        raise ValueError("centers: one row of the buckets' prices, or one per row of usd")
     found_a = np.zeros(n_rows, dtype=np.uint8)
     price_a, pct_a, total_a, threshold_a = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
     first_a, last_a = np.full(n_rows, -1, dtype=np.int64), np.full(n_rows, -1, dtype=np.int64)
@@ -321,12 +324,12 @@ def pockets(
     cdef unsigned char[::1] found = found_a
     cdef double[::1] price = price_a, pct = pct_a, total = total_a, threshold = threshold_a, buf = buffer
     cdef double p, v, pos, at_lo, at_hi, thr, usd_sum, weighted
-    cdef bint side
-    cdef const double[:] c
+    cdef bint side, shared = centers.shape[0] == 1
+    cdef const double* c
     with nogil:
         for r in range(n_rows):
             p = prices[r]
-            c = centers[r, :]
+            c = &centers[0 if shared else r, 0]
             m = 0
             for k in range(n):
                 side = c[k] > p if above else c[k] < p

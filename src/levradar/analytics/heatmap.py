@@ -113,10 +113,10 @@ def pockets_by_row(
     then a row per asset); one compiled pass (_kernel.pockets: a selection for the quantile, a walk for the run)
     replaces a Python call per hour and side."""
     usd = np.ascontiguousarray(usd, dtype=np.float64)
-    centers = np.asarray(centers, dtype=np.float64)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
     found, price, distance_pct, total, threshold, first, last = _kernel.pockets(
         usd,
-        np.broadcast_to(centers, usd.shape) if centers.ndim == 1 else centers,
+        centers.reshape(1, -1) if centers.ndim == 1 else centers,  # one row: shared by every row of ``usd``
         np.ascontiguousarray(prices, dtype=np.float64),
         above,
         quantile,
