@@ -274,11 +274,16 @@ class MarketBook:
     @property
     def long_tiers(self) -> FloatArray:
         """The long book by band (bands × buckets, USD) now."""
-        return self.longs * self.s_long[: self.cfg.n_bands, None]
+        return self.tiers(slice(None), long_side=True)
 
     @property
     def short_tiers(self) -> FloatArray:
-        return self.shorts * self.s_short[: self.cfg.n_bands, None]
+        return self.tiers(slice(None), long_side=False)
+
+    def tiers(self, buckets: slice, long_side: bool) -> FloatArray:
+        """One side's book by band over ``buckets`` (bands × those buckets, USD) now."""
+        book, scale = (self.longs, self.s_long) if long_side else (self.shorts, self.s_short)
+        return book[:, buckets] * scale[: self.cfg.n_bands, None]
 
     def fold_flows(
         self,

@@ -710,10 +710,7 @@ class _HourMaps:
             return np.zeros(0)
         run = slice(int(found.first[a]), int(found.last[a]) + 1)
         by_band = np.zeros(0)
-        for b in self.books[a]:
-            n = b.cfg.n_bands
-            part = (
-                b.longs[:, run] * b.s_long[:n, None] if long_side else b.shorts[:, run] * b.s_short[:n, None]
-            )
+        for book in self.books[a]:
+            part = book.tiers(run, long_side)
             by_band = part if not by_band.size else by_band + part
         return np.asarray(by_band.sum(axis=1), dtype=np.float64)
