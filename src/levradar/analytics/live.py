@@ -213,9 +213,7 @@ class LiveRadar:
         kept = self.model_rows if first == self.model_from else self.model_rows.filter(pl.col("t") > first)
         self.model_rows, self.model_from = _appended(kept, new_markets), first
         day_us = utc_us(hour.replace(hour=0))
-        if (
-            self.spread_base is None or self.spread_base.day_us != day_us
-        ):  # once a UTC day, like the baselines
+        if self.spread_base is None or self.spread_base.day_us != day_us:  # once a UTC day, as the baselines
             self.spread_base = SpreadBaseline.of(self.market_rows, self.rule, day_us)
         weighted = with_funding_weights(new_markets, self.rule, baseline=self.spread_base)
         with ThreadPoolExecutor(1) as pool:
@@ -301,10 +299,8 @@ class LiveRadar:
 
     def _label_hour(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
         """The new hour labelled from where each key's labels stood (``level.labels``); the window's rows."""
-        index = (hour - self.first_labelled) // timedelta(
-            hours=1
-        )  # as in a history from the first labelled hour
-        rows = new_rows.with_columns(hour_index=pl.lit(index, pl.Int64))
+        since_first = (hour - self.first_labelled) // timedelta(hours=1)  # as a history from that hour counts
+        rows = new_rows.with_columns(hour_index=pl.lit(since_first, pl.Int64))
         out = evaluate(rows, self.cfg, (len(level.keys), 1), level.labels)
         new = finish(out, level.keys, self._percentiles(level), hour).select(level.done.columns)
         level.keep(_without_percentiles(new))
