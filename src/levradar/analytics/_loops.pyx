@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The signal engine's per-row loops, compiled to C: regime labels (regimes.py), the per (asset, hour) venue
-statistics (venues.py, series.asset_frame) and the hourly price features (series.with_price_features).
+"""The signal engine's per-row loops, compiled to C: regime labels and dwell (regimes.py, with a state carried in
+and out), the rules' trailing highs and lows (signals.py), the per (asset, hour) venue statistics (venues.py,
+series.asset_frame) and the hourly price features (series.with_price_features).
 
 Each loop visits rows once with its state in registers, where numpy would make one pass over every series per
 hour and a group-by one hash pass per aggregation (a 500-market, 90-day scan: docs/signals.md §12). Behaviour is

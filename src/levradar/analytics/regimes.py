@@ -2,7 +2,8 @@
 
 A label is entered when the metric passes its boundary by the hysteresis margin and left only when the metric
 passes back by the margin; inside a margin the previous hour's label holds (clipped to the two labels the margin
-separates). The state starts at the first hour of the window it is given.
+separates). The state starts at the first hour of the window it is given, or carries on from one given (the live
+radar's next hour).
 """
 
 from __future__ import annotations

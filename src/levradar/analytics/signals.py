@@ -1,7 +1,8 @@
 """Regimes, quadrant, deleveraging state, scores, Leverage Stress Index, setups and contradictions.
 
 Input: the hourly features of many series (markets or assets) over a label window, with robust z-scores.
-Output: the same rows with every label and score — one vectorised pass over series × hours.
+Output: the same rows with every label and score — one vectorised pass over series × hours, the labels starting at
+the first hour or carrying on from a ``LabelState`` (the live radar labels one new hour this way).
 """
 
 from __future__ import annotations
