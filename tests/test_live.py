@@ -214,3 +214,25 @@ def test_a_new_hour_merges_in_by_key_then_time() -> None:
     assert merged["x"].to_list() == [1.0, 2.0, 4.5, 5.5, 3.0, 4.0, 6.5]
     wider = _merged(kept, new.with_columns(y=pl.lit(1.0)))
     assert wider.select("key", "t").equals(merged.select("key", "t")) and wider["y"].null_count() == 4
+
+
+def test_one_venue_per_asset_reads_what_a_history_reads(sample_store: Store) -> None:
+    """With one market per asset the radar keeps the asset level only and derives the market rows from it: the
+    same as a history from its first labelled hour, at both levels."""
+    cfg = load_config()
+    start = window_start(START_END)
+    markets = load_markets(sample_store, start - FEATURE_MARGIN, START_END + timedelta(hours=3), None)
+    binance = markets.filter(pl.col("venue") == "binance")
+    radar = LiveRadar(binance.filter(pl.col("t") <= START_END), start, START_END, LABEL_HOURS, cfg)
+    assert "market" not in radar.levels
+    first_labelled = START_END - timedelta(hours=LABEL_HOURS)
+    for k in range(1, 4):
+        hour = START_END + timedelta(hours=k)
+        ev = radar.advance(binance.filter(pl.col("t") == hour))
+        label_hours = (hour - first_labelled) // timedelta(hours=1)
+        begin = window_start(hour, label_hours)
+        rows = binance.filter(pl.col("t") > begin - FEATURE_MARGIN, pl.col("t") <= hour)
+        fresh = evaluate_frames(rows, begin, hour, label_hours, cfg)
+        window = pl.col("t") > hour - timedelta(hours=LABEL_HOURS + 1)
+        same(ev.assets, fresh.assets.filter(window))
+        same(ev.markets, fresh.markets.filter(window))
