@@ -23,6 +23,7 @@ from levradar.analytics.regimes import (
     dwell,
     fresh_state,
     label_codes,
+    label_series,
     names,
     run_hours,
     sides,
@@ -586,3 +587,13 @@ def test_the_trailing_extremes_equal_polars_rolling(rows: list[list[float | None
             )
             expected = [math.nan if v is None else v for v in rolled.to_list()]
             np.testing.assert_array_equal(got[r], expected)
+
+
+@pytest.mark.parametrize("n", [1, 7, 5000])
+def test_label_series_names_every_code_and_leaves_missing_null(n: int) -> None:
+    """Few rows (the live radar's hour) and many take different paths to the same column, all-missing included."""
+    codes = np.arange(n, dtype=np.int64) % 4 - 1  # -1 (missing), 0, 1, 2
+    got = label_series("x", codes, ["a", "b", "c"])
+    assert got.dtype == pl.String and got.to_list() == [None if c < 0 else "abc"[c] for c in codes]
+    none = label_series("x", np.full(n, MISSING), ["a", "b", "c"])
+    assert none.dtype == pl.String and none.null_count() == n

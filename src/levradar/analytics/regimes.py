@@ -16,6 +16,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics import _loops
+from levradar.analytics.baseline import SMALL_ROWS
 from levradar.analytics.config import RegimeSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,7 +71,10 @@ def label_series(name: str, codes: IntArray, labels: Sequence[str]) -> pl.Series
     """Codes (any shape, flattened) as a string series of their labels, null where MISSING: one gather, no Python
     string per cell."""
     index = np.asarray(codes, dtype=np.int64).ravel()
-    return pl.Series(name, [*labels, None], dtype=pl.String).gather(np.where(index == MISSING, len(labels), index))
+    index = np.where(index == MISSING, len(labels), index)
+    if index.size <= SMALL_ROWS:  # a few rows (the live radar's hour): numpy's gather, no polars query
+        return pl.Series(name, np.asarray([*labels, None], dtype=object)[index].tolist(), dtype=pl.String)
+    return pl.Series(name, [*labels, None], dtype=pl.String).gather(index)
 
 
 def names(codes: IntArray, spec: RegimeSpec) -> npt.NDArray[np.object_]:

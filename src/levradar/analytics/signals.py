@@ -8,7 +8,11 @@ the first hour or carrying on from a ``LabelState`` (the live radar labels one n
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +56,7 @@ LABEL_FAMILIES = ("funding_regime", "oi_regime", "vol_regime", "quadrant", "dele
 DELEVERAGING = ("building", "flushing", "post-flush", "stable")
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 
 @dataclass
@@ -72,6 +77,23 @@ class LabelState:
         joined = np.concatenate([before, values], axis=1)
         self.trail[name] = joined[:, max(0, joined.shape[1] - keep) :]
         return joined
+
+
+def _per_config(build: Callable[[SignalConfig], T]) -> Callable[[SignalConfig], T]:
+    """``build(config)`` once per configuration object: the rules' polars expressions are immutable, and building
+    them again for every call was a noticeable part of labelling the live radar's one hour."""
+    memo: dict[int, tuple[weakref.ref[SignalConfig], T]] = {}
+
+    def cached(config: SignalConfig) -> T:
+        hit = memo.get(id(config))
+        if hit is None or hit[0]() is not config:  # a new object (or one at a reused address)
+            if len(memo) > 64:
+                for key in [k for k, (ref, _) in memo.items() if ref() is None]:
+                    del memo[key]
+            hit = memo[id(config)] = (weakref.ref(config), build(config))
+        return hit[1]
+
+    return cached
 
 
 def _array(frame: pl.DataFrame, column: str, shape: tuple[int, int]) -> FloatArray:
@@ -165,6 +187,22 @@ def _halves_sum(terms: list[FloatArray]) -> FloatArray:
     return _halves_sum(terms[:mid]) + _halves_sum(terms[mid:])
 
 
+@_per_config
+def _metrics(config: SignalConfig) -> dict[str, pl.Expr]:
+    """The regimes' metrics. Funding: its z-score, gated by sign (at or below zero never Positive, at or above the
+    default never Negative); OI: the 24h OI change's z (the change every row shows beside the label); volatility:
+    ln(rv_24h / rv_7d)."""
+    default = float(config.section("funding")["default_rate_8h"])
+    fz = pl.col("rate_8h_z")
+    fz = pl.when(pl.col("rate_8h") <= 0).then(pl.min_horizontal(fz, 0.0)).otherwise(fz)
+    fz = pl.when(pl.col("rate_8h") >= default).then(pl.max_horizontal(fz, 0.0)).otherwise(fz)
+    return {
+        "funding_metric": fz,
+        "oi_metric": pl.col("oi_roc_24h_z"),
+        "vol_metric": (pl.col("rv_24h") / pl.col("rv_7d")).log(),
+    }
+
+
 def evaluate(
     frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], state: LabelState | None = None
 ) -> pl.DataFrame:
@@ -172,31 +210,18 @@ def evaluate(
     every hour. Labels start at the frame's first hour; with ``state`` they carry on from the hours it holds (the
     live radar labels its new hour alone), and it is left at the frame's last hour."""
     state = state if state is not None else LabelState()
-    fcfg = config.section("funding")
-    sat = float(config.value("scores", "z_saturation"))
-    default = float(fcfg["default_rate_8h"])
-    # funding metric: its z-score, gated by sign (at or below zero never Positive, at or above the default never Negative)
-    fz = pl.col("rate_8h_z")
-    fz = pl.when(pl.col("rate_8h") <= 0).then(pl.min_horizontal(fz, 0.0)).otherwise(fz)
-    fz = pl.when(pl.col("rate_8h") >= default).then(pl.max_horizontal(fz, 0.0)).otherwise(fz)
-    out = frame.with_columns(
-        funding_metric=fz,
-        oi_metric=pl.col(
-            "oi_roc_24h_z"
-        ),  # the OI regime is the 24h OI change's z: the change every row shows
-        vol_metric=(pl.col("rv_24h") / pl.col("rv_7d")).log(),
-    )
+    out = frame.with_columns(**_metrics(config))
     out = _regime(out, "funding_metric", "funding", config, shape, state)
     out = _regime(out, "oi_metric", "oi", config, shape, state)
     out = _regime(out, "vol_metric", "volatility", config, shape, state)
     out = out.rename({"volatility_regime": "vol_regime", "volatility_regime_h": "vol_regime_h"})
     out = _with_trailing(out, config, shape, state)
-    out = out.with_columns(quadrant=_quadrant(), deleveraging=_deleveraging(config))
+    out = out.with_columns(quadrant=_QUADRANT, deleveraging=_deleveraging(config))
     stay = int(config.value("labels", "min_dwell_hours"))
     out = _steady(out, "quadrant", shape, stay, sorted(QUADRANTS.values()), state)
     # an alarm enters at once
     out = _steady(out, "deleveraging", shape, stay, list(DELEVERAGING), state, immediate=("flushing",))
-    out = _scores(out, config, sat)
+    out = _scores(out, config)
     out = _setups(out, config, shape, stay, state)
     return _contradiction_flags(out, config).drop(TRAILING)
 
@@ -233,6 +258,11 @@ def _with_trailing(
     )
 
 
+@lru_cache(maxsize=16)
+def _enum(categories: tuple[str, ...]) -> pl.Enum:
+    return pl.Enum(list(categories))
+
+
 def _steady(
     frame: pl.DataFrame,
     column: str,
@@ -245,7 +275,7 @@ def _steady(
     """``column`` (one of ``categories``) with a minimum dwell: a new value must hold ``stay`` hours running
     before it replaces the current one (regimes.dwell), except the ``immediate`` values, entered at once; null
     stays null."""
-    physical = frame[column].cast(pl.Enum(categories)).to_physical().to_numpy()  # NaN for null
+    physical = frame[column].cast(_enum(tuple(categories))).to_physical().to_numpy()  # NaN for null
     codes = np.where(np.isnan(physical), MISSING, physical).astype(np.int64)
     carry = state.labels.setdefault(column, fresh_state(shape[0]))
     steady = dwell(codes.reshape(shape), stay, [categories.index(v) for v in immediate], carry)
@@ -260,6 +290,10 @@ def _quadrant() -> pl.Expr:
     return pl.when(pl.col("ret_24h").is_null() | pl.col("oi_roc_24h").is_null()).then(None).otherwise(expr)
 
 
+_QUADRANT = _quadrant()
+
+
+@_per_config
 def _deleveraging(config: SignalConfig) -> pl.Expr:
     cfg = config.section("deleveraging")
     z24 = pl.col("oi_roc_24h_z")
@@ -277,45 +311,61 @@ def _deleveraging(config: SignalConfig) -> pl.Expr:
     )
 
 
-def _scores(frame: pl.DataFrame, config: SignalConfig, sat: float) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _ScoreRules:
+    components: dict[str, pl.Expr]  # crowding and the 0..1 components, from the z-scores
+    fragility: tuple[dict[str, pl.Expr], dict[str, float]]  # its components and weights
+    lsi: tuple[dict[str, pl.Expr], dict[str, float]]
+    squeeze: dict[str, pl.Expr]
+
+
+@_per_config
+def _score_rules(config: SignalConfig) -> _ScoreRules:
     sc = config.section("scores")
+    sat = float(sc["z_saturation"])
     f = (pl.col("funding_metric") / sat).clip(-1.0, 1.0)
     oi_build = (pl.col("oi_roc_24h_z") / sat).clip(0.0, 1.0)
     crowding = 100.0 * (
         sc["crowding_funding_weight"] * f + sc["crowding_oi_weight"] * oi_build.fill_null(0.0) * f.sign()
     )
-    out = frame.with_columns(
-        crowding=crowding.clip(-100.0, 100.0),
-        c_oi_build=oi_build,
-        c_oi_level=_unit(pl.col("oi_usd_z"), sat),
-        c_vol_compression=(-pl.col("rv_24h_z") / sat).clip(0.0, 1.0),
-        c_funding_stress=_soft(pl.col("funding_metric"), sat),
-        c_oi_change=_soft(pl.col("oi_roc_24h_z"), sat),  # a collapse is stress as much as a build-up
-        c_volatility=_unit(pl.col("rv_24h_z"), sat),
-        c_liquidation_proximity=pl.col("c_liquidation_proximity").cast(
-            pl.Float64
-        ),  # from the heatmap (scan hour)
-    )
+    components = {
+        "crowding": crowding.clip(-100.0, 100.0),
+        "c_oi_build": oi_build,
+        "c_oi_level": _unit(pl.col("oi_usd_z"), sat),
+        "c_vol_compression": (-pl.col("rv_24h_z") / sat).clip(0.0, 1.0),
+        "c_funding_stress": _soft(pl.col("funding_metric"), sat),
+        "c_oi_change": _soft(pl.col("oi_roc_24h_z"), sat),  # a collapse is stress as much as a build-up
+        "c_volatility": _unit(pl.col("rv_24h_z"), sat),
+        # from the heatmap (scan hour)
+        "c_liquidation_proximity": pl.col("c_liquidation_proximity").cast(pl.Float64),
+    }
+    fragility = {
+        "crowding": pl.col("crowding").abs() / 100.0,
+        "oi_build": pl.col("c_oi_build"),
+        "oi_level": pl.col("c_oi_level"),
+        "liquidation_proximity": pl.col("c_liquidation_proximity"),
+        "vol_compression": pl.col("c_vol_compression"),
+    }
     frag_w = {k: float(v) for k, v in sc["fragility_weights"].items()}
-    fragility = _weighted(
-        out,
-        "fragility",
-        {
-            "crowding": pl.col("crowding").abs() / 100.0,
-            "oi_build": pl.col("c_oi_build"),
-            "oi_level": pl.col("c_oi_level"),
-            "liquidation_proximity": pl.col("c_liquidation_proximity"),
-            "vol_compression": pl.col("c_vol_compression"),
-        },
-        frag_w,
-    )
     lsi_w = {k: float(v) for k, v in config.value("lsi", "weights").items()}
-    lsi = _weighted(out, "lsi", {k: pl.col(f"c_{k}") for k in lsi_w}, lsi_w)
     long_share = (0.5 + pl.col("crowding") / 200.0).clip(0.0, 1.0)
-    return out.with_columns(fragility, lsi).with_columns(
-        squeeze_long=pl.col("fragility") * long_share,
-        squeeze_short=pl.col("fragility") * (1.0 - long_share),
+    return _ScoreRules(
+        components,
+        (fragility, frag_w),
+        ({k: pl.col(f"c_{k}") for k in lsi_w}, lsi_w),
+        {
+            "squeeze_long": pl.col("fragility") * long_share,
+            "squeeze_short": pl.col("fragility") * (1.0 - long_share),
+        },
     )
+
+
+def _scores(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
+    rules = _score_rules(config)
+    out = frame.with_columns(**rules.components)
+    fragility = _weighted(out, "fragility", *rules.fragility)
+    lsi = _weighted(out, "lsi", *rules.lsi)
+    return out.with_columns(fragility, lsi).with_columns(**rules.squeeze)
 
 
 def in_daily_vols(distance_pct: pl.Expr, rv_24h: pl.Expr | None = None) -> pl.Expr:
@@ -362,25 +412,21 @@ def setup_conditions(config: SignalConfig) -> dict[str, list[pl.Expr]]:
     }
 
 
-def _setups(
-    frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int, state: LabelState
-) -> pl.DataFrame:
-    frame = frame.with_columns(  # clusters consumed: the long book against its high within dump_hours
-        long_book_drawdown=1.0 - pl.col("liq_long_book_usd") / pl.col("_long_book_high")
-    )
+@dataclass(frozen=True)
+class _SetupRules:
+    drawdown: pl.Expr  # clusters consumed: the long book against its high within dump_hours
+    setup: pl.Expr  # the first setup whose conditions all hold, else NO_SETUP
+    kept: pl.Expr  # the dwelling setup unless its sign contradicts it
+    tag: pl.Expr
+
+
+@_per_config
+def _setup_rules(config: SignalConfig) -> _SetupRules:
     conditions = setup_conditions(config)
     setup = pl.lit(None, pl.String)
     for name in reversed(SETUP_PRECEDENCE):
         holds = pl.all_horizontal([c.fill_null(False) for c in conditions[name]])
         setup = pl.when(holds).then(pl.lit(name)).otherwise(setup)
-    out = _steady(
-        frame.with_columns(setup=setup.fill_null(pl.lit(NO_SETUP))),
-        "setup",
-        shape,
-        stay,
-        sorted([*SETUP_PRECEDENCE, NO_SETUP]),
-        state,
-    )
     # a dwelling setup never outlives its sign: crowded longs need funding above zero, crowded shorts below, a
     # trend up needs price up and funding above zero
     contradicted = (
@@ -388,33 +434,55 @@ def _setups(
         | ((pl.col("setup") == "B") & (pl.col("rate_8h") >= 0))
         | ((pl.col("setup") == "D") & ((pl.col("rate_8h") <= 0) | (pl.col("ret_24h") <= 0)))
     ).fill_null(True)
-    out = out.with_columns(setup=pl.when((pl.col("setup") != NO_SETUP) & ~contradicted).then(pl.col("setup")))
-    out = out.with_columns(
-        tag=pl.col("setup").replace_strict(SETUP_TAGS, default=NEUTRAL_TAG, return_dtype=pl.String)
+    return _SetupRules(
+        1.0 - pl.col("liq_long_book_usd") / pl.col("_long_book_high"),
+        setup.fill_null(pl.lit(NO_SETUP)),
+        pl.when((pl.col("setup") != NO_SETUP) & ~contradicted).then(pl.col("setup")),
+        pl.col("setup").replace_strict(SETUP_TAGS, default=NEUTRAL_TAG, return_dtype=pl.String),
     )
-    return out
 
 
-def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
+def _setups(
+    frame: pl.DataFrame, config: SignalConfig, shape: tuple[int, int], stay: int, state: LabelState
+) -> pl.DataFrame:
+    rules = _setup_rules(config)
+    frame = frame.with_columns(long_book_drawdown=rules.drawdown)
+    out = _steady(
+        frame.with_columns(setup=rules.setup),
+        "setup",
+        shape,
+        stay,
+        sorted([*SETUP_PRECEDENCE, NO_SETUP]),
+        state,
+    )
+    return out.with_columns(setup=rules.kept).with_columns(tag=rules.tag)
+
+
+@_per_config
+def _flag_rules(config: SignalConfig) -> dict[str, pl.Expr]:
     c = config.section("contradictions")
     oi_falling = pl.col("oi_regime").is_in(["Falling", "Falling Fast"])
     funding_rise = pl.col("funding_metric") - pl.col("_funding_metric_24h_ago")
-    out = frame.with_columns(
-        x_extreme_funding_oi_falling=(pl.col("funding_regime") == "Extreme Positive") & oi_falling,
-        x_stealth_build=(pl.col("oi_regime") == "Rising Fast") & (pl.col("funding_regime") == "Neutral"),
+    return {
+        "x_extreme_funding_oi_falling": (pl.col("funding_regime") == "Extreme Positive") & oi_falling,
+        "x_stealth_build": (pl.col("oi_regime") == "Rising Fast") & (pl.col("funding_regime") == "Neutral"),
         # Very Near only: Near or closer holds half of all hours (docs/signals.md §6), a spring needs a pocket at hand
-        x_coiled_spring=(pl.col("liq_proximity") == "Very Near") & (pl.col("vol_regime") == "Contracting"),
+        "x_coiled_spring": (pl.col("liq_proximity") == "Very Near") & (pl.col("vol_regime") == "Contracting"),
         # a big move with flat OI reads spot-led — never while OI or the deleveraging state say leverage is flushing
-        x_spot_led_move=(pl.col("ret_24h_z").abs() >= float(c["breakout_z"]))
+        "x_spot_led_move": (pl.col("ret_24h_z").abs() >= float(c["breakout_z"]))
         & (pl.col("oi_roc_24h_z").abs() < float(c["flat_oi_z"]))
         & ~pl.col("deleveraging").is_in(["flushing", "post-flush"]).fill_null(False)
         & ~oi_falling.fill_null(False),
-        x_funding_up_oi_down=(funding_rise >= float(c["funding_rise_z"])) & oi_falling,
+        "x_funding_up_oi_down": (funding_rise >= float(c["funding_rise_z"])) & oi_falling,
         # divergent only when unusual for the asset AND material in itself
-        x_venue_divergence=(pl.col("funding_dispersion_8h_z") >= float(c["dispersion_z"]))
+        "x_venue_divergence": (pl.col("funding_dispersion_8h_z") >= float(c["dispersion_z"]))
         & (pl.col("funding_dispersion_8h") >= float(c["dispersion_min_8h"])),
-        funding_rate_8h_24h_ago=pl.col("_rate_8h_24h_ago"),
-    )
+        "funding_rate_8h_24h_ago": pl.col("_rate_8h_24h_ago"),
+    }
+
+
+def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFrame:
+    out = frame.with_columns(**_flag_rules(config))
     flags = [col for col in out.columns if col.startswith("x_")]
     return (
         out.with_columns([pl.col(f).fill_null(False) for f in flags])
@@ -425,6 +493,7 @@ def _contradiction_flags(frame: pl.DataFrame, config: SignalConfig) -> pl.DataFr
     )
 
 
+@_per_config
 def _tradeability(config: SignalConfig) -> pl.Expr:
     """Clean setup vs noise: a clear trend, a classified setup, no contradictions, volatility not extreme."""
     sat = float(config.value("scores", "z_saturation"))
