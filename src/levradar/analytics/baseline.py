@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -86,10 +87,10 @@ def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[st
     if keys is not None:
         frame = frame.filter(pl.col("key").is_in(keys))
     keys, key_code = key_codes(frame["key"], keys)
-    hours = pl.datetime_range(start, end, interval="1h", eager=True, time_zone="UTC")
-    hour = frame.select((pl.col("t") - pl.lit(hours[0])).dt.total_hours()).to_series().to_numpy()
+    hours = [start + timedelta(hours=k) for k in range((end - start) // timedelta(hours=1) + 1)]
+    hour = frame.select((pl.col("t") - pl.lit(start)).dt.total_hours()).to_series().to_numpy()
     cell = np.where((hour >= 0) & (hour < len(hours)), key_code * len(hours) + hour, -1).astype(np.int64)
-    return Grid(keys, hours.to_list(), frame, cell)
+    return Grid(keys, hours, frame, cell)
 
 
 def median_mad(values: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
@@ -132,11 +133,15 @@ class DayBaseline:
 
     def percentile(self, values: FloatArray) -> FloatArray:
         """Share of the sample below each value (ties count half); NaN where the history is too short."""
-        below = np.nansum(self.sample < values[:, None], axis=1) + 0.5 * np.nansum(
+        below = np.count_nonzero(self.sample < values[:, None], axis=1) + 0.5 * np.count_nonzero(
             self.sample == values[:, None], axis=1
         )
-        count = np.sum(~np.isnan(self.sample), axis=1)
-        return np.where(~np.isnan(self.scale) & ~np.isnan(values), below / np.maximum(count, 1), np.nan)
+        return np.where(~np.isnan(self.scale) & ~np.isnan(values), below / np.maximum(self.count, 1), np.nan)
+
+    @cached_property
+    def count(self) -> npt.NDArray[np.int64]:
+        """Each key's number of samples (asked for every hour of the day the baseline serves)."""
+        return np.asarray(np.sum(~np.isnan(self.sample), axis=1), dtype=np.int64)
 
 
 def day_baseline(
