@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
-from levradar.analytics.live import LiveRadar, LiveRadarError, _after, _appended, _merged
+from levradar.analytics.live import LiveRadar, LiveRadarError, _after, _appended
 from levradar.analytics.proximity import hourly_reads
 from levradar.analytics.scan import FEATURE_MARGIN, PERCENTILES, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
@@ -198,22 +198,6 @@ def test_appended_hours_do_not_pile_up_chunks() -> None:
         rows = _appended(_after(rows, hour - timedelta(days=2)), pl.DataFrame({"t": [hour], "x": [float(k)]}))
         assert max(rows.n_chunks("all")) <= 24 + 3
         assert rows["x"].to_list() == [float(h) for h in range(max(0, k - 47), k + 1)]
-
-
-def test_a_new_hour_merges_in_by_key_then_time() -> None:
-    """The kept rows stay by key then time with the new hour merged in (no sort of the days kept), also when the new
-    rows carry a wider type or a column the kept ones lack."""
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    kept = pl.DataFrame(
-        {"key": ["a", "a", "c", "c"], "t": [start, start + timedelta(hours=1)] * 2, "x": [1, 2, 3, 4]}
-    )
-    later = start + timedelta(hours=2)
-    new = pl.DataFrame({"key": ["c", "b", "a"], "t": [later] * 3, "x": [6.5, 5.5, 4.5]})
-    merged = _merged(kept, new)
-    assert merged.select("key", "t").equals(merged.select("key", "t").sort("key", "t"))
-    assert merged["x"].to_list() == [1.0, 2.0, 4.5, 5.5, 3.0, 4.0, 6.5]
-    wider = _merged(kept, new.with_columns(y=pl.lit(1.0)))
-    assert wider.select("key", "t").equals(merged.select("key", "t")) and wider["y"].null_count() == 4
 
 
 def test_one_venue_per_asset_reads_what_a_history_reads(sample_store: Store) -> None:

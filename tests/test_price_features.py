@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from levradar.analytics.series import (
-    PRICE_SERIES,
+    PriceHistory,
     _polars_price_features,
     with_price_features,
-    with_price_features_at,
 )
 
 HOUR = timedelta(hours=1)
@@ -94,24 +93,28 @@ def test_a_key_split_in_two_runs_is_still_one_series() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), n_keys=st.integers(1, 4), gap_share=st.sampled_from([0.0, 0.1, 0.5]))
-def test_the_features_of_a_new_hour_equal_those_of_the_whole_frame(
-    seed: int, n_keys: int, gap_share: float
-) -> None:
-    """The live step reads only each series' key, time, close and bar length: the new hour's features equal the
-    whole frame's at that hour (a key without a row at that hour is not in the new rows)."""
-    frame = _series(seed, n_keys, 200, gap_share)
-    hour = frame["t"].max()
-    new = frame.filter(pl.col("t") == hour).sort("key")
-    history = frame.select(PRICE_SERIES).sort("key", "t")
-    got = with_price_features_at(new, history)
-    expected = with_price_features(frame).filter(pl.col("t") == hour).sort("key")
-    assert_frame_equal(got, expected)
+def test_a_new_hour_gets_the_features_of_the_whole_frame(seed: int, n_keys: int, gap_share: float) -> None:
+    """The live radar keeps each series' last 7 days as arrays and adds one hour at a time: each hour's rows get
+    exactly the features the whole frame gives them (keys missing some hours, 4 h bars here and there)."""
+    frame = _series(seed, n_keys, 260, gap_share)
+    whole = with_price_features(frame)
+    keys = sorted(frame["key"].unique().to_list())
+    first = DAY0 + 200 * HOUR
+    history = PriceHistory(frame.filter(pl.col("t") <= first), keys, timedelta(days=8))
+    for h in range(201, 260):
+        hour = DAY0 + h * HOUR
+        got = history.add(frame.filter(pl.col("t") == hour).sample(fraction=1.0, shuffle=True, seed=h))
+        expected = whole.filter(pl.col("t") == hour).sort("key")
+        assert_frame_equal(got, expected)
 
 
-def test_a_new_row_missing_from_the_history_is_refused() -> None:
+def test_the_price_history_refuses_an_hour_out_of_order_and_leaves_unknown_keys_out() -> None:
     frame = _series(3, 2, 48, 0.0)
-    hour = frame["t"].max()
-    new = frame.filter(pl.col("t") == hour).sort("key")
-    history = frame.filter(pl.col("t") < hour).select(PRICE_SERIES).sort("key", "t")
-    with pytest.raises(ValueError, match="history must end"):
-        with_price_features_at(new, history)
+    last = frame["t"].max()
+    history = PriceHistory(frame.filter(pl.col("t") < last), ["k0", "k1"], timedelta(days=7))
+    with pytest.raises(ValueError, match="one hour after"):
+        history.add(frame.filter(pl.col("t") == last - HOUR))
+    rows = frame.filter(pl.col("t") == last)
+    alien = rows.head(1).with_columns(key=pl.lit("k9"))
+    got = history.add(pl.concat([rows, alien]))
+    assert got["key"].to_list() == ["k0", "k1"]

@@ -38,17 +38,12 @@ from levradar.analytics.scan import (
     with_reads,
     with_z,
 )
-from levradar.analytics.series import (
-    PRICE_SERIES,
-    asset_frame,
-    with_price_features,
-    with_price_features_at,
-)
+from levradar.analytics.series import PriceHistory, asset_frame, with_price_features
 from levradar.analytics.signals import LabelState, evaluate
 from levradar.analytics.venues import SpreadBaseline, VenueRule, with_funding_weights
 from levradar.domain.records import utc_us
 
-RECENT = timedelta(days=7, hours=2)  # history kept for the rolling 7-day volatility
+RECENT = timedelta(days=8)  # closes kept for the 7-day volatility: its window and the bar before it (up to 1 d)
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
 
 
@@ -73,15 +68,6 @@ def _after(rows: pl.DataFrame, t: datetime) -> pl.DataFrame:
     return rows.slice(int(rows["t"].search_sorted(t, side="right")))
 
 
-def _merged(rows: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` (by key, then time) with ``new`` (one later hour) merged in: each key's new row after its kept ones,
-    so the rows stay by key then time and the price features need no sort of the 7 days every hour."""
-    if not set(new.columns) <= set(rows.columns):  # a column the kept rows lack: append and sort
-        return _appended(rows, new).sort("key", "t")
-    new = pl.concat([rows.head(0), new.sort("key")], how="diagonal_relaxed")
-    return _compacted(rows.cast(new.schema).merge_sorted(new, key="key"))
-
-
 class LiveRadarError(ValueError):
     """The new hour cannot be folded in (wrong hour, or a market the radar was not built with)."""
 
@@ -94,7 +80,7 @@ class _Level:
     buffers: dict[
         str, FloatArray
     ]  # metric -> keys × (hours + spare); the window is columns [offset, offset + T)
-    recent: pl.DataFrame  # the price series (PRICE_SERIES) of the last RECENT, sorted by key then time
+    prices: PriceHistory  # each key's closes of the last RECENT
     tail: pl.DataFrame  # evaluate() input over the label window (z included), until the window is labelled
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
@@ -178,13 +164,13 @@ class LiveRadar:
             )
         window = grid.tail(self.label_hours + 1).with_columns(hour_index=pl.int_range(pl.len()).over("key"))
         tail = with_z(window, z, is_asset)
-        recent = frame.filter(pl.col("t") > end - RECENT).select(PRICE_SERIES).sort("key", "t")
+        prices = PriceHistory(frame.filter(pl.col("t") > end - RECENT), grid.keys, RECENT)
         return _Level(
             is_asset,
             grid.keys,
             grid.hours,
             buffers,
-            recent,
+            prices,
             tail,
             grid.hours[day_bound(grid.hours, n - 1)],
             base,
@@ -261,11 +247,7 @@ class LiveRadar:
 
     def _step(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
         """The level's metrics and baselines moved to ``hour``; its new label-window rows (one per key)."""
-        new_rows = new_rows.sort("key")
-        level.recent = _merged(
-            level.recent.filter(pl.col("t") > hour - RECENT), new_rows.select(PRICE_SERIES)
-        )
-        featured = with_price_features_at(new_rows, level.recent)
+        featured = level.prices.add(new_rows)
         grid = make_grid(level_input(featured), hour, hour, level.keys)
         metrics = level_metrics(self.cfg, level.is_asset)
         compacting = level.offset + len(level.hours) >= next(iter(level.buffers.values())).shape[1]

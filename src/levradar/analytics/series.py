@@ -266,20 +266,69 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     return _with_features(frame, *features)
 
 
-PRICE_SERIES = ("key", "t", "close", "bar_hours")  # the columns the price features read of a series' history
+class PriceHistory:
+    """What the price features of a new hour read, kept as arrays: each key's times, closes and bar lengths over
+    the trailing ``span`` (7 days and a bar suffice), by key then time. ``add`` folds in one hour's rows and gives
+    them their features — ``with_price_features`` of the whole frame at that hour, by the same compiled pass over
+    those series — without a polars query over the days kept (the live radar's step)."""
+
+    def __init__(self, frame: pl.DataFrame, keys: list[str], span: timedelta) -> None:
+        self.keys, self.span_us = keys, span // timedelta(microseconds=1)
+        self.code = {k: i for i, k in enumerate(keys)}
+        rows = frame.filter(pl.col("key").is_in(keys)).sort("key", "t")
+        self.key = np.fromiter(
+            (self.code[k] for k in rows["key"].to_list()), dtype=np.int64, count=rows.height
+        )
+        self.t_us = rows["t"].dt.epoch("us").to_numpy().astype(np.int64)
+        self.close = float_column(rows, "close")
+        self.bar = _bar_hours(rows)
+
+    def add(self, new: pl.DataFrame) -> pl.DataFrame:
+        """``new`` (the rows of one later hour, at most one per key) with its price features, sorted by key; rows of
+        a key it does not keep are left out."""
+        new = new.sort("key")
+        known = [k in self.code for k in new["key"].to_list()]
+        if not all(known):
+            new = new.filter(pl.Series(known))
+        t_new = new["t"].dt.epoch("us").to_numpy().astype(np.int64)
+        if t_new.size and (np.any(t_new != t_new[0]) or (self.t_us.size and t_new[0] <= self.t_us.max())):
+            raise ValueError("add expects the rows of one hour after every hour kept")
+        codes = np.fromiter((self.code[k] for k in new["key"].to_list()), dtype=np.int64, count=new.height)
+        if np.any(np.diff(codes) <= 0):
+            raise ValueError("add expects at most one row per key")
+        kept = self.t_us > (t_new[0] if t_new.size else 0) - self.span_us
+        self.key, self.t_us, self.bar = self.key[kept], self.t_us[kept], self.bar[kept]
+        self.close = self.close[kept]
+        at = np.searchsorted(self.key, codes, side="right")  # after each key's last row
+        self.key = np.insert(self.key, at, codes)
+        self.t_us = np.insert(self.t_us, at, t_new)
+        self.close = np.insert(self.close, at, float_column(new, "close"))
+        self.bar = np.insert(self.bar, at, _bar_hours(new))
+        starts = np.ones(self.key.size, dtype=np.bool_)
+        starts[1:] = self.key[1:] != self.key[:-1]
+        features = _compiled_features(starts, self.t_us, self.close, self.bar)
+        rows = at + np.arange(at.size)  # where the new rows landed
+        return _with_features(new, *(values[rows] for values in features))
 
 
-def with_price_features_at(new: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
-    """``with_price_features`` of ``new`` (the rows of one hour, one per key, sorted by key), each series read from
-    ``history`` (its ``PRICE_SERIES`` over at least the trailing 7 days, by key then time, ending with ``new``'s
-    rows): the live radar's step, without carrying the days' other columns."""
-    features = series_features(history)
-    ends = np.flatnonzero(np.diff(history["key"].rle_id().to_numpy(), append=-1) != 0)
-    hour = new["t"].dt.epoch("us").to_numpy()
-    last = ends[np.isin(history["t"].dt.epoch("us").to_numpy()[ends], hour)]
-    if features is None or last.size != new.height or not history["key"].gather(last).equals(new["key"]):
-        raise ValueError("history must end each new row's series with that row (one row per key and time)")
-    return _with_features(new, *(values[last] for values in features))
+def _bar_hours(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
+    if "bar_hours" not in frame.columns:
+        return np.ones(frame.height, dtype=np.int64)
+    return frame["bar_hours"].cast(pl.Int64).to_numpy()
+
+
+def _compiled_features(
+    starts: npt.NDArray[np.bool_],
+    t_us: npt.NDArray[np.int64],
+    close: FloatArray,
+    bar_hours: npt.NDArray[np.int64],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``logret``, ``rv_24h``, ``rv_7d`` (not annualised) of rows by series then time (``starts``: each series'
+    first row): one compiled pass."""
+    logret, rv_24h, rv_7d = _loops.price_features(
+        starts.view(np.uint8), t_us, close, bar_hours, 24 * HOUR_US, 7 * DAY_US
+    )
+    return logret, rv_24h, rv_7d
 
 
 def series_features(frame: pl.DataFrame) -> tuple[FloatArray, FloatArray, FloatArray] | None:
@@ -295,16 +344,8 @@ def series_features(frame: pl.DataFrame) -> tuple[FloatArray, FloatArray, FloatA
         if runs is None:
             return None
     starts, t_us = runs
-    bar_hours = (
-        series["bar_hours"] if "bar_hours" in series.columns else pl.repeat(1, series.height, eager=True)
-    )
-    logret, rv_24h, rv_7d = _loops.price_features(
-        starts.view(np.uint8),
-        t_us,
-        float_column(series, "close"),
-        bar_hours.cast(pl.Int64).to_numpy(),
-        24 * HOUR_US,
-        7 * DAY_US,
+    logret, rv_24h, rv_7d = _compiled_features(
+        starts, t_us, float_column(series, "close"), _bar_hours(series)
     )
     if order is not None:  # back to the frame's row order
         logret, rv_24h, rv_7d = (_scatter(v, order) for v in (logret, rv_24h, rv_7d))
