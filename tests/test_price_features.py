@@ -100,7 +100,7 @@ def test_a_new_hour_gets_the_features_of_the_whole_frame(seed: int, n_keys: int,
     whole = with_price_features(frame)
     keys = sorted(frame["key"].unique().to_list())
     first = DAY0 + 200 * HOUR
-    history = PriceHistory(frame.filter(pl.col("t") <= first), keys, timedelta(days=8))
+    history = PriceHistory(frame.filter(pl.col("t") <= first), keys)  # the span the live radar keeps
     for h in range(201, 260):
         hour = DAY0 + h * HOUR
         got = history.add(frame.filter(pl.col("t") == hour).sample(fraction=1.0, shuffle=True, seed=h))

@@ -38,12 +38,11 @@ from levradar.analytics.scan import (
     with_reads,
     with_z,
 )
-from levradar.analytics.series import PriceHistory, asset_frame, with_price_features
+from levradar.analytics.series import PRICE_HISTORY, PriceHistory, asset_frame, with_price_features
 from levradar.analytics.signals import LabelState, evaluate
 from levradar.analytics.venues import SpreadBaseline, VenueRule, with_funding_weights
 from levradar.domain.records import utc_us
 
-RECENT = timedelta(days=8)  # closes kept for the 7-day volatility: its window and the bar before it (up to 1 d)
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
 
 
@@ -80,7 +79,7 @@ class _Level:
     buffers: dict[
         str, FloatArray
     ]  # metric -> keys × (hours + spare); the window is columns [offset, offset + T)
-    prices: PriceHistory  # each key's closes of the last RECENT
+    prices: PriceHistory  # each key's closes of the last PRICE_HISTORY
     tail: pl.DataFrame  # evaluate() input over the label window (z included), until the window is labelled
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
@@ -164,7 +163,7 @@ class LiveRadar:
             )
         window = grid.tail(self.label_hours + 1).with_columns(hour_index=pl.int_range(pl.len()).over("key"))
         tail = with_z(window, z, is_asset)
-        prices = PriceHistory(frame.filter(pl.col("t") > end - RECENT), grid.keys, RECENT)
+        prices = PriceHistory(frame.filter(pl.col("t") > end - PRICE_HISTORY), grid.keys)
         return _Level(
             is_asset,
             grid.keys,

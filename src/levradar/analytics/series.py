@@ -266,13 +266,19 @@ def with_price_features(frame: pl.DataFrame) -> pl.DataFrame:
     return _with_features(frame, *features)
 
 
+PRICE_HISTORY = timedelta(
+    days=8
+)  # the closes a new hour's features read: the 7-day window and the bar before it
+
+
 class PriceHistory:
     """What the price features of a new hour read, kept as arrays: each key's times, closes and bar lengths over
-    the trailing ``span`` (7 days and a bar suffice), by key then time. ``add`` folds in one hour's rows and gives
-    them their features — ``with_price_features`` of the whole frame at that hour, by the same compiled pass over
-    those series — without a polars query over the days kept (the live radar's step)."""
+    the trailing ``span`` (``PRICE_HISTORY``: the 7-day window and the bar before it, up to 1 d), by key then time.
+    ``add`` folds in one hour's rows and gives them their features — ``with_price_features`` of the whole frame at
+    that hour, by the same compiled pass over those series — without a polars query over the days kept (the live
+    radar's step)."""
 
-    def __init__(self, frame: pl.DataFrame, keys: list[str], span: timedelta) -> None:
+    def __init__(self, frame: pl.DataFrame, keys: list[str], span: timedelta = PRICE_HISTORY) -> None:
         self.keys, self.span_us = keys, span // timedelta(microseconds=1)
         self.code = {k: i for i, k in enumerate(keys)}
         rows = frame.filter(pl.col("key").is_in(keys)).sort("key", "t")
