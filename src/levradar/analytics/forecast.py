@@ -22,6 +22,7 @@ import polars as pl
 
 from levradar.analytics import _kernel
 from levradar.analytics._kernel import erfc
+from levradar.analytics.liqmodel import bucket_centers
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -36,7 +37,7 @@ class BookAt:
 
     @property
     def centers(self) -> FloatArray:
-        return np.sqrt(self.edges[:-1] * self.edges[1:])
+        return bucket_centers(self.edges)
 
     def _between(self, usd: FloatArray, lo: float, hi: float) -> float:
         """USD in ``[lo, hi]``, the end buckets cut in proportion to their log-price overlap."""

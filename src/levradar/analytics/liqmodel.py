@@ -156,7 +156,7 @@ class Heatmap:
 
     @property
     def centers(self) -> FloatArray:
-        return np.sqrt(self.edges[:-1] * self.edges[1:])
+        return bucket_centers(self.edges)
 
     @property
     def start(self) -> datetime:
@@ -169,6 +169,11 @@ def price_edges(low: float, high: float, cfg: HeatmapConfig) -> FloatArray:
     lo = low * (1.0 - float(cfg.band_edges[-1])) * 0.999
     hi = high * (1.0 + float(cfg.band_edges[-1])) * 1.001
     return np.exp(np.linspace(math.log(lo), math.log(hi), cfg.buckets + 1))
+
+
+def bucket_centers(edges: FloatArray) -> FloatArray:
+    """Each bucket's price: the geometric middle of its edges (the buckets are log-spaced)."""
+    return np.sqrt(edges[:-1] * edges[1:])
 
 
 def leveraged_long_share(rate_8h: FloatArray, log_return: FloatArray, cfg: HeatmapConfig) -> FloatArray:

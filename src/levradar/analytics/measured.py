@@ -22,7 +22,7 @@ from levradar.analytics.heatmap import (
     load_heatmap_config,
     nearest_pockets,
 )
-from levradar.analytics.liqmodel import Heatmap, HeatmapConfig, price_edges
+from levradar.analytics.liqmodel import Heatmap, HeatmapConfig, bucket_centers, price_edges
 from levradar.store import Store
 
 FloatArray = npt.NDArray[np.float64]
@@ -64,7 +64,7 @@ class MeasuredMap:
 
     @property
     def centers(self) -> FloatArray:
-        return np.sqrt(self.edges[:-1] * self.edges[1:])
+        return bucket_centers(self.edges)
 
 
 def recent_snapshots(

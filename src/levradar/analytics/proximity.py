@@ -39,7 +39,14 @@ from levradar.analytics.heatmap import (
     row_price,
     row_prices,
 )
-from levradar.analytics.liqmodel import FloatArray, Heatmap, MarketBook, model_inputs, new_positions
+from levradar.analytics.liqmodel import (
+    FloatArray,
+    Heatmap,
+    MarketBook,
+    bucket_centers,
+    model_inputs,
+    new_positions,
+)
 from levradar.domain.records import DAY_US, from_us, utc_us
 
 FORECAST_HORIZON = timedelta(hours=24)
@@ -279,7 +286,7 @@ class _Run:
     books: dict[tuple[str, str], MarketBook] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.centers = np.sqrt(self.edges[:-1] * self.edges[1:])  # as Heatmap.centers
+        self.centers = bucket_centers(self.edges)
 
 
 @dataclass
