@@ -20,7 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from levradar.analytics.forecast import BookAt, HourlyVol, forced_flow_forecast, hit_probability
+from levradar.analytics import _kernel
+from levradar.analytics.forecast import (
+    BookAt,
+    HourlyVol,
+    forced_flow_forecast,
+    forced_flow_forecasts,
+    hit_probability,
+)
 from levradar.analytics.proximity import FORECAST_HORIZON, PATH_SPAN, _Path, _Tape
 from levradar.cli import app
 from levradar.evaluation.liquidations import MODEL_COLUMNS, PERIODS, Span, period_rows, read_realised
@@ -332,6 +339,42 @@ def test_the_compiled_forecast_and_volatility_follow_their_rules(
         assert (value is None) == (expected is None)
         if value is not None:
             assert value == pytest.approx(expected, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 12))
+def test_forecasts_of_many_books_are_each_books_forecast(seed: int, rows: int) -> None:
+    """The batched forecast (the live radar's, every asset at once) gives each book's own forecast to the bit;
+    a row without a usable volatility or price gets none, and the others are unaffected by it."""
+    rng = np.random.default_rng(seed)
+    edges = [np.exp(np.linspace(math.log(lo), math.log(lo * 3), 61)) for lo in rng.uniform(1.0, 100.0, rows)]
+    books = [BookAt(e, rng.exponential(1e6, 60), rng.exponential(1e6, 60)) for e in edges]
+    prices = [float(e[0] * rng.uniform(0.8, 3.5)) for e in edges]
+    vols: list[float | None] = [float(v) for v in rng.uniform(0.001, 0.05, rows)]
+    vols[int(rng.integers(rows))] = [None, math.nan, 0.0, -0.01][int(rng.integers(4))]
+    if rows > 1:
+        prices[int(rng.integers(rows))] = [0.0, -1.0, math.nan][int(rng.integers(3))]
+    got = forced_flow_forecasts(
+        np.stack([b.centers for b in books]),
+        np.stack([b.long_usd for b in books]),
+        np.stack([b.short_usd for b in books]),
+        prices,
+        vols,
+        FORECAST_HORIZON,
+    )
+    alone = [
+        forced_flow_forecast(b, p, v, FORECAST_HORIZON) for b, p, v in zip(books, prices, vols, strict=True)
+    ]
+    assert got == alone
+    assert sum(f.long_usd is None for f in got) in (1, 2)
+
+
+def test_the_compiled_forecast_refuses_books_and_prices_that_do_not_match() -> None:
+    centers = np.ones((2, 5))
+    with pytest.raises(ValueError, match="one price"):
+        _kernel.forced_flow(centers, np.ones((2, 5)), np.ones((2, 5)), np.ones(3), np.ones(2), 24.0)
+    with pytest.raises(ValueError, match="as wide"):
+        _kernel.forced_flow(centers, np.ones((2, 4)), np.ones((2, 5)), np.ones(2), np.ones(2), 24.0)
 
 
 def test_scan_memo_and_heatmap_carry_the_24h_forecast(store: Store, data_dir: Path) -> None:

@@ -381,28 +381,36 @@ def pockets(
 
 # ---------------------------------------------------------------- the forced-flow forecast (analytics/forecast.py)
 def forced_flow(
-    const double[::1] edges,
-    const double[::1] long_usd,
-    const double[::1] short_usd,
-    double price,
-    double hourly_vol,
+    const double[:, ::1] centers,
+    const double[:, ::1] long_usd,
+    const double[:, ::1] short_usd,
+    const double[::1] price,
+    const double[::1] hourly_vol,
     double hours,
 ):
-    """The expected forced flow of each side within ``hours`` (forecast.forced_flow_forecast's sums): each bucket's
-    USD times 2·Φ(−|d|/σ√h) = erfc(|d| / (σ√(2h))), d the log distance of its centre from ``price``; longs below
-    the price, shorts above. One pass, no temporary arrays."""
-    cdef Py_ssize_t j, n = long_usd.shape[0]
-    cdef double scale = hourly_vol * sqrt(2.0 * hours), d, p, longs = 0.0, shorts = 0.0
+    """The expected forced flow of each side within ``hours`` for each row (a book: its buckets' ``centers``, long
+    and short USD, its ``price`` and ``hourly_vol``; forecast.forced_flow_forecasts' sums): each bucket's USD times
+    2·Φ(−|d|/σ√h) = erfc(|d| / (σ√(2h))), d the log distance of its centre from the price; longs below the price,
+    shorts above. One pass per row, no temporary arrays."""
+    cdef Py_ssize_t i, j, rows = centers.shape[0], n = centers.shape[1]
+    if long_usd.shape[0] != rows or short_usd.shape[0] != rows or price.shape[0] != rows:
+        raise ValueError("forced_flow: one price and one book row per row of centres")
+    if hourly_vol.shape[0] != rows or long_usd.shape[1] != n or short_usd.shape[1] != n:
+        raise ValueError("forced_flow: one volatility per row, books as wide as the centres")
+    longs_out = np.zeros(rows)
+    shorts_out = np.zeros(rows)
+    cdef double[::1] longs = longs_out, shorts = shorts_out
+    cdef double scale, d
     with nogil:
-        for j in range(n):
-            d = log(sqrt(edges[j] * edges[j + 1]) / price)
-            if d < 0.0:
-                p = c_erfc(-d / scale)
-                longs += long_usd[j] * p
-            elif d > 0.0:
-                p = c_erfc(d / scale)
-                shorts += short_usd[j] * p
-    return longs, shorts
+        for i in range(rows):
+            scale = hourly_vol[i] * sqrt(2.0 * hours)
+            for j in range(n):
+                d = log(centers[i, j] / price[i])
+                if d < 0.0:
+                    longs[i] += long_usd[i, j] * c_erfc(-d / scale)
+                elif d > 0.0:
+                    shorts[i] += short_usd[i, j] * c_erfc(d / scale)
+    return longs_out, shorts_out
 
 
 cdef Py_ssize_t _count_at_most(const long long[::1] values, long long v) noexcept nogil:

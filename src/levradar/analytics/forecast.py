@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -86,18 +87,45 @@ def forced_flow_forecast(
     book: BookAt, price: float, hourly_vol: float | None, horizon: timedelta
 ) -> Forecast:
     """Expected forced flow per side over ``horizon`` (``hourly_vol``: see ``expected_hourly_vol``)."""
+    return forced_flow_forecasts(
+        book.centers[None, :],
+        np.asarray(book.long_usd, dtype=np.float64)[None, :],
+        np.asarray(book.short_usd, dtype=np.float64)[None, :],
+        [price],
+        [hourly_vol],
+        horizon,
+    )[0]
+
+
+def forced_flow_forecasts(
+    centers: FloatArray,
+    long_usd: FloatArray,
+    short_usd: FloatArray,
+    prices: Sequence[float],
+    hourly_vols: Sequence[float | None],
+    horizon: timedelta,
+) -> list[Forecast]:
+    """:func:`forced_flow_forecast` of several books at once (row ``i``: buckets' ``centers``, long and short USD,
+    price and hourly volatility), one compiled pass; no forecast (None sides) without a positive price and
+    volatility."""
     hours = horizon / timedelta(hours=1)
-    if hourly_vol is None or not math.isfinite(hourly_vol) or hourly_vol <= 0 or not price > 0:
-        return Forecast(None, None, hours, None)
+    usable = [
+        vol is not None and math.isfinite(vol) and vol > 0 and price > 0
+        for price, vol in zip(prices, hourly_vols, strict=True)
+    ]
+    rows = [i for i, ok in enumerate(usable) if ok]
     longs, shorts = _kernel.forced_flow(
-        np.ascontiguousarray(book.edges, dtype=np.float64),
-        np.ascontiguousarray(book.long_usd, dtype=np.float64),
-        np.ascontiguousarray(book.short_usd, dtype=np.float64),
-        float(price),
-        float(hourly_vol),
+        np.ascontiguousarray(centers[rows], dtype=np.float64),
+        np.ascontiguousarray(long_usd[rows], dtype=np.float64),
+        np.ascontiguousarray(short_usd[rows], dtype=np.float64),
+        np.asarray([float(prices[i]) for i in rows], dtype=np.float64),
+        np.asarray([hourly_vols[i] for i in rows], dtype=np.float64),
         hours,
     )
-    return Forecast(longs, shorts, hours, hourly_vol)
+    out = [Forecast(None, None, hours, None)] * len(usable)
+    for i, lg, sh in zip(rows, longs.tolist(), shorts.tolist(), strict=True):
+        out[i] = Forecast(lg, sh, hours, hourly_vols[i])
+    return out
 
 
 VOL_BLEND = ((4, 0.4), (24, 0.4), (168, 0.2))  # (trailing hours, weight) of the hourly variance blend
@@ -122,10 +150,10 @@ class HourlyVol:
         else:
             t = np.asarray([np.datetime64(x.replace(tzinfo=None), "s") for x in times], dtype="datetime64[s]")
         step = np.diff(t) == np.timedelta64(3600, "s")
-        self.end = t[1:]  # each return is known at the close of its bar
-        self.end_s = np.ascontiguousarray(self.end.astype(np.int64))
+        end = t[1:]  # each return is known at the close of its bar
+        self.end_s = np.ascontiguousarray(end.astype(np.int64))
         self.r = np.where(step, np.diff(np.log(np.asarray(closes, dtype=np.float64))), np.nan)
-        self.hour = (self.end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
+        self.hour = (end.astype("datetime64[h]").astype(np.int64) % 24).astype(np.int64)
 
     @classmethod
     def of_returns(
@@ -134,7 +162,6 @@ class HourlyVol:
         """From returns already taken: each one's end (epoch seconds, ascending), its value (NaN across a gap)
         and the UTC hour of its end (a path that slides keeps them instead of taking every log again)."""
         out = cls.__new__(cls)
-        out.end = end_s.astype("datetime64[s]")
         out.end_s, out.r, out.hour = end_s, r, hour
         return out
 
@@ -146,15 +173,18 @@ class HourlyVol:
     def at(self, when: datetime, horizon: timedelta) -> float | None:
         """The expected hourly volatility over ``horizon`` after ``when`` (None with fewer than 48 returns in the
         30 days before, or none of size): one compiled pass (_kernel.hourly_vol)."""
-        hours = max(1, int(horizon / timedelta(hours=1)))
+        when_s, ahead = _moment(when, horizon)
         vol = _kernel.hourly_vol(
-            self.end_s,
-            self.r,
-            self.hour,
-            int(np.datetime64(when.replace(tzinfo=None), "s").astype(np.int64)),
-            SEASON_DAYS * 86_400,
-            _BLEND_HOURS,
-            _BLEND_WEIGHTS,
-            (int(when.hour) + np.arange(1, hours + 1, dtype=np.int64)) % 24,
+            self.end_s, self.r, self.hour, when_s, SEASON_DAYS * 86_400, _BLEND_HOURS, _BLEND_WEIGHTS, ahead
         )
         return None if math.isnan(vol) else vol
+
+
+@lru_cache(maxsize=64)
+def _moment(when: datetime, horizon: timedelta) -> tuple[int, npt.NDArray[np.int64]]:
+    """``when`` in epoch seconds and the UTC hours of day of the horizon's hours (the live radar asks for the same
+    hour for every asset)."""
+    hours = max(1, int(horizon / timedelta(hours=1)))
+    ahead = (int(when.hour) + np.arange(1, hours + 1, dtype=np.int64)) % 24
+    ahead.flags.writeable = False
+    return int(np.datetime64(when.replace(tzinfo=None), "s").astype(np.int64)), ahead

@@ -27,7 +27,14 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics.config import SignalConfig
-from levradar.analytics.forecast import SEASON_DAYS, BookAt, HourlyVol, forced_flow_forecast
+from levradar.analytics.forecast import (
+    SEASON_DAYS,
+    BookAt,
+    Forecast,
+    HourlyVol,
+    forced_flow_forecast,
+    forced_flow_forecasts,
+)
 from levradar.analytics.heatmap import (
     HeatmapConfig,
     PocketRows,
@@ -457,7 +464,9 @@ def _read_asset(
             last = i in (-1, len(hm.times) - 1)
             pockets = nearest_pockets(hm, heat, i, (hm.long_tiers, hm.short_tiers) if last else None)
             book = BookAt(hm.edges, hm.long_usd[i], hm.short_usd[i])
-            reading = _reading(row, pockets, book, row_price(hm, i), days, venue_list, cache.paths[name])
+            path = cache.paths[name]
+            forecast = forced_flow_forecast(book, row_price(hm, i), path.vol(), FORECAST_HORIZON)
+            reading = _reading(row, pockets, forecast, days, venue_list, path.end)
             cache.last[name] = (t, reading)
     cache.mark_asked(name, todo)
 
@@ -563,16 +572,14 @@ def _proximity(
 def _reading(
     row: dict[str, Any],
     pockets: dict[str, dict[str, object] | None],
-    book: BookAt,
-    price: float,
+    forecast: Forecast,
     days: int,
     venues: list[str],
-    path: _Path,
+    end: datetime,
 ) -> dict[str, Any]:
-    """The scan's liquidation block at the path's hour: the nearest pockets (with their leverage mix), the venues
-    with OI then, the expected forced flow of the next 24 h (``book`` at ``price``, the volatility of the asset's
+    """The scan's liquidation block at ``end``: the nearest pockets (with their leverage mix), the venues with OI
+    then, the expected forced flow of the next 24 h (the book there at the price, the volatility of the asset's
     recent closes)."""
-    forecast = forced_flow_forecast(book, price, path.vol(), FORECAST_HORIZON)
     return {
         "proximity": row["liq_proximity"],
         "component": row["c_liquidation_proximity"],
@@ -581,7 +588,7 @@ def _reading(
         "nearest_below": pockets["nearest_below"],
         "venues": venues,
         "model_days": days,
-        "run_from": anchor(path.end, days),
+        "run_from": anchor(end, days),
         "forecast_24h": forecast.to_json(),
     }
 
@@ -659,21 +666,26 @@ def advance_hour(
     for name in assets:
         cache.paths[name].advance(hour, closes.get(name))
         cache.mark_asked(name, [hour])
+    read = [a for a, row in enumerate(reads) if row is not None]
+    forecasts = forced_flow_forecasts(
+        maps.centers[read],
+        maps.long_usd[read],
+        maps.short_usd[read],
+        maps.price[read].tolist(),
+        [cache.paths[maps.assets[a]].vol() for a in read],
+        FORECAST_HORIZON,
+    )
     out: list[dict[str, Any]] = []
-    for a, (name, row) in enumerate(zip(maps.assets, reads, strict=True)):
-        if row is None:
-            continue
+    for a, forecast in zip(read, forecasts, strict=True):
+        name, row = maps.assets[a], reads[a]
+        assert row is not None
         cache.keep(name, hour, row)
         pockets = {
             "nearest_above": pocket_json(above, a, maps.band_usd(a, above, long_side=False), heat.leverage),
             "nearest_below": pocket_json(below, a, maps.band_usd(a, below, long_side=True), heat.leverage),
         }
-        book_at = BookAt(maps.edges[a], maps.long_usd[a], maps.short_usd[a])
         venue_list = sorted(venues.get(name, []))
-        cache.last[name] = (
-            hour,
-            _reading(row, pockets, book_at, maps.price[a], days, venue_list, cache.paths[name]),
-        )
+        cache.last[name] = (hour, _reading(row, pockets, forecast, days, venue_list, hour))
         out.append(row)
     return read_frame(out)
 
@@ -689,7 +701,6 @@ class _HourMaps:
         self.assets = assets
         self.slot = {name: a for a, name in enumerate(assets)}
         self.books: list[list[MarketBook]] = [[] for _ in assets]
-        self.edges: list[FloatArray] = [np.empty(0)] * len(assets)
         self.centers = np.ones((len(assets), buckets))
         self.long_usd, self.short_usd = np.zeros((len(assets), buckets)), np.zeros((len(assets), buckets))
         self.price = np.full(len(assets), math.nan)
@@ -706,7 +717,7 @@ class _HourMaps:
         """A market's book of the hour onto its asset's row (the asset's first market sets the price)."""
         a = self.slot[name]
         if not self.books[a]:
-            self.edges[a], self.centers[a], self.price[a] = run.edges, run.centers, close
+            self.centers[a], self.price[a] = run.centers, close
         self.books[a].append(book)
         self.long_usd[a] += long_usd
         self.short_usd[a] += short_usd
