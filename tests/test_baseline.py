@@ -542,3 +542,33 @@ def test_day_baselines_equal_one_day_at_a_time(
         one = day_baseline(values, b, window=window, stride=stride, floor=0.1, min_samples=3)
         np.testing.assert_array_equal(med[:, d], one.median)
         np.testing.assert_array_equal(scale[:, d], one.scale)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.one_of(st.none(), st.integers(-3, 3).map(float)), min_size=1, max_size=30),
+        min_size=1,
+        max_size=6,
+    ),
+    at=st.lists(st.one_of(st.none(), st.integers(-4, 4).map(float)), min_size=6, max_size=6),
+)
+def test_percentile_counts_the_sample_below_and_half_the_ties(
+    rows: list[list[float | None]], at: list[float | None]
+) -> None:
+    """A day's percentile (binary searches in its sorted sample) is the share of the sample below the value with
+    ties counted half, as counting every sample says; NaN where the history is too short or the value missing."""
+    width = max(len(r) for r in rows)
+    values = np.array(
+        [[math.nan if v is None else v for v in r] + [math.nan] * (width - len(r)) for r in rows]
+    )
+    day = day_baseline(values, width, window=width, stride=1, floor=0.1, min_samples=3)
+    now = np.array([math.nan if v is None else v for v in at[: len(rows)]])
+    got = day.percentile(now)
+    for i, row in enumerate(values):
+        sample = row[~np.isnan(row)]
+        if sample.size < 3 or math.isnan(now[i]):
+            assert math.isnan(got[i])
+        else:
+            expected = (np.sum(sample < now[i]) + 0.5 * np.sum(sample == now[i])) / sample.size
+            assert got[i] == expected

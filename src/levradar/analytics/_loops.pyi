@@ -68,3 +68,6 @@ def sliding_median_mad(
 def scatter(
     values: npt.NDArray[np.float64], cell: npt.NDArray[np.int64], n_cells: int
 ) -> npt.NDArray[np.float64]: ...
+def share_below(
+    ordered: npt.NDArray[np.float64], count: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...

@@ -435,6 +435,35 @@ cdef Py_ssize_t _lower(const double[::1] buf, Py_ssize_t c, double v) noexcept n
     return lo
 
 
+def share_below(const double[:, ::1] ordered, const long[::1] count, const double[::1] values):
+    """Per row, the share of its first ``count`` values (ascending) below ``values[row]``, ties counted half —
+    (below + 0.5 · equal) / max(count, 1) — by two binary searches (NaN values: below and equal are 0)."""
+    cdef Py_ssize_t i, n = ordered.shape[0], c, lt, le
+    if count.shape[0] != n or values.shape[0] != n:
+        raise ValueError("share_below: one count and one value per row")
+    out_a = np.empty(n)
+    cdef double[::1] out = out_a
+    with nogil:
+        for i in range(n):
+            c = min(count[i], ordered.shape[1])
+            lt = _lower(ordered[i], c, values[i])
+            le = _upper(ordered[i], c, values[i])
+            out[i] = (lt + 0.5 * (le - lt)) / (c if c > 1 else 1)
+    return out_a
+
+
+cdef Py_ssize_t _upper(const double[::1] buf, Py_ssize_t c, double v) noexcept nogil:
+    """How many of ``buf[:c]`` (ascending) are at most ``v`` (NaN: none)."""
+    cdef Py_ssize_t lo = 0, hi = c, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if buf[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def sliding_median_mad(
     const double[:, ::1] values, const double[:, ::1] first_sorted, const long[::1] first, const long[::1] stop
 ):

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import polars as pl
 
 from levradar.analytics import _loops
+from levradar.domain.records import HOUR_US, utc_us
 
 FloatArray = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826
@@ -51,8 +52,10 @@ class Grid:
         inside = np.flatnonzero((self.cell >= 0) & (hour >= first))
         source = np.full(n_keys * n, -1, dtype=np.int64)  # each tail cell's row, -1 where none
         source[self.cell[inside] // n_hours * n + hour[inside] - first] = inside
-        index = pl.Series(source)
-        values = self.rows.drop("key", "t").select(pl.all().gather(index.set(index < 0, None)))
+        values = self.rows.drop("key", "t")
+        if source.size != values.height or np.any(source != np.arange(source.size)):
+            index = pl.Series(source)  # not each row in its own cell, in order (the live hour is): gather
+            values = values.select(pl.all().gather(index.set(index < 0, None)))
         times = pl.Series(self.hours[first:], dtype=pl.Datetime("us", "UTC"))
         return values.insert_column(0, times.gather(np.tile(np.arange(n), n_keys)).alias("t")).insert_column(
             0, pl.Series("key", self.keys, dtype=pl.String).gather(np.repeat(np.arange(n_keys), n))
@@ -84,11 +87,12 @@ def key_codes(key: pl.Series, keys: list[str] | None = None) -> tuple[list[str],
 
 def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[str] | None = None) -> Grid:
     """Index ``frame`` (``key``, ``t``) onto every hour of ``[start, end]`` for every key (or the given keys)."""
-    if keys is not None:
+    if keys is not None and not (frame.height <= SMALL_ROWS and set(frame["key"].to_list()) <= set(keys)):
         frame = frame.filter(pl.col("key").is_in(keys))
     keys, key_code = key_codes(frame["key"], keys)
     hours = [start + timedelta(hours=k) for k in range((end - start) // timedelta(hours=1) + 1)]
-    hour = frame.select((pl.col("t") - pl.lit(start)).dt.total_hours()).to_series().to_numpy()
+    since = frame["t"].dt.epoch("us").to_numpy() - utc_us(start)
+    hour = np.sign(since) * (np.abs(since) // HOUR_US)  # whole hours since ``start``, toward zero
     cell = np.where((hour >= 0) & (hour < len(hours)), key_code * len(hours) + hour, -1).astype(np.int64)
     return Grid(keys, hours, frame, cell)
 
@@ -96,8 +100,12 @@ def make_grid(frame: pl.DataFrame, start: datetime, end: datetime, keys: list[st
 def median_mad(values: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
     """Row medians, median absolute deviations and counts, ignoring NaN: one sort per row, the deviations' middle
     found by a walk outward from the median (_loops.sorted_mad) — nanmedian of ``|values - median|`` exactly."""
-    ordered = np.sort(values, axis=1)  # NaN sort last
-    count = np.sum(~np.isnan(values), axis=1).astype(np.int64)
+    return _sorted_median_mad(np.sort(values, axis=1))  # NaN sort last
+
+
+def _sorted_median_mad(ordered: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+    """``median_mad`` of rows already sorted ascending (NaN last)."""
+    count = np.sum(~np.isnan(ordered), axis=1).astype(np.int64)
     med = _sorted_median(ordered, count)
     return med, _loops.sorted_mad(np.ascontiguousarray(ordered), count, med), count
 
@@ -126,31 +134,29 @@ class DayBaseline:
 
     median: FloatArray
     scale: FloatArray  # NaN where the history is too short
-    sample: FloatArray  # keys × samples, newest first
+    ordered: FloatArray  # keys × samples, each row ascending, NaN (no sample) last
 
     def z(self, values: FloatArray) -> FloatArray:
         return (values - self.median[:, None]) / self.scale[:, None]
 
     def percentile(self, values: FloatArray) -> FloatArray:
         """Share of the sample below each value (ties count half); NaN where the history is too short."""
-        below = np.count_nonzero(self.sample < values[:, None], axis=1) + 0.5 * np.count_nonzero(
-            self.sample == values[:, None], axis=1
-        )
-        return np.where(~np.isnan(self.scale) & ~np.isnan(values), below / np.maximum(self.count, 1), np.nan)
+        below = _loops.share_below(self.ordered, self.count, np.ascontiguousarray(values, dtype=np.float64))
+        return np.where(~np.isnan(self.scale) & ~np.isnan(values), below, np.nan)
 
     @cached_property
     def count(self) -> npt.NDArray[np.int64]:
         """Each key's number of samples (asked for every hour of the day the baseline serves)."""
-        return np.asarray(np.sum(~np.isnan(self.sample), axis=1), dtype=np.int64)
+        return np.asarray(np.sum(~np.isnan(self.ordered), axis=1), dtype=np.int64)
 
 
 def day_baseline(
     values: FloatArray, bound: int, *, window: int, stride: int, floor: float, min_samples: int
 ) -> DayBaseline:
     """The baseline for the day starting at grid column ``bound``: columns ``[bound - window, bound)``."""
-    sample = _sample(values, bound, window, stride)
-    med, mad, count = median_mad(sample)
-    return DayBaseline(med, _scale(mad, count, floor, min_samples), sample)
+    ordered = np.sort(_sample(values, bound, window, stride), axis=1)  # NaN sort last
+    med, mad, count = _sorted_median_mad(ordered)
+    return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered)
 
 
 def _sample(values: FloatArray, bound: int, window: int, stride: int) -> FloatArray:
@@ -205,7 +211,9 @@ def label_window_z(
     )
     day = np.searchsorted(days, bounds)  # each column's day
     z = (values[:, values.shape[1] - len(bounds) :] - med[:, day]) / scale[:, day]
-    return z, DayBaseline(med[:, -1], scale[:, -1], _sample(values, days[-1], window, stride))
+    return z, DayBaseline(
+        med[:, -1], scale[:, -1], np.sort(_sample(values, days[-1], window, stride), axis=1)
+    )
 
 
 def day_bound(hours: list[datetime], j: int) -> int:

@@ -84,7 +84,6 @@ class _Level:
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
     offset: int = 0
-    labels: LabelState = field(default_factory=LabelState)  # where the labels of each key stand
     done: pl.DataFrame = field(default_factory=pl.DataFrame)  # labelled rows by hour then key, no percentiles
     counts: list[int] = field(default_factory=list)  # rows of each hour in ``done``, oldest first
 
@@ -140,9 +139,13 @@ class LiveRadar:
         assets = self.levels["asset"]
         assets.tail = with_reads(assets.tail, self._read_liquidation(assets.tail))
         self.first_labelled = end - timedelta(hours=label_hours)  # where the labels' state starts
+        states = {name: LabelState() for name in self.levels}
         self.evaluated = self._evaluate(
-            {name: self._label_window(level) for name, level in self.levels.items()}
+            {name: self._label_window(level, states[name]) for name, level in self.levels.items()}
         )
+        # where the labels of every key stand, the levels' keys one after another (asset level first): a new
+        # hour is labelled in one pass over both levels
+        self.labels = LabelState.stacked(list(states.values()))
 
     def _level(self, frame: pl.DataFrame, start: datetime, end: datetime, is_asset: bool) -> _Level:
         grid = make_grid(level_input(with_price_features(frame)), start, end)
@@ -205,25 +208,21 @@ class LiveRadar:
             # the market level needs nothing of the asset level or the books: it steps beside them (polars, numpy
             # and the compiled loops release the GIL while they work)
             by_market = (
-                pool.submit(self._advance_markets, weighted, hour) if "market" in self.levels else None
+                pool.submit(self._step, self.levels["market"], weighted, hour)
+                if "market" in self.levels
+                else None
             )
-            asset_level = self.levels["asset"]
-            new_rows = self._step(asset_level, asset_frame(weighted), hour)
+            new_rows = self._step(self.levels["asset"], asset_frame(weighted), hour)
             self.end = hour
             reads = self._advance_books(new_markets, new_rows)
             if reads is None:  # a new month's run, or a market new to the books: the full path
                 reads = self._read_liquidation(new_rows).filter(pl.col("t") == hour)
             # the new hour's rows came in without a reading (with_z): fill in those read
-            new_rows = new_rows.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")
-            results = {"asset": self._label_hour(asset_level, new_rows, hour)}
+            rows = {"asset": new_rows.update(reads.rename({"asset": "key"}), on=["key", "t"], how="left")}
             if by_market is not None:
-                results["market"] = by_market.result()
-            self.evaluated = self._evaluate(results)
+                rows["market"] = by_market.result()
+        self.evaluated = self._evaluate(self._label_hour(rows, hour))
         return self.evaluated
-
-    def _advance_markets(self, weighted: pl.DataFrame, hour: datetime) -> pl.DataFrame:
-        level = self.levels["market"]
-        return self._label_hour(level, self._step(level, weighted, hour), hour)
 
     def _advance_books(self, new_rows: pl.DataFrame, new_tail: pl.DataFrame) -> pl.DataFrame | None:
         """The new hour's liquidation proximity from the books advanced by that hour alone (proximity.advance_hour);
@@ -262,30 +261,49 @@ class LiveRadar:
         z = {m: level.base[m].z(arrays[m][:, -1:]) for m in metrics}
         return with_z(grid.tail(1), z, level.is_asset)
 
-    def _percentiles(self, level: _Level) -> dict[str, FloatArray]:
+    def _percentiles(self, levels: list[_Level]) -> dict[str, FloatArray]:
+        """The last hour's percentiles of the levels' keys, one level after another."""
         return {
-            m: level.base[m].percentile(level.array(m)[:, -1]) for m in ("rate_8h", "log_oi_usd", "rv_24h")
+            m: np.concatenate([level.base[m].percentile(level.array(m)[:, -1]) for level in levels])
+            for m in ("rate_8h", "log_oi_usd", "rv_24h")
         }
 
-    def _label_window(self, level: _Level) -> pl.DataFrame:
-        """The label window labelled from its first hour (the state each key ends in kept for the hours to come);
-        the rows kept by hour then key."""
-        out = evaluate(level.tail, self.cfg, (len(level.keys), self.label_hours + 1), level.labels)
-        result = finish(out, level.keys, self._percentiles(level), self.end)
+    def _label_window(self, level: _Level, state: LabelState) -> pl.DataFrame:
+        """The label window labelled from its first hour (``state``: left where each key's labels end, for the
+        hours to come); the rows kept by hour then key."""
+        out = evaluate(level.tail, self.cfg, (len(level.keys), self.label_hours + 1), state)
+        result = finish(out, level.keys, self._percentiles([level]), self.end)
         level.tail = level.tail.clear()  # labelled: the input rows are not needed again
         level.done = _without_percentiles(result.sort("t", "key"))
         per_hour = dict(level.done.group_by("t").len().iter_rows())
         level.counts = [per_hour.get(h, 0) for h in level.hours[-(self.label_hours + 1) :]]
         return result
 
-    def _label_hour(self, level: _Level, new_rows: pl.DataFrame, hour: datetime) -> pl.DataFrame:
-        """The new hour labelled from where each key's labels stood (``level.labels``); the window's rows."""
+    def _label_hour(self, rows: dict[str, pl.DataFrame], hour: datetime) -> dict[str, pl.DataFrame]:
+        """The new hour of every level (``rows``: each level's, one per key) labelled in one pass from where each
+        key's labels stood (``self.labels``; the rules read each row and its own state alone); each level's
+        window."""
         since_first = (hour - self.first_labelled) // timedelta(hours=1)  # as a history from that hour counts
-        rows = new_rows.with_columns(hour_index=pl.lit(since_first, pl.Int64))
-        out = evaluate(rows, self.cfg, (len(level.keys), 1), level.labels)
-        new = finish(out, level.keys, self._percentiles(level), hour).select(level.done.columns)
-        level.keep(_without_percentiles(new))
-        return pl.concat([level.done.slice(0, level.done.height - new.height), new], how="vertical_relaxed")
+        stacked = pl.concat(rows.values(), how="diagonal_relaxed").with_columns(
+            hour_index=pl.lit(since_first, pl.Int64)
+        )
+        out = evaluate(stacked, self.cfg, (stacked.height, 1), self.labels)
+        levels = [self.levels[name] for name in rows]
+        keys = [key for level in levels for key in level.keys]
+        pct = self._percentiles(levels)
+        finished = finish(
+            out, keys, pct, hour
+        )  # the rows without a price dropped: each level's stay in order
+        windows, at = {}, 0
+        for name, level in zip(rows, levels, strict=True):
+            priced = int(rows[name]["close"].is_not_null().sum())
+            new = finished.slice(at, priced).select(level.done.columns)
+            at += priced
+            level.keep(_without_percentiles(new))
+            windows[name] = pl.concat(
+                [level.done.slice(0, level.done.height - new.height), new], how="vertical_relaxed"
+            )
+        return windows
 
     def _evaluate(self, results: dict[str, pl.DataFrame]) -> Evaluated:
         """The radar at ``self.end`` from each level's labelled rows."""
