@@ -40,7 +40,7 @@ from levradar.analytics.scan import (
 )
 from levradar.analytics.series import PRICE_HISTORY, PriceHistory, asset_frame, with_price_features
 from levradar.analytics.signals import LabelState, evaluate
-from levradar.analytics.venues import SpreadBaseline, VenueRule, with_funding_weights
+from levradar.analytics.venues import AssetHours, SpreadBaseline, VenueRule, with_funding_weights
 from levradar.domain.records import utc_us
 
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
@@ -203,7 +203,8 @@ class LiveRadar:
         day_us = utc_us(hour.replace(hour=0))
         if self.spread_base is None or self.spread_base.day_us != day_us:  # once a UTC day, as the baselines
             self.spread_base = SpreadBaseline.of(self.market_rows, self.rule, day_us)
-        weighted = with_funding_weights(new_markets, self.rule, baseline=self.spread_base)
+        layout = AssetHours.of(new_markets)  # the hour's rows by asset: for the weights and the asset level
+        weighted = with_funding_weights(new_markets, self.rule, layout, self.spread_base)
         with ThreadPoolExecutor(1) as pool:
             # the market level needs nothing of the asset level or the books: it steps beside them (polars, numpy
             # and the compiled loops release the GIL while they work)
@@ -212,7 +213,7 @@ class LiveRadar:
                 if "market" in self.levels
                 else None
             )
-            new_rows = self._step(self.levels["asset"], asset_frame(weighted), hour)
+            new_rows = self._step(self.levels["asset"], asset_frame(weighted, layout=layout), hour)
             self.end = hour
             reads = self._advance_books(new_markets, new_rows)
             if reads is None:  # a new month's run, or a market new to the books: the full path
