@@ -667,35 +667,26 @@ def advance_hour(
         cache.paths[name].advance(hour, closes.get(name))
         cache.mark_asked(name, [hour])
     read = [a for a, row in enumerate(reads) if row is not None]
-    with ThreadPoolExecutor(1) as pool:  # the forecasts' compiled pass holds no GIL: beside the pockets' JSON
-        forecasts = pool.submit(
-            forced_flow_forecasts,
-            maps.centers[read],
-            maps.long_usd[read],
-            maps.short_usd[read],
-            maps.price[read].tolist(),
-            [cache.paths[maps.assets[a]].vol() for a in read],
-            FORECAST_HORIZON,
-        )
-        pockets = [
-            {
-                "nearest_above": pocket_json(
-                    above, a, maps.band_usd(a, above, long_side=False), heat.leverage
-                ),
-                "nearest_below": pocket_json(
-                    below, a, maps.band_usd(a, below, long_side=True), heat.leverage
-                ),
-            }
-            for a in read
-        ]
-        out: list[dict[str, Any]] = []
-        for a, forecast, near in zip(read, forecasts.result(), pockets, strict=True):
-            name, row = maps.assets[a], reads[a]
-            assert row is not None
-            cache.keep(name, hour, row)
-            venue_list = sorted(venues.get(name, []))
-            cache.last[name] = (hour, _reading(row, near, forecast, days, venue_list, hour))
-            out.append(row)
+    forecasts = forced_flow_forecasts(
+        maps.centers[read],
+        maps.long_usd[read],
+        maps.short_usd[read],
+        maps.price[read].tolist(),
+        [cache.paths[maps.assets[a]].vol() for a in read],
+        FORECAST_HORIZON,
+    )
+    out: list[dict[str, Any]] = []
+    for a, forecast in zip(read, forecasts, strict=True):
+        name, row = maps.assets[a], reads[a]
+        assert row is not None
+        cache.keep(name, hour, row)
+        pockets = {
+            "nearest_above": pocket_json(above, a, maps.band_usd(a, above, long_side=False), heat.leverage),
+            "nearest_below": pocket_json(below, a, maps.band_usd(a, below, long_side=True), heat.leverage),
+        }
+        venue_list = sorted(venues.get(name, []))
+        cache.last[name] = (hour, _reading(row, pockets, forecast, days, venue_list, hour))
+        out.append(row)
     return read_frame(out)
 
 
