@@ -62,7 +62,7 @@ class Grid:
         inside = np.flatnonzero((self.cell >= 0) & (hour >= first))
         source = np.full(n_keys * n, -1, dtype=np.int64)  # each tail cell's row, -1 where none
         source[self.cell[inside] // n_hours * n + hour[inside] - first] = inside
-        values = self.rows.drop("key", "t")
+        values = self.rows[[c for c in self.rows.columns if c not in ("key", "t")]]
         if source.size != values.height or np.any(source != np.arange(source.size)):
             index = pl.Series(source)  # not each row in its own cell, in order (the live hour is): gather
             values = values.select(pl.all().gather(index.set(index < 0, None)))

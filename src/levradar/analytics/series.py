@@ -239,7 +239,9 @@ def asset_frame(
             "funding_venues": per_group("funding_venues").cast(pl.UInt32),
             "funding_outliers": per_group("funding_outliers").cast(pl.UInt32),
             "funding_basis": basis_names(sums["basis"][kept]),
-            "funding_dispersion_8h": (per_group("rate_max") - per_group("rate_min")).fill_nan(None),
+            "funding_dispersion_8h": pl.Series(
+                sums["rate_max"][kept] - sums["rate_min"][kept], nan_to_null=True
+            ),
             "rate_8h": per_group("rate_w"),
             "oi_roc_4h": per_group("now4") / then4 - 1.0,
             "oi_roc_24h": per_group("now24") / then24 - 1.0,
@@ -292,8 +294,11 @@ class PriceHistory:
     def add(self, new: pl.DataFrame) -> pl.DataFrame:
         """``new`` (the rows of one later hour, at most one per key) with its price features, sorted by key; rows of
         a key it does not keep are left out."""
-        new = new.sort("key")
-        known = [k in self.code for k in new["key"].to_list()]
+        keys = new["key"].to_list()
+        if keys != sorted(keys):  # sorted already, mostly: no query
+            new = new.sort("key")
+            keys = new["key"].to_list()
+        known = [k in self.code for k in keys]
         if not all(known):
             new = new.filter(pl.Series(known))
         t_new = new["t"].dt.epoch("us").to_numpy().astype(np.int64)
@@ -362,11 +367,11 @@ def _with_features(
     frame: pl.DataFrame, logret: FloatArray, rv_24h: FloatArray, rv_7d: FloatArray
 ) -> pl.DataFrame:
     return frame.with_columns(
-        logret=pl.Series(logret).fill_nan(None),
+        logret=pl.Series(logret, nan_to_null=True),
         ret_4h=pl.col("close") / pl.col("close_lag4") - 1.0,
         ret_24h=pl.col("close") / pl.col("close_lag24") - 1.0,
-        rv_24h=pl.Series(rv_24h).fill_nan(None) * ANNUALISE,
-        rv_7d=pl.Series(rv_7d).fill_nan(None) * ANNUALISE,
+        rv_24h=pl.Series(rv_24h, nan_to_null=True) * ANNUALISE,
+        rv_7d=pl.Series(rv_7d, nan_to_null=True) * ANNUALISE,
         apr=pl.col("rate_8h") * (HOURS_PER_YEAR / 8.0),
     )
 

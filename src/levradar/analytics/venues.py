@@ -105,11 +105,11 @@ def with_funding_weights(
         rule.outlier_weight_cap,
     )
     return markets.with_columns(
-        funding_spread_8h=pl.Series(spread).fill_nan(None),
-        funding_spread_z=pl.Series(spread_z).fill_nan(None),
+        funding_spread_8h=pl.Series(spread, nan_to_null=True),
+        funding_spread_z=pl.Series(spread_z, nan_to_null=True),
         funding_outlier=pl.Series(outlier == 1).set(pl.Series(outlier < 0), None),
-        funding_weight=pl.Series(weight).fill_nan(None),
-        funding_counted_8h=pl.Series(counted).fill_nan(None),
+        funding_weight=pl.Series(weight, nan_to_null=True),
+        funding_counted_8h=pl.Series(counted, nan_to_null=True),
         funding_basis=basis_names(basis),
     )
 
@@ -126,10 +126,9 @@ def float_column(frame: pl.DataFrame, column: str) -> FloatArray:
 
 
 def float_columns(frame: pl.DataFrame, *columns: str) -> list[FloatArray]:
-    """Columns as float64 arrays, NaN for null: one polars query for them all (a query costs ~0.1 ms, the most of
-    it for the live radar's one hour of rows)."""
-    floats = frame.select(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in columns)
-    return [floats[c].to_numpy() for c in columns]
+    """Columns as float64 arrays, NaN for null: each Series cast and converted directly (a polars query costs
+    ~0.15 ms however few the rows: most of the live radar's one hour of rows)."""
+    return [np.asarray(frame[c].cast(pl.Float64).to_numpy(), dtype=np.float64) for c in columns]
 
 
 @dataclass(frozen=True)
