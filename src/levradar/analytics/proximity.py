@@ -236,6 +236,14 @@ class _Tape:
     def cut(self, n: int) -> None:
         self.lo = min(self.lo + n, self.hi)
 
+    def leading_at_most(self, limit: float) -> int:
+        """How many values from the front are at most ``limit`` (values ascending): the few leaving a span, counted
+        without a search over them all."""
+        n, buf = self.lo, self.buf
+        while n < self.hi and buf[n] <= limit:
+            n += 1
+        return n - self.lo
+
 
 @dataclass
 class _Path:
@@ -273,7 +281,7 @@ class _Path:
                 hours.push(at // 3600 % 24)
             self.times.push(at)
             self.closes.push(close)
-        first = int(np.searchsorted(self.times.values, at - PATH_SPAN // timedelta(seconds=1), "right"))
+        first = self.times.leading_at_most(at - PATH_SPAN // timedelta(seconds=1))
         for tape in (self.times, self.closes, *(self.returns or ())):
             tape.cut(first)
         self.end = hour

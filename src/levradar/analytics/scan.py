@@ -155,11 +155,10 @@ def level_input(frame: pl.DataFrame) -> pl.DataFrame:
 def with_z(rows: pl.DataFrame, z: dict[str, np.ndarray], is_asset: bool) -> pl.DataFrame:
     """Label-window rows (key-major, hour-minor) with their z-scores and the columns evaluate() expects."""
     # numpy's NaN (no history, no value) becomes a null: NaN would compare True in polars (NaN >= x)
-    zs = [pl.Series(f"{m}_z", z[m].ravel(), nan_to_null=True) for m in z]
-    rows = rows.with_columns(zs).rename({"log_oi_usd_z": "oi_usd_z"})
-    if not is_asset:
-        rows = rows.with_columns(funding_dispersion_8h_z=pl.lit(None, pl.Float64))
-    return rows.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in HOUR_COLUMNS.items())
+    names = {"log_oi_usd": "oi_usd_z"}
+    zs = [pl.Series(names.get(m, f"{m}_z"), z[m].ravel(), nan_to_null=True) for m in z]
+    none = {**({} if is_asset else {"funding_dispersion_8h_z": pl.Float64}), **HOUR_COLUMNS}
+    return rows.with_columns(*zs, *(pl.lit(None, dtype).alias(name) for name, dtype in none.items()))
 
 
 PERCENTILES = ("rate_8h_pct_90d", "oi_usd_pct_90d", "rv_24h_pct_90d")  # the last hour's, against 90 days
