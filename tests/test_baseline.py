@@ -25,6 +25,7 @@ from levradar.analytics.baseline import (
     day_baselines,
     make_grid,
     median_mad,
+    next_day_baseline,
     robust_baselines,
 )
 
@@ -572,3 +573,45 @@ def test_percentile_counts_the_sample_below_and_half_the_ties(
         else:
             expected = (np.sum(sample < now[i]) + 0.5 * np.sum(sample == now[i])) / sample.size
             assert got[i] == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    hours=st.integers(30, 400),
+    window=st.integers(1, 200),
+    stride=st.sampled_from([1, 2, 3, 4, 6, 5, 7]),
+    nan_share=st.sampled_from([0.0, 0.2, 0.9]),
+    ties=st.booleans(),
+)
+def test_next_days_baseline_slid_from_the_day_before_equals_one_sorted_afresh(
+    seed: int, hours: int, window: int, stride: int, nan_share: float, ties: bool
+) -> None:
+    """The live radar's new day: the day before's sorted sample with the samples that left taken out and the day's
+    put in gives the sample, medians, scales and percentiles of sorting the new day's window afresh — exactly, with
+    gaps, ties, windows longer than the grid and strides that do not divide a day (sorted afresh then)."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0.0, 1.0, (5, hours))
+    if ties:
+        values = np.round(values, 0)
+    values[rng.random(values.shape) < nan_share] = np.nan
+    kw = {"window": window, "stride": stride, "floor": 0.1, "min_samples": 3}
+    for bound in range(25, hours + 1, 24):
+        before = day_baseline(values, bound - 24, **kw)
+        slid = next_day_baseline(before, values, bound, **kw)
+        fresh = day_baseline(values, bound, **kw)
+        np.testing.assert_array_equal(slid.median, fresh.median)
+        np.testing.assert_array_equal(slid.scale, fresh.scale)
+        np.testing.assert_array_equal(slid.ordered, fresh.ordered)
+        now = values[:, bound - 1]
+        np.testing.assert_array_equal(slid.percentile(now), fresh.percentile(now))
+
+
+def test_a_sample_that_does_not_match_its_values_is_sorted_afresh() -> None:
+    """A day before's sample that is not the one the values hold (a value that left is not in it) is not slid."""
+    values = np.arange(96, dtype=float)[None, :]
+    kw = {"window": 30, "stride": 6, "floor": 0.1, "min_samples": 1}
+    before = day_baseline(values, 48, **kw)
+    wrong = type(before)(before.median, before.scale, before.ordered + 0.5)
+    slid = next_day_baseline(wrong, values, 72, **kw)
+    np.testing.assert_array_equal(slid.ordered, day_baseline(values, 72, **kw).ordered)

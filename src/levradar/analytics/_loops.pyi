@@ -71,3 +71,10 @@ def scatter(
 def share_below(
     ordered: npt.NDArray[np.float64], count: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]: ...
+def slide_sorted(
+    ordered: npt.NDArray[np.float64],
+    count: npt.NDArray[np.int64],
+    leaving: npt.NDArray[np.float64],
+    entering: npt.NDArray[np.float64],
+    width: int,
+) -> tuple[npt.NDArray[np.float64], bool]: ...

@@ -523,6 +523,61 @@ def sliding_median_mad(
     return med_out, mad_out, count_out
 
 
+def slide_sorted(
+    const double[:, ::1] ordered,
+    const long[::1] count,
+    const double[:, ::1] leaving,
+    const double[:, ::1] entering,
+    Py_ssize_t width,
+):
+    """Each row's sorted sample (ascending, its ``count`` values first) with its ``leaving`` values taken out and
+    the ``entering`` ones put in (NaN: none) — the sorted sample of the next window, as sorting it would give — in a
+    (rows × ``width``) array, NaN after each row's values; and whether every leaving value was found (if not, the
+    sample was not the one the values say: the caller sorts afresh)."""
+    cdef Py_ssize_t n_rows = ordered.shape[0], r, i, j, c
+    cdef double v
+    cdef bint found = True
+    if count.shape[0] != n_rows or leaving.shape[0] != n_rows or entering.shape[0] != n_rows:
+        raise ValueError("slide_sorted: one count, leaving row and entering row per sample row")
+    out_a = np.full((n_rows, width), NAN)
+    buf_a = np.empty(ordered.shape[1] + entering.shape[1])
+    cdef double[:, ::1] out = out_a
+    cdef double[::1] buf = buf_a
+    with nogil:
+        for r in range(n_rows):
+            c = min(count[r], ordered.shape[1])
+            for i in range(c):
+                buf[i] = ordered[r, i]
+            for i in range(leaving.shape[1]):
+                v = leaving[r, i]
+                if isnan(v):
+                    continue
+                j = _lower(buf, c, v)
+                if j == c or buf[j] != v:
+                    found = False
+                    continue
+                c -= 1
+                while j < c:
+                    buf[j] = buf[j + 1]
+                    j += 1
+            for i in range(entering.shape[1]):
+                v = entering[r, i]
+                if isnan(v):
+                    continue
+                j = c
+                while j > 0 and buf[j - 1] > v:
+                    buf[j] = buf[j - 1]
+                    j -= 1
+                buf[j] = v
+                c += 1
+            if c > width:
+                found = False
+                c = width
+            for i in range(c):
+                out[r, i] = buf[i]
+    return out_a, bool(found)
+
+
 # ---------------------------------------------------------------- grids
 def scatter(const double[::1] values, const long[::1] cell, Py_ssize_t n_cells):
     """A flat array of ``n_cells`` NaN with ``values[i]`` written at ``cell[i]`` (rows with ``cell`` -1 skipped):

@@ -67,7 +67,9 @@ class Grid:
             index = pl.Series(source)  # not each row in its own cell, in order (the live hour is): gather
             values = values.select(pl.all().gather(index.set(index < 0, None)))
         hours_us = np.asarray([utc_us(h) for h in self.hours[first:]], dtype=np.int64)
-        times = pl.Series("t", np.tile(hours_us, n_keys)).cast(pl.Datetime("us", "UTC"))  # no Python datetimes
+        times = pl.Series("t", np.tile(hours_us, n_keys)).cast(
+            pl.Datetime("us", "UTC")
+        )  # no Python datetimes
         keys = pl.Series("key", self.keys, dtype=pl.String)
         keys = keys if n == 1 else keys.gather(np.repeat(np.arange(n_keys), n))
         return values.insert_column(0, times).insert_column(0, keys)
@@ -166,6 +168,44 @@ def day_baseline(
 ) -> DayBaseline:
     """The baseline for the day starting at grid column ``bound``: columns ``[bound - window, bound)``."""
     ordered = np.sort(_sample(values, bound, window, stride), axis=1)  # NaN sort last
+    med, mad, count = _sorted_median_mad(ordered)
+    return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered)
+
+
+def next_day_baseline(
+    previous: DayBaseline,
+    values: FloatArray,
+    bound: int,
+    *,
+    window: int,
+    stride: int,
+    floor: float,
+    min_samples: int,
+) -> DayBaseline:
+    """``day_baseline`` for the day starting at column ``bound``, from the baseline of the day before (``previous``,
+    the day starting at ``bound - 24``): its sorted sample with the samples that left the window taken out and those
+    of the day before put in (_loops.slide_sorted), not sorted afresh — the same sample, so the same medians and
+    scales. Sorted afresh when the days' samples do not slide (a stride that does not divide a day, no day before,
+    a sample the values do not match)."""
+    before = bound - 24
+
+    def fresh() -> DayBaseline:
+        return day_baseline(values, bound, window=window, stride=stride, floor=floor, min_samples=min_samples)
+
+    if 24 % stride or before <= 0 or bound > values.shape[1]:
+        return fresh()
+    start = max(0, bound - window)
+    leaving = [c for c in range(before - 1, max(0, before - window) - 1, -stride) if c < start]
+    entering = list(range(bound - 1, max(before, start) - 1, -stride))
+    ordered, matched = _loops.slide_sorted(
+        previous.ordered,
+        previous.count,
+        np.ascontiguousarray(values[:, leaving]),
+        np.ascontiguousarray(values[:, entering]),
+        len(range(bound - 1, start - 1, -stride)),
+    )
+    if not matched:
+        return fresh()
     med, mad, count = _sorted_median_mad(ordered)
     return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered)
 

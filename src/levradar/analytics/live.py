@@ -22,10 +22,10 @@ from polars._typing import ConcatMethod
 from levradar.analytics.baseline import (
     DayBaseline,
     FloatArray,
-    day_baseline,
     day_bound,
     label_window_z,
     make_grid,
+    next_day_baseline,
 )
 from levradar.analytics.config import SignalConfig
 from levradar.analytics.heatmap import load_heatmap_config
@@ -190,11 +190,18 @@ class LiveRadar:
         )
 
     def _baselines(
-        self, arrays: dict[str, FloatArray], bound: int, metrics: dict[str, float]
+        self, level: _Level, arrays: dict[str, FloatArray], bound: int, metrics: dict[str, float]
     ) -> dict[str, DayBaseline]:
+        """The baselines of the day starting at column ``bound``, slid on from the day before's (``level.base``)."""
         return {
-            m: day_baseline(
-                arrays[m], bound, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
+            m: next_day_baseline(
+                level.base[m],
+                arrays[m],
+                bound,
+                window=self.window,
+                stride=6,
+                floor=floor,
+                min_samples=self.min_samples,
             )
             for m, floor in metrics.items()
         }
@@ -267,7 +274,7 @@ class LiveRadar:
         arrays = {m: level.array(m) for m in metrics}
         bound = hour.replace(hour=0)
         if bound != level.bound:
-            level.base = self._baselines(arrays, len(level.hours) - 1 - hour.hour, metrics)
+            level.base = self._baselines(level, arrays, len(level.hours) - 1 - hour.hour, metrics)
             level.bound = bound
         z = {m: level.base[m].z(arrays[m][:, -1:]) for m in metrics}
         return with_z(grid.tail(1), z, level.is_asset)

@@ -226,7 +226,10 @@ class SpreadBaseline:
 
     @classmethod
     def of(cls, markets: pl.DataFrame, rule: VenueRule, day_us: int) -> SpreadBaseline:
-        """From ``markets``: rows of at least the ``outlier_window_days`` before the day, and of the day."""
+        """From ``markets``: rows of at least the ``outlier_window_days`` before the day, and of the day (only the
+        rows of the sampled hours enter the baseline: the others are left out first)."""
+        hour_of_day = markets["t"].dt.epoch("us").to_numpy() // HOUR_US % 24
+        markets = markets.filter(pl.Series(hour_of_day % SAMPLE_STRIDE_H == 0))
         layout = AssetHours.of(markets)
         rate = float_column(markets, "rate_8h")
         median = _loops.group_median(layout.group, rate, layout.n_groups, layout.n_slots)
