@@ -66,10 +66,8 @@ class Grid:
         if source.size != values.height or np.any(source != np.arange(source.size)):
             index = pl.Series(source)  # not each row in its own cell, in order (the live hour is): gather
             values = values.select(pl.all().gather(index.set(index < 0, None)))
-        hours_us = np.asarray([utc_us(h) for h in self.hours[first:]], dtype=np.int64)
-        times = pl.Series("t", np.tile(hours_us, n_keys)).cast(
-            pl.Datetime("us", "UTC")
-        )  # no Python datetimes
+        hours_us = np.asarray([utc_us(h) for h in self.hours[first:]], dtype=np.int64)  # no Python datetimes
+        times = pl.Series("t", np.tile(hours_us, n_keys)).cast(pl.Datetime("us", "UTC"))
         keys = pl.Series("key", self.keys, dtype=pl.String)
         keys = keys if n == 1 else keys.gather(np.repeat(np.arange(n_keys), n))
         return values.insert_column(0, times).insert_column(0, keys)

@@ -309,9 +309,8 @@ class LiveRadar:
         levels = [self.levels[name] for name in rows]
         keys = [key for level in levels for key in level.keys]
         pct = self._percentiles(levels)
-        finished = finish(
-            out, keys, pct, hour
-        )  # the rows without a price dropped: each level's stay in order
+        # the rows without a price dropped: each level's rows stay together and in order
+        finished = finish(out, keys, pct, hour)
         windows, at = {}, 0
         for name, level in zip(rows, levels, strict=True):
             priced = rows[name].height - rows[name]["close"].null_count()

@@ -82,29 +82,19 @@ class LabelState:
 
     @classmethod
     def stacked(cls, parts: list[LabelState]) -> LabelState:
-        """One state for the series of every part, one part after another (each part left at the same hour, by
-        the same rules); trailing hours a part holds fewer of are NaN (none)."""
-        trail = {}
-        for name in parts[0].trail:
-            width = max(p.trail[name].shape[1] for p in parts)
-            trail[name] = np.concatenate(
-                [
-                    np.pad(
-                        p.trail[name], ((0, 0), (width - p.trail[name].shape[1], 0)), constant_values=np.nan
-                    )
-                    for p in parts
-                ]
+        """One state for the series of every part, one part after another (each part labelled over the same hours
+        by the same rules)."""
+        first = parts[0]
+        labels = {name: np.concatenate([p.labels[name] for p in parts]) for name in first.labels}
+        runs = {
+            name: (
+                np.concatenate([p.runs[name][0] for p in parts]),
+                np.concatenate([p.runs[name][1] for p in parts]),
             )
+            for name in first.runs
+        }
         return cls(
-            {name: np.concatenate([p.labels[name] for p in parts]) for name in parts[0].labels},
-            {
-                name: (
-                    np.concatenate([p.runs[name][0] for p in parts]),
-                    np.concatenate([p.runs[name][1] for p in parts]),
-                )
-                for name in parts[0].runs
-            },
-            trail,
+            labels, runs, {name: np.concatenate([p.trail[name] for p in parts]) for name in first.trail}
         )
 
 
