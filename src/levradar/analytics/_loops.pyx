@@ -539,7 +539,7 @@ def slide_sorted(
     cdef bint found = True
     if count.shape[0] != n_rows or leaving.shape[0] != n_rows or entering.shape[0] != n_rows:
         raise ValueError("slide_sorted: one count, leaving row and entering row per sample row")
-    out_a = np.full((n_rows, width), NAN)
+    out_a = np.empty((n_rows, width))
     buf_a = np.empty(ordered.shape[1] + entering.shape[1])
     cdef double[:, ::1] out = out_a
     cdef double[::1] buf = buf_a
@@ -575,6 +575,8 @@ def slide_sorted(
                 c = width
             for i in range(c):
                 out[r, i] = buf[i]
+            for i in range(c, width):
+                out[r, i] = NAN
     return out_a, bool(found)
 
 
