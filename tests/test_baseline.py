@@ -612,6 +612,6 @@ def test_a_sample_that_does_not_match_its_values_is_sorted_afresh() -> None:
     values = np.arange(96, dtype=float)[None, :]
     kw = {"window": 30, "stride": 6, "floor": 0.1, "min_samples": 1}
     before = day_baseline(values, 48, **kw)
-    wrong = type(before)(before.median, before.scale, before.ordered + 0.5)
+    wrong = type(before)(before.median, before.scale, before.ordered + 0.5, is_sorted=True)
     slid = next_day_baseline(wrong, values, 72, **kw)
     np.testing.assert_array_equal(slid.ordered, day_baseline(values, 72, **kw).ordered)

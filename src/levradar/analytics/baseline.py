@@ -146,7 +146,13 @@ class DayBaseline:
 
     median: FloatArray
     scale: FloatArray  # NaN where the history is too short
-    ordered: FloatArray  # keys × samples, each row ascending, NaN (no sample) last
+    sample: FloatArray  # keys × samples (NaN: none); each row ascending, NaN last, when ``is_sorted``
+    is_sorted: bool = False
+
+    @cached_property
+    def ordered(self) -> FloatArray:
+        """The sample, each row ascending, NaN last (sorted when first asked for: a scan asks for three metrics')."""
+        return self.sample if self.is_sorted else np.sort(self.sample, axis=1)
 
     def z(self, values: FloatArray) -> FloatArray:
         return (values - self.median[:, None]) / self.scale[:, None]
@@ -159,7 +165,11 @@ class DayBaseline:
     @cached_property
     def count(self) -> npt.NDArray[np.int64]:
         """Each key's number of samples (asked for every hour of the day the baseline serves)."""
-        return np.asarray(np.sum(~np.isnan(self.ordered), axis=1), dtype=np.int64)
+        return np.asarray(np.sum(~np.isnan(self.sample), axis=1), dtype=np.int64)
+
+    def sorted(self) -> DayBaseline:
+        """This baseline with its sample sorted now (the live radar's, at build: its first midnight slides from it)."""
+        return DayBaseline(self.median, self.scale, self.ordered, is_sorted=True)
 
 
 def day_baseline(
@@ -168,7 +178,7 @@ def day_baseline(
     """The baseline for the day starting at grid column ``bound``: columns ``[bound - window, bound)``."""
     ordered = np.sort(_sample(values, bound, window, stride), axis=1)  # NaN sort last
     med, mad, count = _sorted_median_mad(ordered)
-    return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered)
+    return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered, is_sorted=True)
 
 
 def next_day_baseline(
@@ -206,7 +216,7 @@ def next_day_baseline(
     if not matched:
         return fresh()
     med, mad, count = _sorted_median_mad(ordered)
-    return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered)
+    return DayBaseline(med, _scale(mad, count, floor, min_samples), ordered, is_sorted=True)
 
 
 def _sample(values: FloatArray, bound: int, window: int, stride: int) -> FloatArray:
@@ -261,9 +271,7 @@ def label_window_z(
     )
     day = np.searchsorted(days, bounds)  # each column's day
     z = (values[:, values.shape[1] - len(bounds) :] - med[:, day]) / scale[:, day]
-    return z, DayBaseline(
-        med[:, -1], scale[:, -1], np.sort(_sample(values, days[-1], window, stride), axis=1)
-    )
+    return z, DayBaseline(med[:, -1], scale[:, -1], _sample(values, days[-1], window, stride))
 
 
 def day_bound(hours: list[datetime], j: int) -> int:

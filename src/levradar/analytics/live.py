@@ -172,9 +172,10 @@ class LiveRadar:
         z: dict[str, FloatArray] = {}
         base: dict[str, DayBaseline] = {}  # the current day's, kept for the hours to come
         for m, floor in metrics.items():
-            z[m], base[m] = label_window_z(
+            z[m], day = label_window_z(
                 arrays[m], bounds, window=self.window, stride=6, floor=floor, min_samples=self.min_samples
             )
+            base[m] = day.sorted()
         window = grid.tail(self.label_hours + 1).with_columns(hour_index=pl.int_range(pl.len()).over("key"))
         tail = with_z(window, z, is_asset)
         prices = PriceHistory(frame.filter(pl.col("t") > end - PRICE_HISTORY), grid.keys)
