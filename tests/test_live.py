@@ -220,3 +220,38 @@ def test_one_venue_per_asset_reads_what_a_history_reads(sample_store: Store) -> 
         window = pl.col("t") > hour - timedelta(hours=LABEL_HOURS + 1)
         same(ev.assets, fresh.assets.filter(window))
         same(ev.markets, fresh.markets.filter(window))
+
+
+def test_the_next_days_baselines_are_read_at_the_days_last_hour(
+    sample_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hour that crosses midnight reads no baseline: the day's last hour read the next day's (its levels'
+    metrics and the venues' spreads, whose windows end with it) beside its own work; the labels after midnight are
+    still a history's (the walk above checks them hour by hour across a midnight)."""
+    cfg = load_config()
+    end = datetime(2025, 10, 10, 21, tzinfo=UTC)
+    start = window_start(end)
+    radar = LiveRadar(
+        load_markets(sample_store, start - FEATURE_MARGIN, end, None), start, end, LABEL_HOURS, cfg
+    )
+    calls: list[str] = []
+    import levradar.analytics.live as live
+
+    slid, spread_of = live.next_day_baseline, live.SpreadBaseline.of
+    monkeypatch.setattr(live, "next_day_baseline", lambda *a, **k: calls.append("metric") or slid(*a, **k))
+    monkeypatch.setattr(
+        live.SpreadBaseline, "of", staticmethod(lambda *a, **k: calls.append("spread") or spread_of(*a, **k))
+    )
+    radar.advance(new_hour(sample_store, end + timedelta(hours=1)))  # the first hour reads the day's spreads
+    calls.clear()
+    radar.advance(new_hour(sample_store, end + timedelta(hours=2)))  # 23:00, the day's last hour
+    read_at_23 = list(calls)
+    calls.clear()
+    midnight = end + timedelta(hours=3)
+    radar.advance(new_hour(sample_store, midnight))
+    assert calls == []
+    assert read_at_23.count("spread") == 1 and read_at_23.count("metric") > 2
+    assert radar.spread_base is not None and radar.spread_base.day_us == int(midnight.timestamp() * 1_000_000)
+    expected = spread_of(radar.market_rows, radar.rule, radar.spread_base.day_us)
+    assert radar.spread_base.median == pytest.approx(expected.median, nan_ok=True)
+    assert radar.spread_base.scale == pytest.approx(expected.scale, nan_ok=True)

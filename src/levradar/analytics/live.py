@@ -42,7 +42,7 @@ from levradar.analytics.scan import (
 from levradar.analytics.series import PRICE_HISTORY, PriceHistory, asset_frame, with_price_features
 from levradar.analytics.signals import LabelState, evaluate
 from levradar.analytics.venues import AssetHours, SpreadBaseline, VenueRule, with_funding_weights
-from levradar.domain.records import utc_us
+from levradar.domain.records import DAY_US, utc_us
 
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
 
@@ -94,6 +94,9 @@ class _Level:
     tail: pl.DataFrame  # evaluate() input over the label window (z included), until the window is labelled
     bound: datetime
     base: dict[str, DayBaseline] = field(default_factory=dict)
+    upcoming: tuple[datetime, dict[str, DayBaseline]] | None = (
+        None  # the next day's, read at the day's last hour
+    )
     offset: int = 0
     done: pl.DataFrame = field(default_factory=pl.DataFrame)  # labelled rows by hour then key, no percentiles
     counts: list[int] = field(default_factory=list)  # rows of each hour in ``done``, oldest first
@@ -138,6 +141,7 @@ class LiveRadar:
         )  # by time: kept by slicing
         weighted = with_funding_weights(markets, self.rule)
         self.spread_base: SpreadBaseline | None = None  # the venues' spread baselines of the last hour's day
+        self.spread_upcoming: SpreadBaseline | None = None  # the next day's, read at the day's last hour
         self.levels = {"asset": self._level(asset_frame(weighted), start, end, True)}
         if not self.single:
             self.levels["market"] = self._level(weighted, start, end, False)
@@ -221,7 +225,9 @@ class LiveRadar:
         self.model_rows, self.model_from = _appended(kept, new_markets), first
         day_us = utc_us(hour.replace(hour=0))
         if self.spread_base is None or self.spread_base.day_us != day_us:  # once a UTC day, as the baselines
-            self.spread_base = SpreadBaseline.of(self.market_rows, self.rule, day_us)
+            upcoming = self.spread_upcoming
+            ready = upcoming is not None and upcoming.day_us == day_us
+            self.spread_base = upcoming if ready else SpreadBaseline.of(self.market_rows, self.rule, day_us)
         layout = AssetHours.of(new_markets)  # the hour's rows by asset: for the weights and the asset level
         weighted = with_funding_weights(new_markets, self.rule, layout, self.spread_base)
         with ThreadPoolExecutor(1) as pool:
@@ -234,12 +240,20 @@ class LiveRadar:
             )
             new_rows = self._step(self.levels["asset"], asset_frame(weighted, layout=layout), hour)
             self.end = hour
+            spread_upcoming = None
+            if hour.hour == 23:
+                # the day's last hour is in, and the next day's baselines read nothing later: read them now, beside
+                # this hour's work (the thread has room), not in the hour that crosses midnight
+                spread_upcoming = pool.submit(SpreadBaseline.of, self.market_rows, self.rule, day_us + DAY_US)
+                for level in self.levels.values():  # after the level's step (one worker: in order)
+                    pool.submit(self._prepare_next_day, level)
             reads = self._advance_books(new_markets, new_rows)
             if reads is None:  # a new month's run, or a market new to the books: the full path
                 reads = self._read_liquidation(new_rows).filter(pl.col("t") == hour)
             rows = {"asset": _with_hour_reads(new_rows, reads)}
             if by_market is not None:
                 rows["market"] = by_market.result()
+        self.spread_upcoming = None if spread_upcoming is None else spread_upcoming.result()
         self.evaluated = self._evaluate(self._label_hour(rows, hour))
         return self.evaluated
 
@@ -275,10 +289,22 @@ class LiveRadar:
         arrays = {m: level.array(m) for m in metrics}
         bound = hour.replace(hour=0)
         if bound != level.bound:
-            level.base = self._baselines(level, arrays, len(level.hours) - 1 - hour.hour, metrics)
-            level.bound = bound
+            if level.upcoming is not None and level.upcoming[0] == bound:
+                level.base = level.upcoming[1]
+            else:
+                level.base = self._baselines(level, arrays, len(level.hours) - 1 - hour.hour, metrics)
+            level.upcoming, level.bound = None, bound
         z = {m: level.base[m].z(arrays[m][:, -1:]) for m in metrics}
         return with_z(grid.tail(1), z, level.is_asset)
+
+    def _prepare_next_day(self, level: _Level) -> None:
+        """The next day's baselines of ``level`` once its day's last hour is in (their window ends with it)."""
+        metrics = level_metrics(self.cfg, level.is_asset)
+        arrays = {m: level.array(m) for m in metrics}
+        level.upcoming = (
+            level.bound + timedelta(days=1),
+            self._baselines(level, arrays, len(level.hours), metrics),
+        )
 
     def _percentiles(self, levels: list[_Level]) -> dict[str, FloatArray]:
         """The last hour's percentiles of the levels' keys, one level after another."""

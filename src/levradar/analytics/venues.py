@@ -205,12 +205,13 @@ def _spread_z(layout: AssetHours, spread: FloatArray, rule: VenueRule) -> FloatA
 
 
 def _spread_stats(
-    layout: AssetHours, spread: FloatArray, rule: VenueRule
+    layout: AssetHours, spread: FloatArray, rule: VenueRule, days_after: int = 0
 ) -> tuple[int, FloatArray, FloatArray]:
-    """Each market's spread median and robust scale per UTC day from the first day of the rows (epoch µs)."""
+    """Each market's spread median and robust scale per UTC day from the first day of the rows (epoch µs) to the
+    rows' last day and ``days_after`` more (a day's baseline reads only the days before it)."""
     day0 = int(layout.t_us.min()) // DAY_US * DAY_US
     hours = (layout.t_us - day0) // HOUR_US
-    n_days = int(hours.max()) // 24 + 1
+    n_days = int(hours.max()) // 24 + 1 + days_after
     per_day = 24 // SAMPLE_STRIDE_H
     samples = np.full((layout.n_markets, n_days * per_day), np.nan)
     on_sample = hours % SAMPLE_STRIDE_H == 0
@@ -230,17 +231,17 @@ class SpreadBaseline:
 
     @classmethod
     def of(cls, markets: pl.DataFrame, rule: VenueRule, day_us: int) -> SpreadBaseline:
-        """From ``markets``: rows of at least the ``outlier_window_days`` before the day, and of the day (only the
-        rows of the sampled hours enter the baseline: the others are left out first)."""
+        """From ``markets``: rows of at least the ``outlier_window_days`` before the day, up to the day before or
+        into the day (only the rows of the sampled hours enter the baseline: the others are left out first)."""
         hour_of_day = markets["t"].dt.epoch("us").to_numpy() // HOUR_US % 24
         markets = markets.filter(pl.Series(hour_of_day % SAMPLE_STRIDE_H == 0))
         layout = AssetHours.of(markets)
         rate = float_column(markets, "rate_8h")
         median = _loops.group_median(layout.group, rate, layout.n_groups, layout.n_slots)
-        day0, med, scale = _spread_stats(layout, rate - median[layout.group], rule)
+        day0, med, scale = _spread_stats(layout, rate - median[layout.group], rule, days_after=1)
         day = (day_us - day0) // DAY_US
         if not 0 <= day < med.shape[1]:
-            raise ValueError("the rows must reach into the day the spread baseline is for")
+            raise ValueError("the rows must reach the day before the one the spread baseline is for")
         keys = markets["key"].gather(layout.first_row).to_list()  # in market order
         return cls(
             day_us,
