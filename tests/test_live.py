@@ -190,7 +190,8 @@ def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(
 
 def test_appended_hours_do_not_pile_up_chunks() -> None:
     """Each hour appended adds a chunk to every column; the live radar makes a day's worth of them one chunk, and as
-    the kept rows are trimmed from the front (two days kept here) the chunks stay few however long it runs."""
+    the kept rows are trimmed from the front (two days kept here) the chunks stay few however long it runs; a
+    compaction copies only the hours since the one before."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = pl.DataFrame({"t": [start], "x": [0.0]})
     for k in range(1, 400):
@@ -198,6 +199,20 @@ def test_appended_hours_do_not_pile_up_chunks() -> None:
         rows = _appended(_after(rows, hour - timedelta(days=2)), pl.DataFrame({"t": [hour], "x": [float(k)]}))
         assert max(rows.n_chunks("all")) <= 24 + 3
         assert rows["x"].to_list() == [float(h) for h in range(max(0, k - 47), k + 1)]
+        assert max(rows["x"].chunk_lengths()) <= 24  # a day per chunk at most: no day copied again
+
+
+def test_hours_of_very_different_sizes_do_not_pile_up_chunks_either() -> None:
+    """Hours of different sizes (1 row, then 5) are still told from the days' chunks and made one: the chunks stay
+    bounded, the rows intact."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = pl.DataFrame({"t": [start], "x": [0.0]})
+    for k in range(1, 300):
+        hour = start + timedelta(hours=k)
+        new = pl.DataFrame({"t": [hour] * (1 + 4 * (k % 2)), "x": [float(k)] * (1 + 4 * (k % 2))})
+        rows = _appended(_after(rows, hour - timedelta(days=5)), new)
+        assert rows.n_chunks() <= 24 + 7
+    assert rows["x"].unique().sort().to_list() == [float(h) for h in range(299 - 119, 300)]
 
 
 def test_one_venue_per_asset_reads_what_a_history_reads(sample_store: Store) -> None:

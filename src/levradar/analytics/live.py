@@ -48,14 +48,19 @@ SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour 
 
 
 def _compacted(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` with the hours added since their first chunk made one chunk, once a day's worth piled up (each hour
-    adds a chunk to every column, and polars pays per chunk). The first chunk is kept as it is: copying the days
-    kept every day would cost the hour that does it tens of ms; the kept rows are trimmed from the front, so a
-    day's chunk leaves with its day."""
-    if rows.n_chunks() <= 24:  # the first column's: every column is appended to alike
+    """``rows`` with the hours appended since the last compaction made one chunk, once a day's worth piled up (each
+    hour adds a chunk to every column, and polars pays per chunk). The days' chunks before stay as they are —
+    copying the days kept every day cost the hour that did it ~10 ms — and as the kept rows are trimmed from the
+    front, a day's chunk leaves with its day. An hour's chunk is told from a day's by its size: the trailing chunks
+    no bigger than twice the last one are the hours (a day's holds ~24 hours)."""
+    lengths = rows.to_series(0).chunk_lengths()  # the first column's: every column is appended to alike
+    hours = 0
+    while hours < len(lengths) and lengths[-1 - hours] <= 2 * lengths[-1]:
+        hours += 1
+    if hours < 24:
         return rows
-    first = rows.to_series(0).chunk_lengths()[0]
-    return pl.concat([rows.slice(0, first), rows.slice(first).rechunk()], rechunk=False)
+    recent = rows.height - sum(lengths[-hours:])
+    return rows.slice(0, recent).vstack(rows.slice(recent).rechunk())
 
 
 def _stacked(top: pl.DataFrame, bottom: pl.DataFrame, how: ConcatMethod) -> pl.DataFrame:
