@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from levradar.analytics.config import load_config
-from levradar.analytics.live import LiveRadar, LiveRadarError, _after, _appended
+from levradar.analytics.live import COMPACT_HOURS, LiveRadar, LiveRadarError, _after, _appended
 from levradar.analytics.proximity import hourly_reads
 from levradar.analytics.scan import FEATURE_MARGIN, PERCENTILES, Evaluated, evaluate_frames
 from levradar.analytics.series import load_markets
@@ -189,17 +189,17 @@ def test_a_new_month_starts_a_new_run_and_still_equals_a_fresh_scan(
 
 
 def test_appended_hours_do_not_pile_up_chunks() -> None:
-    """Each hour appended adds a chunk to every column; the live radar makes a day's worth of them one chunk, and as
-    the kept rows are trimmed from the front (two days kept here) the chunks stay few however long it runs; a
-    compaction copies only the hours since the one before."""
+    """Each hour appended adds a chunk to every column; the live radar makes a few hours' worth of them one chunk,
+    and as the kept rows are trimmed from the front (two days kept here) the chunks stay few however long it runs;
+    a compaction copies only the hours since the one before."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = pl.DataFrame({"t": [start], "x": [0.0]})
     for k in range(1, 400):
         hour = start + timedelta(hours=k)
         rows = _appended(_after(rows, hour - timedelta(days=2)), pl.DataFrame({"t": [hour], "x": [float(k)]}))
-        assert max(rows.n_chunks("all")) <= 24 + 3
+        assert max(rows.n_chunks("all")) <= 48 // COMPACT_HOURS + COMPACT_HOURS + 1
         assert rows["x"].to_list() == [float(h) for h in range(max(0, k - 47), k + 1)]
-        assert max(rows["x"].chunk_lengths()) <= 24  # a day per chunk at most: no day copied again
+        assert max(rows["x"].chunk_lengths()) <= COMPACT_HOURS  # no hour copied twice
 
 
 def test_hours_of_very_different_sizes_do_not_pile_up_chunks_either() -> None:
@@ -211,7 +211,7 @@ def test_hours_of_very_different_sizes_do_not_pile_up_chunks_either() -> None:
         hour = start + timedelta(hours=k)
         new = pl.DataFrame({"t": [hour] * (1 + 4 * (k % 2)), "x": [float(k)] * (1 + 4 * (k % 2))})
         rows = _appended(_after(rows, hour - timedelta(days=5)), new)
-        assert rows.n_chunks() <= 24 + 7
+        assert rows.n_chunks() <= 5 * 24 // COMPACT_HOURS + COMPACT_HOURS + 1
     assert rows["x"].unique().sort().to_list() == [float(h) for h in range(299 - 119, 300)]
 
 

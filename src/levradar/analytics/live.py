@@ -47,17 +47,20 @@ from levradar.domain.records import DAY_US, utc_us
 SPARE_HOURS = 24 * 7  # metric arrays get this many free columns, so a new hour is written in place
 
 
+COMPACT_HOURS = 6  # hours' chunks made one at a time: a quarter day's copy is ~2 ms, a day's was ~10 ms
+
+
 def _compacted(rows: pl.DataFrame) -> pl.DataFrame:
-    """``rows`` with the hours appended since the last compaction made one chunk, once a day's worth piled up (each
-    hour adds a chunk to every column, and polars pays per chunk). The days' chunks before stay as they are —
-    copying the days kept every day cost the hour that did it ~10 ms — and as the kept rows are trimmed from the
-    front, a day's chunk leaves with its day. An hour's chunk is told from a day's by its size: the trailing chunks
-    no bigger than twice the last one are the hours (a day's holds ~24 hours)."""
+    """``rows`` with the hours appended since the last compaction made one chunk once ``COMPACT_HOURS`` of them
+    piled up (each hour adds a chunk to every column, and polars pays per chunk). The chunks made before stay as
+    they are — copying the hours kept again each time cost the hour that did it ~10 ms — and as the kept rows are
+    trimmed from the front, an old chunk leaves with its hours. An hour's chunk is told from a merged one by its
+    size: the trailing chunks no bigger than twice the last one are the hours."""
     lengths = rows.to_series(0).chunk_lengths()  # the first column's: every column is appended to alike
     hours = 0
     while hours < len(lengths) and lengths[-1 - hours] <= 2 * lengths[-1]:
         hours += 1
-    if hours < 24:
+    if hours < COMPACT_HOURS:
         return rows
     recent = rows.height - sum(lengths[-hours:])
     return rows.slice(0, recent).vstack(rows.slice(recent).rechunk())
