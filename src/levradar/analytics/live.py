@@ -10,7 +10,7 @@ its hour (docs/signals.md §3; a test checks both hour by hour).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -248,13 +248,14 @@ class LiveRadar:
             )
             new_rows = self._step(self.levels["asset"], asset_frame(weighted, layout=layout), hour)
             self.end = hour
-            spread_upcoming = None
+            spread_upcoming: Future[SpreadBaseline] | None = None
+            prepared: list[Future[None]] = []
             if hour.hour == 23:
                 # the day's last hour is in, and the next day's baselines read nothing later: read them now, beside
                 # this hour's work (the thread has room), not in the hour that crosses midnight
                 spread_upcoming = pool.submit(SpreadBaseline.of, self.market_rows, self.rule, day_us + DAY_US)
-                for level in self.levels.values():  # after the level's step (one worker: in order)
-                    pool.submit(self._prepare_next_day, level)
+                # after each level's step (one worker: in order)
+                prepared = [pool.submit(self._prepare_next_day, level) for level in self.levels.values()]
             reads = self._advance_books(new_markets, new_rows)
             if reads is None:  # a new month's run, or a market new to the books: the full path
                 reads = self._read_liquidation(new_rows).filter(pl.col("t") == hour)
@@ -262,6 +263,8 @@ class LiveRadar:
             if by_market is not None:
                 rows["market"] = by_market.result()
         self.spread_upcoming = None if spread_upcoming is None else spread_upcoming.result()
+        for job in prepared:
+            job.result()  # an error there is the hour's error, not lost with the thread
         self.evaluated = self._evaluate(self._label_hour(rows, hour))
         return self.evaluated
 
