@@ -464,6 +464,29 @@ cdef Py_ssize_t _upper(const double[::1] buf, Py_ssize_t c, double v) noexcept n
     return lo
 
 
+cdef Py_ssize_t _take_out(double[::1] buf, Py_ssize_t c, double v) noexcept nogil:
+    """``v`` taken out of ``buf[:c]`` (ascending; a binary search and a shift): the count left, -1 if ``v`` is not
+    there (``buf`` unchanged)."""
+    cdef Py_ssize_t j = _lower(buf, c, v)
+    if j == c or buf[j] != v:
+        return -1
+    c -= 1
+    while j < c:
+        buf[j] = buf[j + 1]
+        j += 1
+    return c
+
+
+cdef Py_ssize_t _put_in(double[::1] buf, Py_ssize_t c, double v) noexcept nogil:
+    """``v`` put into ``buf[:c]`` (ascending; room for one more): the count after."""
+    cdef Py_ssize_t j = c
+    while j > 0 and buf[j - 1] > v:
+        buf[j] = buf[j - 1]
+        j -= 1
+    buf[j] = v
+    return c + 1
+
+
 def sliding_median_mad(
     const double[:, ::1] values, const double[:, ::1] first_sorted, const long[::1] first, const long[::1] stop
 ):
@@ -473,7 +496,7 @@ def sliding_median_mad(
     binary search and a shift each): the same sorted values as sorting each window alone, so the same medians and
     ``_walk_mad`` MADs. Returns three (rows × windows) arrays; median and MAD are NaN where a window is empty."""
     cdef Py_ssize_t n_rows = values.shape[0], n_win = first.shape[0], width = first_sorted.shape[1]
-    cdef Py_ssize_t r, w, i, c, j, lo, hi
+    cdef Py_ssize_t r, w, i, c, left, lo, hi
     cdef double v
     med_out = np.full((n_rows, n_win), NAN)
     mad_out = np.full((n_rows, n_win), NAN)
@@ -497,24 +520,16 @@ def sliding_median_mad(
                 if w > 0:
                     for i in range(lo, min(first[w], hi)):  # the columns that left the window
                         v = values[r, i]
-                        if not isnan(v):
-                            j = _lower(buf, c, v)
-                            c -= 1
-                            while j < c:
-                                buf[j] = buf[j + 1]
-                                j += 1
+                        left = -1 if isnan(v) else _take_out(buf, c, v)
+                        if left >= 0:  # always, for a value: it came in before
+                            c = left
                     lo = first[w]
                     if hi < lo:
                         hi = lo
                     for i in range(hi, stop[w]):  # the columns that came
                         v = values[r, i]
                         if not isnan(v):
-                            j = c
-                            while j > 0 and buf[j - 1] > v:
-                                buf[j] = buf[j - 1]
-                                j -= 1
-                            buf[j] = v
-                            c += 1
+                            c = _put_in(buf, c, v)
                     hi = stop[w]
                 count[r, w] = c
                 if c > 0:
@@ -534,7 +549,7 @@ def slide_sorted(
     the ``entering`` ones put in (NaN: none) — the sorted sample of the next window, as sorting it would give — in a
     (rows × ``width``) array, NaN after each row's values; and whether every leaving value was found (if not, the
     sample was not the one the values say: the caller sorts afresh)."""
-    cdef Py_ssize_t n_rows = ordered.shape[0], r, i, j, c
+    cdef Py_ssize_t n_rows = ordered.shape[0], r, i, c, left
     cdef double v
     cdef bint found = True
     if count.shape[0] != n_rows or leaving.shape[0] != n_rows or entering.shape[0] != n_rows:
@@ -552,24 +567,15 @@ def slide_sorted(
                 v = leaving[r, i]
                 if isnan(v):
                     continue
-                j = _lower(buf, c, v)
-                if j == c or buf[j] != v:
+                left = _take_out(buf, c, v)
+                if left < 0:
                     found = False
-                    continue
-                c -= 1
-                while j < c:
-                    buf[j] = buf[j + 1]
-                    j += 1
+                else:
+                    c = left
             for i in range(entering.shape[1]):
                 v = entering[r, i]
-                if isnan(v):
-                    continue
-                j = c
-                while j > 0 and buf[j - 1] > v:
-                    buf[j] = buf[j - 1]
-                    j -= 1
-                buf[j] = v
-                c += 1
+                if not isnan(v):
+                    c = _put_in(buf, c, v)
             if c > width:
                 found = False
                 c = width
