@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from levradar.analytics._loops import trailing_extreme
@@ -469,6 +469,10 @@ def test_an_extreme_label_is_an_alarm_entered_at_once() -> None:
     ]
 
 
+def _sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
 def _reference_with_dwell(row: npt.NDArray[np.float64], spec: RegimeSpec) -> list[int]:
     """The full documented rules in plain Python, one hour at a time: the band hold of _reference_row, then a new
     label must be proposed ``min_dwell`` hours running — unless it is an extreme label past its band, or the
@@ -488,7 +492,9 @@ def _reference_with_dwell(row: npt.NDArray[np.float64], spec: RegimeSpec) -> lis
             out.append(MISSING)
             streak = 0
             continue
-        contradicts = prev is not None and (prev - middle) * x < 0
+        # the signs compared, not their product: a product of a subnormal underflows to -0.0 (a real case
+        # hypothesis found: the metric -5e-324 contradicts a label above the middle)
+        contradicts = prev is not None and _sign(prev - middle) * _sign(x) < 0
         extreme = proposed in (0, last) and band is None
         if prev is None or proposed == prev or streak >= max(1, spec.min_dwell) or contradicts or extreme:
             prev = proposed
@@ -498,6 +504,13 @@ def _reference_with_dwell(row: npt.NDArray[np.float64], spec: RegimeSpec) -> lis
 
 @MANY
 @given(case=spec_and_paths(), min_dwell=st.integers(1, 4))
+@example(  # a subnormal metric below zero contradicts a label above the middle
+    case=(
+        RegimeSpec(labels=("L0", "L1", "L2", "L3"), boundaries=(0.0, 2.0, 4.0), hysteresis=0.5, min_dwell=1),
+        np.array([[0.0, 0.0, 0.0], [2.0, -5e-324, 0.0]]),
+    ),
+    min_dwell=2,
+)
 def test_the_compiled_labeller_follows_the_rules_with_dwell(
     case: tuple[RegimeSpec, npt.NDArray[np.float64]], min_dwell: int
 ) -> None:
